@@ -1,0 +1,31 @@
+# The two commands of the README: `make up` and `make test`.
+.PHONY: up test test-unit docs clean help
+
+PYTHON ?= python3
+BIN := .venv/bin
+# Arguments for `npuhub up`, e.g. make up ARGS="--port 9000 --config my-site.yaml"
+ARGS ?=
+
+help:
+	@echo "make up      install (first time) and run the embedded stack at http://127.0.0.1:8000"
+	@echo "make test    install (first time) and run the whole test suite"
+	@echo "make docs    build the documentation into docs/_build/html"
+
+.venv/.installed: pyproject.toml scripts/bootstrap.sh
+	PYTHON=$(PYTHON) scripts/bootstrap.sh
+
+up: .venv/.installed
+	$(BIN)/npuhub up $(ARGS)
+
+test: .venv/.installed
+	scripts/install-test-deps.sh
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: .venv/.installed
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+docs: .venv/.installed
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+clean:
+	rm -rf .venv docs/_build .pytest_cache .hypothesis

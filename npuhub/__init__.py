@@ -1,0 +1,3 @@
+"""npuhub: a JupyterHub workspace that shares fractions of NPUs and GPUs fairly."""
+
+__version__ = "0.1.0"

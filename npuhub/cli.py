@@ -1,0 +1,137 @@
+"""The ``npuhub`` command: run the embedded stack, check a site file."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from importlib import resources
+from pathlib import Path
+
+from . import __version__
+from .shares import format_share
+from .site_config import SiteConfigError, load_site_config
+
+__all__ = ["main"]
+
+DEMO_PASSWORD_FILE = "demo-password"
+
+
+def _demo_password(data_dir: Path) -> tuple[str, str]:
+    """The demo password and where it came from: the environment, or a generated one kept in data_dir."""
+    from_env = os.environ.get("NPUHUB_DEMO_PASSWORD")
+    if from_env:
+        if len(from_env) < 8:
+            sys.exit("npuhub: NPUHUB_DEMO_PASSWORD must be at least 8 characters long")
+        return from_env, "NPUHUB_DEMO_PASSWORD"
+    path = data_dir / DEMO_PASSWORD_FILE
+    if path.exists():
+        return path.read_text().strip(), str(path)
+    password = secrets.token_urlsafe(9)
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return password, f"generated, kept in {path}"
+
+
+def _load_site(path: str | None):
+    try:
+        return load_site_config(path)
+    except SiteConfigError as e:
+        sys.exit(f"npuhub: the site file is not valid:\n  {e}")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    site = _load_site(args.config)
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    password, origin = _demo_password(data_dir)
+    devices = sum(n.devices for n in site.nodes)
+    url = f"http://{args.ip}:{args.port}"
+    print(
+        f"""
+npuhub {__version__}: embedded stack
+  URL:        {url}
+  site file:  {args.config or 'built-in example (npuhub.example.yaml)'}
+  data:       {data_dir}
+  pool:       {len(site.nodes)} nodes, {devices} devices ({', '.join(sorted({n.model for n in site.nodes})) or 'none'})
+  accounts:   student1..student40, labmember1..labmember3, teacher1, admin
+  password:   {password}   ({origin})
+Stop with Ctrl-C; every server it started stops with it.
+""",
+        flush=True,
+    )
+    os.environ.update(
+        NPUHUB_MODE="embedded",
+        NPUHUB_SITE_CONFIG=str(Path(args.config).resolve()) if args.config else "",
+        NPUHUB_DATA_DIR=str(data_dir),
+        NPUHUB_DEMO_PASSWORD=password,
+    )
+    from jupyterhub.app import JupyterHub
+
+    config_file = str(resources.files("npuhub") / "embedded" / "jupyterhub_config.py")
+    argv = [
+        "-f", config_file,
+        f"--ip={args.ip}",
+        f"--port={args.port}",
+        f"--JupyterHub.hub_port={args.hub_port}",
+        f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{args.proxy_api_port}",
+        f"--log-level={args.log_level}",
+    ]
+    os.chdir(data_dir)  # JupyterHub writes nothing outside the data directory
+    JupyterHub.launch_instance(argv)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    site = _load_site(args.config)
+    print(f"{site.source}: valid")
+    print(f"  pool: {len(site.nodes)} nodes, {sum(n.devices for n in site.nodes)} devices")
+    for flavor in site.catalogue:
+        groups = ", ".join(sorted(flavor.groups)) or "everyone"
+        share = f"{format_share(flavor.share)} x {flavor.device_model}" if flavor.has_accelerator else "CPU only"
+        print(f"  flavor {flavor.id}: {share}, {flavor.cpu:g} CPU, {flavor.memory}; for {groups}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="npuhub",
+        description="npuhub: a JupyterHub that shares fractions of NPUs and GPUs fairly.",
+    )
+    parser.add_argument("--version", action="version", version=f"npuhub {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    up = commands.add_parser(
+        "up",
+        help="run the embedded stack (hub, proxy, simulated pool, local servers) in the foreground",
+        description="Run the whole workspace on this machine with a simulated accelerator pool "
+        "and demo accounts. Ctrl-C stops it and every server it started.",
+    )
+    up.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    up.add_argument("--port", type=int, default=8000, help="port people connect to (default: %(default)s)")
+    up.add_argument("--config", metavar="FILE", help="site file (default: the built-in npuhub.example.yaml)")
+    up.add_argument("--data-dir", default="npuhub-data", metavar="DIR",
+                    help="where the hub's database, secrets and people's notebooks live (default: ./%(default)s)")
+    up.add_argument("--hub-port", type=int, default=8081, help="internal port of the hub (default: %(default)s)")
+    up.add_argument("--proxy-api-port", type=int, default=8001,
+                    help="internal port of the proxy's API (default: %(default)s)")
+    up.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARN", "ERROR"],
+                    help="(default: %(default)s)")
+    up.set_defaults(func=cmd_up)
+
+    check = commands.add_parser("check-config", help="validate a site file and summarise it",
+                                description="Validate a site file and print what it defines.")
+    check.add_argument("config", nargs="?", metavar="FILE", help="site file (default: the built-in example)")
+    check.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

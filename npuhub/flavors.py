@@ -1,0 +1,146 @@
+"""The flavor catalogue: the menu of server sizes people pick from, and who may pick what."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Iterable
+
+from .i18n import Text, message
+from .shares import format_share, share_label
+
+__all__ = [
+    "Flavor",
+    "FlavorCatalogue",
+    "FlavorError",
+    "FlavorUnknown",
+    "FlavorNotAllowed",
+    "FLAVOR_ID_RE",
+]
+
+FLAVOR_ID_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class FlavorError(Exception):
+    """A request names a flavor the person cannot have. ``reason`` is machine-readable."""
+
+    reason = "flavor"
+
+    def __init__(self, text: Text):
+        super().__init__(str(text))
+        self.text = text
+
+
+class FlavorUnknown(FlavorError):
+    reason = "flavor_unknown"
+
+
+class FlavorNotAllowed(FlavorError):
+    reason = "flavor_not_allowed"
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """One entry of the menu.
+
+    ``share`` is the exact fraction of devices of ``device_model`` (0 for
+    CPU-only). ``groups`` lists the groups whose members may use it; empty
+    means everyone.
+    """
+
+    id: str
+    cpu: float
+    memory: str
+    share: Fraction = Fraction(0)
+    device_model: str | None = None
+    groups: frozenset[str] = field(default_factory=frozenset)
+    display_name: Text | None = None
+    description: Text | None = None
+    default: bool = False
+
+    @property
+    def has_accelerator(self) -> bool:
+        return self.share > 0
+
+    @property
+    def name(self) -> Text:
+        """The display name, made from the resources when the site gave none."""
+        if self.display_name is not None:
+            return self.display_name
+        if not self.has_accelerator:
+            return Text("仅 CPU", "CPU only")
+        label = share_label(self.share)
+        if self.share >= 1:
+            return Text(f"{label} 张 {self.device_model}", f"{label} × {self.device_model}")
+        return Text(f"{label} {self.device_model}", f"{label} {self.device_model}")
+
+    @property
+    def resources(self) -> Text:
+        """CPU and memory in words, for the spawn page."""
+        cpu = f"{self.cpu:g}"
+        return Text(f"{cpu} 核 CPU，{self.memory} 内存", f"{cpu} CPU, {self.memory} memory")
+
+    def allows(self, groups: Iterable[str]) -> bool:
+        return not self.groups or bool(self.groups.intersection(groups))
+
+    def to_profile(self) -> dict:
+        """The flavor as a z2jh/KubeSpawner ``profile_list`` entry (for scripts and the API)."""
+        return {
+            "slug": self.id,
+            "display_name": str(self.name),
+            "description": str(self.description or self.resources),
+            "default": self.default,
+            "npuhub": {
+                "share": format_share(self.share),
+                "device_model": self.device_model,
+                "cpu": self.cpu,
+                "memory": self.memory,
+                "groups": sorted(self.groups),
+            },
+        }
+
+
+class FlavorCatalogue:
+    """The site's flavors, in menu order."""
+
+    def __init__(self, flavors: Iterable[Flavor]):
+        self._flavors: dict[str, Flavor] = {}
+        for flavor in flavors:
+            if flavor.id in self._flavors:
+                raise ValueError(f"flavor id {flavor.id!r} is used twice")
+            self._flavors[flavor.id] = flavor
+
+    def __iter__(self):
+        return iter(self._flavors.values())
+
+    def __len__(self) -> int:
+        return len(self._flavors)
+
+    def for_groups(self, groups: Iterable[str]) -> list[Flavor]:
+        """The flavors members of ``groups`` may pick, in menu order."""
+        groups = set(groups)
+        return [f for f in self if f.allows(groups)]
+
+    def default_for(self, groups: Iterable[str]) -> Flavor | None:
+        allowed = self.for_groups(groups)
+        for flavor in allowed:
+            if flavor.default:
+                return flavor
+        return allowed[0] if allowed else None
+
+    def resolve(self, flavor_id: object, groups: Iterable[str]) -> Flavor:
+        """The flavor ``flavor_id`` if members of ``groups`` may use it.
+
+        Raises FlavorUnknown or FlavorNotAllowed with a message for the person.
+        """
+        groups = set(groups)
+        flavor = self._flavors.get(flavor_id) if isinstance(flavor_id, str) else None
+        if flavor is None:
+            raise FlavorUnknown(message("flavor_unknown", flavor=str(flavor_id)[:80]))
+        if not flavor.allows(groups):
+            allowed = ", ".join(f.id for f in self.for_groups(groups)) or "-"
+            raise FlavorNotAllowed(
+                message("flavor_not_allowed", flavor=flavor.id, allowed=allowed)
+            )
+        return flavor

@@ -1,0 +1,235 @@
+"""The pool inventory: nodes, their devices, and which fraction of which device each grant holds.
+
+Placement is fragmentation-aware:
+
+- a share smaller than one device never spans two devices; it goes to the
+  partly used device where it fits most tightly (best fit), and only opens a
+  free device when no partly used one has room, so whole devices stay free;
+- a request for whole devices takes entirely free devices, all on one node
+  (a pod cannot span nodes), from the node where it fits most tightly.
+
+The pool knows nothing of quotas or people: a holder is an opaque string.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterable
+
+from .shares import format_share, parse_share
+
+__all__ = ["NodeSpec", "Slice", "Grant", "Pool", "PoolError", "NoCapacity"]
+
+ONE = Fraction(1)
+
+
+class PoolError(Exception):
+    """A grant that does not fit the pool's devices (unknown device, over-full)."""
+
+
+class NoCapacity(Exception):
+    """No placement exists for the request right now."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A node of the pool: ``devices`` accelerators of one model."""
+
+    name: str
+    model: str
+    devices: int
+    vendor: str = "ascend"
+
+
+@dataclass(frozen=True, order=True)
+class Slice:
+    """``fraction`` of device ``device`` on node ``node``."""
+
+    node: str
+    device: int
+    fraction: Fraction
+
+    def to_dict(self) -> dict:
+        return {"node": self.node, "device": self.device, "fraction": format_share(self.fraction)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Slice":
+        return cls(str(data["node"]), int(data["device"]), parse_share(data["fraction"]))
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one holder was given: slices of devices of one model."""
+
+    id: str
+    holder: str
+    model: str
+    share: Fraction
+    slices: tuple[Slice, ...]
+
+    @property
+    def node(self) -> str | None:
+        return self.slices[0].node if self.slices else None
+
+    @property
+    def devices(self) -> list[int]:
+        return sorted({s.device for s in self.slices})
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "holder": self.holder,
+            "model": self.model,
+            "share": format_share(self.share),
+            "slices": [s.to_dict() for s in self.slices],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Grant":
+        return cls(
+            id=str(data["id"]),
+            holder=str(data["holder"]),
+            model=str(data["model"]),
+            share=parse_share(data["share"]),
+            slices=tuple(Slice.from_dict(s) for s in data["slices"]),
+        )
+
+
+class Pool:
+    """Devices and what is held on them. Not thread-safe; the hub is one event loop."""
+
+    def __init__(self, nodes: Iterable[NodeSpec]):
+        self.nodes: dict[str, NodeSpec] = {}
+        for node in nodes:
+            if node.name in self.nodes:
+                raise ValueError(f"node {node.name!r} is listed twice")
+            self.nodes[node.name] = node
+        # used[(node, device)] = fraction of that device held
+        self._used: dict[tuple[str, int], Fraction] = {
+            (n.name, d): Fraction(0) for n in self.nodes.values() for d in range(n.devices)
+        }
+        self.grants: dict[str, Grant] = {}
+
+    # -- reading -------------------------------------------------------
+    @property
+    def models(self) -> dict[str, str]:
+        """Device model -> vendor."""
+        return {n.model: n.vendor for n in self.nodes.values()}
+
+    def vendor_of(self, model: str) -> str:
+        return self.models[model]
+
+    def largest_device_count(self, model: str) -> int:
+        return max((n.devices for n in self.nodes.values() if n.model == model), default=0)
+
+    def used(self, node: str, device: int) -> Fraction:
+        return self._used[(node, device)]
+
+    def capacity(self, model: str) -> Fraction:
+        return Fraction(sum(n.devices for n in self.nodes.values() if n.model == model))
+
+    def held(self, model: str) -> Fraction:
+        return sum(
+            (u for (node, _), u in self._used.items() if self.nodes[node].model == model),
+            Fraction(0),
+        )
+
+    def snapshot(self) -> dict:
+        """Occupancy per node and device, for status pages and tests."""
+        return {
+            name: {
+                "model": node.model,
+                "devices": [format_share(self._used[(name, d)]) for d in range(node.devices)],
+            }
+            for name, node in self.nodes.items()
+        }
+
+    # -- placing -------------------------------------------------------
+    def place(self, holder: str, model: str, share: Fraction) -> Grant:
+        """Hold ``share`` of ``model`` devices for ``holder``; raise NoCapacity if it cannot fit."""
+        if model not in self.models:
+            raise PoolError(f"the pool has no {model!r} devices")
+        if share <= 0 or (share > 1 and share.denominator != 1):
+            raise PoolError(f"{share} is not a placeable share")
+        slices = self._find_fraction(model, share) if share < 1 else self._find_whole(model, int(share))
+        if slices is None:
+            raise NoCapacity(f"no room for {format_share(share)} of {model}")
+        grant = Grant(str(uuid.uuid4()), holder, model, share, tuple(slices))
+        self._apply(grant)
+        return grant
+
+    def _find_fraction(self, model: str, share: Fraction) -> list[Slice] | None:
+        best: tuple | None = None
+        for (node, device), used in self._used.items():
+            spec = self.nodes[node]
+            if spec.model != model or ONE - used < share:
+                continue
+            # Prefer partly used devices (keep whole devices free), then the
+            # tightest fit, then nodes with fewer free devices (keep whole
+            # nodes free for multi-device requests), then a stable order.
+            key = (used == 0, ONE - used - share, self._free_devices(node), node, device)
+            if best is None or key < best[0]:
+                best = (key, node, device)
+        if best is None:
+            return None
+        return [Slice(best[1], best[2], share)]
+
+    def _find_whole(self, model: str, count: int) -> list[Slice] | None:
+        best: tuple | None = None
+        for name, spec in self.nodes.items():
+            if spec.model != model:
+                continue
+            free = [d for d in range(spec.devices) if self._used[(name, d)] == 0]
+            if len(free) < count:
+                continue
+            key = (len(free) - count, name)
+            if best is None or key < best[0]:
+                best = (key, name, free[:count])
+        if best is None:
+            return None
+        return [Slice(best[1], d, ONE) for d in best[2]]
+
+    def _free_devices(self, node: str) -> int:
+        return sum(1 for d in range(self.nodes[node].devices) if self._used[(node, d)] == 0)
+
+    def _apply(self, grant: Grant) -> None:
+        for s in grant.slices:
+            self._used[(s.node, s.device)] += s.fraction
+        self.grants[grant.id] = grant
+
+    # -- releasing and restoring ----------------------------------------
+    def release(self, grant_id: str) -> Grant | None:
+        """Free exactly what the grant took. Releasing twice is a no-op."""
+        grant = self.grants.pop(grant_id, None)
+        if grant is None:
+            return None
+        for s in grant.slices:
+            self._used[(s.node, s.device)] -= s.fraction
+        return grant
+
+    def restore(self, grant: Grant) -> None:
+        """Put back a grant recorded before a restart.
+
+        Idempotent for the same grant; raises PoolError when the grant no
+        longer fits (its device is gone, or the slices would over-fill it),
+        so a restart never grants the same capacity twice.
+        """
+        known = self.grants.get(grant.id)
+        if known is not None:
+            if known != grant:
+                raise PoolError(f"grant {grant.id} is already held with other slices")
+            return
+        extra: dict[tuple[str, int], Fraction] = {}
+        for s in grant.slices:
+            key = (s.node, s.device)
+            if key not in self._used:
+                raise PoolError(f"device {s.device} of node {s.node!r} is not in the pool")
+            if self.nodes[s.node].model != grant.model:
+                raise PoolError(f"node {s.node!r} has no {grant.model!r} devices")
+            extra[key] = extra.get(key, Fraction(0)) + s.fraction
+        for key, fraction in extra.items():
+            if self._used[key] + fraction > ONE:
+                raise PoolError(f"device {key[1]} of node {key[0]!r} would be over-full")
+        self._apply(grant)

@@ -1,0 +1,37 @@
+"""The spawn page's flavor choices, rendered from the catalogue (Chinese and English)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Iterable
+
+from ..flavors import Flavor
+from ..i18n import message
+from ..shares import format_share
+
+
+def render_flavor_form(flavors: Iterable[Flavor], selected: str | None) -> str:
+    """HTML radio choices, one per flavor; the form posts ``profile=<flavor id>``."""
+    flavors = list(flavors)
+    if not flavors:
+        return f'<p class="npuhub-no-flavors">{escape(str(message("no_flavors")))}</p>'
+    rows = []
+    for flavor in flavors:
+        checked = " checked" if flavor.id == selected else ""
+        share = format_share(flavor.share) if flavor.has_accelerator else "0"
+        detail = flavor.description or flavor.resources
+        rows.append(
+            f"""
+  <label class="npuhub-flavor" for="npuhub-flavor-{escape(flavor.id)}" style="display:block;padding:0.5em;border:1px solid #ddd;border-radius:4px;margin-bottom:0.4em;cursor:pointer">
+    <input type="radio" name="profile" id="npuhub-flavor-{escape(flavor.id)}" value="{escape(flavor.id)}"
+           data-share="{share}"{checked}>
+    <strong lang="zh">{escape(flavor.name.zh)}</strong>
+    <span lang="en" style="color:#555">{escape(flavor.name.en)}</span><br>
+    <small lang="zh">{escape(detail.zh)}</small> · <small lang="en">{escape(detail.en)}</small>
+  </label>"""
+        )
+    return (
+        '<fieldset class="npuhub-flavors"><legend>选择规格 / Choose a flavor</legend>'
+        + "".join(rows)
+        + "\n</fieldset>"
+    )

@@ -1,0 +1,224 @@
+"""A spawner mixin that asks for a slice of the pool before start and gives it back on stop.
+
+It uses only JupyterHub's generic Spawner interface (options form,
+``user_options``, start/stop/poll, state), so it combines with any spawner.
+"""
+
+from __future__ import annotations
+
+from traitlets import Any, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from jupyterhub.spawner import SpawnException
+
+from ..allocation import AllocationRefused, LocalAllocator
+from ..flavors import Flavor, FlavorError
+from ..i18n import Text, message
+from ..pool import Grant
+from ..shares import format_share, share_label
+from .form import render_flavor_form
+
+__all__ = ["NPUSpawnerMixin", "NPUHubSpawnError", "VISIBLE_DEVICES_ENV"]
+
+#: The variable each vendor's runtime reads to pick its devices.
+VISIBLE_DEVICES_ENV = {"ascend": "ASCEND_VISIBLE_DEVICES", "nvidia": "CUDA_VISIBLE_DEVICES"}
+
+_STATE_KEY = "npuhub"
+
+
+class NPUHubSpawnError(SpawnException):
+    """A refusal by policy, shown to the person in both languages, logged without a traceback."""
+
+    def __init__(self, text: Text, *, reason: str, status_code: int = 400):
+        super().__init__(str(text), reason=reason, status_code=status_code)
+        self.text = text
+
+    @property
+    def jupyterhub_message(self) -> str:
+        return self.message
+
+
+class NPUSpawnerMixin(LoggingConfigurable):
+    """Mix into a Spawner (before it in the bases) to spawn flavors with accelerator slices."""
+
+    site_config_file = Unicode(
+        "",
+        config=True,
+        help="""Path of the site file (npuhub.yaml) with the pool, groups, flavors and limits.
+
+        Empty means npuhub's built-in example site.
+        """,
+    )
+
+    allocator = Any(
+        help="The allocator that grants slices; by default the one shared by this hub process."
+    )
+
+    @default("allocator")
+    def _default_allocator(self):
+        return LocalAllocator.shared(self.site_config_file or None)
+
+    flavor = Any(None, allow_none=True, help="The Flavor of the running server, once started.")
+    grant = Any(None, allow_none=True, help="The Grant held by the running server, if any.")
+
+    # -- who and what ---------------------------------------------------
+    @property
+    def catalogue(self):
+        return self.allocator.site.catalogue
+
+    def npuhub_groups(self) -> set[str]:
+        """The groups of the server's owner, as JupyterHub knows them."""
+        return {group.name for group in self.user.groups}
+
+    @default("options_form")
+    def _default_options_form(self):
+        def form(spawner):
+            groups = spawner.npuhub_groups()
+            chosen = (spawner.user_options or {}).get("profile")
+            allowed = spawner.catalogue.for_groups(groups)
+            if chosen not in {f.id for f in allowed}:
+                default = spawner.catalogue.default_for(groups)
+                chosen = default.id if default else None
+            return render_flavor_form(allowed, chosen)
+
+        return form
+
+    @default("options_from_form")
+    def _default_options_from_form(self):
+        def options_from_form(form_data, spawner):
+            values = form_data.get("profile") or []
+            if len(values) != 1:
+                raise NPUHubSpawnError(message("flavor_missing"), reason="flavor_missing")
+            flavor = spawner._resolve_flavor(values[0])
+            return {"profile": flavor.id}
+
+        return options_from_form
+
+    def _resolve_flavor(self, flavor_id) -> Flavor:
+        try:
+            return self.catalogue.resolve(flavor_id, self.npuhub_groups())
+        except FlavorError as e:
+            status = 403 if e.reason == "flavor_not_allowed" else 400
+            raise NPUHubSpawnError(e.text, reason=e.reason, status_code=status) from None
+
+    def _requested_flavor(self) -> Flavor:
+        options = self.user_options or {}
+        if not isinstance(options, dict):
+            raise NPUHubSpawnError(
+                message("options_invalid", detail="user_options must be an object"),
+                reason="options_invalid",
+            )
+        unknown = sorted(set(options) - {"profile"})
+        if unknown:
+            raise NPUHubSpawnError(
+                message("options_invalid", detail="unknown option(s): " + ", ".join(map(str, unknown))[:200]),
+                reason="options_invalid",
+            )
+        if "profile" not in options:
+            default = self.catalogue.default_for(self.npuhub_groups())
+            if default is None:
+                raise NPUHubSpawnError(message("no_flavors"), reason="flavor_not_allowed", status_code=403)
+            return default
+        return self._resolve_flavor(options["profile"])
+
+    # -- lifecycle --------------------------------------------------------
+    async def start(self):
+        self._release()  # a leftover grant from an earlier run must never be held twice
+        flavor = self._requested_flavor()
+        try:
+            grant = self.allocator.grant(self.user.name, self.npuhub_groups(), flavor)
+        except AllocationRefused as e:
+            raise NPUHubSpawnError(e.text, reason=e.reason, status_code=e.status_code) from None
+        self.flavor, self.grant = flavor, grant
+        self.apply_flavor(flavor)
+        try:
+            return await super().start()
+        except BaseException:
+            # includes CancelledError (start timeout): give the slice back, then let it propagate
+            self._release()
+            raise
+
+    def apply_flavor(self, flavor: Flavor) -> None:
+        """Set the spawner's own resource traits from the flavor. Spawners may extend this."""
+        self.cpu_limit = flavor.cpu
+        self.mem_limit = flavor.memory
+
+    async def stop(self, now=False):
+        try:
+            await super().stop(now=now)
+        finally:
+            self._release()
+
+    async def poll(self):
+        status = await super().poll()
+        if status is not None and self.grant is not None:
+            self.log.info("%s is gone (status %s); releasing its slice", self._log_name, status)
+            self._release()
+        return status
+
+    def _release(self):
+        grant, self.grant = self.grant, None
+        if grant is not None:
+            self.allocator.release(grant.id)
+
+    async def progress(self):
+        if self.grant is not None:
+            yield {"progress": 40, "message": str(self.granted_message())}
+
+    def granted_message(self) -> Text:
+        grant = self.grant
+        return message(
+            "granted",
+            share=share_label(grant.share),
+            model=grant.model,
+            node=grant.node,
+            devices=",".join(map(str, grant.devices)),
+        )
+
+    # -- environment --------------------------------------------------------
+    def get_env(self):
+        env = super().get_env()
+        env.update(self.npuhub_env())
+        return env
+
+    def npuhub_env(self) -> dict[str, str]:
+        """What the server learns of its slice: the vendor's visible-devices variable and NPUHUB_*."""
+        env = {}
+        if self.flavor is not None:
+            env["NPUHUB_FLAVOR"] = self.flavor.id
+            env["NPUHUB_SHARE"] = format_share(self.flavor.share)
+        grant = self.grant
+        if grant is not None:
+            vendor = self.allocator.pool.vendor_of(grant.model)
+            env[VISIBLE_DEVICES_ENV[vendor]] = ",".join(map(str, grant.devices))
+            env["NPUHUB_DEVICE_MODEL"] = grant.model
+            env["NPUHUB_NODE"] = grant.node
+            env["NPUHUB_GRANT_ID"] = grant.id
+            env["NPUHUB_SLICES"] = ",".join(f"{s.device}:{format_share(s.fraction)}" for s in grant.slices)
+        return env
+
+    # -- state across hub restarts ---------------------------------------------
+    def get_state(self):
+        state = super().get_state()
+        if self.flavor is not None or self.grant is not None:
+            state[_STATE_KEY] = {
+                "flavor": self.flavor.id if self.flavor is not None else None,
+                "grant": self.grant.to_dict() if self.grant is not None else None,
+            }
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        saved = state.get(_STATE_KEY)
+        if not saved:
+            return
+        self.flavor = next((f for f in self.catalogue if f.id == saved.get("flavor")), None)
+        if saved.get("grant"):
+            grant = Grant.from_dict(saved["grant"])
+            if self.allocator.restore(grant):
+                self.grant = grant
+
+    def clear_state(self):
+        super().clear_state()
+        self._release()
+        self.flavor = None

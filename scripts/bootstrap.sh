@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create .venv and install npuhub with its test and docs extras. Idempotent:
+# `make` re-runs it only when pyproject.toml changes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "npuhub needs Python 3.11 or newer; found: $("$PYTHON" --version 2>&1)." >&2
+  echo "Install it, or run: make PYTHON=/path/to/python3.11 up" >&2
+  exit 1
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test,docs]'
+touch .venv/.installed

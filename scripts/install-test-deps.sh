@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install what the integration and browser tests need beyond Python packages:
+# Debian's Chromium (Playwright drives it; it never downloads a browser).
+set -euo pipefail
+
+if [ -x /usr/bin/chromium ]; then
+  exit 0
+fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "Installing Debian's chromium for the browser tests ..."
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+else
+  echo "Chromium is not installed; the browser tests need /usr/bin/chromium." >&2
+  echo "  sudo apt-get install --no-install-recommends chromium" >&2
+  # Not fatal here: the tests themselves fail or skip depending on NPUHUB_REQUIRE_ALL.
+fi
