@@ -1,0 +1,201 @@
+"""Shared fixtures: the real embedded stack (hub, proxy, servers) in a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from hubclient import HubAPI, HubSession  # noqa: E402
+
+#: Set by .ci/run: a missing real part (proxy, Chromium, ...) fails instead of skipping.
+REQUIRE_ALL = os.environ.get("NPUHUB_REQUIRE_ALL") == "1"
+PASSWORD = "test-demo-password"
+BIN = Path(sys.executable).parent
+
+
+def require(available: bool, what: str) -> None:
+    """Skip when a real part is missing on a developer's machine; fail in CI."""
+    if available:
+        return
+    if REQUIRE_ALL:
+        pytest.fail(f"{what} is missing, and NPUHUB_REQUIRE_ALL=1 says it must be here")
+    pytest.skip(f"{what} is missing")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedStack:
+    """`npuhub up` as a real subprocess on free loopback ports."""
+
+    def __init__(self, workdir: Path, site_yaml: str | None = None):
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        self.config = None
+        if site_yaml is not None:
+            self.config = workdir / "npuhub.yaml"
+            self.config.write_text(textwrap.dedent(site_yaml))
+        self.port, self.hub_port, self.api_port = free_port(), free_port(), free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / "npuhub-up.log"
+        self.proc: subprocess.Popen | None = None
+        self._admin: HubAPI | None = None
+        self._signed_in: set[str] = set()
+
+    def command(self) -> list[str]:
+        cmd = [str(BIN / "npuhub"), "up", "--data-dir", str(self.data_dir), "--port", str(self.port),
+               "--hub-port", str(self.hub_port), "--proxy-api-port", str(self.api_port)]
+        if self.config:
+            cmd += ["--config", str(self.config)]
+        return cmd
+
+    def start(self, timeout: float = 60) -> "EmbeddedStack":
+        require(shutil.which("configurable-http-proxy", path=str(BIN)) is not None,
+                "the configurable-http-proxy command")
+        env = dict(os.environ, NPUHUB_DEMO_PASSWORD=PASSWORD)
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(self.command(), cwd=self.workdir, env=env, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"npuhub up exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if requests.get(self.base_url + "/hub/api", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"the hub did not come up in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        """Ctrl-C, as a person would; the hub stops every server and the proxy."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._admin = None
+
+    def crash(self) -> None:
+        """kill -9 of the hub alone: servers (own sessions) and the proxy keep running."""
+        self.proc.kill()
+        self.proc.wait()
+        self._admin = None
+
+    def session(self, username: str) -> HubSession:
+        s = HubSession(self.base_url)
+        r = s.login(username, PASSWORD)
+        assert r.status_code == 302, f"login of {username} failed: {r.status_code}"
+        return s
+
+    @property
+    def admin(self) -> HubAPI:
+        if self._admin is None:
+            s = self.session("admin")
+            r = s.api("POST", "/users/admin/tokens", json={"note": "tests"})
+            r.raise_for_status()
+            self._admin = HubAPI(self.base_url, r.json()["token"])
+        return self._admin
+
+    def spawn(self, user: str, profile) -> requests.Response:
+        """Ask for a server over the REST API, the way a z2jh script would.
+
+        The person signs in first, once, so the hub knows her groups.
+        """
+        if user not in self._signed_in:
+            self.session(user)
+            self._signed_in.add(user)
+        return self.admin("POST", f"/users/{user}/server", json={"profile": profile})
+
+    def server_pids(self) -> list[int]:
+        pids = []
+        for user in self.admin("GET", "/users", params={"state": "active"}).json():
+            for server in user.get("servers", {}).values():
+                pid = (server.get("state") or {}).get("pid")
+                if pid:
+                    pids.append(pid)
+        return pids
+
+
+def process_env(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is not alive
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+#: A pool of one node with one device: small enough to fill in a test.
+ONE_DEVICE_SITE = """
+pool:
+  - model: Ascend 910B
+    nodes: 1
+    devices_per_node: 1
+    node_prefix: node
+groups:
+  course-demo: {kind: course}
+  lab-demo: {kind: lab}
+  teachers: {kind: role}
+  admins: {kind: role}
+flavors:
+  - id: cpu
+    cpu: 1
+    memory: 1G
+  - id: npu-quarter
+    cpu: 1
+    memory: 2G
+    accelerator: {model: Ascend 910B, share: 1/4}
+    default: true
+  - id: npu-half
+    cpu: 1
+    memory: 2G
+    accelerator: {model: Ascend 910B, share: 1/2}
+    groups: [teachers, lab-demo, admins]
+  - id: npu-1
+    cpu: 1
+    memory: 2G
+    accelerator: {model: Ascend 910B, share: 1}
+    groups: [lab-demo, admins]
+limits:
+  max_share: 1
+  groups:
+    course-demo: {max_share: 1/4}
+    teachers: {max_share: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def one_device_stack(tmp_path_factory):
+    stack = EmbeddedStack(tmp_path_factory.mktemp("stack"), ONE_DEVICE_SITE).start()
+    yield stack
+    stack.stop()

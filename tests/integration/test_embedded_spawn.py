@@ -1,0 +1,156 @@
+"""The embedded stack end to end: real hub, proxy and JupyterLab servers holding simulated slices."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import ONE_DEVICE_SITE, EmbeddedStack, pid_alive, process_env
+
+pytestmark = pytest.mark.integration
+
+
+def held_grant(stack, user):
+    server = stack.admin.user(user)["servers"].get("")
+    return ((server or {}).get("state") or {}).get("npuhub", {}).get("grant")
+
+
+def assert_refused(response, status, *words):
+    assert response.status_code == status, response.text
+    message = response.json()["message"]
+    for word in words:
+        assert word in message, message
+    return message
+
+
+def stop(stack, user):
+    r = stack.admin("DELETE", f"/users/{user}/server")
+    assert r.status_code in (202, 204), r.text
+    stack.admin.wait_for_server(user, ready=False)
+
+
+def test_student_gets_a_quarter_npu_and_gives_it_back(one_device_stack):
+    stack = one_device_stack
+    student = stack.session("student1")
+
+    form = student.spawn_form()
+    assert form.status_code == 200
+    assert 'value="npu-quarter"' in form.text and 'value="cpu"' in form.text
+    assert 'value="npu-half"' not in form.text and 'value="npu-1"' not in form.text  # not for her groups
+    assert "¼ Ascend 910B" in form.text
+
+    r = student.post_spawn({"profile": "npu-quarter"}, "student1")
+    assert r.status_code == 302 and "/spawn-pending/" in r.headers["location"]
+    model = stack.admin.wait_for_server("student1")
+    assert model["servers"][""]["user_options"] == {"profile": "npu-quarter"}
+    pid = model["servers"][""]["state"]["pid"]
+    env = process_env(pid)
+    assert env["ASCEND_VISIBLE_DEVICES"] == "0"
+    assert env["NPUHUB_FLAVOR"] == "npu-quarter"
+    assert env["NPUHUB_SHARE"] == "1/4"
+    assert env["NPUHUB_SLICES"] == "0:1/4"
+    assert env["NPUHUB_DEVICE_MODEL"] == "Ascend 910B"
+
+    # The real JupyterLab answers through the proxy, after the OAuth hand-off.
+    lab = student.http.get(stack.base_url + "/user/student1/lab", timeout=60)
+    assert lab.status_code == 200 and "JupyterLab" in lab.text
+
+    # While she holds 1/4, the whole device is not to be had: refused now, with a reason.
+    message = assert_refused(stack.spawn("labmember1", "npu-1"), 503, "No 1 Ascend 910B is free", "现在没有空闲")
+    assert "Traceback" not in message
+    assert stack.admin.user("labmember1")["servers"].get("", {}).get("ready") is not True
+
+    stop(stack, "student1")
+    assert not pid_alive(pid)
+    assert held_grant(stack, "student1") is None
+
+    # The slice is free again: the whole device can now be granted.
+    assert stack.spawn("labmember1", "npu-1").status_code in (201, 202)
+    stack.admin.wait_for_server("labmember1")
+    assert process_env(stack.admin.user("labmember1")["servers"][""]["state"]["pid"])["NPUHUB_SHARE"] == "1"
+    stop(stack, "labmember1")
+
+
+def test_bad_input_is_refused_clearly_and_holds_nothing(one_device_stack):
+    stack = one_device_stack
+    assert_refused(stack.spawn("student1", "npu-99"), 400, "There is no flavor called 'npu-99'", "没有名为")
+    assert_refused(stack.spawn("student1", "npu-1"), 403, "may not use the flavor 'npu-1'", "cpu, npu-quarter")
+    assert_refused(stack.spawn("student1", ["npu-quarter"]), 400, "no flavor called")
+    r = stack.admin("POST", "/users/student1/server", json={"profile": "npu-quarter", "image": "evil"})
+    assert_refused(r, 400, "unknown option(s): image")
+    r = stack.admin("POST", "/users/student1/server", json=["npu-quarter"])
+    assert r.status_code == 400 and "Traceback" not in r.text
+
+    # A tampered spawn form: the page comes back with the reason, no server starts.
+    student = stack.session("student2")
+    for fields, status, words in [
+        ({"profile": "npu-1"}, 403, "may not use the flavor"),
+        ({"profile": "<script>x</script>"}, 400, "no flavor called"),
+        ({}, 400, "Please pick a flavor"),
+        ({"profile": ["npu-quarter", "cpu"]}, 400, "Please pick a flavor"),
+    ]:
+        r = student.post_spawn(fields, "student2")
+        assert r.status_code == status, r.text[:500]
+        assert words in r.text and "<script>x</script>" not in r.text
+        assert 'name="profile"' in r.text  # the form is shown again to pick from
+
+    for user in ("student1", "student2"):
+        server = stack.admin.user(user)["servers"].get("", {})
+        assert not server.get("ready") and not server.get("pending")
+        assert held_grant(stack, user) is None
+    # Nothing leaked: the whole device is still free.
+    assert stack.spawn("labmember2", "npu-1").status_code in (201, 202)
+    stack.admin.wait_for_server("labmember2")
+    stop(stack, "labmember2")
+
+
+def test_a_dead_server_gives_its_slice_back(one_device_stack):
+    stack = one_device_stack
+    assert stack.spawn("labmember3", "npu-1").status_code in (201, 202)
+    pid = stack.admin.wait_for_server("labmember3")["servers"][""]["state"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    # The hub polls servers every 10 s; the slice is released when it notices.
+    deadline = time.monotonic() + 40
+    while held_grant(stack, "labmember3") is not None or not stack.admin.user("labmember3")["servers"][""]["stopped"]:
+        assert time.monotonic() < deadline, "the hub never noticed the dead server"
+        time.sleep(1)
+    assert stack.spawn("labmember1", "npu-1").status_code in (201, 202)
+    stack.admin.wait_for_server("labmember1")
+    stop(stack, "labmember1")
+
+
+def test_hub_crash_and_restart_keep_the_grant_once(tmp_path):
+    stack = EmbeddedStack(tmp_path, ONE_DEVICE_SITE).start()
+    try:
+        assert stack.spawn("student1", "npu-quarter").status_code in (201, 202)
+        before = stack.admin.wait_for_server("student1")["servers"][""]["state"]
+        stack.crash()
+        assert pid_alive(before["pid"])  # the server outlives the hub
+
+        stack.start()
+        after = stack.admin.wait_for_server("student1")["servers"][""]["state"]
+        assert after == before  # same process, same grant
+        student = stack.session("student1")
+        assert student.http.get(stack.base_url + "/user/student1/api/status", timeout=30).status_code in (200, 403)
+        lab = student.http.get(stack.base_url + "/user/student1/lab", timeout=60)
+        assert lab.status_code == 200 and "JupyterLab" in lab.text
+
+        # Not forgotten: the whole device is still taken by her quarter ...
+        assert_refused(stack.spawn("labmember1", "npu-1"), 503, "is free right now")
+        # ... and not counted twice: a half still fits beside it (1/4 + 1/2 <= 1).
+        assert stack.spawn("teacher1", "npu-half").status_code in (201, 202)
+        teacher_pid = stack.admin.wait_for_server("teacher1")["servers"][""]["state"]["pid"]
+        assert_refused(stack.spawn("labmember2", "npu-half"), 503, "No ½ Ascend 910B is free")
+    finally:
+        pids = stack.server_pids() if stack.proc and stack.proc.poll() is None else []
+        stack.stop()
+    # Ctrl-C leaves nothing behind: servers and proxy are gone.
+    assert before["pid"] in pids and teacher_pid in pids
+    for pid in pids:
+        assert not pid_alive(pid), f"server process {pid} outlived the hub"
+    proxy_pid_file = stack.data_dir / "proxy.pid"
+    if proxy_pid_file.exists():
+        assert not pid_alive(int(proxy_pid_file.read_text().strip()))

@@ -1,0 +1,102 @@
+"""The site file: the example is valid, and every mistake names its key."""
+
+import copy
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import yaml
+
+from npuhub.site_config import SiteConfigError, default_site_config_path, load_site_config, parse_site_config
+
+ROOT = Path(__file__).parents[2]
+
+
+def example():
+    return yaml.safe_load(default_site_config_path().read_text())
+
+
+def test_committed_example_is_the_default_and_valid():
+    assert (ROOT / "npuhub.example.yaml").resolve() == default_site_config_path().resolve()
+    site = load_site_config(ROOT / "npuhub.example.yaml")
+    assert len(site.nodes) == 2 and all(n.devices == 8 for n in site.nodes)
+    assert [f.id for f in site.catalogue.for_groups({"course-demo"})] == ["cpu", "npu-eighth", "npu-quarter"]
+    assert site.limits.max_share_for({"course-demo"}) == Fraction(1, 4)
+    assert site.limits.max_share_for({"course-demo", "teachers"}) == 1
+    assert site.limits.max_share_for(set()) == 1
+
+
+def mutate(change):
+    data = copy.deepcopy(example())
+    change(data)
+    return data
+
+
+def share_of(index, value):
+    return lambda d: d["flavors"][index]["accelerator"].__setitem__("share", value)
+
+
+@pytest.mark.parametrize(
+    "change, key, words",
+    [
+        (share_of(2, "1/0"), "flavors[2].accelerator.share", "divides by zero"),
+        (share_of(2, "-1/4"), "flavors[2].accelerator.share", "not a share"),
+        (share_of(2, "abc"), "flavors[2].accelerator.share", "not a share"),
+        (share_of(2, 0.25), "flavors[2].accelerator.share", "exact fractions"),
+        (share_of(2, 16), "flavors[2].accelerator.share", "do not fit on one node"),
+        (lambda d: d["flavors"][1]["accelerator"].__setitem__("model", "H100"),
+         "flavors[1].accelerator.model", "no 'H100' devices"),
+        (lambda d: d["flavors"][3].__setitem__("groups", ["nobody"]), "flavors[3].groups[0]", "not a group"),
+        (lambda d: d["flavors"][0].__setitem__("id", "CPU Only"), "flavors[0].id", "not valid"),
+        (lambda d: d["flavors"][1].__setitem__("id", "cpu"), "flavors[1].id", "earlier flavor"),
+        (lambda d: d["flavors"][0].__setitem__("memory", "lots"), "flavors[0].memory", "not a size"),
+        (lambda d: d["flavors"][0].__setitem__("cpu", -2), "flavors[0].cpu", "above zero"),
+        (lambda d: d["flavors"][0].__setitem__("colour", "red"), "flavors[0].colour", "unknown key"),
+        (lambda d: d["pool"][0].__setitem__("nodes", 0), "pool[0].nodes", "at least 1"),
+        (lambda d: d["pool"][0].__setitem__("devices_per_node", "8"), "pool[0].devices_per_node", "whole number"),
+        (lambda d: d["pool"][0].__setitem__("vendor", "amd"), "pool[0].vendor", "not one of"),
+        (lambda d: d.__setitem__("flavours", []), "flavours", "unknown key"),
+        (lambda d: d.__setitem__("flavors", []), "flavors", "no flavor"),
+        (lambda d: d["limits"]["groups"].__setitem__("ghosts", {"max_share": 1}), "limits.groups.ghosts",
+         "unknown key"),
+        (lambda d: d["limits"].__setitem__("max_share", "1/0"), "limits.max_share", "divides by zero"),
+        (lambda d: d["groups"]["course-demo"].__setitem__("kind", "club"), "groups.course-demo.kind", "not one of"),
+    ],
+)
+def test_mistakes_name_the_key(change, key, words):
+    with pytest.raises(SiteConfigError) as err:
+        parse_site_config(mutate(change), "site.yaml")
+    assert err.value.key == key
+    assert words in err.value.problem
+    assert str(err.value).startswith(f"site.yaml: {key}: ")
+
+
+def test_not_yaml_names_the_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pool:\n  - model: [unclosed\n")
+    with pytest.raises(SiteConfigError, match=r"bad.yaml: line \d+, column \d+: not valid YAML"):
+        load_site_config(bad)
+    with pytest.raises(SiteConfigError, match="does not exist"):
+        load_site_config(tmp_path / "missing.yaml")
+
+
+def test_npuhub_up_stops_on_a_bad_file_with_the_key_and_no_traceback(tmp_path):
+    bad = tmp_path / "npuhub.yaml"
+    bad.write_text(yaml.safe_dump(mutate(share_of(2, "1/0"))))
+    done = subprocess.run(
+        [sys.executable, "-m", "npuhub.cli", "up", "--config", str(bad), "--data-dir", str(tmp_path / "d")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode != 0
+    assert "flavors[2].accelerator.share: '1/0' divides by zero" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not (tmp_path / "d").exists()  # nothing started, nothing written
+
+
+def test_check_config_summarises(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "npuhub.cli", "check-config"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "flavor npu-quarter: 1/4 x Ascend 910B" in done.stdout
