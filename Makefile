@@ -1,5 +1,5 @@
 # The two commands of the README: `make up` and `make test`.
-.PHONY: up test test-unit docs clean help
+.PHONY: up test test-unit docs screenshots bench clean help
 
 PYTHON ?= python3
 BIN := .venv/bin
@@ -10,6 +10,8 @@ help:
 	@echo "make up      install (first time) and run the embedded stack at http://127.0.0.1:8000"
 	@echo "make test    install (first time) and run the whole test suite"
 	@echo "make docs    build the documentation into docs/_build/html"
+	@echo "make bench   run the benchmarks (results: benchmarks/README.md)"
+	@echo "make screenshots  retake the documentation's screenshots (browser test)"
 
 .venv/.installed: pyproject.toml scripts/bootstrap.sh
 	PYTHON=$(PYTHON) scripts/bootstrap.sh
@@ -24,8 +26,16 @@ test: .venv/.installed
 test-unit: .venv/.installed
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
+bench: .venv/.installed
+	$(BIN)/python benchmarks/placement.py
+
 docs: .venv/.installed
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+# Retake docs/_static/screenshots/*.png with the browser test (needs Chromium and a Chinese font;
+# REQUIRE_ALL so that a missing part fails instead of skipping and leaving old screenshots).
+screenshots: .venv/.installed
+	NPUHUB_UPDATE_SCREENSHOTS=1 NPUHUB_REQUIRE_ALL=1 $(BIN)/python -m pytest tests/browser
 
 clean:
 	rm -rf .venv docs/_build .pytest_cache .hypothesis

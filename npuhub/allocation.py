@@ -15,12 +15,10 @@ from typing import Iterable
 from .flavors import Flavor
 from .i18n import Text, message
 from .pool import Grant, NoCapacity, Pool, PoolError
-from .shares import format_share, share_label
+from .shares import format_share
 from .site_config import SiteConfig, load_site_config
 
 __all__ = ["AllocationRefused", "LocalAllocator"]
-
-log = logging.getLogger(__name__)
 
 
 class AllocationRefused(Exception):
@@ -38,16 +36,17 @@ class LocalAllocator:
 
     _shared: dict[str, "LocalAllocator"] = {}
 
-    def __init__(self, site: SiteConfig):
+    def __init__(self, site: SiteConfig, log: logging.Logger | None = None):
         self.site = site
         self.pool = Pool(site.nodes)
+        self.log = log or logging.getLogger(__name__)
 
     @classmethod
-    def shared(cls, site_file: str | Path | None) -> "LocalAllocator":
+    def shared(cls, site_file: str | Path | None, log: logging.Logger | None = None) -> "LocalAllocator":
         """The one allocator of this process for ``site_file`` (spawners are many, the pool is one)."""
         key = str(Path(site_file).resolve()) if site_file else ""
         if key not in cls._shared:
-            cls._shared[key] = cls(load_site_config(site_file))
+            cls._shared[key] = cls(load_site_config(site_file), log)
         return cls._shared[key]
 
     def held_by(self, user: str) -> Fraction:
@@ -74,14 +73,14 @@ class LocalAllocator:
         except NoCapacity:
             raise AllocationRefused(
                 "pool_full",
-                message("pool_full", share=share_label(flavor.share), model=flavor.device_model),
+                message("pool_full", flavor=flavor.name),
                 status_code=503,
             ) from None
         except PoolError:
             raise AllocationRefused(
                 "pool_no_model", message("pool_no_model", model=flavor.device_model), status_code=503
             ) from None
-        log.info("granted %s of %s to %s: %s", format_share(grant.share), grant.model, user,
+        self.log.info("granted %s of %s to %s: %s", format_share(grant.share), grant.model, user,
                  ", ".join(f"{s.node}/{s.device}:{format_share(s.fraction)}" for s in grant.slices))
         return grant
 
@@ -89,7 +88,7 @@ class LocalAllocator:
         """Free a grant. True if it was held; releasing twice is harmless."""
         grant = self.pool.release(grant_id)
         if grant is not None:
-            log.info("released %s of %s held by %s", format_share(grant.share), grant.model, grant.holder)
+            self.log.info("released %s of %s held by %s", format_share(grant.share), grant.model, grant.holder)
         return grant is not None
 
     def restore(self, grant: Grant) -> bool:
@@ -97,6 +96,6 @@ class LocalAllocator:
         try:
             self.pool.restore(grant)
         except PoolError as e:
-            log.error("cannot restore grant %s of %s: %s", grant.id, grant.holder, e)
+            self.log.error("cannot restore grant %s of %s: %s", grant.id, grant.holder, e)
             return False
         return True

@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--proxy-api-port", type=int, default=8001,
                     help="internal port of the proxy's API (default: %(default)s)")
     up.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARN", "ERROR"],
-                    help="(default: %(default)s)")
+                    help="how much the hub logs (default: %(default)s)")
     up.set_defaults(func=cmd_up)
 
     check = commands.add_parser("check-config", help="validate a site file and summarise it",

@@ -18,7 +18,10 @@ class Text:
         return f"{self.zh} / {self.en}"
 
     def format(self, **values: object) -> "Text":
-        return Text(self.zh.format(**values), self.en.format(**values))
+        """Fill both templates; a Text value gives each language its own words."""
+        zh = {k: v.zh if isinstance(v, Text) else v for k, v in values.items()}
+        en = {k: v.en if isinstance(v, Text) else v for k, v in values.items()}
+        return Text(self.zh.format(**zh), self.en.format(**en))
 
 
 # Keys are the machine-readable reasons used in errors and metrics.
@@ -40,8 +43,8 @@ MESSAGES: dict[str, Text] = {
         "Invalid start options: {detail}",
     ),
     "pool_full": Text(
-        "现在没有空闲的{share} {model}。请稍后再试，或选择更小的规格。",
-        "No {share} {model} is free right now. Try again later, or pick a smaller flavor.",
+        "资源池现在放不下“{flavor}”。请稍后再试，或选择更小的规格。",
+        "There is no room for '{flavor}' in the pool right now. Try again later, or pick a smaller flavor.",
     ),
     "pool_no_model": Text(
         "资源池中没有 {model} 设备，请联系管理员。",

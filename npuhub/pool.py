@@ -162,6 +162,9 @@ class Pool:
 
     def _find_fraction(self, model: str, share: Fraction) -> list[Slice] | None:
         best: tuple | None = None
+        free_devices: dict[str, int] = {}
+        for (node, _), used in self._used.items():
+            free_devices[node] = free_devices.get(node, 0) + (used == 0)
         for (node, device), used in self._used.items():
             spec = self.nodes[node]
             if spec.model != model or ONE - used < share:
@@ -169,7 +172,7 @@ class Pool:
             # Prefer partly used devices (keep whole devices free), then the
             # tightest fit, then nodes with fewer free devices (keep whole
             # nodes free for multi-device requests), then a stable order.
-            key = (used == 0, ONE - used - share, self._free_devices(node), node, device)
+            key = (used == 0, ONE - used - share, free_devices[node], node, device)
             if best is None or key < best[0]:
                 best = (key, node, device)
         if best is None:
@@ -190,9 +193,6 @@ class Pool:
         if best is None:
             return None
         return [Slice(best[1], d, ONE) for d in best[2]]
-
-    def _free_devices(self, node: str) -> int:
-        return sum(1 for d in range(self.nodes[node].devices) if self._used[(node, d)] == 0)
 
     def _apply(self, grant: Grant) -> None:
         for s in grant.slices:

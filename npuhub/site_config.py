@@ -27,7 +27,8 @@ __all__ = [
 
 VENDORS = ("ascend", "nvidia")
 GROUP_KINDS = ("course", "lab", "role", "other")
-_MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?\s*(K|M|G|T)i?B?$")
+# The suffixes JupyterHub's ByteSpecification (mem_limit) understands; 1G = 1024**3 bytes.
+_MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[KMGT]$")
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -207,7 +208,7 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
         seen.add(fid)
         memory = entry["memory"]
         if not isinstance(memory, str) or not _MEMORY_RE.match(memory):
-            r.fail(f"{key}.memory", f"{memory!r} is not a size like 4G or 16Gi")
+            r.fail(f"{key}.memory", f"{memory!r} is not a size like 512M, 4G or 1.5G (K, M, G, T; 1G = 1024 MiB)")
         share, model = Fraction(0), None
         if entry.get("accelerator") is not None:
             akey = f"{key}.accelerator"
@@ -229,7 +230,7 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
         flavors.append(Flavor(
             id=fid,
             cpu=r.number(entry["cpu"], f"{key}.cpu"),
-            memory=memory.replace(" ", ""),
+            memory=memory,
             share=share,
             device_model=model,
             groups=frozenset(allowed),

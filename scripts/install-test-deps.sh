@@ -3,13 +3,14 @@
 # Debian's Chromium (Playwright drives it; it never downloads a browser).
 set -euo pipefail
 
-if [ -x /usr/bin/chromium ]; then
+# fonts-noto-cjk: Chinese text in screenshots, not boxes.
+if [ -x /usr/bin/chromium ] && fc-list :lang=zh 2>/dev/null | grep -q .; then
   exit 0
 fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "Installing Debian's chromium for the browser tests ..."
+  echo "Installing Debian's chromium and a Chinese font for the browser tests ..."
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null
 else
   echo "Chromium is not installed; the browser tests need /usr/bin/chromium." >&2
   echo "  sudo apt-get install --no-install-recommends chromium" >&2

@@ -47,6 +47,10 @@ class DemoAuthenticator(Authenticator):
     def _default_manage_groups(self):
         return True
 
+    @default("any_allow_config")
+    def _default_any_allow_config(self):
+        return True  # check_allowed admits exactly the demo accounts
+
     @default("admin_users")
     def _default_admin_users(self):
         return {"admin"}

@@ -10,6 +10,13 @@ from ..i18n import message
 from ..shares import format_share
 
 
+def _english(text) -> str:
+    """The English name beside the Chinese one, unless they are the same words."""
+    if text.en == text.zh:
+        return ""
+    return f' <span lang="en" style="color:#555">{escape(text.en)}</span>'
+
+
 def render_flavor_form(flavors: Iterable[Flavor], selected: str | None) -> str:
     """HTML radio choices, one per flavor; the form posts ``profile=<flavor id>``."""
     flavors = list(flavors)
@@ -25,8 +32,7 @@ def render_flavor_form(flavors: Iterable[Flavor], selected: str | None) -> str:
   <label class="npuhub-flavor" for="npuhub-flavor-{escape(flavor.id)}" style="display:block;padding:0.5em;border:1px solid #ddd;border-radius:4px;margin-bottom:0.4em;cursor:pointer">
     <input type="radio" name="profile" id="npuhub-flavor-{escape(flavor.id)}" value="{escape(flavor.id)}"
            data-share="{share}"{checked}>
-    <strong lang="zh">{escape(flavor.name.zh)}</strong>
-    <span lang="en" style="color:#555">{escape(flavor.name.en)}</span><br>
+    <strong lang="zh">{escape(flavor.name.zh)}</strong>{_english(flavor.name)}<br>
     <small lang="zh">{escape(detail.zh)}</small> · <small lang="en">{escape(detail.en)}</small>
   </label>"""
         )

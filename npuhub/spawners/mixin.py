@@ -56,7 +56,7 @@ class NPUSpawnerMixin(LoggingConfigurable):
 
     @default("allocator")
     def _default_allocator(self):
-        return LocalAllocator.shared(self.site_config_file or None)
+        return LocalAllocator.shared(self.site_config_file or None, log=self.log)
 
     flavor = Any(None, allow_none=True, help="The Flavor of the running server, once started.")
     grant = Any(None, allow_none=True, help="The Grant held by the running server, if any.")

@@ -59,7 +59,7 @@ def test_student_gets_a_quarter_npu_and_gives_it_back(one_device_stack):
     assert lab.status_code == 200 and "JupyterLab" in lab.text
 
     # While she holds 1/4, the whole device is not to be had: refused now, with a reason.
-    message = assert_refused(stack.spawn("labmember1", "npu-1"), 503, "No 1 Ascend 910B is free", "现在没有空闲")
+    message = assert_refused(stack.spawn("labmember1", "npu-1"), 503, "no room for '1 × Ascend 910B'", "资源池现在放不下")
     assert "Traceback" not in message
     assert stack.admin.user("labmember1")["servers"].get("", {}).get("ready") is not True
 
@@ -139,11 +139,11 @@ def test_hub_crash_and_restart_keep_the_grant_once(tmp_path):
         assert lab.status_code == 200 and "JupyterLab" in lab.text
 
         # Not forgotten: the whole device is still taken by her quarter ...
-        assert_refused(stack.spawn("labmember1", "npu-1"), 503, "is free right now")
+        assert_refused(stack.spawn("labmember1", "npu-1"), 503, "no room for '1 × Ascend 910B'")
         # ... and not counted twice: a half still fits beside it (1/4 + 1/2 <= 1).
         assert stack.spawn("teacher1", "npu-half").status_code in (201, 202)
         teacher_pid = stack.admin.wait_for_server("teacher1")["servers"][""]["state"]["pid"]
-        assert_refused(stack.spawn("labmember2", "npu-half"), 503, "No ½ Ascend 910B is free")
+        assert_refused(stack.spawn("labmember2", "npu-half"), 503, "no room for '½ Ascend 910B'")
     finally:
         pids = stack.server_pids() if stack.proc and stack.proc.poll() is None else []
         stack.stop()

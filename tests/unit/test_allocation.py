@@ -41,7 +41,8 @@ def test_full_pool_is_refused_with_a_reason(allocator):
         allocator.grant("student1", {"course-demo"}, flavor(allocator, "npu-eighth"))
     assert refused.value.reason == "pool_full"
     assert refused.value.status_code == 503
-    assert "⅛ Ascend 910B" in refused.value.text.en
+    assert "no room for '⅛ Ascend 910B'" in refused.value.text.en
+    assert "“⅛ Ascend 910B”" in refused.value.text.zh
 
 
 def test_restore_is_idempotent(allocator):

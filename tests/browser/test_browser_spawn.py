@@ -1,0 +1,168 @@
+"""A student's whole visit, in a real browser: sign in, pick ¼ NPU, use JupyterLab, stop.
+
+Drives Debian's Chromium (/usr/bin/chromium) with Playwright against the real
+embedded stack (`npuhub up`, default site). With NPUHUB_UPDATE_SCREENSHOTS=1
+(`make screenshots`) it also writes the documentation's screenshots into
+docs/_static/screenshots/; otherwise they go to a temporary directory.
+
+The fixtures live here rather than in tests/browser/conftest.py: a second
+``conftest`` module would shadow tests/conftest.py for ``from conftest import``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import PASSWORD, EmbeddedStack, pid_alive, process_env, require
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+#: The size of the documentation's screenshots.
+VIEWPORT = {"width": 1280, "height": 800}
+UPDATE_SCREENSHOTS = os.environ.get("NPUHUB_UPDATE_SCREENSHOTS") == "1"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "_static" / "screenshots"
+
+#: What a course-demo student may pick in the default site (npuhub.example.yaml), in menu order.
+STUDENT_FLAVORS = ["cpu", "npu-eighth", "npu-quarter"]
+NOT_FOR_STUDENTS = ["npu-half", "npu-1", "npu-2"]
+#: JupyterLab's first start on a slow 2-core machine.
+LAB_TIMEOUT_MS = 120_000
+CODE = 'import os; print(os.environ["ASCEND_VISIBLE_DEVICES"], os.environ["NPUHUB_SHARE"])'
+
+
+def has_cjk_font() -> bool:
+    fc_list = shutil.which("fc-list")
+    if not fc_list:
+        return False
+    found = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True, text=True)
+    return bool(found.stdout.strip())
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """A headless Chromium: Debian's, never one downloaded by `playwright install`."""
+    require(CHROMIUM.exists(), "Debian's chromium (/usr/bin/chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require(False, "the playwright Python package")
+    pw = sync_playwright().start()
+    try:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        pw.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The embedded stack with the default site, as `make up` runs it."""
+    stack = EmbeddedStack(tmp_path_factory.mktemp("browser-stack")).start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def page(chromium, stack, request):
+    """A fresh browser tab; when the test fails, a screenshot of it next to the hub's log."""
+    context = chromium.new_context(viewport=VIEWPORT, locale="en-US")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    failed_before = request.session.testsfailed
+    yield page
+    if request.session.testsfailed > failed_before:
+        shot = stack.workdir / f"failure-{request.node.name}.png"
+        page.screenshot(path=shot)
+        print(f"\nthe page at failure: {shot} ({page.url}); the hub's log: {stack.log_path}")
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def screenshot_dir(tmp_path_factory) -> Path:
+    """docs/_static/screenshots when updating them, else a temporary directory (the git tree stays clean)."""
+    if UPDATE_SCREENSHOTS:
+        if not has_cjk_font():
+            pytest.fail("the documentation's screenshots need a Chinese font, or the Chinese text shows as "
+                        "boxes: apt-get install --no-install-recommends fonts-noto-cjk")
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def test_student_starts_a_quarter_npu_and_uses_it(page, stack, screenshot_dir):
+    base = stack.base_url
+
+    # -- sign in ---------------------------------------------------------------
+    page.goto(base + "/hub/login")
+    page.fill("#username_input", "student1")
+    page.fill("#password_input", PASSWORD)
+    page.screenshot(path=screenshot_dir / "login.png")
+    page.click("#login_submit")
+    page.wait_for_url(re.compile(r"/hub/home"))
+
+    # -- the spawn page: the flavors of a course-demo student, ¼ preselected ----
+    page.goto(base + "/hub/spawn")
+    radios = page.locator('input[name="profile"]')
+    radios.first.wait_for()
+    offered = radios.evaluate_all("els => els.map(e => e.value)")
+    assert offered == STUDENT_FLAVORS, f"student1 is offered {offered}"
+    for flavor in NOT_FOR_STUDENTS:
+        assert page.locator(f"#npuhub-flavor-{flavor}").count() == 0, f"{flavor} is offered to a student"
+    assert page.is_checked("#npuhub-flavor-npu-quarter"), "the site's default flavor is not preselected"
+    quarter = page.locator('label[for="npuhub-flavor-npu-quarter"]')
+    assert "¼ Ascend 910B" in quarter.inner_text()
+    page.check("#npuhub-flavor-npu-quarter")
+    page.screenshot(path=screenshot_dir / "spawn-page.png")
+
+    # -- start, and JupyterLab opens ------------------------------------------
+    page.click('#spawn_form button[type="submit"]')
+    page.wait_for_selector("#jp-main-dock-panel", timeout=LAB_TIMEOUT_MS)
+    assert "/user/student1/lab" in page.url
+
+    model = stack.admin.user("student1")
+    server = model["servers"][""]
+    assert server["ready"] and server["user_options"] == {"profile": "npu-quarter"}
+
+    # -- the server knows its slice: run Python in a console -------------------
+    page.locator('.jp-LauncherCard[data-category="Console"]').first.click(timeout=LAB_TIMEOUT_MS)
+    # the banner is written once the kernel has answered: it is ready for input
+    page.locator(".jp-CodeConsole-banner").filter(has_text="Python").wait_for(timeout=60_000)
+    prompt = page.locator(".jp-CodeConsole-input .cm-content")
+    prompt.click()
+    page.keyboard.type(CODE)
+    assert prompt.inner_text().strip() == CODE
+    page.keyboard.press("Shift+Enter")
+    output = page.locator(".jp-CodeConsole-content .jp-OutputArea-output").first
+    output.wait_for(timeout=60_000)
+    printed = output.inner_text().strip()
+    assert re.fullmatch(r"\d+ 1/4", printed), f"the console printed {printed!r}"
+    [pid] = stack.server_pids()
+    env = process_env(pid)
+    assert printed == f'{env["ASCEND_VISIBLE_DEVICES"]} 1/4' and env["NPUHUB_FLAVOR"] == "npu-quarter"
+    # npuhub's settings overrides turn off JupyterLab's news question and update checks.
+    assert page.locator(".Toastify__toast").filter(has_text="Jupyter news").count() == 0
+    page.screenshot(path=screenshot_dir / "lab.png")
+
+    # -- stop from the hub control panel: the server is gone ---------------------
+    page.goto(base + "/hub/home")
+    page.click("#stop")
+    stack.admin.wait_for_server("student1", ready=False, timeout=60)
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not pid_alive(pid), "student1's JupyterLab still runs after Stop My Server"
