@@ -45,8 +45,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     site = _load_site(args.config)
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    password, origin = _demo_password(data_dir)
     devices = sum(n.devices for n in site.nodes)
+    if site.auth.type == "demo":
+        password, origin = _demo_password(data_dir)
+        sign_in = (f"  accounts:   student1..student40, labmember1..labmember3, teacher1, admin\n"
+                   f"  password:   {password}   ({origin})")
+    else:
+        password = ""
+        sign_in = f"  sign-in:    {site.auth.type.upper()} ({site.auth.oidc.get('issuer') or site.auth.cas.get('server_url')})"
     url = f"http://{args.ip}:{args.port}"
     print(
         f"""
@@ -55,17 +61,18 @@ npuhub {__version__}: embedded stack
   site file:  {args.config or 'built-in example (npuhub.example.yaml)'}
   data:       {data_dir}
   pool:       {len(site.nodes)} nodes, {devices} devices ({', '.join(sorted({n.model for n in site.nodes})) or 'none'})
-  accounts:   student1..student40, labmember1..labmember3, teacher1, admin
-  password:   {password}   ({origin})
+{sign_in}
 Stop with Ctrl-C; every server it started stops with it.
 """,
         flush=True,
     )
+    if password:
+        os.environ["NPUHUB_DEMO_PASSWORD"] = password
     os.environ.update(
         NPUHUB_MODE="embedded",
         NPUHUB_SITE_CONFIG=str(Path(args.config).resolve()) if args.config else "",
         NPUHUB_DATA_DIR=str(data_dir),
-        NPUHUB_DEMO_PASSWORD=password,
+        NPUHUB_PUBLIC_URL=f"http://{'127.0.0.1' if args.ip in ('', '0.0.0.0', '::') else args.ip}:{args.port}",
     )
     from jupyterhub.app import JupyterHub
 

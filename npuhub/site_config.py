@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from .auth.groups import GroupMapping
 from .flavors import FLAVOR_ID_RE, Flavor, FlavorCatalogue
 from .i18n import Text
 from .pool import NodeSpec
@@ -20,6 +21,7 @@ __all__ = [
     "SiteConfig",
     "SiteConfigError",
     "Limits",
+    "AuthConfig",
     "load_site_config",
     "parse_site_config",
     "default_site_config_path",
@@ -58,6 +60,20 @@ class Limits:
         return max(mine) if mine else self.max_share
 
 
+AUTH_TYPES = ("demo", "oidc", "cas")
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """How people sign in: the kind of identity provider, its settings, and the group mapping."""
+
+    type: str = "demo"
+    public_url: str | None = None
+    oidc: dict = field(default_factory=dict)
+    cas: dict = field(default_factory=dict)
+    groups: GroupMapping = field(default_factory=GroupMapping)
+
+
 @dataclass(frozen=True)
 class SiteConfig:
     nodes: tuple[NodeSpec, ...]
@@ -65,6 +81,7 @@ class SiteConfig:
     catalogue: FlavorCatalogue
     limits: Limits
     source: str = "npuhub.yaml"
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
 
 def default_site_config_path() -> Path:
@@ -161,7 +178,7 @@ def _slug(text: str) -> str:
 def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     """Validate the parsed YAML of a site file into a SiteConfig."""
     r = _Reader(source)
-    top = r.mapping(data, "", {"pool", "groups", "flavors", "limits"})
+    top = r.mapping(data, "", {"pool", "groups", "flavors", "limits", "auth"})
 
     nodes: list[NodeSpec] = []
     for i, entry in enumerate(r.sequence(top.get("pool", []), "pool")):
@@ -249,4 +266,83 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
         max_share=r.share(lim.get("max_share", 1), "limits.max_share"),
         groups=group_limits,
     )
-    return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source)
+    auth = _parse_auth(r, top.get("auth") or {}, frozenset(groups))
+    return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source, auth)
+
+
+_URL_RE = re.compile(r"^https?://[^\s/]+(/[^\s]*)?$")
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _string_list(r: _Reader, value: Any, key: str) -> frozenset[str]:
+    items = r.sequence(value, key)
+    for i, item in enumerate(items):
+        r.string(item, f"{key}[{i}]")
+    return frozenset(items)
+
+
+def _parse_auth(r: _Reader, data: Any, known_groups: frozenset[str]) -> AuthConfig:
+    auth = r.mapping(data, "auth", {"type", "public_url", "oidc", "cas", "groups"})
+    kind = r.choice(auth.get("type", "demo"), "auth.type", AUTH_TYPES)
+    public_url = auth.get("public_url")
+    if public_url is not None:
+        r.string(public_url, "auth.public_url", _URL_RE, "write it like https://jupyter.example.edu")
+        public_url = public_url.rstrip("/")
+
+    oidc: dict = {}
+    if kind == "oidc" or "oidc" in auth:
+        o = r.mapping(auth.get("oidc"), "auth.oidc",
+                      {"issuer", "client_id", "client_secret_env", "scopes", "username_claim"},
+                      {"issuer", "client_id"})
+        oidc = {
+            "issuer": r.string(o["issuer"], "auth.oidc.issuer", _URL_RE, "write it like https://sso.example.edu/realms/uni").rstrip("/"),
+            "client_id": r.string(o["client_id"], "auth.oidc.client_id"),
+            "client_secret_env": r.string(o.get("client_secret_env", "NPUHUB_OIDC_CLIENT_SECRET"),
+                                          "auth.oidc.client_secret_env", _ENV_RE, "an environment variable name"),
+            "scopes": sorted(_string_list(r, o.get("scopes", ["openid", "profile", "email"]), "auth.oidc.scopes")),
+            "username_claim": r.string(o.get("username_claim", "preferred_username"), "auth.oidc.username_claim"),
+        }
+        if "openid" not in oidc["scopes"]:
+            r.fail("auth.oidc.scopes", "must include 'openid'")
+
+    cas: dict = {}
+    if kind == "cas" or "cas" in auth:
+        c = r.mapping(auth.get("cas"), "auth.cas", {"server_url", "protocol", "username_attribute", "logout"},
+                      {"server_url"})
+        protocol = c.get("protocol", 3)
+        if protocol not in (2, 3):
+            r.fail("auth.cas.protocol", f"{protocol!r} is not 2 or 3")
+        logout = c.get("logout", True)
+        if not isinstance(logout, bool):
+            r.fail("auth.cas.logout", "must be true or false")
+        username_attribute = c.get("username_attribute") or ""
+        if not isinstance(username_attribute, str):
+            r.fail("auth.cas.username_attribute", "must be a string")
+        cas = {
+            "server_url": r.string(c["server_url"], "auth.cas.server_url", _URL_RE,
+                                   "write it like https://cas.example.edu/cas").rstrip("/"),
+            "protocol": protocol,
+            "username_attribute": username_attribute,
+            "logout": logout,
+        }
+
+    g = r.mapping(auth.get("groups") or {}, "auth.groups",
+                  {"claim", "strip_prefix", "rename", "course_prefix", "lab_prefix", "teachers", "lab_leads",
+                   "admins", "allowed"})
+    defaults = GroupMapping()
+    rename = r.mapping(g.get("rename") or {}, "auth.groups.rename", set(g.get("rename") or {}))
+    for name, target in rename.items():
+        r.string(target, f"auth.groups.rename.{name}")
+    mapping = GroupMapping(
+        claim=r.string(g.get("claim", defaults.claim), "auth.groups.claim"),
+        strip_prefix=str(g.get("strip_prefix", "") or ""),
+        rename={str(k): v for k, v in rename.items()},
+        course_prefix=str(g.get("course_prefix", defaults.course_prefix) or ""),
+        lab_prefix=str(g.get("lab_prefix", defaults.lab_prefix) or ""),
+        teachers=_string_list(r, g.get("teachers", sorted(defaults.teachers)), "auth.groups.teachers"),
+        lab_leads=_string_list(r, g.get("lab_leads", sorted(defaults.lab_leads)), "auth.groups.lab_leads"),
+        admins=_string_list(r, g.get("admins", sorted(defaults.admins)), "auth.groups.admins"),
+        allowed=_string_list(r, g.get("allowed", []), "auth.groups.allowed"),
+        known=known_groups,
+    )
+    return AuthConfig(kind, public_url, oidc, cas, mapping)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hmac
 import os
 
-from traitlets import Integer, Unicode, default
+from traitlets import Instance, Integer, Unicode, default
 
 from jupyterhub.auth import Authenticator
+
+from .groups import GroupMapping
 
 __all__ = ["DemoAuthenticator", "demo_accounts", "EMBEDDED_ENV"]
 
@@ -43,8 +45,19 @@ class DemoAuthenticator(Authenticator):
     students = Integer(40, config=True, help="How many demo students (student1..studentN) exist.")
     lab_members = Integer(3, config=True, help="How many demo lab members (labmember1..labmemberN) exist.")
 
+    group_mapping = Instance(
+        GroupMapping,
+        kw={},
+        config=True,
+        help="Which groups make someone a teacher, lab lead or admin (the site file's auth.groups).",
+    )
+
     @default("manage_groups")
     def _default_manage_groups(self):
+        return True
+
+    @default("manage_roles")
+    def _default_manage_roles(self):
         return True
 
     @default("any_allow_config")
@@ -78,4 +91,10 @@ class DemoAuthenticator(Authenticator):
         groups = self.accounts.get(username)
         if groups is None or not hmac.compare_digest(password.encode(), self.password.encode()):
             return None
-        return {"name": username, "groups": groups, "admin": username in self.admin_users}
+        admin = username in self.admin_users
+        return {
+            "name": username,
+            "groups": groups,
+            "admin": admin,
+            "roles": self.group_mapping.roles_for(groups, admin=admin),
+        }

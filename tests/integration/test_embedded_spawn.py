@@ -154,3 +154,13 @@ def test_hub_crash_and_restart_keep_the_grant_once(tmp_path):
     proxy_pid_file = stack.data_dir / "proxy.pid"
     if proxy_pid_file.exists():
         assert not pid_alive(int(proxy_pid_file.read_text().strip()))
+
+
+def test_roles_carry_npuhub_scopes_by_group(one_device_stack):
+    """Sign-in hands out roles: everyone uses npuhub, the teacher teaches her course only."""
+    stack = one_device_stack
+    teacher = stack.session("teacher1").api("GET", "/user").json()
+    student = stack.session("student3").api("GET", "/user").json()
+    assert "custom:npuhub:teach!group=course-demo" in teacher["scopes"]
+    assert "custom:npuhub:use" in teacher["scopes"] and "custom:npuhub:use" in student["scopes"]
+    assert not any(s.startswith("custom:npuhub:teach") for s in student["scopes"])

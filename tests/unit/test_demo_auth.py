@@ -27,8 +27,11 @@ def auth(monkeypatch):
 
 
 async def test_sign_in(auth):
-    assert await auth.authenticate(None, {"username": "Student7", "password": "long-enough-password"}) == {
-        "name": "student7", "groups": ["course-demo"], "admin": False}
+    student = await auth.authenticate(None, {"username": "Student7", "password": "long-enough-password"})
+    assert (student["name"], student["groups"], student["admin"]) == ("student7", ["course-demo"], False)
+    assert [r["name"] for r in student["roles"]] == ["user", "npuhub-user"]
+    teacher = await auth.authenticate(None, {"username": "teacher1", "password": "long-enough-password"})
+    assert "custom:npuhub:teach!group=course-demo" in [s for r in teacher["roles"] for s in r["scopes"]]
     assert (await auth.authenticate(None, {"username": "admin", "password": "long-enough-password"}))["admin"]
     assert await auth.authenticate(None, {"username": "student7", "password": "wrong"}) is None
     assert await auth.authenticate(None, {"username": "student41", "password": "long-enough-password"}) is None
@@ -40,3 +43,8 @@ def test_short_password_is_refused(monkeypatch):
     monkeypatch.setenv("NPUHUB_MODE", "embedded")
     with pytest.raises(RuntimeError, match="at least 8"):
         DemoAuthenticator(password="short")
+
+
+async def test_admin_keeps_jupyterhub_admin_role(auth):
+    admin = await auth.authenticate(None, {"username": "admin", "password": "long-enough-password"})
+    assert {"user", "admin", "npuhub-operator"} <= {r["name"] for r in admin["roles"]}
