@@ -1,0 +1,339 @@
+"""The admission core: requests in, grants out, in a fair order everyone can see.
+
+Order of the queue (``queue()``):
+1. requests a group's active reservation can serve,
+2. then by fair share of the group the request is charged to (higher factor first),
+3. then by arrival.
+
+Scheduling walks that order and grants what fits. When the first request
+that does not fit (the *head*) is blocked, a later request may go ahead of it
+(back-fill) only if it fits now and its session is expected to end before the
+head's estimated start plus ``backfill_slack`` seconds: back-filling never
+pushes the head's estimate back by more than that bound.
+
+Reservations hold slices as placeholder grants in the pool, so reserved
+capacity is exact even on a fragmented pool. A member of the group takes a
+placeholder's very slices. Placeholders unused ``hold`` seconds after the
+window opens are lent (released to everyone); from then on the group's
+members still go first in the queue, but nobody is stopped for them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Callable, Iterable
+
+from ..flavors import Flavor, FlavorError
+from ..pool import Grant, NoCapacity, Pool
+from ..site_config import SiteConfig
+from .estimates import estimate_starts
+from .fairshare import FairShare
+from .model import Decision, Refused, Request, Reservation, State
+from .quota import Budgets
+
+__all__ = ["Admission"]
+
+MS = Fraction(1, 1000)
+
+
+@dataclass
+class Admission:
+    site: SiteConfig
+    clock: Callable[[], float]
+    budgets: Budgets = field(default_factory=Budgets)
+    fairshare: FairShare = field(default_factory=FairShare)
+    backfill_slack: float = 300.0
+    #: expected session length when nothing better is known yet (seconds)
+    default_session: float = 3600.0
+
+    def __post_init__(self):
+        self.pool = Pool(self.site.nodes)
+        self.requests: dict[str, Request] = {}
+        self.reservations: dict[str, Reservation] = {}
+        self._placeholders: dict[str, list[Grant]] = {}  # reservation id -> held placeholder grants
+        self._lent: set[str] = set()  # reservations whose unused slices were lent
+        self._session_mean = float(self.default_session)
+        self._seq = 0
+        self.dirty: set[str] = set()  # request ids changed since the store last saved
+
+    # -- reading --------------------------------------------------------------
+    @property
+    def catalogue(self):
+        return self.site.catalogue
+
+    def waiting(self) -> list[Request]:
+        return [r for r in self.requests.values() if r.state is State.WAITING]
+
+    def granted(self) -> list[Request]:
+        return [r for r in self.requests.values() if r.state is State.GRANTED]
+
+    def held_by(self, user: str, include_waiting: bool = False) -> Fraction:
+        states = (State.GRANTED, State.WAITING) if include_waiting else (State.GRANTED,)
+        return sum((r.share for r in self.requests.values() if r.user == user and r.state in states), Fraction(0))
+
+    def account_of(self, req: Request) -> str:
+        return f"group:{req.charge_group}" if req.charge_group else f"user:{req.user}"
+
+    def queue(self) -> list[Request]:
+        """Waiting requests in the order they will be served."""
+        now = self.clock()
+        accounts = {self.account_of(r) for r in self.requests.values() if r.active}
+        factors = {a: self.fairshare.factor(a, now, accounts) for a in accounts}
+
+        def key(r: Request):
+            reserved = self._reservation_for(r, now) is not None
+            return (not reserved, -factors[self.account_of(r)], r.arrived, r.seq)
+
+        return sorted(self.waiting(), key=key)
+
+    def positions(self) -> dict[str, Decision]:
+        """Position (1-based, among requests for the same device model) and estimated start of each."""
+        now = self.clock()
+        order = self.queue()
+        starts = estimate_starts(self, order, now)
+        seen: dict[str | None, int] = {}
+        out = {}
+        for r in order:
+            seen[r.model] = seen.get(r.model, 0) + 1
+            out[r.id] = Decision(r.id, State.WAITING, position=seen[r.model], eta=starts.get(r.id))
+        return out
+
+    def expected_end(self, req: Request, now: float) -> float:
+        """When a granted session is expected to end (its hard maximum, or the observed mean)."""
+        started = req.granted_at if req.granted_at is not None else now
+        mean_end = started + self._session_mean
+        if mean_end <= now:  # already longer than usual: expect a quarter of a session more
+            mean_end = now + self._session_mean / 4
+        if req.max_duration is not None:
+            return min(mean_end, started + req.max_duration)
+        return mean_end
+
+    # -- requests ----------------------------------------------------------------
+    def submit(self, user: str, groups: Iterable[str], flavor_id: str, request_id: str | None = None) -> Decision:
+        """A new request. Granted now, queued with a position, or refused (raises Refused)."""
+        now = self.clock()
+        groups = frozenset(groups)
+        try:
+            flavor = self.catalogue.resolve(flavor_id, groups)
+        except FlavorError as e:
+            raise Refused(e.reason, {"flavor": str(flavor_id)[:80]}) from None
+        if request_id is not None and request_id in self.requests:
+            return self.decision(request_id)
+        req = Request(
+            id=request_id or str(uuid.uuid4()), user=user, groups=groups, flavor=flavor.id,
+            model=flavor.device_model, share=flavor.share, arrived=now,
+            charge_group=self._charge_group(flavor, groups), max_duration=flavor_max_duration(flavor),
+            seq=self._next_seq(),
+        )
+        self._check_quota(req, now)
+        self.requests[req.id] = req
+        self.dirty.add(req.id)
+        if not flavor.has_accelerator:
+            self._grant(req, None, now)
+        else:
+            if req.model not in self.pool.models:
+                self._end(req, State.REFUSED, now, "pool_no_model")
+                raise Refused("pool_no_model", {"model": req.model})
+            self.schedule()
+        return self.decision(req.id)
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _charge_group(self, flavor: Flavor, groups: frozenset[str]) -> str | None:
+        """The group whose budget a request draws on: the first of her groups with a group budget."""
+        candidates = sorted(flavor.groups & groups) + sorted(groups - flavor.groups)
+        for group in candidates:
+            if self.budgets.rule_for(f"group:{group}") is not None:
+                return group
+        return None
+
+    def _check_quota(self, req: Request, now: float) -> None:
+        limit = self.site.limits.max_share_for(set(req.groups))
+        held = self.held_by(req.user, include_waiting=True)
+        if req.share and held + req.share > limit:
+            raise Refused("share_limit", {"limit": limit, "held": held, "share": req.share})
+        for acct in self.budgets.accounts_for(req.user, req.groups, req.charge_group, now):
+            if req.share and acct.balance <= 0:
+                raise Refused("quota_spent", {"account": acct.name, "balance": acct.balance},
+                              retry_at=self.budgets.available_at(acct))
+
+    def decision(self, request_id: str) -> Decision:
+        req = self.requests[request_id]
+        if req.state is State.WAITING:
+            return self.positions()[req.id]
+        return Decision(req.id, req.state, reason=req.reason)
+
+    def cancel(self, request_id: str, reason: str = "cancelled") -> Request:
+        """Withdraw a waiting request (or release a granted one); cancelling twice is harmless."""
+        req = self.requests[request_id]
+        if req.state is State.WAITING:
+            self._end(req, State.CANCELLED, self.clock(), reason)
+            self.schedule()
+        elif req.state is State.GRANTED:
+            self.release(request_id, reason)
+        return req
+
+    def release(self, request_id: str, reason: str = "stopped") -> Request:
+        """The server stopped: charge to now, free the slices, admit whoever is next."""
+        req = self.requests[request_id]
+        if req.state is not State.GRANTED:
+            return req
+        now = self.clock()
+        self._meter_one(req, now)
+        if req.grant is not None:
+            self.pool.release(req.grant.id)
+            if req.reservation:
+                self._return_to_reservation(req)
+        duration = now - (req.granted_at or now)
+        if duration > 0:  # a slow moving mean of session lengths for the estimates
+            self._session_mean = 0.9 * self._session_mean + 0.1 * duration
+        self._end(req, State.RELEASED, now, reason)
+        self.schedule()
+        return req
+
+    def _end(self, req: Request, state: State, now: float, reason: str | None) -> None:
+        req.state, req.reason, req.ended_at = state, reason, now
+        self.dirty.add(req.id)
+
+    def _grant(self, req: Request, grant: Grant | None, now: float, reservation: str | None = None) -> None:
+        req.state, req.grant, req.granted_at, req.metered_until = State.GRANTED, grant, now, now
+        req.reservation = reservation
+        self.dirty.add(req.id)
+
+    # -- scheduling ----------------------------------------------------------------
+    def schedule(self) -> list[Request]:
+        """Grant what fits, in queue order, with bounded back-fill. Returns the newly granted."""
+        now = self.clock()
+        self._sync_reservations(now)
+        granted: list[Request] = []
+        head_start: float | None = None
+        order = self.queue()
+        for index, req in enumerate(order):
+            reservation = self._reservation_for(req, now)
+            if reservation is not None and self._placeholders.get(reservation.id):
+                placeholder = self._placeholders[reservation.id].pop()
+                self.pool.release(placeholder.id)
+                grant = Grant(str(uuid.uuid4()), req.user, placeholder.model, placeholder.share,
+                              placeholder.slices)
+                self.pool.restore(grant)
+                self._grant(req, grant, now, reservation.id)
+                granted.append(req)
+                continue
+            if head_start is not None:
+                # back-fill: only what ends before the head could start (plus the slack)
+                if now + (req.max_duration or self._session_mean) > head_start + self.backfill_slack:
+                    continue
+            try:
+                grant = self.pool.place(req.user, req.model, req.share)
+            except NoCapacity:
+                if head_start is None:
+                    estimate = estimate_starts(self, order[index:index + 1], now).get(req.id)
+                    head_start = estimate if estimate is not None else now + self._session_mean
+                continue
+            self._grant(req, grant, now)
+            granted.append(req)
+        return granted
+
+    # -- reservations ------------------------------------------------------------------
+    def reserve(self, group: str, flavor_id: str, count: int, starts: float, ends: float, created_by: str,
+                hold: float = 600.0, reservation_id: str | None = None) -> Reservation:
+        flavor = self.catalogue.resolve(flavor_id, {group})
+        if not flavor.has_accelerator:
+            raise Refused("reservation_cpu_only", {"flavor": flavor.id})
+        if count < 1 or ends <= starts:
+            raise Refused("reservation_invalid", {"count": count})
+        res = Reservation(reservation_id or str(uuid.uuid4()), group, flavor.id, count, starts, ends,
+                          created_by, hold)
+        self.reservations[res.id] = res
+        self.schedule()
+        return res
+
+    def cancel_reservation(self, reservation_id: str) -> None:
+        res = self.reservations.pop(reservation_id)
+        for placeholder in self._placeholders.pop(res.id, []):
+            self.pool.release(placeholder.id)
+        self._lent.discard(res.id)
+        self.schedule()
+
+    def _reservation_for(self, req: Request, now: float) -> Reservation | None:
+        for res in self.reservations.values():
+            if res.active(now) and res.group in req.groups and res.flavor == req.flavor:
+                return res
+        return None
+
+    def _sync_reservations(self, now: float) -> None:
+        """Place placeholders for active windows, lend them after the hold, drop them at the end."""
+        for res in list(self.reservations.values()):
+            placeholders = self._placeholders.setdefault(res.id, [])
+            if now >= res.ends:
+                for placeholder in placeholders:
+                    self.pool.release(placeholder.id)
+                del self.reservations[res.id]
+                self._placeholders.pop(res.id, None)
+                continue
+            if not res.active(now):
+                continue
+            if now >= res.starts + res.hold:
+                if res.id not in self._lent:
+                    for placeholder in placeholders:
+                        self.pool.release(placeholder.id)
+                    placeholders.clear()
+                    self._lent.add(res.id)
+                continue
+            in_use = sum(1 for r in self.granted() if r.reservation == res.id)
+            flavor = self.catalogue.resolve(res.flavor, {res.group})
+            while in_use + len(placeholders) < res.count:
+                try:
+                    placeholders.append(self.pool.place(f"reservation:{res.id}", flavor.device_model, flavor.share))
+                except NoCapacity:
+                    break
+
+    def _return_to_reservation(self, req: Request) -> None:
+        """A member's reserved slice goes back to the reservation while it still holds."""
+        res = self.reservations.get(req.reservation)
+        now = self.clock()
+        if res is None or res.id in self._lent or not res.active(now):
+            return
+        placeholder = Grant(str(uuid.uuid4()), f"reservation:{res.id}", req.grant.model, req.grant.share,
+                            req.grant.slices)
+        self.pool.restore(placeholder)
+        self._placeholders.setdefault(res.id, []).append(placeholder)
+
+    # -- metering -------------------------------------------------------------------------
+    def meter(self) -> list[Request]:
+        """Charge every granted request up to now. Returns those whose budget is spent."""
+        now = self.clock()
+        spent = []
+        for req in self.granted():
+            if self._meter_one(req, now):
+                spent.append(req)
+        return spent
+
+    def _meter_one(self, req: Request, now: float) -> bool:
+        """Charge whole milliseconds since the last charge; True if a budget is now spent."""
+        if req.metered_until is None or not req.share:
+            return False
+        elapsed_ms = int((now - req.metered_until) * 1000)
+        if elapsed_ms <= 0:
+            return False
+        req.metered_until += elapsed_ms / 1000
+        cost = price_of(self.catalogue, req.flavor, req.share) * elapsed_ms * MS
+        req.charged += cost
+        accounts = self.budgets.accounts_for(req.user, req.groups, req.charge_group, now)
+        self.budgets.charge(accounts, cost, now, req.id)
+        self.fairshare.add(self.account_of(req), float(cost), now)
+        self.dirty.add(req.id)
+        return any(a.balance <= 0 for a in accounts)
+
+
+def price_of(catalogue, flavor_id: str, share: Fraction) -> Fraction:
+    """Device-hours charged per hour of a session: the flavor's share (prices per flavor may follow)."""
+    return share
+
+
+def flavor_max_duration(flavor: Flavor) -> float | None:
+    return None

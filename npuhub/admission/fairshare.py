@@ -1,0 +1,51 @@
+"""Fair share: recent usage, decayed, against each group's weight (in the spirit of Slurm's factor)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["FairShare"]
+
+
+@dataclass
+class FairShare:
+    """Decayed device-seconds per account and the priority factor they give.
+
+    The factor is ``2 ** -(usage share / weight share)``: 1.0 for an account
+    that used nothing, 0.5 for one that used exactly its fair part, towards 0
+    for one that used far more. Usage halves every ``half_life`` seconds.
+    """
+
+    half_life: float = 7 * 86400.0
+    weights: dict[str, float] = field(default_factory=dict)
+    _usage: dict[str, tuple[float, float]] = field(default_factory=dict)  # account -> (value, at)
+
+    def _decayed(self, value: float, at: float, now: float) -> float:
+        if now <= at:
+            return value
+        return value * math.pow(0.5, (now - at) / self.half_life)
+
+    def usage(self, account: str, now: float) -> float:
+        value, at = self._usage.get(account, (0.0, now))
+        return self._decayed(value, at, now)
+
+    def add(self, account: str, device_seconds: float, now: float) -> None:
+        self._usage[account] = (self.usage(account, now) + device_seconds, now)
+
+    def weight(self, account: str) -> float:
+        return self.weights.get(account, 1.0)
+
+    def factor(self, account: str, now: float, accounts: set[str] | None = None) -> float:
+        """Priority factor of ``account`` among ``accounts`` (default: every account with usage)."""
+        accounts = set(accounts or ()) | set(self._usage) | {account}
+        total_usage = sum(self.usage(a, now) for a in accounts)
+        if total_usage <= 0:
+            return 1.0
+        total_weight = sum(self.weight(a) for a in accounts)
+        usage_share = self.usage(account, now) / total_usage
+        weight_share = self.weight(account) / total_weight
+        return math.pow(2.0, -usage_share / weight_share)
+
+    def snapshot(self, now: float) -> dict[str, float]:
+        return {a: self.usage(a, now) for a in self._usage}

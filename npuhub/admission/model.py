@@ -1,0 +1,106 @@
+"""The admission's vocabulary: requests, their states, decisions, reservations, budgets."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from ..pool import Grant
+
+__all__ = ["State", "Request", "Decision", "Reservation", "Budget", "Refused"]
+
+
+class State(str, enum.Enum):
+    WAITING = "waiting"
+    GRANTED = "granted"
+    RELEASED = "released"
+    CANCELLED = "cancelled"
+    REFUSED = "refused"
+
+    @property
+    def final(self) -> bool:
+        return self in (State.RELEASED, State.CANCELLED, State.REFUSED)
+
+
+@dataclass
+class Request:
+    """One person's request for one flavor's share, from arrival to its end."""
+
+    id: str
+    user: str
+    groups: frozenset[str]
+    flavor: str
+    model: str | None
+    share: Fraction
+    arrived: float
+    charge_group: str | None = None
+    state: State = State.WAITING
+    reason: str | None = None
+    grant: Grant | None = None
+    granted_at: float | None = None
+    ended_at: float | None = None
+    reservation: str | None = None
+    #: device-seconds charged so far (metering accrues while granted)
+    charged: Fraction = Fraction(0)
+    metered_until: float | None = None
+    max_duration: float | None = None
+    #: arrival order among requests that arrived in the same instant
+    seq: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.state in (State.WAITING, State.GRANTED)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What happened to a request: granted, waiting (with position and estimate) or refused."""
+
+    request: str
+    state: State
+    reason: str | None = None
+    position: int | None = None
+    eta: float | None = None
+    retry_at: float | None = None
+
+
+class Refused(Exception):
+    """A request the policy refuses outright (quota spent, limit reached, flavor impossible)."""
+
+    def __init__(self, reason: str, detail: dict | None = None, retry_at: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail or {}
+        self.retry_at = retry_at
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A teacher holds ``count`` slices of ``flavor`` for ``group`` from ``starts`` to ``ends``."""
+
+    id: str
+    group: str
+    flavor: str
+    count: int
+    starts: float
+    ends: float
+    created_by: str
+    #: seconds from the start during which unused reserved slices are not lent to others
+    hold: float = 600.0
+
+    def active(self, now: float) -> bool:
+        return self.starts <= now < self.ends
+
+
+@dataclass
+class Budget:
+    """Device-seconds an account may still spend this period, renewed by a rule."""
+
+    account: str
+    balance: Fraction
+    grant_per_period: Fraction
+    cap: Fraction
+    period: float
+    period_start: float
+    ledger: list[dict] = field(default_factory=list)

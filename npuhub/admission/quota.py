@@ -1,0 +1,153 @@
+"""Device-hour budgets per person and per group, renewed by declarative rules, with a ledger.
+
+Amounts are exact: device-seconds as Fractions (a share times whole
+milliseconds), so a charge is never rounded twice and never lost.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Iterable
+
+__all__ = ["QuotaRule", "Budgets", "period_bounds", "PERIODS"]
+
+PERIODS = ("day", "week", "month")
+HOUR = Fraction(3600)
+
+
+def period_bounds(period: str, now: float) -> tuple[float, float]:
+    """Start and end (UTC epoch seconds) of the period containing ``now``; weeks start on Monday."""
+    t = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+    day = t.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        start, end = day, day + dt.timedelta(days=1)
+    elif period == "week":
+        start = day - dt.timedelta(days=day.weekday())
+        end = start + dt.timedelta(days=7)
+    elif period == "month":
+        start = day.replace(day=1)
+        days = calendar.monthrange(start.year, start.month)[1]
+        end = start + dt.timedelta(days=days)
+    else:
+        raise ValueError(f"unknown period {period!r}")
+    return start.timestamp(), end.timestamp()
+
+
+@dataclass(frozen=True)
+class QuotaRule:
+    """``device_hours`` granted each ``period`` (up to ``cap``) to an account.
+
+    ``scope`` "user": each member of one of ``groups`` gets her own budget;
+    ``scope`` "group": the group itself has a budget its members share.
+    """
+
+    scope: str
+    groups: frozenset[str]
+    device_hours: Fraction
+    period: str = "week"
+    cap: Fraction | None = None
+
+    def grant(self) -> Fraction:
+        return self.device_hours * HOUR
+
+    def limit(self) -> Fraction:
+        return (self.cap if self.cap is not None else self.device_hours) * HOUR
+
+
+@dataclass
+class Account:
+    name: str
+    rule: QuotaRule
+    balance: Fraction
+    period_end: float
+
+
+@dataclass
+class Budgets:
+    """Balances of the accounts that have a rule; an account without one is not metered against."""
+
+    rules: list[QuotaRule] = field(default_factory=list)
+    accounts: dict[str, Account] = field(default_factory=dict)
+    #: ledger entries not yet persisted (the store drains this in the same transaction)
+    pending: list[dict] = field(default_factory=list)
+
+    def rule_for(self, account: str) -> QuotaRule | None:
+        kind, _, name = account.partition(":")
+        for rule in self.rules:
+            if rule.scope == "group" and kind == "group" and name in rule.groups:
+                return rule
+        return None
+
+    def user_rule(self, groups: Iterable[str]) -> QuotaRule | None:
+        """The most generous per-person rule among her groups."""
+        groups = set(groups)
+        mine = [r for r in self.rules if r.scope == "user" and r.groups & groups]
+        return max(mine, key=lambda r: r.grant(), default=None)
+
+    def account(self, name: str, now: float, rule: QuotaRule | None = None) -> Account | None:
+        """The account, opened (first grant) or renewed as its period requires."""
+        acct = self.accounts.get(name)
+        rule = rule or (acct.rule if acct else self.rule_for(name))
+        if rule is None:
+            return None
+        if acct is None:
+            _, end = period_bounds(rule.period, now)
+            acct = self.accounts[name] = Account(name, rule, Fraction(0), end)
+            self._entry(acct, "grant", rule.grant(), now, "system", f"opening {rule.period}ly budget")
+        elif acct.rule != rule:
+            acct.rule = rule
+        while now >= acct.period_end:
+            amount = min(rule.grant(), max(rule.limit() - acct.balance, Fraction(0)))
+            renewed_at = acct.period_end
+            _, acct.period_end = period_bounds(rule.period, acct.period_end)
+            self._entry(acct, "renewal", amount, renewed_at, "system", f"{rule.period}ly renewal")
+        return acct
+
+    def available_at(self, acct: Account) -> float | None:
+        """When renewals will have brought an overspent balance above zero (None: never)."""
+        balance, end = acct.balance, acct.period_end
+        for _ in range(1000):
+            if balance > 0:
+                return end if end != acct.period_end or acct.balance <= 0 else None
+            grant = min(acct.rule.grant(), max(acct.rule.limit() - balance, Fraction(0)))
+            if grant <= 0:
+                return None
+            balance += grant
+            if balance > 0:
+                return end
+            _, end = period_bounds(acct.rule.period, end)
+        return None
+
+    def accounts_for(self, user: str, groups: Iterable[str], charge_group: str | None, now: float) -> list[Account]:
+        found = []
+        user_acct = self.account(f"user:{user}", now, self.user_rule(groups))
+        if user_acct:
+            found.append(user_acct)
+        if charge_group:
+            group_acct = self.account(f"group:{charge_group}", now)
+            if group_acct:
+                found.append(group_acct)
+        return found
+
+    def charge(self, accounts: list[Account], amount: Fraction, now: float, request: str) -> None:
+        for acct in accounts:
+            self._entry(acct, "charge", -amount, now, "meter", "usage", request)
+
+    def adjust(self, name: str, amount: Fraction, now: float, actor: str, reason: str) -> Account:
+        acct = self.account(name, now)
+        if acct is None:
+            raise KeyError(name)
+        self._entry(acct, "adjust", amount, now, actor, reason)
+        return acct
+
+    def _entry(self, acct: Account, kind: str, amount: Fraction, at: float, actor: str, reason: str,
+               request: str | None = None) -> None:
+        before = acct.balance
+        acct.balance = before + amount
+        self.pending.append({
+            "account": acct.name, "kind": kind, "amount": amount, "before": before, "after": acct.balance,
+            "at": at, "actor": actor, "reason": reason, "request": request,
+        })
