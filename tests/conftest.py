@@ -34,6 +34,30 @@ def require(available: bool, what: str) -> None:
     pytest.skip(f"{what} is missing")
 
 
+@pytest.fixture
+def postgres_url():
+    """A fresh database on the real PostgreSQL at 127.0.0.1:5432, dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    admin_url = os.environ.get("NPUHUB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    name = f"npuhub_test_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as db:
+            db.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except Exception as e:  # noqa: BLE001 (any failure means: no PostgreSQL here)
+        engine.dispose()
+        require(False, f"PostgreSQL at {admin_url} ({str(e).splitlines()[0]})")
+    yield admin_url.rsplit("/", 1)[0] + "/" + name
+    with engine.connect() as db:
+        db.execute(sa.text(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        db.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+    engine.dispose()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

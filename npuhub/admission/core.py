@@ -57,6 +57,7 @@ class Admission:
         self._session_mean = float(self.default_session)
         self._seq = 0
         self.dirty: set[str] = set()  # request ids changed since the store last saved
+        self.dirty_reservations: set[str] = set()
 
     # -- reading --------------------------------------------------------------
     @property
@@ -111,7 +112,8 @@ class Admission:
         return mean_end
 
     # -- requests ----------------------------------------------------------------
-    def submit(self, user: str, groups: Iterable[str], flavor_id: str, request_id: str | None = None) -> Decision:
+    def submit(self, user: str, groups: Iterable[str], flavor_id: str, request_id: str | None = None,
+               server: str = "") -> Decision:
         """A new request. Granted now, queued with a position, or refused (raises Refused)."""
         now = self.clock()
         groups = frozenset(groups)
@@ -125,7 +127,7 @@ class Admission:
             id=request_id or str(uuid.uuid4()), user=user, groups=groups, flavor=flavor.id,
             model=flavor.device_model, share=flavor.share, arrived=now,
             charge_group=self._charge_group(flavor, groups), max_duration=flavor_max_duration(flavor),
-            seq=self._next_seq(),
+            seq=self._next_seq(), server=server,
         )
         self._check_quota(req, now)
         self.requests[req.id] = req
@@ -249,11 +251,13 @@ class Admission:
         res = Reservation(reservation_id or str(uuid.uuid4()), group, flavor.id, count, starts, ends,
                           created_by, hold)
         self.reservations[res.id] = res
+        self.dirty_reservations.add(res.id)
         self.schedule()
         return res
 
     def cancel_reservation(self, reservation_id: str) -> None:
         res = self.reservations.pop(reservation_id)
+        self.dirty_reservations.add(res.id)
         for placeholder in self._placeholders.pop(res.id, []):
             self.pool.release(placeholder.id)
         self._lent.discard(res.id)
@@ -274,6 +278,7 @@ class Admission:
                     self.pool.release(placeholder.id)
                 del self.reservations[res.id]
                 self._placeholders.pop(res.id, None)
+                self.dirty_reservations.add(res.id)
                 continue
             if not res.active(now):
                 continue

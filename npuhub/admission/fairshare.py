@@ -20,6 +20,7 @@ class FairShare:
     half_life: float = 7 * 86400.0
     weights: dict[str, float] = field(default_factory=dict)
     _usage: dict[str, tuple[float, float]] = field(default_factory=dict)  # account -> (value, at)
+    dirty: set[str] = field(default_factory=set)  # accounts changed since the store last saved
 
     def _decayed(self, value: float, at: float, now: float) -> float:
         if now <= at:
@@ -32,6 +33,13 @@ class FairShare:
 
     def add(self, account: str, device_seconds: float, now: float) -> None:
         self._usage[account] = (self.usage(account, now) + device_seconds, now)
+        self.dirty.add(account)
+
+    def load(self, account: str, value: float, at: float) -> None:
+        self._usage[account] = (value, at)
+
+    def raw(self, account: str) -> tuple[float, float]:
+        return self._usage[account]
 
     def weight(self, account: str) -> float:
         return self.weights.get(account, 1.0)

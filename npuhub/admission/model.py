@@ -47,6 +47,8 @@ class Request:
     max_duration: float | None = None
     #: arrival order among requests that arrived in the same instant
     seq: int = 0
+    #: the JupyterHub server name ("" for the default server) or another holder's label
+    server: str = ""
 
     @property
     def active(self) -> bool:

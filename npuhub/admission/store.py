@@ -1,0 +1,232 @@
+"""Persistence of the admission: every state change one transaction, and a full reload after a crash.
+
+The service is the only writer. After each call into the core it commits what
+changed (requests, ledger entries, budget accounts, reservations, fair-share
+usage) in one transaction. If that fails, the database holds the state before
+the call: the service reloads from it (``open``), so nothing half-done survives
+and nothing is granted twice. The pool is never stored: it is rebuilt from the
+granted requests.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from importlib import resources
+from typing import Callable, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..pool import Grant, PoolError
+from ..shares import format_share
+from ..site_config import SiteConfig
+from . import tables as t
+from .core import Admission
+from .model import Request, Reservation, State
+from .quota import Account, QuotaRule
+
+__all__ = ["AdmissionStore", "StoreUnavailable", "upgrade"]
+
+ACTIVE = (State.WAITING.value, State.GRANTED.value)
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or refused the transaction; nothing was written."""
+
+
+def _frac(value) -> Fraction:
+    return Fraction(value) if value is not None else Fraction(0)
+
+
+def _text(value: Fraction) -> str:
+    return format_share(value) if value > 0 and (value <= 1 or value.denominator == 1) else str(value)
+
+
+def upgrade(engine: sa.Engine) -> None:
+    """Bring the schema to the newest revision (alembic), creating it on an empty database."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("npuhub.admission") / "migrations"))
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+
+class AdmissionStore:
+    """Loads an Admission from the database and commits its changes."""
+
+    def __init__(self, db_url: str, **engine_kwargs):
+        if db_url.startswith("sqlite"):
+            engine_kwargs.setdefault("connect_args", {"timeout": 30})
+        else:
+            engine_kwargs.setdefault("pool_pre_ping", True)
+        self.engine = sa.create_engine(db_url, **engine_kwargs)
+        self._migrated = False
+
+    def _ensure_schema(self) -> None:
+        if not self._migrated:
+            upgrade(self.engine)
+            self._migrated = True
+
+    # -- loading ----------------------------------------------------------------------
+    def open(self, site: SiteConfig, clock: Callable[[], float], **admission_kwargs) -> Admission:
+        """A fresh Admission with the stored state: active requests, reservations, budgets, usage."""
+        try:
+            self._ensure_schema()
+            with self.engine.connect() as db:
+                adm = Admission(site, clock, **admission_kwargs)
+                self._load(db, adm)
+        except SQLAlchemyError as e:
+            raise StoreUnavailable(str(e).splitlines()[0]) from e
+        return adm
+
+    def _load(self, db, adm: Admission) -> None:
+        now = adm.clock()
+        meta = {row.key: row.value for row in db.execute(sa.select(t.meta))}
+        adm._seq = int(meta.get("seq", 0))
+        adm._session_mean = float(meta.get("session_mean", adm.default_session))
+        for row in db.execute(sa.select(t.accounts)):
+            rule = row.rule
+            adm.budgets.accounts[row.name] = Account(
+                row.name,
+                QuotaRule(rule["scope"], frozenset(rule.get("groups", [])), Fraction(rule["device_hours"]),
+                          rule["period"], Fraction(rule["cap"]) if rule.get("cap") is not None else None),
+                Fraction(row.balance), row.period_end)
+        for row in db.execute(sa.select(t.usage)):
+            adm.fairshare.load(row.account, row.value, row.at)
+        for row in db.execute(sa.select(t.reservations).where(t.reservations.c.ended.is_(False))):
+            adm.reservations[row.id] = Reservation(row.id, row.group, row.flavor, row.count, row.starts, row.ends,
+                                                   row.created_by, row.hold)
+        for row in db.execute(sa.select(t.requests).where(t.requests.c.state.in_(ACTIVE))
+                              .order_by(t.requests.c.seq)):
+            req = _request_from_row(row)
+            if req.state is State.GRANTED and req.grant is not None:
+                try:
+                    adm.pool.restore(req.grant)
+                except PoolError:
+                    # the pool shrank under a running session: keep the request, count it as held
+                    # nowhere, and let the operator see it (reason) rather than forget it
+                    req.reason = "grant_not_in_pool"
+            adm.requests[req.id] = req
+        adm.schedule()  # reservations' placeholders, and anything that fits after a restart
+        _ = now
+
+    # -- committing ---------------------------------------------------------------------
+    def commit(self, adm: Admission) -> None:
+        """Write every change the core made since the last commit, in one transaction."""
+        changed = [adm.requests[i] for i in sorted(adm.dirty) if i in adm.requests]
+        entries = list(adm.budgets.pending)
+        account_names = {e["account"] for e in entries}
+        usage_names = set(adm.fairshare.dirty)
+        reservation_ids = set(adm.dirty_reservations)
+        try:
+            self._ensure_schema()
+            with self.engine.begin() as db:
+                for req in changed:
+                    self._upsert(db, t.requests, "id", req.id, _request_row(req))
+                if entries:
+                    db.execute(sa.insert(t.ledger), [_ledger_row(e) for e in entries])
+                for name in sorted(account_names):
+                    acct = adm.budgets.accounts[name]
+                    self._upsert(db, t.accounts, "name", name, {
+                        "balance": str(acct.balance), "period_end": acct.period_end, "rule": _rule_json(acct.rule)})
+                for name in sorted(usage_names):
+                    value, at = adm.fairshare.raw(name)
+                    self._upsert(db, t.usage, "account", name, {"value": value, "at": at})
+                for rid in sorted(reservation_ids):
+                    res = adm.reservations.get(rid)
+                    if res is None:
+                        db.execute(sa.update(t.reservations).where(t.reservations.c.id == rid).values(ended=True))
+                    else:
+                        self._upsert(db, t.reservations, "id", rid, {
+                            "group": res.group, "flavor": res.flavor, "count": res.count, "starts": res.starts,
+                            "ends": res.ends, "created_by": res.created_by, "hold": res.hold, "ended": False})
+                for key, value in (("seq", str(adm._seq)), ("session_mean", repr(adm._session_mean))):
+                    self._upsert(db, t.meta, "key", key, {"value": value})
+        except SQLAlchemyError as e:
+            raise StoreUnavailable(str(e).splitlines()[0]) from e
+        adm.dirty.clear()
+        adm.dirty_reservations.clear()
+        adm.fairshare.dirty.clear()
+        del adm.budgets.pending[: len(entries)]
+        # Finished requests live on in the database only.
+        for req in changed:
+            if req.state.final:
+                adm.requests.pop(req.id, None)
+
+    @staticmethod
+    def _upsert(db, table: sa.Table, key: str, value, row: dict) -> None:
+        updated = db.execute(sa.update(table).where(table.c[key] == value).values(**row))
+        if updated.rowcount == 0:
+            db.execute(sa.insert(table).values({key: value, **row}))
+
+    # -- reading history -------------------------------------------------------------------
+    def get_request(self, request_id: str) -> Request | None:
+        try:
+            with self.engine.connect() as db:
+                row = db.execute(sa.select(t.requests).where(t.requests.c.id == request_id)).first()
+        except SQLAlchemyError as e:
+            raise StoreUnavailable(str(e).splitlines()[0]) from e
+        return _request_from_row(row) if row else None
+
+    def requests(self, user: str | None = None, states: Iterable[str] | None = None,
+                 limit: int = 500) -> list[Request]:
+        query = sa.select(t.requests).order_by(t.requests.c.seq.desc()).limit(limit)
+        if user is not None:
+            query = query.where(t.requests.c.user == user)
+        if states:
+            query = query.where(t.requests.c.state.in_(list(states)))
+        try:
+            with self.engine.connect() as db:
+                return [_request_from_row(row) for row in db.execute(query)]
+        except SQLAlchemyError as e:
+            raise StoreUnavailable(str(e).splitlines()[0]) from e
+
+    def ledger(self, account: str | None = None, limit: int = 500) -> list[dict]:
+        query = sa.select(t.ledger).order_by(t.ledger.c.id.desc()).limit(limit)
+        if account is not None:
+            query = query.where(t.ledger.c.account == account)
+        try:
+            with self.engine.connect() as db:
+                return [dict(row._mapping) for row in db.execute(query)]
+        except SQLAlchemyError as e:
+            raise StoreUnavailable(str(e).splitlines()[0]) from e
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _rule_json(rule: QuotaRule) -> dict:
+    return {"scope": rule.scope, "groups": sorted(rule.groups), "device_hours": str(rule.device_hours),
+            "period": rule.period, "cap": str(rule.cap) if rule.cap is not None else None}
+
+
+def _ledger_row(entry: dict) -> dict:
+    return {
+        "account": entry["account"], "kind": entry["kind"], "amount": str(entry["amount"]),
+        "before": str(entry["before"]), "after": str(entry["after"]), "at": entry["at"],
+        "actor": entry["actor"], "reason": entry["reason"], "request": entry.get("request"),
+    }
+
+
+def _request_row(req: Request) -> dict:
+    return {
+        "user": req.user, "server": req.server, "groups": sorted(req.groups), "flavor": req.flavor,
+        "model": req.model, "share": format_share(req.share) if req.share else "0", "state": req.state.value,
+        "reason": req.reason, "arrived": req.arrived, "seq": req.seq, "charge_group": req.charge_group,
+        "grant": req.grant.to_dict() if req.grant else None, "granted_at": req.granted_at,
+        "ended_at": req.ended_at, "reservation": req.reservation, "charged": str(req.charged),
+        "metered_until": req.metered_until, "max_duration": req.max_duration,
+    }
+
+
+def _request_from_row(row) -> Request:
+    return Request(
+        id=row.id, user=row.user, groups=frozenset(row.groups or []), flavor=row.flavor, model=row.model,
+        share=Fraction(row.share), arrived=row.arrived, charge_group=row.charge_group, state=State(row.state),
+        reason=row.reason, grant=Grant.from_dict(row.grant) if row.grant else None, granted_at=row.granted_at,
+        ended_at=row.ended_at, reservation=row.reservation, charged=_frac(row.charged),
+        metered_until=row.metered_until, max_duration=row.max_duration, seq=row.seq, server=row.server,
+    )
