@@ -1,7 +1,20 @@
 #!/usr/bin/env bash
 # Install what the integration and browser tests need beyond Python packages:
-# Debian's Chromium (Playwright drives it; it never downloads a browser).
+# the test OpenID Connect provider's Node packages, and Debian's Chromium
+# (Playwright drives it; it never downloads a browser).
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# tests/idp/oidc: a real OpenID provider (npm oidc-provider), exactly as its lock file says.
+if [ ! -d tests/idp/oidc/node_modules ]; then
+  if command -v npm >/dev/null; then
+    echo "Installing the test OpenID provider's packages (tests/idp/oidc) ..."
+    npm ci --prefix tests/idp/oidc --no-audit --no-fund --loglevel=error
+  else
+    echo "npm is not installed; the OpenID Connect sign-in tests need Node.js 20 and npm." >&2
+    # Not fatal here either: those tests skip, or fail under NPUHUB_REQUIRE_ALL.
+  fi
+fi
 
 # fonts-noto-cjk: Chinese text in screenshots, not boxes.
 if [ -x /usr/bin/chromium ] && fc-list :lang=zh 2>/dev/null | grep -q .; then

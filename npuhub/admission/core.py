@@ -21,6 +21,8 @@ members still go first in the queue, but nobody is stopped for them.
 from __future__ import annotations
 
 import uuid
+import bisect
+from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Iterable
@@ -56,6 +58,10 @@ class Admission:
         self._lent: set[str] = set()  # reservations whose unused slices were lent
         self._session_mean = float(self.default_session)
         self._seq = 0
+        self._order: list[tuple[tuple, str]] | None = None
+        self._order_valid_until = 0.0
+        self._factors: dict[str, float] = {}
+        self._waiting_shares: Counter = Counter()  # (model, share) -> how many wait
         self.dirty: set[str] = set()  # request ids changed since the store last saved
         self.dirty_reservations: set[str] = set()
 
@@ -77,17 +83,53 @@ class Admission:
     def account_of(self, req: Request) -> str:
         return f"group:{req.charge_group}" if req.charge_group else f"user:{req.user}"
 
+    #: how long a computed queue order stays valid while fair-share usage decays (seconds)
+    ORDER_TTL = 60.0
+
     def queue(self) -> list[Request]:
-        """Waiting requests in the order they will be served."""
+        """Waiting requests in the order they will be served.
+
+        The order is kept sorted between changes; it is recomputed when usage
+        is metered, a reservation changes or a window opens or closes, and at
+        least every ORDER_TTL seconds as usage decays.
+        """
         now = self.clock()
+        if self._order is None or now >= self._order_valid_until:
+            self._rebuild_order(now)
+        return [self.requests[rid] for _, rid in self._order]
+
+    def _rebuild_order(self, now: float) -> None:
         accounts = {self.account_of(r) for r in self.requests.values() if r.active}
-        factors = {a: self.fairshare.factor(a, now, accounts) for a in accounts}
+        self._factors = self.fairshare.factors(accounts, now)
+        self._order = sorted((self._order_key(r, now), r.id) for r in self.waiting())
+        boundaries = [b for res in self.reservations.values() for b in (res.starts, res.ends) if b > now]
+        self._order_valid_until = min([now + self.ORDER_TTL, *boundaries])
 
-        def key(r: Request):
-            reserved = self._reservation_for(r, now) is not None
-            return (not reserved, -factors[self.account_of(r)], r.arrived, r.seq)
+    def _order_key(self, req: Request, now: float) -> tuple:
+        account = self.account_of(req)
+        if account not in self._factors:
+            self._factors[account] = self.fairshare.factor(account, now)
+        reserved = self._reservation_for(req, now) is not None
+        return (not reserved, -self._factors[account], req.arrived, req.seq)
 
-        return sorted(self.waiting(), key=key)
+    def _invalidate_order(self) -> None:
+        self._order = None
+
+    def _enqueue(self, req: Request) -> None:
+        self._waiting_shares[(req.model, req.share)] += 1
+        if self._order is not None:
+            bisect.insort(self._order, (self._order_key(req, self.clock()), req.id))
+
+    def _dequeue(self, req: Request) -> None:
+        key = (req.model, req.share)
+        self._waiting_shares[key] -= 1
+        if self._waiting_shares[key] <= 0:
+            del self._waiting_shares[key]
+        if self._order is not None:
+            for i, (_, rid) in enumerate(self._order):
+                if rid == req.id:
+                    del self._order[i]
+                    break
 
     def positions(self) -> dict[str, Decision]:
         """Position (1-based, among requests for the same device model) and estimated start of each."""
@@ -138,6 +180,7 @@ class Admission:
             if req.model not in self.pool.models:
                 self._end(req, State.REFUSED, now, "pool_no_model")
                 raise Refused("pool_no_model", {"model": req.model})
+            self._enqueue(req)
             self.schedule()
         return self.decision(req.id)
 
@@ -164,10 +207,16 @@ class Admission:
                               retry_at=self.budgets.available_at(acct))
 
     def decision(self, request_id: str) -> Decision:
+        """Where one request stands; for a waiting one, its position and estimate (the queue up to it)."""
         req = self.requests[request_id]
-        if req.state is State.WAITING:
-            return self.positions()[req.id]
-        return Decision(req.id, req.state, reason=req.reason)
+        if req.state is not State.WAITING:
+            return Decision(req.id, req.state, reason=req.reason)
+        order = self.queue()
+        index = next(i for i, r in enumerate(order) if r.id == req.id)
+        ahead = order[: index + 1]
+        position = sum(1 for r in ahead if r.model == req.model)
+        eta = estimate_starts(self, ahead, self.clock()).get(req.id)
+        return Decision(req.id, State.WAITING, position=position, eta=eta)
 
     def cancel(self, request_id: str, reason: str = "cancelled") -> Request:
         """Withdraw a waiting request (or release a granted one); cancelling twice is harmless."""
@@ -198,10 +247,14 @@ class Admission:
         return req
 
     def _end(self, req: Request, state: State, now: float, reason: str | None) -> None:
+        if req.state is State.WAITING:
+            self._dequeue(req)
         req.state, req.reason, req.ended_at = state, reason, now
         self.dirty.add(req.id)
 
     def _grant(self, req: Request, grant: Grant | None, now: float, reservation: str | None = None) -> None:
+        if req.state is State.WAITING:
+            self._dequeue(req)
         req.state, req.grant, req.granted_at, req.metered_until = State.GRANTED, grant, now, now
         req.reservation = reservation
         self.dirty.add(req.id)
@@ -214,7 +267,14 @@ class Admission:
         granted: list[Request] = []
         head_start: float | None = None
         order = self.queue()
+        # The smallest share per model found not to fit in this pass: anything as large fails too.
+        no_room: dict[str | None, Fraction] = {}
+        waiting_models = {model for model, _ in self._waiting_shares}
+        blocked_models: set[str | None] = set()
+        active_reservations = any(res.active(now) for res in self.reservations.values())
         for index, req in enumerate(order):
+            if not active_reservations and blocked_models >= waiting_models:
+                break  # nothing still waiting is small enough to fit
             reservation = self._reservation_for(req, now)
             if reservation is not None and self._placeholders.get(reservation.id):
                 placeholder = self._placeholders[reservation.id].pop()
@@ -225,6 +285,8 @@ class Admission:
                 self._grant(req, grant, now, reservation.id)
                 granted.append(req)
                 continue
+            if req.model in no_room and req.share >= no_room[req.model]:
+                continue
             if head_start is not None:
                 # back-fill: only what ends before the head could start (plus the slack)
                 if now + (req.max_duration or self._session_mean) > head_start + self.backfill_slack:
@@ -232,6 +294,9 @@ class Admission:
             try:
                 grant = self.pool.place(req.user, req.model, req.share)
             except NoCapacity:
+                no_room[req.model] = min(req.share, no_room.get(req.model, req.share))
+                if not any(m == req.model and s < no_room[req.model] for m, s in self._waiting_shares):
+                    blocked_models.add(req.model)
                 if head_start is None:
                     estimate = estimate_starts(self, order[index:index + 1], now).get(req.id)
                     head_start = estimate if estimate is not None else now + self._session_mean
@@ -252,12 +317,14 @@ class Admission:
                           created_by, hold)
         self.reservations[res.id] = res
         self.dirty_reservations.add(res.id)
+        self._invalidate_order()
         self.schedule()
         return res
 
     def cancel_reservation(self, reservation_id: str) -> None:
         res = self.reservations.pop(reservation_id)
         self.dirty_reservations.add(res.id)
+        self._invalidate_order()
         for placeholder in self._placeholders.pop(res.id, []):
             self.pool.release(placeholder.id)
         self._lent.discard(res.id)
@@ -279,6 +346,7 @@ class Admission:
                 del self.reservations[res.id]
                 self._placeholders.pop(res.id, None)
                 self.dirty_reservations.add(res.id)
+                self._invalidate_order()
                 continue
             if not res.active(now):
                 continue
@@ -316,6 +384,7 @@ class Admission:
         for req in self.granted():
             if self._meter_one(req, now):
                 spent.append(req)
+        self._invalidate_order()  # usage changed, so did fair share
         return spent
 
     def _meter_one(self, req: Request, now: float) -> bool:

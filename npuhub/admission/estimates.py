@@ -10,7 +10,6 @@ when the pool is fragmented; they are refreshed at every change.
 from __future__ import annotations
 
 import heapq
-from fractions import Fraction
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,48 +21,52 @@ __all__ = ["estimate_starts"]
 
 def estimate_starts(adm: "Admission", order: list["Request"], now: float) -> dict[str, float | None]:
     """Absolute estimated start time of each request in ``order`` (None: no capacity will ever fit it)."""
-    free: dict[str, Fraction] = {}
-    events: dict[str, list[tuple[float, int, Fraction]]] = {}
+    # Floats, not Fractions: this is an estimate, and it runs over the whole queue at every change.
+    free: dict[str, float] = {}
+    events: dict[str, list[tuple[float, int, float]]] = {}
     cursor: dict[str, float] = {}
     seq = 0
     for model in adm.pool.models:
-        free[model] = adm.pool.capacity(model) - adm.pool.held(model)
+        free[model] = float(adm.pool.capacity(model) - adm.pool.held(model))
         events[model] = []
         cursor[model] = now
     for req in adm.granted():
         if req.grant is not None:
-            heapq.heappush(events[req.model], (adm.expected_end(req, now), seq, req.share))
+            heapq.heappush(events[req.model], (adm.expected_end(req, now), seq, float(req.share)))
             seq += 1
     for res_id, placeholders in adm._placeholders.items():
         res = adm.reservations.get(res_id)
         if res is None:
             continue
         for placeholder in placeholders:
-            heapq.heappush(events[placeholder.model], (min(res.ends, res.starts + res.hold), seq, placeholder.share))
+            heapq.heappush(events[placeholder.model], (min(res.ends, res.starts + res.hold), seq,
+                                                   float(placeholder.share)))
             seq += 1
 
+    capacity = {model: float(adm.pool.capacity(model)) for model in free}
     starts: dict[str, float | None] = {}
     for req in order:
         model = req.model
-        if model is None or not req.share:
+        share = float(req.share)
+        if model is None or not share:
             starts[req.id] = now
             continue
-        if model not in free or req.share > adm.pool.capacity(model):
+        if model not in free or share > capacity[model]:
             starts[req.id] = None
             continue
         heap = events[model]
         t = cursor[model]
-        while free[model] < req.share and heap:
+        while free[model] < share - 1e-9 and heap:
             at, _, share = heapq.heappop(heap)
             t = max(t, at)
             free[model] += share
-        if free[model] < req.share:
+        if free[model] < share - 1e-9:
             starts[req.id] = None
             continue
-        free[model] -= req.share
+        free[model] -= share
         cursor[model] = t
         starts[req.id] = t
         duration = req.max_duration if req.max_duration is not None else adm._session_mean
-        heapq.heappush(heap, (t + duration, seq, req.share))
+        heapq.heappush(heap, (t + duration, seq, share))
         seq += 1
     return starts

@@ -46,14 +46,20 @@ class FairShare:
 
     def factor(self, account: str, now: float, accounts: set[str] | None = None) -> float:
         """Priority factor of ``account`` among ``accounts`` (default: every account with usage)."""
-        accounts = set(accounts or ()) | set(self._usage) | {account}
-        total_usage = sum(self.usage(a, now) for a in accounts)
+        return self.factors(set(accounts or ()) | {account}, now)[account]
+
+    def factors(self, accounts: set[str], now: float) -> dict[str, float]:
+        """Priority factors of ``accounts``, shares taken among them and every account with usage."""
+        everyone = set(accounts) | set(self._usage)
+        usage = {a: self.usage(a, now) for a in everyone}
+        total_usage = sum(usage.values())
         if total_usage <= 0:
-            return 1.0
-        total_weight = sum(self.weight(a) for a in accounts)
-        usage_share = self.usage(account, now) / total_usage
-        weight_share = self.weight(account) / total_weight
-        return math.pow(2.0, -usage_share / weight_share)
+            return {a: 1.0 for a in accounts}
+        total_weight = sum(self.weight(a) for a in everyone)
+        return {
+            a: math.pow(2.0, -(usage[a] / total_usage) / (self.weight(a) / total_weight))
+            for a in accounts
+        }
 
     def snapshot(self, now: float) -> dict[str, float]:
         return {a: self.usage(a, now) for a in self._usage}

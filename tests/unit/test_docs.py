@@ -32,7 +32,7 @@ def test_docs_build_without_warnings_or_remote_assets(html):
     pages = sorted(html.rglob("*.html"))
     assert {p.relative_to(html).as_posix() for p in pages} >= {
         "index.html", "quickstart.html", "concepts.html",
-        "guides/student.html", "guides/teacher.html", "guides/operator.html",
+        "guides/student.html", "guides/teacher.html", "guides/operator.html", "guides/sso-oidc.html",
         "reference/site-file.html", "reference/config.html", "reference/cli.html",
     }
     for page in pages:
@@ -46,7 +46,7 @@ def test_generated_references_follow_the_code(html):
         assert text in cli
     config = (html / "reference" / "config.html").read_text(encoding="utf-8")
     for text in ("c.LocalNPUSpawner.work_root", "c.NPUSpawnerMixin.site_config_file",
-                 "c.DemoAuthenticator.students"):
+                 "c.DemoAuthenticator.students", "c.NPUHubOIDCAuthenticator.issuer"):
         assert text in config
     # Only npuhub's own traits: JupyterHub's inherited ones are documented by JupyterHub.
     assert "c.LocalNPUSpawner.cmd" not in config

@@ -1,0 +1,109 @@
+"""University sign-in in a real browser: the hub's button, the provider's forms, back to the hub's home.
+
+Drives Debian's Chromium (/usr/bin/chromium) with Playwright against the real
+embedded stack and the real OpenID provider of tests/idp/oidc. The
+``chromium`` fixture repeats the one in test_browser_spawn.py: a second
+``conftest`` module would shadow tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import EmbeddedStack, free_port, require
+from oidc_idp import CLIENT_ID, CLIENT_SECRET, PASSWORD, SECRET_ENV, OIDCProvider, require_provider
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+SITE = """
+pool:
+  - {{model: Ascend 910B, nodes: 1, devices_per_node: 1}}
+groups:
+  course-demo: {{kind: course}}
+flavors:
+  - {{id: cpu, cpu: 1, memory: 1G}}
+auth:
+  type: oidc
+  oidc:
+    issuer: {issuer}
+    client_id: {client_id}
+    client_secret_env: {secret_env}
+    scopes: [openid, profile, email, groups]
+  groups:
+    allowed: [course-demo]
+"""
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """A headless Chromium: Debian's, never one downloaded by `playwright install`."""
+    require(CHROMIUM.exists(), "Debian's chromium (/usr/bin/chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require(False, "the playwright Python package")
+    pw = sync_playwright().start()
+    try:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        pw.stop()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    require_provider()
+    workdir = tmp_path_factory.mktemp("browser-oidc")
+    idp_port = free_port()
+    stack = EmbeddedStack(workdir, SITE.format(issuer=f"http://127.0.0.1:{idp_port}", client_id=CLIENT_ID,
+                                               secret_env=SECRET_ENV))
+    idp = OIDCProvider(workdir / "idp", idp_port, [stack.base_url + "/hub/oauth_callback"]).start()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(SECRET_ENV, CLIENT_SECRET)
+            stack.start()
+        yield stack, idp
+    finally:
+        stack.stop()
+        idp.stop()
+
+
+def test_student_signs_in_with_her_university_account(chromium, site, request):
+    stack, idp = site
+    context = chromium.new_context(locale="en-US")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        page.goto(stack.base_url + "/hub/login")
+        page.get_by_role("button", name=re.compile("Sign in with")).click()
+
+        page.wait_for_url(re.compile(re.escape(idp.issuer) + "/interaction/"))
+        page.fill("#username", "alice")
+        page.fill("#password", PASSWORD)
+        page.click("#login")
+
+        page.locator("#allow").wait_for()
+        assert "groups" in page.inner_text("#scopes").split()
+        page.click("#allow")
+
+        page.wait_for_url(stack.base_url + "/hub/home")
+        assert page.locator("#start").is_visible(), "the hub's home has no Start My Server button"
+        assert "alice" in page.locator("#login_widget, .navbar").first.inner_text()
+    except Exception:
+        shot = stack.workdir / f"failure-{request.node.name}.png"
+        page.screenshot(path=shot)
+        print(f"\nthe page at failure: {shot} ({page.url}); logs: {stack.log_path}, {idp.log_path}")
+        raise
+    finally:
+        context.close()
