@@ -13,7 +13,7 @@ help:
 	@echo "make bench   run the benchmarks (results: benchmarks/README.md)"
 	@echo "make screenshots  retake the documentation's screenshots (browser test)"
 
-.venv/.installed: pyproject.toml scripts/bootstrap.sh
+.venv/.installed: pyproject.toml scripts/bootstrap.sh hub_config/proxy/package-lock.json
 	PYTHON=$(PYTHON) scripts/bootstrap.sh
 
 up: .venv/.installed

@@ -20,6 +20,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "autodoc_traits",
     "npuhub_cli",  # docs/_ext/npuhub_cli.py: the `npuhub` command's help, generated at build time
+    "npuhub_openapi",  # docs/_ext/npuhub_openapi.py: the service API reference, from its OpenAPI document
 ]
 
 root_doc = "index"

@@ -49,6 +49,13 @@ class LocalAllocator:
             cls._shared[key] = cls(load_site_config(site_file), log)
         return cls._shared[key]
 
+    def vendor_of(self, model: str) -> str:
+        return self.pool.vendor_of(model)
+
+    async def acquire(self, spawner, flavor: Flavor) -> Grant | None:
+        """The spawner's call: grant now or refuse (the embedded allocator has no queue)."""
+        return self.grant(spawner.user.name, spawner.npuhub_groups(), flavor)
+
     def held_by(self, user: str) -> Fraction:
         return sum((g.share for g in self.pool.grants.values() if g.holder == user), Fraction(0))
 

@@ -1,4 +1,4 @@
-"""The ``npuhub`` command: run the embedded stack, check a site file."""
+"""The ``npuhub`` command: run the embedded stack, check a site file, and the admin commands (``npuhub.admincli``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from importlib import resources
 from pathlib import Path
 
 from . import __version__
+from .admincli import add_commands as add_admin_commands
 from .shares import format_share
-from .site_config import SiteConfigError, load_site_config
 
 __all__ = ["main"]
 
@@ -35,6 +35,9 @@ def _demo_password(data_dir: Path) -> tuple[str, str]:
 
 
 def _load_site(path: str | None):
+    # imported here: the site file's checks load JupyterHub, which the admin commands need not wait for
+    from .site_config import SiteConfigError, load_site_config
+
     try:
         return load_site_config(path)
     except SiteConfigError as e:
@@ -132,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Validate a site file and print what it defines.")
     check.add_argument("config", nargs="?", metavar="FILE", help="site file (default: the built-in example)")
     check.set_defaults(func=cmd_check)
+
+    add_admin_commands(commands)
     return parser
 
 

@@ -58,9 +58,75 @@ MESSAGES: dict[str, Text] = {
         "已分配 {share} {model}（{node}，卡 {devices}）。",
         "Granted {share} {model} ({node}, device {devices}).",
     ),
+    "service_unreachable": Text(
+        "暂时无法连接资源调度服务，请稍后再试。",
+        "The npuhub scheduling service cannot be reached right now; please try again in a minute.",
+    ),
+    "queue_timeout": Text(
+        "排队时间过长，已放弃本次申请。请稍后再试，或选择更小的规格。",
+        "You waited too long in the queue, so the request was given up. Try again later, or pick a smaller flavor.",
+    ),
     "no_flavors": Text(
         "您所在的组目前没有可用的规格，请联系老师或管理员。",
         "Your groups have no flavors to start right now; please ask your teacher or the centre's staff.",
+    ),
+    # -- the admission service (npuhub/service): refusals, queue status, errors of its API --------
+    "quota_spent": Text(
+        "{whose}算力额度已用完（剩余 {balance} 卡时）。{renews}",
+        "{whose} device-hour budget is spent ({balance} device-hours left). {renews}",
+    ),
+    "quota_renews": Text("额度将于 {at} 恢复，届时可再试。", "It renews at {at}; try again then."),
+    "quota_no_renewal": Text(
+        "额度不会自动恢复，请联系老师或中心工作人员。",
+        "It does not renew by itself; please ask your teacher or the centre's staff.",
+    ),
+    "budget_warning": Text(
+        "{whose}算力额度已用完。此服务器将于 {at} 停止，请及时保存您的工作。",
+        "{whose} device-hour budget is spent. This server will be stopped at {at}; save your work now.",
+    ),
+    "waiting": Text(
+        "正在等待 {flavor}：排在第 {position} 位，{eta}。",
+        "Waiting for {flavor}: {ordinal} in line, {eta}.",
+    ),
+    "eta_minutes": Text("预计约 {minutes} 分钟后开始", "about {minutes} minutes"),
+    "eta_soon": Text("预计不到一分钟即可开始", "less than a minute"),
+    "eta_unknown": Text("暂无预计开始时间", "no estimate yet"),
+    "granted_cpu": Text("已分配（仅 CPU）。", "Granted (CPU only)."),
+    "reservation_invalid": Text(
+        "预留无效：数量至少为 1，结束时间须晚于开始时间。",
+        "The reservation is not valid: the count must be at least 1 and the end must come after the start.",
+    ),
+    "reservation_past": Text("预留的时间窗口已经结束。", "The reservation's window has already ended."),
+    "reservation_cpu_only": Text(
+        "规格“{flavor}”不含加速卡，无需预留。",
+        "The flavor '{flavor}' has no accelerator; there is nothing to reserve.",
+    ),
+    "reservation_unknown": Text("没有编号为 {id} 的预留。", "There is no reservation {id}."),
+    "request_unknown": Text("没有编号为 {id} 的申请。", "There is no request {id}."),
+    "request_id_taken": Text("编号 {id} 已被另一个申请使用。", "The id {id} belongs to another request."),
+    "reservation_id_taken": Text("编号 {id} 已被另一个预留使用。", "The id {id} belongs to another reservation."),
+    "account_unknown": Text("账户 {account} 没有额度。", "The account {account} has no budget."),
+    "user_unknown": Text("没有名为“{user}”的用户。", "There is no user called '{user}'."),
+    "store_unavailable": Text(
+        "准入数据库暂时无法访问，现在不能分配新的资源；正在运行的服务器不受影响。请稍后再试。",
+        "The admission database cannot be reached, so nothing can be granted or changed right now; "
+        "running servers are not affected. Please try again in a minute.",
+    ),
+    "hub_unavailable": Text(
+        "暂时无法向 JupyterHub 确认您的身份，请稍后再试。",
+        "JupyterHub cannot be asked who you are right now; please try again in a minute.",
+    ),
+    "not_signed_in": Text("请先登录。", "Please sign in first."),
+    "permission_denied": Text(
+        "您没有权限执行此操作（需要 {scope}）。",
+        "You are not allowed to do this (it needs {scope}).",
+    ),
+    "body_invalid": Text("请求内容无效：{detail}", "The request is not valid: {detail}"),
+    "not_found": Text("这里什么也没有：{path}", "There is nothing at {path}."),
+    "method_not_allowed": Text("此地址不支持 {method}。", "{method} is not supported here."),
+    "internal_error": Text(
+        "npuhub 服务出错了，请告诉中心工作人员（编号 {ref}）。",
+        "Something went wrong in the npuhub service; please tell the centre's staff (reference {ref}).",
     ),
 }
 

@@ -13,4 +13,10 @@ fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test,docs]'
+# The proxy of the embedded stack (Node): it streams the spawn page's queue progress.
+if command -v npm >/dev/null; then
+  npm ci --prefix hub_config/proxy --no-audit --no-fund --loglevel=error
+else
+  echo "npm not found: the embedded stack falls back to the Python proxy (queue progress shows late)." >&2
+fi
 touch .venv/.installed

@@ -89,8 +89,11 @@ class EmbeddedStack:
         return cmd
 
     def start(self, timeout: float = 60) -> "EmbeddedStack":
-        require(shutil.which("configurable-http-proxy", path=str(BIN)) is not None,
-                "the configurable-http-proxy command")
+        from npuhub.embedded.hub import NODE_PROXY
+
+        # the Node proxy: it streams the spawn page's queue progress (make up / make test install it)
+        require(NODE_PROXY.exists() and shutil.which("node") is not None,
+                f"the Node configurable-http-proxy ({NODE_PROXY})")
         env = dict(os.environ, NPUHUB_DEMO_PASSWORD=PASSWORD)
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(self.command(), cwd=self.workdir, env=env, stdout=log,

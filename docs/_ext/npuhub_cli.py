@@ -34,7 +34,7 @@ def _help(parser: argparse.ArgumentParser) -> str:
 
 
 class NPUHubHelp(SphinxDirective):
-    """``npuhub-help``: the command's help, then each subcommand's under its own heading.
+    """``npuhub-help``: the command's help, then each subcommand's (and theirs) under its own heading.
 
     With a subcommand name as argument, only that subcommand's help.
     """
@@ -52,9 +52,17 @@ class NPUHubHelp(SphinxDirective):
             return [_help_block(commands[name])]
         result = [_help_block(parser)]
         for name, sub in commands.items():
-            result.append(nodes.rubric("", "", nodes.literal(sub.prog, sub.prog), ids=[f"npuhub-{name}"]))
-            result.append(_help_block(sub))
+            result += _section(sub, [name])
         return result
+
+
+def _section(parser: argparse.ArgumentParser, path: list[str]) -> list[nodes.Node]:
+    """A subcommand's heading and help, then those of its own subcommands (``npuhub quota adjust``)."""
+    result = [nodes.rubric("", "", nodes.literal(parser.prog, parser.prog), ids=["npuhub-" + "-".join(path)]),
+              _help_block(parser)]
+    for name, sub in _subcommands(parser).items():
+        result += _section(sub, [*path, name])
+    return result
 
 
 def _help_block(parser: argparse.ArgumentParser) -> nodes.literal_block:

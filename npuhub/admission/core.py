@@ -61,6 +61,8 @@ class Admission:
         self._order: list[tuple[tuple, str]] | None = None
         self._order_valid_until = 0.0
         self._factors: dict[str, float] = {}
+        self._keys: dict[str, tuple] = {}  # request id -> its place in the order
+        self._queued: set[str] = set()  # waiting requests counted in _waiting_shares
         self._waiting_shares: Counter = Counter()  # (model, share) -> how many wait
         self.dirty: set[str] = set()  # request ids changed since the store last saved
         self.dirty_reservations: set[str] = set()
@@ -101,7 +103,8 @@ class Admission:
     def _rebuild_order(self, now: float) -> None:
         accounts = {self.account_of(r) for r in self.requests.values() if r.active}
         self._factors = self.fairshare.factors(accounts, now)
-        self._order = sorted((self._order_key(r, now), r.id) for r in self.waiting())
+        self._keys = {r.id: self._order_key(r, now) for r in self.waiting()}
+        self._order = sorted((key, rid) for rid, key in self._keys.items())
         boundaries = [b for res in self.reservations.values() for b in (res.starts, res.ends) if b > now]
         self._order_valid_until = min([now + self.ORDER_TTL, *boundaries])
 
@@ -116,20 +119,27 @@ class Admission:
         self._order = None
 
     def _enqueue(self, req: Request) -> None:
+        self._queued.add(req.id)
         self._waiting_shares[(req.model, req.share)] += 1
         if self._order is not None:
-            bisect.insort(self._order, (self._order_key(req, self.clock()), req.id))
+            key = self._keys[req.id] = self._order_key(req, self.clock())
+            bisect.insort(self._order, (key, req.id))
 
     def _dequeue(self, req: Request) -> None:
+        if req.id not in self._queued:
+            return
+        self._queued.discard(req.id)
         key = (req.model, req.share)
         self._waiting_shares[key] -= 1
         if self._waiting_shares[key] <= 0:
             del self._waiting_shares[key]
         if self._order is not None:
-            for i, (_, rid) in enumerate(self._order):
-                if rid == req.id:
-                    del self._order[i]
-                    break
+            if req.id not in self._keys:
+                return
+            entry = (self._keys.pop(req.id), req.id)
+            index = bisect.bisect_left(self._order, entry)
+            if index < len(self._order) and self._order[index] == entry:
+                del self._order[index]
 
     def positions(self) -> dict[str, Decision]:
         """Position (1-based, among requests for the same device model) and estimated start of each."""

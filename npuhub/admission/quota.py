@@ -15,6 +15,7 @@ from typing import Iterable
 __all__ = ["QuotaRule", "Budgets", "period_bounds", "PERIODS"]
 
 PERIODS = ("day", "week", "month")
+_EVERY = {"day": "daily", "week": "weekly", "month": "monthly"}
 HOUR = Fraction(3600)
 
 
@@ -96,14 +97,14 @@ class Budgets:
         if acct is None:
             _, end = period_bounds(rule.period, now)
             acct = self.accounts[name] = Account(name, rule, Fraction(0), end)
-            self._entry(acct, "grant", rule.grant(), now, "system", f"opening {rule.period}ly budget")
+            self._entry(acct, "grant", rule.grant(), now, "system", f"opening {_EVERY[rule.period]} budget")
         elif acct.rule != rule:
             acct.rule = rule
         while now >= acct.period_end:
             amount = min(rule.grant(), max(rule.limit() - acct.balance, Fraction(0)))
             renewed_at = acct.period_end
             _, acct.period_end = period_bounds(rule.period, acct.period_end)
-            self._entry(acct, "renewal", amount, renewed_at, "system", f"{rule.period}ly renewal")
+            self._entry(acct, "renewal", amount, renewed_at, "system", f"{_EVERY[rule.period]} renewal")
         return acct
 
     def available_at(self, acct: Account) -> float | None:

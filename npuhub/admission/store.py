@@ -111,7 +111,7 @@ class AdmissionStore:
                     req.reason = "grant_not_in_pool"
             adm.requests[req.id] = req
             if req.state is State.WAITING:
-                adm._waiting_shares[(req.model, req.share)] += 1
+                adm._enqueue(req)
         adm._invalidate_order()
         adm.schedule()  # reservations' placeholders, and anything that fits after a restart
         _ = now

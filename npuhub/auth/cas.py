@@ -22,6 +22,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Bool, Float, Instance, Integer, TraitError, Unicode, default, validate
 
 from ..i18n import Text
+from ..workshops import with_workshop_codes
 from . import cas_protocol as protocol
 from .groups import GroupMapping
 
@@ -151,6 +152,7 @@ class CASLoggedOutHandler(BaseHandler):
         self.finish(await self.render_template("logout.html", announcement_logout=bilingual_html(SIGNED_OUT)))
 
 
+@with_workshop_codes
 class CASAuthenticator(Authenticator):
     """Sign-in through a CAS server, the protocol behind most Chinese universities' 统一身份认证.
 

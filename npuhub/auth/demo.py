@@ -9,6 +9,7 @@ from traitlets import Instance, Integer, Unicode, default
 
 from jupyterhub.auth import Authenticator
 
+from ..workshops import with_workshop_codes
 from .groups import GroupMapping
 
 __all__ = ["DemoAuthenticator", "demo_accounts", "EMBEDDED_ENV"]
@@ -26,8 +27,9 @@ def demo_accounts(students: int = 40, lab_members: int = 3) -> dict[str, list[st
     return accounts
 
 
+@with_workshop_codes
 class DemoAuthenticator(Authenticator):
-    """Fixed demo accounts sharing one password, with their groups.
+    """Fixed demo accounts sharing one password, with their groups; guests come with workshop codes.
 
     Refused outside the embedded stack (``npuhub up``): a site's hub must sign
     people in through its identity provider.

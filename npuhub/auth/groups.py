@@ -127,7 +127,9 @@ class GroupMapping:
         groups = sorted(set(groups))
         defaults = {role["name"]: role for role in get_default_roles()}
         roles = [dict(defaults["user"]),
-                 {"name": "npuhub-user", "description": "Uses npuhub", "scopes": ["custom:npuhub:use"]}]
+                 {"name": "npuhub-user", "description": "Uses npuhub",
+                  # access: signing in to the npuhub service from the browser (its OAuth)
+                  "scopes": ["custom:npuhub:use", "access:services!service=npuhub"]}]
         teacher = bool(set(groups) & self.teachers)
         lead = bool(set(groups) & self.lab_leads)
         for group in groups:

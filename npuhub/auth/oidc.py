@@ -23,6 +23,7 @@ from oauthenticator.generic import GenericOAuthenticator
 from oauthenticator.oauth2 import OAuthCallbackHandler, OAuthLoginHandler, OAuthLogoutHandler
 
 from ..i18n import Text
+from ..workshops import with_workshop_codes
 from .groups import GroupMapping
 
 __all__ = [
@@ -226,6 +227,7 @@ class OIDCLogoutHandler(OAuthLogoutHandler):
 # -- the authenticator ---------------------------------------------------------------
 
 
+@with_workshop_codes
 class NPUHubOIDCAuthenticator(GenericOAuthenticator):
     """OpenID Connect sign-in; hub groups, admin rights and roles come from the provider's claims.
 

@@ -6,7 +6,9 @@ It uses only JupyterHub's generic Spawner interface (options form,
 
 from __future__ import annotations
 
-from traitlets import Any, Unicode, default
+import asyncio
+
+from traitlets import Any, Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from jupyterhub.spawner import SpawnException
@@ -18,12 +20,15 @@ from ..pool import Grant
 from ..shares import format_share, share_label
 from .form import render_flavor_form
 
-__all__ = ["NPUSpawnerMixin", "NPUHubSpawnError", "VISIBLE_DEVICES_ENV"]
+__all__ = ["NPUSpawnerMixin", "NPUHubSpawnError", "VISIBLE_DEVICES_ENV", "ONLY_FLAVOR_KEY"]
 
 #: The variable each vendor's runtime reads to pick its devices.
 VISIBLE_DEVICES_ENV = {"ascend": "ASCEND_VISIBLE_DEVICES", "nvidia": "CUDA_VISIBLE_DEVICES"}
 
 _STATE_KEY = "npuhub"
+
+#: The auth-state key by which sign-in limits a person to one flavor (a workshop's guests).
+ONLY_FLAVOR_KEY = "npuhub_only_flavor"
 
 
 class NPUHubSpawnError(SpawnException):
@@ -54,9 +59,38 @@ class NPUSpawnerMixin(LoggingConfigurable):
         help="The allocator that grants slices; by default the one shared by this hub process."
     )
 
+    admission_url = Unicode(
+        "",
+        config=True,
+        help="""The npuhub service's API (e.g. http://127.0.0.1:8090/services/npuhub/api/v1).
+
+        When set, slices come from the service, and a request the pool cannot
+        serve now waits in its fair queue with a position and an estimate.
+        Empty: the hub grants from its own simulated pool, refusing at once when full.
+        """,
+    )
+    admission_token = Unicode(
+        "",
+        config=True,
+        help="A hub API token with the custom:npuhub:operate scope, for calling the service on people's behalf.",
+    )
+    queue_timeout = Float(
+        4 * 3600,
+        config=True,
+        help="The longest a start may wait in the queue (seconds) before the request is given up.",
+    )
+    queue_poll_interval = Float(2.0, config=True, help="How often a waiting start asks the service (seconds).")
+
     @default("allocator")
     def _default_allocator(self):
+        if self.admission_url:
+            return _shared_service_allocator(self)
         return LocalAllocator.shared(self.site_config_file or None, log=self.log)
+
+    @default("start_timeout")
+    def _default_start_timeout(self):
+        # JupyterHub's timeout covers the whole start: time in the queue, then the server's own start
+        return int(self.queue_timeout + 300) if self.admission_url else 60
 
     flavor = Any(None, allow_none=True, help="The Flavor of the running server, once started.")
     grant = Any(None, allow_none=True, help="The Grant held by the running server, if any.")
@@ -70,12 +104,26 @@ class NPUSpawnerMixin(LoggingConfigurable):
         """The groups of the server's owner, as JupyterHub knows them."""
         return {group.name for group in self.user.groups}
 
+    async def npuhub_only_flavor(self) -> str | None:
+        """The one flavor sign-in limited the owner to (a workshop's guests), or None: no limit.
+
+        Read from the owner's auth state (``ONLY_FLAVOR_KEY``); without auth
+        state (Authenticator.enable_auth_state off) nobody is limited.
+        """
+        get_auth_state = getattr(self.user, "get_auth_state", None)
+        auth_state = await get_auth_state() if get_auth_state is not None else None
+        only = (auth_state or {}).get(ONLY_FLAVOR_KEY)
+        return only if isinstance(only, str) and only else None
+
     @default("options_form")
     def _default_options_form(self):
-        def form(spawner):
+        async def form(spawner):
             groups = spawner.npuhub_groups()
-            chosen = (spawner.user_options or {}).get("profile")
+            only = await spawner.npuhub_only_flavor()
+            chosen = only or (spawner.user_options or {}).get("profile")
             allowed = spawner.catalogue.for_groups(groups)
+            if only is not None:
+                allowed = [f for f in allowed if f.id == only]
             if chosen not in {f.id for f in allowed}:
                 default = spawner.catalogue.default_for(groups)
                 chosen = default.id if default else None
@@ -85,23 +133,28 @@ class NPUSpawnerMixin(LoggingConfigurable):
 
     @default("options_from_form")
     def _default_options_from_form(self):
-        def options_from_form(form_data, spawner):
+        # JupyterHub passes ``spawner`` from the form, but not from options_from_query (?profile=...)
+        async def options_from_form(form_data, spawner=self):
             values = form_data.get("profile") or []
             if len(values) != 1:
                 raise NPUHubSpawnError(message("flavor_missing"), reason="flavor_missing")
-            flavor = spawner._resolve_flavor(values[0])
+            flavor = spawner._resolve_flavor(values[0], await spawner.npuhub_only_flavor())
             return {"profile": flavor.id}
 
         return options_from_form
 
-    def _resolve_flavor(self, flavor_id) -> Flavor:
+    def _resolve_flavor(self, flavor_id, only: str | None = None) -> Flavor:
         try:
-            return self.catalogue.resolve(flavor_id, self.npuhub_groups())
+            flavor = self.catalogue.resolve(flavor_id, self.npuhub_groups())
         except FlavorError as e:
             status = 403 if e.reason == "flavor_not_allowed" else 400
             raise NPUHubSpawnError(e.text, reason=e.reason, status_code=status) from None
+        if only is not None and flavor.id != only:
+            raise NPUHubSpawnError(message("flavor_not_allowed", flavor=flavor.id, allowed=only),
+                                   reason="flavor_not_allowed", status_code=403)
+        return flavor
 
-    def _requested_flavor(self) -> Flavor:
+    def _requested_flavor(self, only: str | None = None) -> Flavor:
         options = self.user_options or {}
         if not isinstance(options, dict):
             raise NPUHubSpawnError(
@@ -115,18 +168,21 @@ class NPUSpawnerMixin(LoggingConfigurable):
                 reason="options_invalid",
             )
         if "profile" not in options:
+            if only is not None:
+                return self._resolve_flavor(only, only)
             default = self.catalogue.default_for(self.npuhub_groups())
             if default is None:
                 raise NPUHubSpawnError(message("no_flavors"), reason="flavor_not_allowed", status_code=403)
             return default
-        return self._resolve_flavor(options["profile"])
+        return self._resolve_flavor(options["profile"], only)
 
     # -- lifecycle --------------------------------------------------------
     async def start(self):
         self._release()  # a leftover grant from an earlier run must never be held twice
-        flavor = self._requested_flavor()
+        flavor = self._requested_flavor(await self.npuhub_only_flavor())
+        self._npuhub_status = None
         try:
-            grant = self.allocator.grant(self.user.name, self.npuhub_groups(), flavor)
+            grant = await self.allocator.acquire(self, flavor)
         except AllocationRefused as e:
             raise NPUHubSpawnError(e.text, reason=e.reason, status_code=e.status_code) from None
         self.flavor, self.grant = flavor, grant
@@ -161,7 +217,19 @@ class NPUSpawnerMixin(LoggingConfigurable):
         if grant is not None:
             self.allocator.release(grant.id)
 
+    def npuhub_report(self, text: Text, progress: int = 10) -> None:
+        """Called by the allocator while the request waits: shown on the spawn page."""
+        self._npuhub_status = (progress, str(text))
+
     async def progress(self):
+        """Queue position and estimate while waiting, then the granted slice (JupyterHub stops us when done)."""
+        last = None
+        while self.grant is None and self.flavor is None:
+            status = getattr(self, "_npuhub_status", None)
+            if status and status != last:
+                last = status
+                yield {"progress": status[0], "message": status[1]}
+            await asyncio.sleep(1)
         if self.grant is not None:
             yield {"progress": 40, "message": str(self.granted_message())}
 
@@ -189,7 +257,7 @@ class NPUSpawnerMixin(LoggingConfigurable):
             env["NPUHUB_SHARE"] = format_share(self.flavor.share)
         grant = self.grant
         if grant is not None:
-            vendor = self.allocator.pool.vendor_of(grant.model)
+            vendor = self.allocator.vendor_of(grant.model)
             env[VISIBLE_DEVICES_ENV[vendor]] = ",".join(map(str, grant.devices))
             env["NPUHUB_DEVICE_MODEL"] = grant.model
             env["NPUHUB_NODE"] = grant.node
@@ -222,3 +290,18 @@ class NPUSpawnerMixin(LoggingConfigurable):
         super().clear_state()
         self._release()
         self.flavor = None
+
+
+_SERVICE_ALLOCATORS: dict[tuple, object] = {}
+
+
+def _shared_service_allocator(spawner):
+    """One ServiceAllocator per (service, site) in this hub process, shared by every spawner."""
+    from .service_allocator import ServiceAllocator
+
+    key = (spawner.admission_url, spawner.site_config_file, spawner.queue_poll_interval, spawner.queue_timeout)
+    if key not in _SERVICE_ALLOCATORS:
+        _SERVICE_ALLOCATORS[key] = ServiceAllocator(
+            spawner.site_config_file or None, spawner.admission_url, spawner.admission_token,
+            poll_interval=spawner.queue_poll_interval, queue_timeout=spawner.queue_timeout, log=spawner.log)
+    return _SERVICE_ALLOCATORS[key]

@@ -42,11 +42,14 @@ def test_docs_build_without_warnings_or_remote_assets(html):
 @pytest.mark.docs
 def test_generated_references_follow_the_code(html):
     cli = (html / "reference" / "cli.html").read_text(encoding="utf-8")
-    for text in ("npuhub up", "npuhub check-config", "--proxy-api-port", "--data-dir"):
+    for text in ("npuhub up", "npuhub check-config", "--proxy-api-port", "--data-dir",
+                 # nested subcommands of the admin command line, each with its own help
+                 "npuhub quota adjust", "npuhub reserve create", "npuhub queue cancel", "--reason TEXT"):
         assert text in cli
     config = (html / "reference" / "config.html").read_text(encoding="utf-8")
     for text in ("c.LocalNPUSpawner.work_root", "c.NPUSpawnerMixin.site_config_file",
-                 "c.DemoAuthenticator.students", "c.NPUHubOIDCAuthenticator.issuer"):
+                 "c.DemoAuthenticator.students", "c.NPUHubOIDCAuthenticator.issuer",
+                 "c.WorkshopCodesMixin.db_url"):
         assert text in config
     # Only npuhub's own traits: JupyterHub's inherited ones are documented by JupyterHub.
     assert "c.LocalNPUSpawner.cmd" not in config

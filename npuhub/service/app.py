@@ -1,0 +1,444 @@
+"""The npuhub service process: configuration, the web server, and the periodic metering and recovery.
+
+Run by JupyterHub as a managed service (``python -m npuhub.service``, see
+``npuhub.embedded.hub.configure_service``) or on its own (a Deployment in a
+cluster), with JupyterHub's service environment (``JUPYTERHUB_API_TOKEN``,
+``JUPYTERHUB_SERVICE_URL``, ``JUPYTERHUB_SERVICE_PREFIX``, ...).
+
+Metering runs every ``meter_interval`` seconds: each running session is
+charged from where the last tick left off, in the same transaction that moves
+``metered_until``, so a charge is made exactly once. A crash (or ``kill -9``)
+loses no charge: the next start charges from the stored ``metered_until``. What
+a crash can cost is time *reported late*: up to one interval during which a
+budget may run below zero before anyone notices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import logging
+import os
+import secrets
+import signal
+import sys
+from fractions import Fraction
+from urllib.parse import urlparse
+
+from jupyterhub.services.auth import HubOAuth
+from tornado.httpserver import HTTPServer
+from tornado.web import Application as WebApplication
+from traitlets import Bool, Bytes, Dict, Float, Integer, List, Unicode, default
+from traitlets.config import Application
+
+from .. import __version__
+from ..admission.fairshare import FairShare
+from ..admission.quota import PERIODS, Budgets, QuotaRule
+from ..admission.store import AdmissionStore
+from ..site_config import SiteConfigError, load_site_config
+from .enforcement import BudgetWatch
+from .engine import Engine
+from .errors import APIError
+from .hubapi import HubClient, HubUnavailable
+from .metrics import Metrics
+from .routes import NotFoundHandler, routes
+
+__all__ = ["NPUHubService", "main", "parse_quota_rules"]
+
+
+def parse_quota_rules(rules: list[dict]) -> list[QuotaRule]:
+    """QuotaRules from their config form; raises ValueError naming the rule and key at fault."""
+    out = []
+    for i, rule in enumerate(rules):
+        where = f"NPUHubService.quota_rules[{i}]"
+        unknown = set(rule) - {"scope", "groups", "device_hours", "period", "cap"}
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        scope = rule.get("scope", "user")
+        if scope not in ("user", "group"):
+            raise ValueError(f"{where}.scope: {scope!r} is not 'user' or 'group'")
+        groups = rule.get("groups")
+        if not isinstance(groups, (list, tuple)) or not groups or not all(isinstance(g, str) for g in groups):
+            raise ValueError(f"{where}.groups: must be a non-empty list of group names")
+        period = rule.get("period", "week")
+        if period not in PERIODS:
+            raise ValueError(f"{where}.period: {period!r} is not one of {', '.join(PERIODS)}")
+        amounts = {}
+        for key in ("device_hours", "cap"):
+            value = rule.get(key)
+            if value is None:
+                if key == "device_hours":
+                    raise ValueError(f"{where}.device_hours: is required")
+                amounts[key] = None
+                continue
+            if isinstance(value, (bool, float)):
+                raise ValueError(f"{where}.{key}: write {value!r} exactly, as a whole number or a string like '1/2'")
+            try:
+                amounts[key] = Fraction(value)
+            except (ValueError, ZeroDivisionError, TypeError):
+                raise ValueError(f"{where}.{key}: {value!r} is not an amount of device-hours") from None
+            if amounts[key] <= 0:
+                raise ValueError(f"{where}.{key}: must be more than zero")
+        out.append(QuotaRule(scope, frozenset(groups), amounts["device_hours"], period, amounts["cap"]))
+    return out
+
+
+class NPUHubService(Application):
+    """The npuhub admission service: a JupyterHub service with a REST API over the admission core."""
+
+    name = "npuhub-service"
+    version = __version__
+    description = "The npuhub admission service: quotas, a fair queue, reservations, as a REST API."
+
+    aliases = {
+        "f": "NPUHubService.config_file",
+        "config": "NPUHubService.config_file",
+        "db-url": "NPUHubService.db_url",
+        "site-config": "NPUHubService.site_config_file",
+        "port": "NPUHubService.port",
+        "ip": "NPUHubService.ip",
+        "log-level": "Application.log_level",
+    }
+
+    @default("log_level")
+    def _default_log_level(self):
+        return logging.INFO
+
+    @default("log_format")
+    def _default_log_format(self):
+        return "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s] %(message)s"
+
+    config_file = Unicode(
+        "npuhub_service_config.py", config=True,
+        help="A traitlets config file to load (``c.NPUHubService.quota_rules = [...]``); ignored if missing.",
+    )
+    site_config_file = Unicode(
+        config=True,
+        help="""The site file (npuhub.yaml) with the pool, groups, flavors and limits.
+
+        Default: $NPUHUB_SITE_CONFIG, else npuhub's built-in example site. It must be
+        the same file the hub's spawner reads.""",
+    )
+
+    @default("site_config_file")
+    def _default_site_config_file(self):
+        return os.environ.get("NPUHUB_SITE_CONFIG", "")
+
+    db_url = Unicode(
+        config=True,
+        help="""The admission database (SQLAlchemy URL).
+
+        SQLite (``sqlite:///path/npuhub.sqlite``) for one machine, PostgreSQL
+        (``postgresql+psycopg://user@host/db``) in production. The schema is created
+        and migrated at start-up. Default: $NPUHUB_DB_URL, else ``sqlite:///npuhub.sqlite``.""",
+    )
+
+    @default("db_url")
+    def _default_db_url(self):
+        return os.environ.get("NPUHUB_DB_URL", "sqlite:///npuhub.sqlite")
+
+    ip = Unicode(config=True, help="Address to listen on. Default: the host of $JUPYTERHUB_SERVICE_URL.")
+
+    @default("ip")
+    def _default_ip(self):
+        return urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")).hostname or "127.0.0.1"
+
+    port = Integer(config=True, help="Port to listen on. Default: the port of $JUPYTERHUB_SERVICE_URL, else 10101.")
+
+    @default("port")
+    def _default_port(self):
+        return urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")).port or 10101
+
+    service_prefix = Unicode(
+        config=True,
+        help="URL prefix of the service behind the hub's proxy. Default: $JUPYTERHUB_SERVICE_PREFIX "
+             "(``/services/npuhub/``).",
+    )
+
+    @default("service_prefix")
+    def _default_service_prefix(self):
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/npuhub/")
+        return prefix if prefix.endswith("/") else prefix + "/"
+
+    hub_api_url = Unicode(config=True, help="JupyterHub's REST API. Default: $JUPYTERHUB_API_URL.")
+
+    @default("hub_api_url")
+    def _default_hub_api_url(self):
+        return os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+
+    api_token = Unicode(
+        config=True,
+        help="The service's own token for the hub's API (needs read:users:groups and admin:servers). "
+             "Default: $JUPYTERHUB_API_TOKEN.",
+    )
+
+    @default("api_token")
+    def _default_api_token(self):
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    cookie_secret = Bytes(
+        config=True,
+        help="Signs the OAuth cookie of people who sign in to the service with a browser. "
+             "Default: $NPUHUB_SERVICE_COOKIE_SECRET (hex), else random (a restart then asks browsers to sign in again).",
+    )
+
+    @default("cookie_secret")
+    def _default_cookie_secret(self):
+        env = os.environ.get("NPUHUB_SERVICE_COOKIE_SECRET")
+        return bytes.fromhex(env) if env else secrets.token_bytes(32)
+
+    meter_interval = Float(
+        60.0, config=True,
+        help="""Seconds between metering ticks (charge running sessions, then schedule the queue).
+
+        Charges are exact and made once whatever the interval; a crash loses none
+        of them. The interval bounds how late a spent budget is noticed, and how
+        late a reservation's window is opened.""",
+    )
+    reconcile_interval = Float(
+        60.0, config=True,
+        help="""Seconds between checks of the queue and the grants against the hub's servers.
+
+        A request whose server the hub no longer runs or starts (stopped while
+        this service was down, a start the hub forgot in a restart) is released
+        or withdrawn, so nothing stays held or charged for a server that is gone.
+        """,
+    )
+    reconcile_grace = Float(
+        120.0, config=True,
+        help="Seconds a request is left alone after it arrives or is granted before reconciliation may end it.",
+    )
+    store_retry_interval = Float(
+        5.0, config=True,
+        help="Seconds between attempts to reach the database again while it cannot be reached.",
+    )
+    over_budget_grace = Float(
+        600.0, config=True,
+        help="""Seconds between the warning that a running session's budget is spent and its stop.
+
+        The server is stopped through the hub (as if its owner stopped it). A
+        top-up of the budget in the meantime lifts the warning.""",
+    )
+    stop_over_budget = Bool(
+        True, config=True,
+        help="Stop servers whose budget is spent once the grace period has passed. False: only warn.",
+    )
+    quota_rules = List(
+        Dict(), config=True,
+        help="""Device-hour budgets, renewed each period by rule.
+
+        Each rule: ``{"scope": "user" or "group", "groups": [...], "device_hours":
+        "10", "period": "day" | "week" | "month", "cap": "20"}``. ``scope: user``
+        gives each member of the groups her own budget (the most generous rule
+        of her groups applies); ``scope: group`` gives the group one budget its
+        members share. Amounts are exact: whole numbers or strings like "1/2".
+        A person or group without a rule is not metered against a budget.""",
+    )
+    fairshare_half_life = Float(
+        7 * 86400.0, config=True, help="Seconds after which past usage counts half in the fair-share order.",
+    )
+    fairshare_weights = Dict(
+        Float(), config=True,
+        help="Fair-share weight of accounts (``{\"group:lab-demo\": 2.0}``); 1.0 when not listed.",
+    )
+    backfill_slack = Float(
+        300.0, config=True,
+        help="Seconds a back-filled request may push the first blocked request's estimated start back, at most.",
+    )
+    default_session = Float(
+        3600.0, config=True,
+        help="Expected session length (seconds) for estimates, until enough sessions have ended to know better.",
+    )
+    authenticate_prometheus = Bool(
+        True, config=True,
+        help="Ask for a token with read:metrics (or custom:npuhub:operate) on /metrics. False: open to anyone "
+             "who can reach the service.",
+    )
+    exit_with_parent = Bool(
+        False, config=True,
+        help="""Stop when the process that started the service (the hub, for a managed service) is gone.
+
+        A hub killed with SIGKILL leaves its managed services running; the hub
+        started again starts a new one on the same database, and two writers
+        must never share it. ``configure_service`` sets this for the managed
+        service of the embedded stack.""",
+    )
+    hub_cache_max_age = Integer(
+        60, config=True,
+        help="Seconds the hub's answer to 'whose token is this?' is cached: a role change reaches the service "
+             "within this time.",
+    )
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def initialize(self, argv=None):
+        super().initialize(argv)
+        if self.config_file and os.path.exists(self.config_file):
+            self.load_config_file(self.config_file)
+        try:
+            self.site = load_site_config(self.site_config_file or None)
+        except SiteConfigError as e:
+            self.exit_fatal(str(e))
+        try:
+            self.rules = parse_quota_rules(self.quota_rules)
+        except ValueError as e:
+            self.exit_fatal(str(e))
+        self.api_prefix = self.service_prefix + "api/v1"
+        self.metrics = Metrics()
+        self.store = AdmissionStore(self.db_url, **self._engine_kwargs())
+        self.engine = Engine(self.store, self.site, self._admission_kwargs, self.metrics, self.log)
+        self.metrics.watch(self.engine)
+        self.hub = HubClient(self.hub_api_url, self.api_token, self.log) if self.api_token else None
+        self.budget_watch = BudgetWatch(self.engine, self.hub if self.stop_over_budget else None,
+                                        self.over_budget_grace, self.metrics, self.log)
+        self.web = self._make_web_app()
+
+    def exit_fatal(self, problem: str):
+        self.log.critical("FATAL: %s", problem)
+        sys.exit(1)
+
+    def _engine_kwargs(self) -> dict:
+        if self.db_url.startswith("postgresql"):
+            # an unreachable database must fail fast (fail closed), not hang the event loop
+            return {"connect_args": {"connect_timeout": 3}}
+        return {}
+
+    def _admission_kwargs(self) -> dict:
+        """Fresh budgets and fair share for each (re)load; their state comes from the database."""
+        return {
+            "budgets": Budgets(rules=list(self.rules)),
+            "fairshare": FairShare(half_life=self.fairshare_half_life, weights=dict(self.fairshare_weights)),
+            "backfill_slack": self.backfill_slack,
+            "default_session": self.default_session,
+        }
+
+    def _make_web_app(self) -> WebApplication:
+        hub_auth = HubOAuth(api_token=self.api_token, api_url=self.hub_api_url, cache_max_age=self.hub_cache_max_age,
+                            base_url=self.service_prefix)
+        return WebApplication(
+            routes(self.service_prefix),
+            npuhub=self,
+            hub_auth=hub_auth,
+            cookie_secret=self.cookie_secret,
+            default_handler_class=NotFoundHandler,
+            log_function=self._log_request,
+        )
+
+    def _log_request(self, handler) -> None:
+        status = handler.get_status()
+        level = logging.DEBUG if status < 400 and handler.request.method == "GET" else logging.INFO
+        if status >= 500:
+            level = logging.ERROR
+        self.log.log(level, "%d %s %s %.1fms", status, handler.request.method, handler.request.uri,
+                     1000.0 * handler.request.request_time())
+
+    async def hub_groups(self, user: str) -> list[str] | None:
+        """A person's groups from the hub (for operators acting on someone's behalf without giving them)."""
+        if self.hub is None:
+            raise APIError(503, "hub_unavailable")
+        try:
+            return await self.hub.user_groups(user)
+        except HubUnavailable:
+            raise APIError(503, "hub_unavailable") from None
+
+    # -- running ----------------------------------------------------------------------------------------
+    async def _every(self, seconds: float, what: str, fn) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await fn()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.log.exception("The periodic %s failed; trying again in %ss", what, seconds)
+
+    async def _tick(self) -> None:
+        if not self.engine.available:
+            return  # no charges while the database is away: the next tick after it returns charges them
+        try:
+            spent = await self.engine.tick()
+        except APIError:
+            return
+        await self.budget_watch.update(spent)
+
+    async def _reconcile(self) -> None:
+        """End requests whose server the hub neither runs nor starts (see reconcile_interval)."""
+        if self.hub is None or not self.engine.available:
+            return
+        try:
+            active = await self.hub.active_servers()
+        except HubUnavailable as e:
+            self.log.warning("Reconciliation skipped: the hub did not answer (%s)", e)
+            return
+        now = time.time()
+
+        def end_orphans(adm):
+            ended = []
+            for req in list(adm.granted()) + list(adm.waiting()):
+                since = req.granted_at if req.granted_at is not None else req.arrived
+                if (req.user, req.server) in active or now - since < self.reconcile_grace:
+                    continue
+                adm.cancel(req.id, reason="server_gone")
+                ended.append(req.id)
+            return ended
+
+        try:
+            ended = await self.engine.change(end_orphans, "reconciliation")
+        except APIError:
+            return
+        for request_id in ended:
+            self.log.info("Ended request %s: the hub no longer runs or starts its server", request_id)
+
+    async def _recover(self) -> None:
+        if not self.engine.available:
+            await self.engine.recover()
+
+    async def _watch_parent(self, parent: int, stop: asyncio.Event) -> None:
+        while os.getppid() == parent:
+            await asyncio.sleep(1)
+        self.log.warning("The process that started the service (%d) is gone; stopping.", parent)
+        stop.set()
+
+    async def run(self) -> None:
+        loaded = await self.engine.load()
+        if loaded:
+            adm = self.engine.adm
+            self.log.info("Admission state loaded from %s: %d granted, %d waiting, %d reservations",
+                          _safe_url(self.db_url), len(adm.granted()), len(adm.waiting()), len(adm.reservations))
+        server = HTTPServer(self.web, xheaders=True)
+        server.listen(self.port, self.ip)
+        self.log.info("npuhub service %s listening on http://%s:%d%s", __version__, self.ip, self.port,
+                      self.service_prefix)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        tasks = [
+            asyncio.create_task(self._every(self.meter_interval, "metering", self._tick)),
+            asyncio.create_task(self._every(self.store_retry_interval, "database recovery", self._recover)),
+            asyncio.create_task(self._every(self.reconcile_interval, "reconciliation", self._reconcile)),
+        ]
+        if self.exit_with_parent:
+            tasks.append(asyncio.create_task(self._watch_parent(os.getppid(), stop)))
+        try:
+            await stop.wait()
+        finally:
+            self.log.info("Stopping; running sessions keep their slices (nothing is released on shutdown).")
+            server.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.engine.close()
+
+    def start(self) -> None:
+        asyncio.run(self.run())
+
+
+def _safe_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(parsed.password, "***")
+    return url
+
+
+def main(argv=None) -> None:
+    NPUHubService.launch_instance(argv)

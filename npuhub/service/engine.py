@@ -1,0 +1,237 @@
+"""The single writer: the admission core, its store, and the lock that makes every change one transaction.
+
+Every change goes through ``Engine.change(fn)``: under one lock, ``fn`` calls
+the admission core, then the store commits everything the call changed in one
+transaction. A refusal by policy is committed too (the core may have recorded
+it, or opened a budget account on the way).
+
+When the database cannot be reached the engine fails closed: it answers no
+change at all (503 ``store_unavailable``), keeps answering reads from memory,
+never releases anything because of the outage, and reloads itself from the
+database as soon as it answers again (``recover``). Whatever the memory held
+that the failed commit did not write is dropped with that reload, so the
+database stays the one truth: nothing half-done survives, nothing is granted
+twice. Metering uses the stored ``metered_until`` of each request, so time
+that passed during an outage is charged, once, at the first tick after it.
+
+The store is synchronous (SQLAlchemy, like JupyterHub's own database): a
+commit is a few milliseconds on the event loop, and nothing else can run
+between the core's change and its commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from typing import TypeVar
+
+from ..admission.core import Admission
+from ..admission.model import Decision, Refused, Request
+from ..admission.quota import Account, Budgets
+from ..admission.store import AdmissionStore, StoreUnavailable
+from ..site_config import SiteConfig
+from .errors import APIError
+from .metrics import Metrics
+
+__all__ = ["Engine", "peek_account"]
+
+T = TypeVar("T")
+
+
+def peek_account(budgets: Budgets, name: str, now: float, rule=None) -> Account | None:
+    """An account as it stands now (renewals applied), without changing or opening anything.
+
+    Reads must not write: opening or renewing an account adds ledger entries,
+    which only a committed change may do.
+    """
+    acct = budgets.accounts.get(name)
+    rule = rule or (acct.rule if acct else budgets.rule_for(name))
+    if rule is None:
+        return None
+    if acct is not None and now < acct.period_end and acct.rule == rule:
+        return acct
+    scratch = Budgets(rules=list(budgets.rules),
+                      accounts={name: dataclasses.replace(acct)} if acct is not None else {})
+    return scratch.account(name, now, rule)
+
+
+class Engine:
+    """Owns the Admission, commits its changes, and knows whether the database is there."""
+
+    def __init__(self, store: AdmissionStore, site: SiteConfig, admission_kwargs: Callable[[], dict],
+                 metrics: Metrics, log: logging.Logger | None = None, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.site = site
+        self.admission_kwargs = admission_kwargs
+        self.metrics = metrics
+        self.log = log or logging.getLogger("npuhub.service")
+        self.clock = clock
+        self.adm: Admission | None = None
+        self.available = False
+        self.down_since: float | None = None
+        self.last_error: str | None = None
+        self.lock = asyncio.Lock()
+        #: bumped by every committed change; caches of derived views key on it
+        self.version = 0
+        self._positions: tuple[int, float, dict[str, Decision]] | None = None
+
+    # -- loading and recovering --------------------------------------------------------------
+    async def load(self) -> bool:
+        """(Re)load everything from the database. False, and marked down, if it cannot be reached."""
+        async with self.lock:
+            return self._load()
+
+    def _load(self) -> bool:
+        try:
+            adm = self.store.open(self.site, self.clock, **self.admission_kwargs())
+            self.store.commit(adm)  # what open() scheduled (reservations' placeholders, grants that fit)
+        except StoreUnavailable as e:
+            self._mark_down(e)
+            return False
+        recovered = self.adm is not None and not self.available
+        self.adm = adm
+        self.available = True
+        self.down_since = None
+        self.last_error = None
+        self.version += 1
+        self.metrics.store_available.set(1)
+        if recovered:
+            self.log.warning("The admission database is back; state reloaded from it.")
+        return True
+
+    async def recover(self) -> bool:
+        """If the database was unreachable, try to reload from it. True when the engine is available."""
+        if self.available:
+            return True
+        return await self.load()
+
+    def _mark_down(self, error: Exception) -> None:
+        if self.available or self.down_since is None:
+            self.log.error("The admission database cannot be reached: %s. Refusing changes until it returns; "
+                           "running sessions are kept.", error)
+            self.down_since = self.clock()
+        self.available = False
+        self.last_error = str(error)
+        self.metrics.store_available.set(0)
+
+    def unavailable(self, what: str = "change") -> APIError:
+        self.metrics.store_refusals.labels(what).inc()
+        return APIError(503, "store_unavailable", headers={"Retry-After": "5"})
+
+    # -- reading -------------------------------------------------------------------------------
+    def current(self) -> Admission:
+        """The admission state to read from (memory, possibly older than the database during an outage)."""
+        if self.adm is None:
+            raise self.unavailable("read")
+        return self.adm
+
+    def positions(self, max_age: float = 1.0) -> dict[str, Decision]:
+        """Position and estimate of every waiting request; recomputed after a change or once a second."""
+        adm = self.current()
+        now = self.clock()
+        cached = self._positions
+        if cached is None or cached[0] != self.version or now - cached[1] > max_age:
+            cached = self._positions = (self.version, now, adm.positions())
+        return cached[2]
+
+    def find(self, request_id: str) -> Request | None:
+        """A request by id: active ones from memory, finished ones from the database."""
+        adm = self.current()
+        req = adm.requests.get(request_id)
+        if req is not None:
+            return req
+        return self.read_store(self.store.get_request, request_id)
+
+    def read_store(self, fn: Callable[..., T], *args, **kwargs) -> T:
+        """A read that needs the database (history, the ledger); 503 when it cannot be reached."""
+        if not self.available:
+            raise self.unavailable("read")
+        try:
+            return fn(*args, **kwargs)
+        except StoreUnavailable as e:
+            self._mark_down(e)
+            raise self.unavailable("read") from None
+
+    # -- changing -------------------------------------------------------------------------------
+    async def change(self, fn: Callable[[Admission], T], what: str = "change") -> T:
+        """Run ``fn(adm)`` and commit what it changed, as one transaction; refused while the store is down.
+
+        ``fn`` may raise ``Refused`` (committed, then raised) or ``APIError``
+        before it changes anything. Any other exception leaves the memory in
+        doubt: it is dropped and reloaded from the database.
+        """
+        async with self.lock:
+            if not self.available or self.adm is None:
+                raise self.unavailable(what)
+            adm = self.adm
+            granted_before = {r.id for r in adm.granted()}
+            charged_before = {r.id: r.charged for r in adm.granted()}
+            refused: Refused | None = None
+            try:
+                result = fn(adm)
+            except Refused as e:
+                refused = e
+                result = None
+            except APIError:
+                if self._has_changes(adm):  # a bug: an APIError must come before any change
+                    self._load()
+                raise
+            except Exception:
+                self.log.exception("A change failed half-way; reloading the admission state from the database")
+                self._load()
+                raise
+            observed = self._observe(adm, granted_before, charged_before)
+            if self._has_changes(adm):
+                try:
+                    self.store.commit(adm)
+                except StoreUnavailable as e:
+                    self._mark_down(e)
+                    raise self.unavailable(what) from None
+            self.version += 1
+            self._record(observed)
+            if refused is not None:
+                raise refused
+            return result
+
+    @staticmethod
+    def _has_changes(adm: Admission) -> bool:
+        return bool(adm.dirty or adm.budgets.pending or adm.dirty_reservations or adm.fairshare.dirty)
+
+    def _observe(self, adm: Admission, granted_before: set[str], charged_before: dict[str, Fraction]):
+        """What the metrics should learn from this change (recorded only once it is committed)."""
+        waits = [(r.flavor, (r.granted_at or r.arrived) - r.arrived)
+                 for r in adm.granted() if r.id not in granted_before]
+        burn: dict[str, Fraction] = {}
+        for rid in adm.dirty:
+            req = adm.requests.get(rid)
+            if req is None:
+                continue
+            delta = req.charged - charged_before.get(rid, Fraction(0))
+            if delta > 0:
+                burn[req.flavor] = burn.get(req.flavor, Fraction(0)) + delta
+        return waits, burn
+
+    def _record(self, observed) -> None:
+        waits, burn = observed
+        for flavor, wait in waits:
+            self.metrics.queue_wait.labels(flavor).observe(max(wait, 0.0))
+        for flavor, amount in burn.items():
+            self.metrics.burn.labels(flavor).inc(float(amount))
+
+    # -- periodic work ----------------------------------------------------------------------------
+    async def tick(self) -> list[str]:
+        """Meter every running session up to now, then schedule. Returns ids whose budget is spent."""
+
+        def meter_and_schedule(adm: Admission) -> list[str]:
+            spent = [r.id for r in adm.meter()]
+            adm.schedule()
+            return spent
+
+        return await self.change(meter_and_schedule, "meter")
+
+    def close(self) -> None:
+        self.store.close()

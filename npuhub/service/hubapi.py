@@ -1,0 +1,93 @@
+"""The few calls the service makes to JupyterHub's REST API with its own token.
+
+Looking up a person's groups when an operator (the spawner) asks on her
+behalf without giving them, and stopping a server whose budget is spent. The
+service's token needs ``read:users:groups`` and ``admin:servers``
+(``npuhub.embedded.hub.configure_service`` gives its role these scopes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from urllib.parse import quote
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+__all__ = ["HubClient", "HubUnavailable"]
+
+
+class HubUnavailable(Exception):
+    """The hub did not answer, or answered with a server error."""
+
+
+class HubClient:
+    def __init__(self, api_url: str, token: str, log: logging.Logger | None = None, cache_seconds: float = 60):
+        self.api_url = api_url.rstrip("/")
+        self.token = token
+        self.log = log or logging.getLogger("npuhub.service")
+        self.cache_seconds = cache_seconds
+        self._groups: dict[str, tuple[float, list[str] | None]] = {}
+
+    async def _call(self, method: str, path: str) -> tuple[int, object]:
+        request = HTTPRequest(self.api_url + path, method=method,
+                              headers={"Authorization": f"token {self.token}"},
+                              allow_nonstandard_methods=True, request_timeout=20)
+        try:
+            response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as e:
+            raise HubUnavailable(f"{method} {path}: {e}") from None
+        if response.code >= 500 or response.code == 599:
+            raise HubUnavailable(f"{method} {path}: {response.code}")
+        body = response.body or b""
+        try:
+            data = json.loads(body) if body else None
+        except ValueError:
+            data = None
+        return response.code, data
+
+    async def user_groups(self, name: str) -> list[str] | None:
+        """The groups of ``name`` as the hub knows them; None if the hub knows no such person."""
+        cached = self._groups.get(name)
+        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+            return cached[1]
+        code, data = await self._call("GET", f"/users/{quote(name, safe='')}")
+        if code == 404:
+            groups = None
+        elif code == 200 and isinstance(data, dict):
+            groups = sorted(str(g) for g in data.get("groups") or [])
+        else:
+            raise HubUnavailable(f"GET /users/{name}: {code}")
+        self._groups[name] = (time.monotonic(), groups)
+        return groups
+
+    async def active_servers(self, page: int = 200) -> set[tuple[str, str]]:
+        """Every (user, server name) the hub has running or starting, all pages of it."""
+        active: set[tuple[str, str]] = set()
+        offset = 0
+        while True:
+            code, data = await self._call("GET", f"/users?state=active&offset={offset}&limit={page}")
+            if code != 200 or not isinstance(data, list):
+                raise HubUnavailable(f"GET /users?state=active: {code}")
+            for user in data:
+                for name, server in (user.get("servers") or {}).items():
+                    if server.get("ready") or server.get("pending"):
+                        active.add((user["name"], name or ""))
+            if len(data) < page:
+                return active
+            offset += page
+
+    async def stop_server(self, user: str, server: str) -> str:
+        """Ask the hub to stop a server: ``stopped``, ``stopping``, or ``gone`` (no such running server)."""
+        path = f"/users/{quote(user, safe='')}/server"
+        if server:
+            path = f"/users/{quote(user, safe='')}/servers/{quote(server, safe='')}"
+        code, data = await self._call("DELETE", path)
+        if code == 204:
+            return "stopped"
+        if code == 202:
+            return "stopping"
+        if code in (400, 404):  # not running, or no such user or server
+            return "gone"
+        raise HubUnavailable(f"DELETE {path}: {code} {data}")

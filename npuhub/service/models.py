@@ -1,0 +1,232 @@
+"""JSON views of the admission's objects for the API: requests, the queue, the pool, budgets, reservations.
+
+Amounts of device-time are shown in device-hours, both as a number for
+display and as the exact fraction the ledger keeps (``{"device_hours": 0.25,
+"exact": "1/4"}``). Times are ISO 8601 in UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from fractions import Fraction
+
+from ..admission.core import Admission
+from ..admission.model import Decision, Request, Reservation, State
+from ..admission.quota import Account, Budgets
+from ..flavors import FlavorCatalogue
+from ..i18n import MESSAGES, Text, message
+from ..shares import format_share, share_label
+from .auth import Caller
+from .engine import peek_account
+from .errors import iso
+
+__all__ = [
+    "account_view",
+    "budget_accounts",
+    "hours",
+    "ledger_view",
+    "over_budget",
+    "pool_view",
+    "queue_view",
+    "request_view",
+    "reservation_view",
+]
+
+HOUR = Fraction(3600)
+
+
+def hours(device_seconds) -> dict:
+    value = Fraction(device_seconds) / HOUR
+    return {"device_hours": float(value), "exact": str(value)}
+
+
+def share_text(share: Fraction) -> str:
+    return format_share(share) if share else "0"
+
+
+def ordinal(n: int) -> str:
+    if 10 <= n % 100 <= 20:
+        suffix = "th"
+    else:
+        suffix = {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def eta_text(eta: float | None, now: float) -> Text:
+    if eta is None:
+        return MESSAGES["eta_unknown"]
+    minutes = round((eta - now) / 60)
+    if minutes < 1:
+        return MESSAGES["eta_soon"]
+    return message("eta_minutes", minutes=minutes)
+
+
+def status_text(req: Request, decision: Decision | None, catalogue: FlavorCatalogue, now: float) -> Text | None:
+    """The state of a request in words, as the spawn page shows it while it waits."""
+    if req.state is State.WAITING and decision is not None:
+        flavor = next((f for f in catalogue if f.id == req.flavor), None)
+        name = flavor.name if flavor is not None else Text(req.flavor, req.flavor)
+        return message("waiting", flavor=name, position=decision.position, ordinal=ordinal(decision.position or 0),
+                       eta=eta_text(decision.eta, now))
+    if req.state is State.GRANTED:
+        if req.grant is None:
+            return MESSAGES["granted_cpu"]
+        return message("granted", share=share_label(req.grant.share), model=req.grant.model,
+                       node=req.grant.node or "-", devices=", ".join(str(d) for d in req.grant.devices))
+    return None
+
+
+def budget_accounts(budgets: Budgets, user: str, groups: Iterable[str], charge_group: str | None,
+                    now: float) -> list[Account]:
+    """The accounts a person's request draws on, as they stand now (nothing opened or renewed)."""
+    found = []
+    mine = peek_account(budgets, f"user:{user}", now, budgets.user_rule(groups))
+    if mine is not None:
+        found.append(mine)
+    if charge_group:
+        group = peek_account(budgets, f"group:{charge_group}", now)
+        if group is not None:
+            found.append(group)
+    return found
+
+
+def over_budget(adm: Admission, req: Request, now: float) -> bool:
+    """A running request whose budget (hers, or her group's it draws on) is spent."""
+    if req.state is not State.GRANTED or not req.share:
+        return False
+    return any(a.balance <= 0 for a in budget_accounts(adm.budgets, req.user, req.groups, req.charge_group, now))
+
+
+def grant_view(req: Request) -> dict | None:
+    if req.grant is None:
+        return None
+    g = req.grant
+    return {"node": g.node, "model": g.model, "share": share_text(g.share), "devices": g.devices,
+            "slices": [s.to_dict() for s in g.slices]}
+
+
+def request_view(req: Request, *, now: float, adm: Admission, decision: Decision | None = None,
+                 warnings: list[dict] | None = None) -> dict:
+    waiting = req.state is State.WAITING and decision is not None
+    eta = decision.eta if waiting else None
+    text = status_text(req, decision, adm.catalogue, now)
+    return {
+        "id": req.id,
+        "user": req.user,
+        "server": req.server,
+        "groups": sorted(req.groups),
+        "flavor": req.flavor,
+        "model": req.model,
+        "share": share_text(req.share),
+        "state": req.state.value,
+        "reason": req.reason,
+        "position": decision.position if waiting else None,
+        "eta": iso(eta),
+        "eta_seconds": max(0.0, round(eta - now, 1)) if eta is not None else None,
+        "message": str(text) if text is not None else None,
+        "arrived": iso(req.arrived),
+        "granted_at": iso(req.granted_at),
+        "ended_at": iso(req.ended_at),
+        "grant": grant_view(req),
+        "account": adm.account_of(req),
+        "reservation": req.reservation,
+        "charged": hours(req.charged),
+        "over_budget": over_budget(adm, req, now),
+        "warnings": list(warnings or []),
+    }
+
+
+def reserved_for(adm: Admission, req: Request, now: float) -> bool:
+    return any(res.active(now) and res.group in req.groups and res.flavor == req.flavor
+               for res in adm.reservations.values())
+
+
+def queue_view(adm: Admission, positions: dict[str, Decision], now: float, caller: Caller) -> dict:
+    """The waiting requests in serving order; names and ids only where the caller may see them."""
+    entries = []
+    for req in adm.queue():
+        decision = positions.get(req.id)
+        visible = caller.may_see_request(req.user, req.groups)
+        eta = decision.eta if decision else None
+        entries.append({
+            "position": decision.position if decision else 0,
+            "flavor": req.flavor,
+            "model": req.model,
+            "share": share_text(req.share),
+            "arrived": iso(req.arrived),
+            "eta": iso(eta),
+            "eta_seconds": max(0.0, round(eta - now, 1)) if eta is not None else None,
+            "reserved": reserved_for(adm, req, now),
+            "mine": caller.kind == "user" and req.user == caller.name,
+            "user": req.user if visible else None,
+            "id": req.id if visible else None,
+        })
+    return {"length": len(entries), "queue": entries}
+
+
+def pool_view(adm: Admission, available: bool, down_since: float | None) -> dict:
+    placeholders: dict[str, Fraction] = {}
+    for grant in adm.pool.grants.values():
+        if grant.holder.startswith("reservation:"):
+            placeholders[grant.model] = placeholders.get(grant.model, Fraction(0)) + grant.share
+    waiting: dict[str | None, int] = {}
+    for req in adm.waiting():
+        waiting[req.model] = waiting.get(req.model, 0) + 1
+    models = []
+    for model, vendor in sorted(adm.pool.models.items()):
+        capacity, held = adm.pool.capacity(model), adm.pool.held(model)
+        models.append({"model": model, "vendor": vendor, "capacity": str(capacity), "held": str(held),
+                       "free": str(capacity - held), "reserved": str(placeholders.get(model, Fraction(0))),
+                       "waiting": waiting.get(model, 0)})
+    nodes = []
+    for name, node in adm.pool.nodes.items():
+        devices = []
+        for index in range(node.devices):
+            used = adm.pool.used(name, index)
+            devices.append({"index": index, "used": str(used), "free": str(1 - used)})
+        nodes.append({"name": name, "model": node.model, "vendor": node.vendor, "devices": devices})
+    return {"models": models, "nodes": nodes, "store": {"available": available, "down_since": iso(down_since)}}
+
+
+def account_view(acct: Account) -> dict:
+    return {
+        "name": acct.name,
+        "balance": hours(acct.balance),
+        "grant_per_period": hours(acct.rule.grant()),
+        "cap": hours(acct.rule.limit()),
+        "period": acct.rule.period,
+        "renews_at": iso(acct.period_end),
+        "spent": acct.balance <= 0,
+    }
+
+
+def ledger_view(entry: dict) -> dict:
+    return {
+        "id": int(entry["id"]),
+        "account": entry["account"],
+        "kind": entry["kind"],
+        "amount": hours(Fraction(entry["amount"])),
+        "before": hours(Fraction(entry["before"])),
+        "after": hours(Fraction(entry["after"])),
+        "at": iso(entry["at"]),
+        "actor": entry["actor"],
+        "reason": entry["reason"],
+        "request": entry.get("request"),
+    }
+
+
+def reservation_view(adm: Admission, res: Reservation, now: float) -> dict:
+    return {
+        "id": res.id,
+        "group": res.group,
+        "flavor": res.flavor,
+        "count": res.count,
+        "starts": iso(res.starts),
+        "ends": iso(res.ends),
+        "hold_seconds": res.hold,
+        "created_by": res.created_by,
+        "active": res.active(now),
+        "in_use": sum(1 for r in adm.granted() if r.reservation == res.id),
+        "held": sum(1 for g in adm.pool.grants.values() if g.holder == f"reservation:{res.id}"),
+        "lent": res.active(now) and now >= res.starts + res.hold,
+    }

@@ -1,0 +1,481 @@
+"""The OpenAPI 3.1 document of the service's REST API; request bodies are validated against the same schemas.
+
+One source for three readers: clients (the spawner, the lab extension, the
+command line), the fuzzing tests (schemathesis), and the API reference in the
+docs, which is generated from this document.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+
+import fastjsonschema
+
+from .. import __version__
+
+__all__ = ["BODY_SCHEMAS", "REQUEST_ID_PATTERN", "STATES", "openapi_document", "validate_body"]
+
+STATES = ["waiting", "granted", "released", "cancelled", "refused"]
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$"
+ACCOUNT_PATTERN = r"^(user|group):[^/]{1,255}$"
+#: "1/2", "3", "-1.5": exact device-hours
+HOURS_PATTERN = r"^[+-]?([0-9]{1,9}(\.[0-9]{1,9})?|[0-9]{1,9}/[1-9][0-9]{0,8})$"
+
+NAME = {"type": "string", "minLength": 1, "maxLength": 255}
+NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+TIME = {"type": "string", "format": "date-time"}
+
+BODY_SCHEMAS: dict[str, dict] = {
+    "NewRequest": {
+        "type": "object",
+        "description": "Ask for a slice. Only callers with `custom:npuhub:operate` may set `user` to someone "
+                       "else and give `groups`; for everyone else both come from their hub identity.",
+        "required": ["flavor"],
+        "additionalProperties": False,
+        "properties": {
+            "flavor": {"type": "string", "minLength": 1, "maxLength": 63,
+                       "description": "A flavor id of the site file, e.g. `npu-quarter`."},
+            "server": {"type": "string", "maxLength": 255,
+                       "description": "The JupyterHub server name the slice is for (`\"\"`: the default server)."},
+            "user": {**NAME, "description": "Who the slice is for (default: the caller)."},
+            "groups": {"type": "array", "maxItems": 100, "items": NAME,
+                       "description": "The person's groups (trusted from operators only)."},
+            "id": {"type": "string", "pattern": REQUEST_ID_PATTERN,
+                   "description": "A client-chosen id (a UUID): sending the same request again with the same "
+                                  "id returns the first one instead of queueing twice."},
+        },
+    },
+    "NewAdjustment": {
+        "type": "object",
+        "required": ["device_hours", "reason"],
+        "additionalProperties": False,
+        "properties": {
+            "device_hours": {"type": "string", "pattern": HOURS_PATTERN,
+                             "description": "Device-hours to add (negative: to take away), exact: `\"1/2\"`, "
+                                            "`\"3\"`, `\"-1.5\"`."},
+            "reason": {"type": "string", "minLength": 1, "maxLength": 500,
+                       "description": "Why; kept in the ledger with who made the change."},
+        },
+    },
+    "NewReservation": {
+        "type": "object",
+        "required": ["group", "flavor", "count", "starts", "ends"],
+        "additionalProperties": False,
+        "properties": {
+            "group": NAME,
+            "flavor": {"type": "string", "minLength": 1, "maxLength": 63},
+            "count": {"type": "integer", "minimum": 1, "maximum": 1000,
+                      "description": "How many slices of the flavor to hold."},
+            "starts": TIME,
+            "ends": TIME,
+            "hold_seconds": {"type": "number", "minimum": 0, "maximum": 86400,
+                             "description": "How long after the start unused reserved slices stay held before "
+                                            "they are lent to others (default 600)."},
+            "id": {"type": "string", "pattern": REQUEST_ID_PATTERN},
+        },
+    },
+}
+
+HOURS = {
+    "type": "object",
+    "description": "An amount of device-hours: a number for display and the exact fraction.",
+    "required": ["device_hours", "exact"],
+    "properties": {"device_hours": {"type": "number"}, "exact": {"type": "string"}},
+}
+
+SCHEMAS: dict[str, dict] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "reason"],
+        "properties": {
+            "error": {"type": "string", "description": "A sentence for a person, in Chinese / English."},
+            "reason": {"type": "string", "description": "A machine-readable code, e.g. `quota_spent`."},
+            "retry_at": {**NULLABLE_TIME, "description": "For `quota_spent`: when the budget renews."},
+            "account": {"type": "string"},
+            "ref": {"type": "string", "description": "For `internal_error`: where to look in the log."},
+        },
+    },
+    "DeviceHours": HOURS,
+    "Slice": {
+        "type": "object",
+        "required": ["node", "device", "fraction"],
+        "properties": {"node": {"type": "string"}, "device": {"type": "integer"}, "fraction": {"type": "string"}},
+    },
+    "Grant": {
+        "type": "object",
+        "required": ["node", "model", "share", "devices", "slices"],
+        "properties": {
+            "node": {"type": ["string", "null"]},
+            "model": {"type": "string"},
+            "share": {"type": "string"},
+            "devices": {"type": "array", "items": {"type": "integer"}},
+            "slices": {"type": "array", "items": {"$ref": "#/components/schemas/Slice"}},
+        },
+    },
+    "Warning": {
+        "type": "object",
+        "required": ["reason", "message", "at", "stop_at"],
+        "properties": {"reason": {"type": "string"}, "message": {"type": "string"}, "at": TIME, "stop_at": TIME},
+    },
+    "Request": {
+        "type": "object",
+        "required": ["id", "user", "server", "flavor", "share", "state", "arrived", "over_budget", "warnings"],
+        "properties": {
+            "id": {"type": "string"},
+            "user": {"type": "string"},
+            "server": {"type": "string"},
+            "groups": {"type": "array", "items": {"type": "string"}},
+            "flavor": {"type": "string"},
+            "model": {"type": ["string", "null"]},
+            "share": {"type": "string", "description": "Devices, exact: `\"1/4\"`, `\"2\"`; `\"0\"` for CPU only."},
+            "state": {"type": "string", "enum": STATES},
+            "reason": {"type": ["string", "null"], "description": "Why it ended (`stopped`, `cancelled`, ...)."},
+            "position": {"type": ["integer", "null"],
+                         "description": "While waiting: place in line among requests for the same device model."},
+            "eta": {**NULLABLE_TIME, "description": "While waiting: the estimated start."},
+            "eta_seconds": {"type": ["number", "null"], "description": "While waiting: seconds until `eta`."},
+            "message": {"type": ["string", "null"], "description": "The state in words, for a person."},
+            "arrived": TIME,
+            "granted_at": NULLABLE_TIME,
+            "ended_at": NULLABLE_TIME,
+            "grant": {"oneOf": [{"$ref": "#/components/schemas/Grant"}, {"type": "null"}]},
+            "account": {"type": "string", "description": "The budget it is charged to (`user:x` or `group:g`)."},
+            "reservation": {"type": ["string", "null"]},
+            "charged": {"$ref": "#/components/schemas/DeviceHours"},
+            "over_budget": {"type": "boolean", "description": "Running, and a budget it draws on is spent."},
+            "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"}},
+        },
+    },
+    "RequestList": {
+        "type": "object", "required": ["requests"],
+        "properties": {"requests": {"type": "array", "items": {"$ref": "#/components/schemas/Request"}}},
+    },
+    "QueueEntry": {
+        "type": "object",
+        "required": ["position", "flavor", "share", "arrived", "reserved", "mine", "user", "id"],
+        "properties": {
+            "position": {"type": "integer"},
+            "flavor": {"type": "string"},
+            "model": {"type": ["string", "null"]},
+            "share": {"type": "string"},
+            "arrived": TIME,
+            "eta": NULLABLE_TIME,
+            "eta_seconds": {"type": ["number", "null"]},
+            "reserved": {"type": "boolean", "description": "A reservation of the person's group serves it."},
+            "mine": {"type": "boolean"},
+            "user": {"type": ["string", "null"], "description": "Only for people allowed to see it."},
+            "id": {"type": ["string", "null"], "description": "Only for people allowed to see it."},
+        },
+    },
+    "Queue": {
+        "type": "object", "required": ["length", "queue"],
+        "properties": {"length": {"type": "integer"},
+                       "queue": {"type": "array", "items": {"$ref": "#/components/schemas/QueueEntry"}}},
+    },
+    "Pool": {
+        "type": "object",
+        "required": ["models", "nodes", "store"],
+        "properties": {
+            "models": {"type": "array", "items": {
+                "type": "object", "required": ["model", "capacity", "held", "free"],
+                "properties": {"model": {"type": "string"}, "vendor": {"type": "string"},
+                               "capacity": {"type": "string"}, "held": {"type": "string"},
+                               "free": {"type": "string"}, "reserved": {"type": "string"},
+                               "waiting": {"type": "integer"}}}},
+            "nodes": {"type": "array", "items": {
+                "type": "object", "required": ["name", "model", "devices"],
+                "properties": {"name": {"type": "string"}, "model": {"type": "string"},
+                               "vendor": {"type": "string"},
+                               "devices": {"type": "array", "items": {
+                                   "type": "object", "required": ["index", "used", "free"],
+                                   "properties": {"index": {"type": "integer"}, "used": {"type": "string"},
+                                                  "free": {"type": "string"}}}}}}},
+            "store": {"type": "object", "required": ["available"],
+                      "properties": {"available": {"type": "boolean"}, "down_since": NULLABLE_TIME}},
+        },
+    },
+    "Account": {
+        "type": "object",
+        "required": ["name", "balance", "period", "renews_at", "spent"],
+        "properties": {
+            "name": {"type": "string"},
+            "balance": {"$ref": "#/components/schemas/DeviceHours"},
+            "grant_per_period": {"$ref": "#/components/schemas/DeviceHours"},
+            "cap": {"$ref": "#/components/schemas/DeviceHours"},
+            "period": {"type": "string", "enum": ["day", "week", "month"]},
+            "renews_at": TIME,
+            "spent": {"type": "boolean"},
+        },
+    },
+    "Flavor": {
+        "type": "object",
+        "required": ["id", "name", "share"],
+        "properties": {
+            "id": {"type": "string"}, "name": {"type": "string"}, "share": {"type": "string"},
+            "model": {"type": ["string", "null"]},
+            "price": {"$ref": "#/components/schemas/DeviceHours",
+                      "description": "Device-hours charged per hour of a session."},
+        },
+    },
+    "Me": {
+        "type": "object",
+        "required": ["user", "groups", "max_share", "held_share", "holdings", "waiting", "accounts", "flavors"],
+        "properties": {
+            "user": {"type": "string"},
+            "groups": {"type": "array", "items": {"type": "string"}},
+            "max_share": {"type": "string", "description": "The most she may hold at once, in devices."},
+            "held_share": {"type": "string"},
+            "holdings": {"type": "array", "items": {"$ref": "#/components/schemas/Request"}},
+            "waiting": {"type": "array", "items": {"$ref": "#/components/schemas/Request"}},
+            "accounts": {"type": "array", "items": {"$ref": "#/components/schemas/Account"}},
+            "flavors": {"type": "array", "items": {"$ref": "#/components/schemas/Flavor"}},
+            "store": {"type": "object", "properties": {"available": {"type": "boolean"}}},
+        },
+    },
+    "LedgerEntry": {
+        "type": "object",
+        "required": ["id", "account", "kind", "amount", "before", "after", "at", "actor", "reason"],
+        "properties": {
+            "id": {"type": "integer"},
+            "account": {"type": "string"},
+            "kind": {"type": "string", "description": "`grant`, `renewal`, `charge` or `adjust`."},
+            "amount": {"$ref": "#/components/schemas/DeviceHours"},
+            "before": {"$ref": "#/components/schemas/DeviceHours"},
+            "after": {"$ref": "#/components/schemas/DeviceHours"},
+            "at": TIME,
+            "actor": {"type": "string"},
+            "reason": {"type": "string"},
+            "request": {"type": ["string", "null"]},
+        },
+    },
+    "Ledger": {
+        "type": "object", "required": ["entries"],
+        "properties": {"entries": {"type": "array", "items": {"$ref": "#/components/schemas/LedgerEntry"}}},
+    },
+    "Reservation": {
+        "type": "object",
+        "required": ["id", "group", "flavor", "count", "starts", "ends", "hold_seconds", "created_by", "active"],
+        "properties": {
+            "id": {"type": "string"}, "group": {"type": "string"}, "flavor": {"type": "string"},
+            "count": {"type": "integer"}, "starts": TIME, "ends": TIME, "hold_seconds": {"type": "number"},
+            "created_by": {"type": "string"}, "active": {"type": "boolean"},
+            "in_use": {"type": "integer", "description": "Reserved slices members hold now."},
+            "held": {"type": "integer", "description": "Reserved slices kept free for members now."},
+            "lent": {"type": "boolean", "description": "Unused slices were lent to others after the hold."},
+        },
+    },
+    "ReservationList": {
+        "type": "object", "required": ["reservations"],
+        "properties": {"reservations": {"type": "array", "items": {"$ref": "#/components/schemas/Reservation"}}},
+    },
+    **BODY_SCHEMAS,
+}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema_name: str, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema_name)}}}
+
+
+def _errors(*codes: int) -> dict:
+    out = {str(code): {"$ref": f"#/components/responses/E{code}"} for code in codes}
+    out["default"] = {"$ref": "#/components/responses/Error"}
+    return out
+
+
+def _body(name: str) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _param(name: str, where: str, schema: dict, description: str, required: bool = False, **extra) -> dict:
+    return {"name": name, "in": where, "required": required or where == "path", "schema": schema,
+            "description": description, **extra}
+
+
+REQUEST_ID = _param("id", "path", {"type": "string", "pattern": REQUEST_ID_PATTERN}, "The request's id.")
+LIMIT = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+               "At most this many, newest first.")
+
+
+def _paths() -> dict:
+    return {
+        "/requests": {
+            "get": {
+                "operationId": "listRequests", "tags": ["requests"],
+                "summary": "Requests the caller may see, newest first",
+                "description": "A student sees her own; a teacher her groups' members' too; an operator "
+                               "everyone's. Running requests whose budget is spent have `over_budget: true`.",
+                "parameters": [
+                    _param("user", "query", NAME, "Only this person's requests."),
+                    _param("state", "query", {"type": "array", "items": {"type": "string", "enum": STATES}},
+                           "Only requests in these states (repeat the parameter for several).",
+                           style="form", explode=True),
+                    LIMIT,
+                ],
+                "responses": {"200": _json("RequestList", "The requests"), **_errors(400, 401, 403, 503)},
+            },
+            "post": {
+                "operationId": "createRequest", "tags": ["requests"],
+                "summary": "Ask for a slice of a flavor",
+                "description": "Granted now (201), queued with a position and an estimated start (202), or "
+                               "refused with a reason a person can act on: `flavor_unknown` (400), "
+                               "`flavor_not_allowed` (403), `share_limit` (409), `quota_spent` (429, with "
+                               "`retry_at`), `store_unavailable` (503). Sending the same `id` again returns the "
+                               "first request (200 once it has ended).",
+                "requestBody": _body("NewRequest"),
+                "responses": {
+                    "200": _json("Request", "A request with this id exists already (it has ended)"),
+                    "201": _json("Request", "Granted"),
+                    "202": _json("Request", "Waiting in the queue"),
+                    **_errors(400, 401, 403, 404, 409, 429, 503),
+                },
+            },
+        },
+        "/requests/{id}": {
+            "get": {
+                "operationId": "getRequest", "tags": ["requests"], "summary": "One request, with its live position",
+                "parameters": [REQUEST_ID],
+                "responses": {"200": _json("Request", "The request"), **_errors(401, 403, 404, 503)},
+            },
+            "delete": {
+                "operationId": "cancelRequest", "tags": ["requests"],
+                "summary": "Cancel a waiting request or release a granted one",
+                "description": "Idempotent: an ended request is returned as it is.",
+                "parameters": [REQUEST_ID],
+                "responses": {"200": _json("Request", "The request, ended"), **_errors(401, 403, 404, 503)},
+            },
+        },
+        "/queue": {
+            "get": {
+                "operationId": "getQueue", "tags": ["queue"], "summary": "Waiting requests in the order they are served",
+                "description": "Names and ids only where the caller may see them: her own, her taught groups' "
+                               "members', everyone's for operators.",
+                "responses": {"200": _json("Queue", "The queue"), **_errors(401, 403, 503)},
+            },
+        },
+        "/pool": {
+            "get": {
+                "operationId": "getPool", "tags": ["queue"], "summary": "Occupancy of the pool by device model and device",
+                "responses": {"200": _json("Pool", "The pool"), **_errors(401, 403, 503)},
+            },
+        },
+        "/me": {
+            "get": {
+                "operationId": "getMe", "tags": ["people"],
+                "summary": "What I hold, what I wait for, my budgets, the most I may hold, my flavors",
+                "responses": {"200": _json("Me", "The caller's status"), **_errors(401, 403, 503)},
+            },
+        },
+        "/accounts/{account}": {
+            "get": {
+                "operationId": "getAccount", "tags": ["budgets"], "summary": "A budget account",
+                "parameters": [_param("account", "path", {"type": "string", "pattern": ACCOUNT_PATTERN},
+                                      "`user:<name>` or `group:<name>`.")],
+                "responses": {"200": _json("Account", "The account"), **_errors(401, 403, 404, 503)},
+            },
+        },
+        "/accounts/{account}/adjustments": {
+            "post": {
+                "operationId": "adjustAccount", "tags": ["budgets"],
+                "summary": "Add or take away device-hours (operators)",
+                "parameters": [_param("account", "path", {"type": "string", "pattern": ACCOUNT_PATTERN},
+                                      "`user:<name>` or `group:<name>`.")],
+                "requestBody": _body("NewAdjustment"),
+                "responses": {"201": _json("LedgerEntry", "The ledger entry of the change"),
+                              **_errors(400, 401, 403, 404, 503)},
+            },
+        },
+        "/ledger": {
+            "get": {
+                "operationId": "getLedger", "tags": ["budgets"], "summary": "Ledger entries, newest first",
+                "description": "Operators see every account; a person her own account and her groups'.",
+                "parameters": [
+                    _param("account", "query", {"type": "string", "pattern": ACCOUNT_PATTERN},
+                           "Only this account (required unless the caller operates npuhub)."),
+                    LIMIT,
+                ],
+                "responses": {"200": _json("Ledger", "The entries"), **_errors(400, 401, 403, 503)},
+            },
+        },
+        "/reservations": {
+            "get": {
+                "operationId": "listReservations", "tags": ["reservations"],
+                "summary": "Reservations of the caller's groups (operators: all)",
+                "responses": {"200": _json("ReservationList", "The reservations"), **_errors(401, 403, 503)},
+            },
+            "post": {
+                "operationId": "createReservation", "tags": ["reservations"],
+                "summary": "Hold slices for a group in a time window (its teacher, or operators)",
+                "requestBody": _body("NewReservation"),
+                "responses": {"201": _json("Reservation", "The reservation"),
+                              **_errors(400, 401, 403, 409, 503)},
+            },
+        },
+        "/reservations/{id}": {
+            "delete": {
+                "operationId": "cancelReservation", "tags": ["reservations"], "summary": "End a reservation",
+                "parameters": [_param("id", "path", {"type": "string", "pattern": REQUEST_ID_PATTERN},
+                                      "The reservation's id.")],
+                "responses": {"204": {"description": "Ended"}, **_errors(401, 403, 404, 503)},
+            },
+        },
+    }
+
+
+def _error_response(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+@functools.lru_cache(maxsize=8)
+def _document(api_url: str) -> dict:
+    codes = {400: "Invalid input", 401: "Not signed in", 403: "Not allowed", 404: "Not found",
+             409: "Conflict with the current state", 429: "A budget is spent (see `retry_at`)",
+             503: "The admission database (or the hub) cannot be reached; nothing was changed"}
+    responses = {f"E{code}": _error_response(text) for code, text in codes.items()}
+    responses["Error"] = _error_response("An error")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "npuhub admission API",
+            "version": __version__,
+            "description": "Ask for slices of the accelerator pool, see the queue and the pool, budgets and "
+                           "their ledger, reservations. Authenticate with a JupyterHub token "
+                           "(`Authorization: token <token>`) or the service's OAuth cookie.",
+        },
+        "servers": [{"url": api_url}],
+        "security": [{"token": []}],
+        "tags": [{"name": n} for n in ("requests", "queue", "people", "budgets", "reservations")],
+        "paths": _paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": responses,
+            "securitySchemes": {
+                "token": {"type": "apiKey", "in": "header", "name": "Authorization",
+                          "description": "`token <JupyterHub API token>` with `custom:npuhub:use` (or more)."},
+            },
+        },
+    }
+
+
+def openapi_document(api_url: str = "/services/npuhub/api/v1") -> dict:
+    """The OpenAPI document, with ``api_url`` (the API's path prefix) as its server."""
+    return copy.deepcopy(_document(api_url))
+
+
+@functools.cache
+def _validator(name: str):
+    # The body schemas use only keywords JSON Schema draft 7 shares with OpenAPI 3.1's 2020-12 dialect.
+    return fastjsonschema.compile({**BODY_SCHEMAS[name], "$schema": "http://json-schema.org/draft-07/schema#"})
+
+
+def validate_body(name: str, data) -> list[str]:
+    """The problem with ``data`` against the body schema ``name``, as a short sentence (empty: valid)."""
+    try:
+        _validator(name)(data)
+    except fastjsonschema.JsonSchemaValueException as e:
+        return [str(e.message)[:300]]
+    return []

@@ -1,0 +1,231 @@
+"""The workshop pages: teachers make, show and revoke codes; guests sign in with one."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from tornado import web
+
+from jupyterhub import orm
+from jupyterhub.handlers import BaseHandler
+from jupyterhub.scopes import Scope, has_scope
+from jupyterhub.utils import url_path_join
+
+from ..i18n import Text
+from .mixin import CODE_FIELD, NAME_FIELD, WorkshopCodesMixin, WorkshopSignInRefused
+from .policy import (
+    DISPLAY_NAME_MAX,
+    MESSAGES,
+    Workshop,
+    WorkshopError,
+    format_code,
+    format_time,
+    is_code,
+    normalize_code,
+    utcnow,
+)
+
+__all__ = ["workshop_handlers", "TEACH_SCOPE", "OPERATE_SCOPE"]
+
+TEACH_SCOPE = "custom:npuhub:teach"
+OPERATE_SCOPE = "custom:npuhub:operate"
+
+STATES = {
+    "upcoming": Text("未开始", "upcoming"),
+    "open": Text("进行中", "open"),
+    "ended": Text("已结束", "ended"),
+    "revoked": Text("已撤销", "revoked"),
+}
+
+
+def workshop_handlers() -> list[tuple]:
+    """The routes, below the hub's prefix (/hub/)."""
+    return [
+        (r"/join", JoinHandler),
+        (r"/workshops", WorkshopsHandler),
+        (r"/workshops/([^/]+)", WorkshopHandler),
+        (r"/workshops/([^/]+)/revoke", RevokeHandler),
+    ]
+
+
+class _WorkshopPage(BaseHandler):
+    @property
+    def workshops(self) -> WorkshopCodesMixin:
+        return self.authenticator
+
+    def url(self, *parts: str) -> str:
+        return url_path_join(self.hub.base_url, *parts)
+
+    def join_url(self, code: str) -> str:
+        """The guests' page with the code filled in, as people reach the hub."""
+        host = f"{self.request.protocol}://{self.request.host}"
+        return host + self.url("join") + "?" + urlencode({"code": format_code(code)})
+
+    def when(self, moment) -> str:
+        return format_time(moment, self.workshops.workshop_zone)
+
+    async def page(self, template: str, status: int = 200, **ns) -> None:
+        self.set_status(status)
+        self.finish(await self.render_template(template, zone=str(self.workshops.workshop_zone), **ns))
+
+
+class _TeacherPage(_WorkshopPage):
+    """Pages for teachers: who may act for which group comes from the signed-in person's scopes."""
+
+    def is_operator(self) -> bool:
+        user = self.current_user
+        return bool(getattr(user, "admin", False)) or has_scope(OPERATE_SCOPE, self.parsed_scopes)
+
+    def may_teach(self, group: str) -> bool:
+        """Does the signed-in person hold custom:npuhub:teach for ``group`` (or operate npuhub)?"""
+        if self.is_operator():
+            return True
+        return bool(group) and has_scope(f"{TEACH_SCOPE}!group={group}", self.parsed_scopes)
+
+    def taught_groups(self) -> list[str]:
+        """The groups she may make codes for: hers, or every course and lab for admins."""
+        teach = self.parsed_scopes.get(TEACH_SCOPE)
+        if self.is_operator() or teach == Scope.ALL:
+            hub_groups = [name for (name,) in self.db.query(orm.Group.name)]
+            return sorted(self.workshops.class_groups(hub_groups))
+        return sorted((teach or {}).get("group", ()))
+
+    def require_teacher(self) -> list[str]:
+        groups = self.taught_groups()
+        if not groups:
+            raise web.HTTPError(403, "%s", str(MESSAGES["not_a_teacher"]))
+        return groups
+
+    def find_workshop(self, code: str) -> Workshop:
+        """The workshop of a code the teacher may manage; 404 or 403 otherwise."""
+        workshop = self.workshops.workshop_store.get(normalize_code(code))
+        if workshop is None:
+            raise web.HTTPError(404, "%s", str(MESSAGES["workshop_not_found"]))
+        if not self.may_teach(workshop.group):
+            raise web.HTTPError(403, "%s", str(MESSAGES["not_teacher_of_group"].format(group=workshop.group)))
+        return workshop
+
+    def row(self, workshop: Workshop) -> dict:
+        """A workshop as the pages show it."""
+        flavor = next((f for f in self.workshops.workshop_site.catalogue if f.id == workshop.flavor), None)
+        state = workshop.state(utcnow())
+        return {
+            "code": workshop.code,
+            "shown": format_code(workshop.code),
+            "group": workshop.group,
+            "start": self.when(workshop.starts_at),
+            "end": self.when(workshop.ends_at),
+            "flavor": flavor.name if flavor else None,
+            "flavor_id": workshop.flavor,
+            "guests": workshop.guests,
+            "max_guests": workshop.max_guests,
+            "state": state,
+            "state_text": STATES[state],
+            "url": self.url("workshops", workshop.code),
+            "revoke_url": self.url("workshops", workshop.code, "revoke"),
+            "join_url": self.join_url(workshop.code),
+            "created_by": workshop.created_by,
+        }
+
+
+class WorkshopsHandler(_TeacherPage):
+    """GET: the teacher's codes and the form for a new one. POST: make a code."""
+
+    async def render_list(self, groups: list[str], status: int = 200, error: WorkshopError | None = None,
+                          form: dict | None = None) -> None:
+        now = utcnow().astimezone(self.workshops.workshop_zone).replace(second=0, microsecond=0)
+        form = form or {
+            "group": groups[0] if len(groups) == 1 else "",
+            "starts_at": now.strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": (now + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"),
+            "flavor": "",
+            "max_guests": "",
+        }
+        catalogue = self.workshops.workshop_site.catalogue
+        flavors = [{"id": f.id, "name": f.name, "groups": [g for g in groups if f.allows({g})]}
+                   for f in catalogue if any(f.allows({g}) for g in groups)]
+        await self.page(
+            "workshops.html", status,
+            groups=groups,
+            flavors=flavors,
+            workshops=[self.row(w) for w in self.workshops.workshop_store.list(
+                None if self.is_operator() else groups)],
+            form=form,
+            error=error,
+            max_guests_limit=self.workshops.max_guests_limit,
+        )
+
+    @web.authenticated
+    async def get(self):
+        await self.render_list(self.require_teacher())
+
+    @web.authenticated
+    async def post(self):
+        groups = self.require_teacher()
+        form = {name: self.get_body_argument(name, "") for name in
+                ("group", "starts_at", "ends_at", "flavor", "max_guests")}
+        try:
+            workshop = self.workshops.create_workshop(
+                creator=self.current_user.name, may_teach=self.may_teach, **form)
+        except WorkshopError as e:
+            self.log.info("%s: workshop code refused: %s", self.current_user.name, e.reason)
+            return await self.render_list(groups, e.status, e, form)
+        self.log.info("%s made workshop code %s for %s (%s to %s, flavor %s, at most %s guests)",
+                      self.current_user.name, workshop.code, workshop.group, workshop.starts_at,
+                      workshop.ends_at, workshop.flavor or "any", workshop.max_guests or "any number of")
+        self.redirect(self.url("workshops", workshop.code), status=303)
+
+
+class WorkshopHandler(_TeacherPage):
+    """GET: one code, large enough to read from the back of the room, with its guests."""
+
+    @web.authenticated
+    async def get(self, code):
+        workshop = self.find_workshop(code)
+        guests = [
+            {"display_name": g.display_name, "username": g.username, "signed_in": self.when(g.signed_in_at),
+             "removed": g.removed_at is not None}
+            for g in self.workshops.workshop_store.guests(workshop.code)
+        ]
+        await self.page("workshop.html", workshop=self.row(workshop), guests=guests)
+
+
+class RevokeHandler(_TeacherPage):
+    """POST: revoke a code now; its guests are removed by the next clean-up."""
+
+    @web.authenticated
+    async def post(self, code):
+        workshop = self.find_workshop(code)
+        self.workshops.workshop_store.revoke(workshop.code, by=self.current_user.name, now=utcnow())
+        self.log.info("%s revoked workshop code %s (%s)", self.current_user.name, workshop.code,
+                      workshop.group)
+        self.redirect(self.url("workshops", workshop.code), status=303)
+
+
+class JoinHandler(_WorkshopPage):
+    """GET: the guests' sign-in page (``?code=`` fills the code in). POST: sign in with a code and a name."""
+
+    async def get(self):
+        user = self.current_user
+        guest = self.workshops.workshop_guest(user.name) if user is not None else None
+        if guest is not None and guest.removed_at is None:
+            # Signed in already (the link again, from the projector): joining again would make a second account.
+            return self.redirect(self.get_next_url(user))
+        typed = normalize_code(self.get_argument("code", ""))
+        await self.page("join.html", code=format_code(typed) if is_code(typed) else typed, display_name="",
+                        error=None, name_max=DISPLAY_NAME_MAX)
+
+    async def post(self):
+        code = self.get_body_argument(CODE_FIELD, "")
+        name = self.get_body_argument(NAME_FIELD, "")
+        try:
+            user = await self.login_user({CODE_FIELD: code, NAME_FIELD: name})
+        except WorkshopSignInRefused as e:
+            self.log.info("Workshop sign-in refused (%s)", e.error.reason)
+            return await self.page("join.html", e.status_code, code=code[:20], error=e.error,
+                                   display_name=name[:DISPLAY_NAME_MAX], name_max=DISPLAY_NAME_MAX)
+        if user is None:  # refused by the authenticator's own checks (blocked_users, ...)
+            raise web.HTTPError(403)
+        self._jupyterhub_user = user
+        self.redirect(self.get_next_url(user))

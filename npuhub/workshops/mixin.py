@@ -1,0 +1,353 @@
+"""WorkshopCodesMixin: gives any authenticator workshop codes (guest sign-in, teacher pages, clean-up)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, tzinfo
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tornado import web
+from traitlets import Bool, Float, Integer, Unicode, validate
+from traitlets.config import LoggingConfigurable
+
+from jupyterhub.utils import make_ssl_context, maybe_future
+
+from ..auth.groups import GroupMapping
+from ..site_config import SiteConfig, load_site_config
+from ..spawners.mixin import ONLY_FLAVOR_KEY
+from .cleanup import SERVICE_NAME, WorkshopCleanup
+from .policy import (
+    GUEST_PREFIX,
+    Guest,
+    Workshop,
+    WorkshopError,
+    check_flavor,
+    check_window,
+    clean_display_name,
+    normalize_code,
+    parse_max_guests,
+    parse_time,
+    utcnow,
+)
+from .store import WorkshopStore
+
+__all__ = ["WorkshopCodesMixin", "with_workshop_codes", "WorkshopSignInRefused", "TEMPLATES",
+           "WORKSHOP_AUTH_STATE_KEY"]
+
+#: The folder of the workshop pages; c.JupyterHub.template_paths must include it.
+TEMPLATES = str(Path(__file__).parent / "templates")
+#: Where a guest's auth state says which workshop she came with.
+WORKSHOP_AUTH_STATE_KEY = "npuhub_workshop"
+#: The login-form fields of a guest's sign-in.
+CODE_FIELD, NAME_FIELD = "workshop_code", "display_name"
+
+
+class WorkshopSignInRefused(web.HTTPError):
+    """A guest's sign-in refused by policy: a page shows ``error.text``; logged without a traceback."""
+
+    def __init__(self, error: WorkshopError):
+        super().__init__(error.status, "%s", str(error.text))
+        self.error = error
+
+    @property
+    def jupyterhub_message(self) -> str:
+        return str(self.error.text)
+
+
+class WorkshopCodesMixin(LoggingConfigurable):
+    """Mix into an Authenticator (before it in the bases) to let teachers admit guests with workshop codes.
+
+    A teacher makes a code for a course she teaches, valid in a time window;
+    people without a university account sign in with the code and a display
+    name, and get a temporary account in that course, removed once the window
+    ends or the code is revoked. The authenticator's own sign-in is unchanged:
+    the mixin acts only on login data that carries a workshop code, and on the
+    accounts it made.
+
+    Needs ``manage_groups`` (guests get their course group from sign-in),
+    ``c.JupyterHub.template_paths`` to include ``TEMPLATES``, and a hub service
+    (``service_name``) with an API token and the scopes of
+    ``cleanup.service_scopes``; ``npuhub.embedded.hub.configure_workshops`` sets
+    all three. With ``enable_auth_state`` the spawner holds guests to the
+    workshop's flavor.
+    """
+
+    enable_workshop_codes = Bool(
+        True,
+        config=True,
+        help="Offer workshop codes: the teachers' pages, guest sign-in and the clean-up of guest accounts.",
+    )
+
+    db_url = Unicode(
+        "sqlite:///npuhub.sqlite",
+        config=True,
+        help="""The npuhub database (SQLAlchemy URL) holding the workshop codes and their guests.
+
+        A relative SQLite path is relative to the hub's working directory
+        (the data directory in the embedded stack). Use PostgreSQL in
+        production, e.g. ``postgresql+psycopg://npuhub@db/npuhub``.
+        """,
+    )
+
+    site_config_file = Unicode(
+        "",
+        config=True,
+        help="The site file (npuhub.yaml) whose flavors a workshop may name. Empty: the built-in example.",
+    )
+
+    cleanup_interval = Float(
+        30,
+        config=True,
+        help="""Seconds between two runs of the clean-up that stops the servers and removes the
+        accounts of guests whose workshop has ended or was revoked.""",
+    )
+
+    max_window_hours = Float(
+        24 * 7,
+        config=True,
+        help="The longest time window of one workshop code, in hours.",
+    )
+
+    max_guests_limit = Integer(
+        500,
+        config=True,
+        help="The highest 'most guests' a teacher may set for one code.",
+    )
+
+    timezone = Unicode(
+        "",
+        config=True,
+        help="""Time zone of the times teachers type and see, as an IANA name such as Asia/Shanghai.
+
+        Empty: the hub machine's local time zone.
+        """,
+    )
+
+    guest_group = Unicode(
+        "workshop-guests",
+        config=True,
+        help="""Hub group every guest is in, besides her course group.
+
+        The clean-up's service may remove members of this group only; sign-in
+        through the identity provider never puts anyone in it.
+        """,
+    )
+
+    service_name = Unicode(
+        SERVICE_NAME,
+        config=True,
+        help="The hub service (c.JupyterHub.services) whose API token the clean-up uses.",
+    )
+
+    @validate("cleanup_interval")
+    def _positive_interval(self, proposal):
+        if proposal.value <= 0:
+            raise ValueError("cleanup_interval must be above 0 seconds")
+        return proposal.value
+
+    # -- parts -------------------------------------------------------------------------
+    @cached_property
+    def workshop_store(self) -> WorkshopStore:
+        return WorkshopStore(self.db_url)
+
+    @cached_property
+    def workshop_site(self) -> SiteConfig:
+        return load_site_config(self.site_config_file or None)
+
+    @cached_property
+    def workshop_zone(self) -> tzinfo:
+        if self.timezone:
+            try:
+                return ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"WorkshopCodesMixin.timezone: no time zone {self.timezone!r}") from None
+        return datetime.now().astimezone().tzinfo
+
+    @property
+    def workshop_mapping(self) -> GroupMapping:
+        """The authenticator's group mapping (its ``group_mapping`` trait), else the defaults."""
+        mapping = getattr(self, "group_mapping", None)
+        return mapping if isinstance(mapping, GroupMapping) else GroupMapping()
+
+    def class_groups(self, hub_groups: list[str]) -> set[str]:
+        """Every course and lab group, from the site file and the hub: what an admin may make codes for."""
+        names = set(hub_groups) | set(self.workshop_site.groups)
+        return {g for g in names if self.workshop_mapping.kind_of(g) in ("course", "lab")}
+
+    # -- Authenticator hooks ---------------------------------------------------------------
+    def get_handlers(self, app):
+        """The authenticator's handlers plus the workshop pages; also starts the clean-up.
+
+        JupyterHub calls this once, at start-up and on its event loop: the one
+        hook an authenticator gets with the application.
+        """
+        handlers = list(super().get_handlers(app))
+        if not self.enable_workshop_codes:
+            return handlers
+        if not self.manage_groups:
+            raise ValueError("WorkshopCodesMixin needs Authenticator.manage_groups = True: "
+                             "guests get their course group from sign-in")
+        if TEMPLATES not in map(os.path.abspath, app.template_paths):
+            raise ValueError(f"WorkshopCodesMixin needs {TEMPLATES} in c.JupyterHub.template_paths")
+        if not self.enable_auth_state:
+            self.log.warning("Authenticator.enable_auth_state is off: workshop guests may start any flavor "
+                             "of their course, not only the workshop's")
+        self.start_workshop_cleanup(app)
+        from .handlers import workshop_handlers
+
+        return handlers + workshop_handlers()
+
+    def start_workshop_cleanup(self, app) -> WorkshopCleanup | None:
+        """Run the clean-up every ``cleanup_interval`` seconds, as the hub service ``service_name``.
+
+        Returns None, after logging an error, when that service has no token in
+        ``c.JupyterHub.services``: sign-in works, but nobody removes guests.
+        """
+        token = next((s.get("api_token") for s in app.services if s.get("name") == self.service_name), None)
+        if not token:
+            self.log.error("No hub service %r with an api_token: guests of ended workshops will NOT be "
+                           "removed", self.service_name)
+            return None
+        ssl_context = None
+        if app.internal_ssl:
+            ssl_context = make_ssl_context(app.internal_ssl_key, app.internal_ssl_cert,
+                                           cafile=app.internal_ssl_ca)
+        cleanup = WorkshopCleanup.over_rest_api(self.workshop_store, app.hub.api_url, token,
+                                                ssl_context=ssl_context, log=self.log)
+        cleanup.start(self.cleanup_interval)
+        self._workshop_cleanup = cleanup
+        return cleanup
+
+    async def authenticate(self, handler, data=None, **kwargs):
+        """A guest's sign-in when ``data`` has a workshop code; else the authenticator's own.
+
+        Raises WorkshopSignInRefused (an HTTP error with a message in both
+        languages) when the code or the name is refused. The authenticator's
+        own sign-ins never get the guest group, nor a guest account's name.
+        """
+        if self.enable_workshop_codes and isinstance(data, dict) and data.get(CODE_FIELD) is not None:
+            try:
+                return self.admit_guest(handler, data.get(CODE_FIELD) or "", data.get(NAME_FIELD) or "")
+            except WorkshopError as e:
+                raise WorkshopSignInRefused(e) from None
+        model = await maybe_future(super().authenticate(handler, data, **kwargs))
+        if model is None or not self.enable_workshop_codes:
+            return model
+        if not isinstance(model, dict):
+            model = {"name": model}
+        name = self.normalize_username(model["name"])
+        if self.workshop_guest(name) is not None:
+            self.log.warning("Refusing sign-in of %r: the name belongs to a workshop guest account", name)
+            return None
+        if model.get("groups"):
+            model["groups"] = [g for g in model["groups"] if g != self.guest_group]
+        return model
+
+    def admit_guest(self, handler, code: str, display_name: str) -> dict:
+        """Take a seat of the workshop and return the guest's auth model. Raises WorkshopError."""
+        display_name = clean_display_name(display_name)
+        now = utcnow()
+
+        def name_taken(name: str) -> bool:
+            return handler is not None and handler.find_user(name) is not None
+
+        workshop, guest = self.workshop_store.admit(normalize_code(code), display_name, now=now,
+                                                    zone=self.workshop_zone, name_taken=name_taken)
+        self.log.info("Workshop %s (%s): admitted guest %s (%r)", workshop.code, workshop.group,
+                      guest.username, display_name)
+        auth_state = {WORKSHOP_AUTH_STATE_KEY: {"code": workshop.code, "group": workshop.group,
+                                                "display_name": display_name}}
+        if workshop.flavor:
+            auth_state[ONLY_FLAVOR_KEY] = workshop.flavor
+        return {
+            "name": guest.username,
+            "admin": False,
+            "groups": [workshop.group, self.guest_group],
+            # Only the course group, never admin: a guest can be no teacher, lab lead or admin.
+            "roles": self.workshop_mapping.roles_for([workshop.group], admin=False),
+            "auth_state": auth_state,
+        }
+
+    def workshop_guest(self, username: str) -> Guest | None:
+        """The store's record of a guest account, or None (every guest's name starts with GUEST_PREFIX)."""
+        if not username.startswith(GUEST_PREFIX):
+            return None
+        return self.workshop_store.guest(username)
+
+    def _is_guest(self, username: str, authentication: dict | None) -> bool:
+        state = (authentication or {}).get("auth_state") or {}
+        guest = self.workshop_guest(username) if WORKSHOP_AUTH_STATE_KEY in state else None
+        return guest is not None and guest.removed_at is None
+
+    def check_allowed(self, username, authentication=None):
+        """Guests just admitted are allowed; everyone else as the authenticator decides."""
+        if self.enable_workshop_codes and self._is_guest(username, authentication):
+            return True
+        return super().check_allowed(username, authentication)
+
+    async def refresh_user(self, user, handler=None, **kwargs):
+        """A guest stays signed in while her workshop is open; others as the authenticator decides."""
+        guest = self.workshop_guest(user.name) if self.enable_workshop_codes else None
+        if guest is None:
+            refreshed = await maybe_future(super().refresh_user(user, handler, **kwargs))
+            if isinstance(refreshed, dict) and refreshed.get("groups"):
+                refreshed["groups"] = [g for g in refreshed["groups"] if g != self.guest_group]
+            return refreshed
+        workshop = self.workshop_store.get(guest.code)
+        return guest.removed_at is None and workshop is not None and not workshop.over(utcnow())
+
+    async def delete_user(self, user):
+        """Also record a guest as removed, whoever removed her account."""
+        await maybe_future(super().delete_user(user))
+        if self.enable_workshop_codes and self.workshop_guest(user.name) is not None:
+            self.workshop_store.mark_removed(user.name, utcnow())
+
+    # -- for the teachers' pages ---------------------------------------------------------------
+    def create_workshop(self, *, creator: str, may_teach, group: str, starts_at: str, ends_at: str,
+                        flavor: str = "", max_guests: str = "") -> Workshop:
+        """A new code from the teacher's form. ``may_teach(group)`` says whether the creator teaches it.
+
+        Raises WorkshopError (403 for a group she does not teach, else 400).
+        """
+        group = (group or "").strip()
+        if not may_teach(group):
+            raise WorkshopError("not_teacher_of_group", status=403, group=group[:80])
+        if self.workshop_mapping.kind_of(group) not in ("course", "lab"):
+            raise WorkshopError("group_not_a_class", group=group[:80])
+        now = utcnow()
+        start = parse_time(starts_at, self.workshop_zone) if (starts_at or "").strip() else now
+        end = parse_time(ends_at, self.workshop_zone)
+        check_window(start, end, now, self.max_window_hours)
+        return self.workshop_store.create(
+            group=group,
+            starts_at=start,
+            ends_at=end,
+            created_by=creator,
+            now=now,
+            flavor=check_flavor(self.workshop_site.catalogue, (flavor or "").strip(), group),
+            max_guests=parse_max_guests(max_guests, self.max_guests_limit),
+        )
+
+
+def with_workshop_codes(authenticator_class: type) -> type:
+    """Class decorator: the authenticator with WorkshopCodesMixin in front of its own methods.
+
+    Listing the mixin in a class's bases would put it *behind* the methods the
+    class itself defines, and silently lose it: the demo, OpenID Connect and CAS
+    authenticators each define ``authenticate`` and ``check_allowed``, CAS its
+    own ``get_handlers``, OIDC ``refresh_user``. So the decorated name is a
+    subclass ``(WorkshopCodesMixin, authenticator_class)`` of the same name and
+    module: configuration sections (``c.CASAuthenticator``), entry points and
+    ``authenticator_class`` strings keep working.
+    """
+    if issubclass(authenticator_class, WorkshopCodesMixin):
+        return authenticator_class  # has them already
+    namespace = {
+        "__module__": authenticator_class.__module__,
+        "__qualname__": authenticator_class.__qualname__,
+        "__doc__": authenticator_class.__doc__,
+    }
+    return type(authenticator_class)(authenticator_class.__name__, (WorkshopCodesMixin, authenticator_class),
+                                     namespace)

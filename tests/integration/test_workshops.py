@@ -1,0 +1,249 @@
+"""Workshop codes end to end on the real embedded stack: a teacher makes a code, guests join, it ends."""
+
+from __future__ import annotations
+
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from conftest import ONE_DEVICE_SITE, EmbeddedStack, pid_alive, process_env
+from hubclient import HubAPI, HubSession
+from npuhub.embedded.hub import CLEANUP_INTERVAL_ENV
+
+pytestmark = pytest.mark.integration
+
+#: The clean-up runs every second here (30 s by default), so "within about a minute" takes a few seconds.
+CLEANUP_SECONDS = 1
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(CLEANUP_INTERVAL_ENV, str(CLEANUP_SECONDS))
+        s = EmbeddedStack(tmp_path_factory.mktemp("workshops"), ONE_DEVICE_SITE).start()
+    yield s
+    s.stop()
+
+
+def utf8(session: HubSession) -> HubSession:
+    """Read pages as UTF-8, as page.html's <meta> says; the Content-Type does not, so requests guesses."""
+    session.http.hooks["response"].append(lambda r, *args, **kwargs: setattr(r, "encoding", "utf-8"))
+    return session
+
+
+def signed_in(stack, user: str) -> HubSession:
+    return utf8(stack.session(user))
+
+
+def hidden_xsrf(html: str) -> str:
+    return re.search(r'name="_xsrf" value="([^"]+)"', html).group(1)
+
+
+def in_a_while(**delta) -> str:
+    return (datetime.now(timezone.utc) + timedelta(**delta)).isoformat()
+
+
+def make_code(teacher: HubSession, **fields):
+    """The teacher's form, as her browser sends it; the response is 303 to the code's page on success."""
+    page = teacher.http.get(teacher.url("/hub/workshops"), timeout=30)
+    data = {"group": "course-demo", "starts_at": "", "ends_at": in_a_while(hours=1), "flavor": "",
+            "max_guests": "", "_xsrf": hidden_xsrf(page.text) if page.status_code == 200 else teacher.xsrf}
+    data.update(fields)
+    return teacher.http.post(teacher.url("/hub/workshops"), data=data, allow_redirects=False, timeout=30)
+
+
+def new_code(teacher: HubSession, **fields) -> str:
+    r = make_code(teacher, **fields)
+    assert r.status_code == 303, r.text[:2000]
+    return r.headers["location"].rsplit("/", 1)[1]
+
+
+def join(stack, code: str, name: str):
+    """A guest's browser: the sign-in page, then the form. Returns (session, response)."""
+    guest = utf8(HubSession(stack.base_url))
+    page = guest.http.get(guest.url("/hub/join"), params={"code": code}, timeout=30)
+    assert page.status_code == 200
+    r = guest.http.post(guest.url("/hub/join"), timeout=30, allow_redirects=False,
+                        data={"workshop_code": code, "display_name": name, "_xsrf": hidden_xsrf(page.text)})
+    return guest, r
+
+
+def whoami(session: HubSession) -> str:
+    r = session.api("GET", "/user")
+    r.raise_for_status()
+    return r.json()["name"]
+
+
+def refused(response, status: int, reason: str, *words: str) -> None:
+    assert response.status_code == status, response.text[:2000]
+    assert f'data-reason="{reason}"' in response.text
+    for word in words:
+        assert word in response.text, word
+    assert "Traceback" not in response.text
+
+
+def wait_until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout:.0f} s"
+        time.sleep(0.3)
+
+
+def account_exists(stack, name: str) -> bool:
+    r = stack.admin("GET", f"/users/{name}")
+    assert r.status_code in (200, 404), r.text
+    return r.status_code == 200
+
+
+def test_a_teacher_makes_a_code_and_thirty_guests_join(stack):
+    anonymous = utf8(HubSession(stack.base_url))
+    login = anonymous.http.get(anonymous.url("/hub/login"), timeout=30).text
+    assert "有工作坊邀请码？" in login and "Have a workshop code?" in login and 'href="/hub/join"' in login
+
+    teacher = signed_in(stack, "teacher1")
+    page = teacher.http.get(teacher.url("/hub/workshops"), timeout=30)
+    assert page.status_code == 200
+    assert "工作坊邀请码" in page.text and 'href="/hub/workshops"' in page.text  # the page, and the nav link
+    assert '<option value="course-demo"' in page.text and '<option value="lab-demo"' not in page.text
+    code = new_code(teacher, flavor="cpu", max_guests="30")
+    assert re.fullmatch(r"[A-HJKMNP-Z2-9]{8}", code)
+    shown = teacher.http.get(teacher.url(f"/hub/workshops/{code}"), timeout=30).text
+    assert f"{code[:4]}-{code[4:]}" in shown and "/hub/join?code=" in shown
+
+    # Thirty people at once, some with the same name: thirty distinct accounts.
+    names = ["Li Lei"] * 3 + ["张三"] * 3 + [f"Guest {i}" for i in range(24)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        joined = list(pool.map(lambda name: join(stack, code, name), names))
+    elapsed = time.monotonic() - started
+    assert all(r.status_code == 302 for _, r in joined), [r.status_code for _, r in joined]
+    accounts = [whoami(s) for s, _ in joined]
+    assert len(set(accounts)) == 30 and all(a.startswith(f"guest-{code.lower()}-") for a in accounts)
+    stem = f"guest-{code.lower()}"
+    same_names = {f"{stem}-li-lei", f"{stem}-li-lei-2", f"{stem}-li-lei-3", f"{stem}-1", f"{stem}-3"}
+    assert same_names <= set(accounts)
+    for name in accounts[:5]:
+        model = stack.admin.user(name)
+        assert sorted(model["groups"]) == ["course-demo", "workshop-guests"]
+        assert sorted(model["roles"]) == ["npuhub-user", "user"] and model["admin"] is False
+    assert elapsed < 20, f"30 sign-ins took {elapsed:.1f} s"
+    again = joined[0][0].http.get(stack.base_url + "/hub/join", allow_redirects=False, timeout=30)
+    assert again.status_code == 302  # signed in already: no second account by mistake
+
+    _, late = join(stack, code, "Number 31")
+    refused(late, 403, "workshop_full", "工作坊已满", "The workshop is full (30 guests at most)")
+    listing = teacher.http.get(teacher.url("/hub/workshops"), timeout=30).text
+    assert re.search(rf'data-code="{code}".*?30 / 30', listing, re.S)
+
+
+def test_only_teachers_make_codes_and_only_for_their_courses(stack):
+    student = signed_in(stack, "student1")
+    page = student.http.get(student.url("/hub/workshops"), timeout=30)
+    assert page.status_code == 403
+    assert "只有老师可以管理工作坊邀请码" in page.text and "Only teachers can manage workshop codes" in page.text
+    assert "Traceback" not in page.text
+    home = student.http.get(student.url("/hub/home"), timeout=30).text
+    assert 'href="/hub/workshops"' not in home  # no nav link for students
+    assert make_code(student).status_code == 403
+
+    teacher = signed_in(stack, "teacher1")
+    r = make_code(teacher, group="lab-demo")
+    refused(r, 403, "not_teacher_of_group", "您不是“lab-demo”的老师", "You do not teach &#39;lab-demo&#39;")
+    refused(make_code(teacher, flavor="npu-1"), 400, "flavor_not_allowed", "npu-1")
+    refused(make_code(teacher, ends_at=in_a_while(hours=-1)), 400, "window_past", "结束时间已经过去")
+    refused(make_code(teacher, max_guests="0"), 400, "max_guests_invalid")
+
+    # A code of a lab she does not lead: she can neither see nor revoke it.
+    lab_code = new_code(signed_in(stack, "admin"), group="lab-demo")
+    assert teacher.http.get(teacher.url(f"/hub/workshops/{lab_code}"), timeout=30).status_code == 403
+    r = teacher.http.post(teacher.url(f"/hub/workshops/{lab_code}/revoke"), data={"_xsrf": teacher.xsrf},
+                          allow_redirects=False, timeout=30)
+    assert r.status_code == 403
+    _, guest = join(stack, lab_code, "still welcome")
+    assert guest.status_code == 302
+
+    _, r = join(stack, "ZZZZ-ZZZZ", "someone")
+    refused(r, 404, "code_unknown", "邀请码“ZZZZ-ZZZZ”不存在", "There is no workshop code")
+    for name, reason in (("   ", "name_empty"), ("x" * 41, "name_too_long")):
+        _, r = join(stack, lab_code, name)
+        refused(r, 400, reason)
+
+
+def test_a_code_ends_on_time_and_its_guests_are_removed(stack):
+    teacher = signed_in(stack, "teacher1")
+    ends = datetime.now(timezone.utc) + timedelta(seconds=4)
+    code = new_code(teacher, ends_at=ends.isoformat())
+    guests = [whoami(join(stack, code, name)[0]) for name in ("Early", "Bird")]
+    assert all(account_exists(stack, g) for g in guests)
+
+    time.sleep(max(0.0, (ends - datetime.now(timezone.utc)).total_seconds() + 0.2))
+    _, late = join(stack, code, "Late")
+    refused(late, 403, "code_expired", "邀请码已过期", "This workshop code has expired")
+    wait_until(lambda: not any(account_exists(stack, g) for g in guests), 10 + 2 * CLEANUP_SECONDS,
+               "removing the guests of an expired code")
+    page = teacher.http.get(teacher.url(f"/hub/workshops/{code}"), timeout=30).text
+    assert 'data-state="ended"' in page and page.count("已删除 / removed") == 2
+
+
+def test_a_guest_runs_only_the_workshop_flavor_until_the_code_is_revoked(stack):
+    teacher = signed_in(stack, "teacher1")
+    code = new_code(teacher, flavor="cpu")
+    guest, r = join(stack, code, "Han Meimei")
+    assert r.status_code == 302
+    name = whoami(guest)
+
+    form = guest.spawn_form().text
+    assert form.count('name="profile"') == 1 and 'value="cpu"' in form
+    r = guest.post_spawn({"profile": "npu-quarter"}, name)
+    assert r.status_code == 403 and "Flavors you may use: cpu" in r.text
+    r = guest.api("POST", f"/users/{name}/server", json={"profile": "npu-quarter"})
+    assert r.status_code == 403, r.text
+    assert guest.post_spawn({"profile": "cpu"}, name).status_code == 302
+    # A student's server runs beside it and must survive the clean-up.
+    assert stack.spawn("student1", "cpu").status_code in (201, 202)
+    guest_pid = stack.admin.wait_for_server(name)["servers"][""]["state"]["pid"]
+    assert process_env(guest_pid)["NPUHUB_FLAVOR"] == "cpu"
+    student_pid = stack.admin.wait_for_server("student1")["servers"][""]["state"]["pid"]
+
+    shown = teacher.http.get(teacher.url(f"/hub/workshops/{code}"), timeout=30)
+    r = teacher.http.post(teacher.url(f"/hub/workshops/{code}/revoke"), allow_redirects=False, timeout=30,
+                          data={"_xsrf": hidden_xsrf(shown.text)})
+    assert r.status_code == 303
+    _, late = join(stack, code, "Too late")
+    refused(late, 403, "code_revoked", "老师已撤销这个邀请码", "The teacher has revoked this workshop code")
+
+    wait_until(lambda: not account_exists(stack, name), 15 + 2 * CLEANUP_SECONDS,
+               "removing a revoked code's guest")
+    assert not pid_alive(guest_pid)
+    home = guest.http.get(guest.url("/hub/home"), allow_redirects=False, timeout=30)
+    assert home.status_code == 302 and "/hub/login" in home.headers["location"]  # signed out
+    assert pid_alive(student_pid) and stack.admin.user("student1")["servers"][""]["ready"]
+    r = stack.admin("DELETE", "/users/student1/server")
+    assert r.status_code in (202, 204)
+    stack.admin.wait_for_server("student1", ready=False)
+
+
+def test_the_clean_up_can_remove_guests_and_nobody_else(stack):
+    token = (stack.data_dir / "workshops-token").read_text().strip()
+    service = HubAPI(stack.base_url, token)
+    for person in ("student2", "teacher1", "admin"):
+        stack.session(person)
+        assert service("DELETE", f"/users/{person}").status_code in (403, 404)
+        assert account_exists(stack, person)
+    assert service("GET", "/users").status_code == 403  # it cannot even list people
+
+    code = new_code(signed_in(stack, "teacher1"))
+    name = whoami(join(stack, code, "Removable")[0])
+    assert service("DELETE", f"/users/{name}").status_code == 204
+
+
+def test_non_guests_are_untouched(stack):
+    """Run last: after every clean-up above, the demo accounts are all still there."""
+    users = {u["name"]: u for u in stack.admin("GET", "/users").json()}
+    for person in ("student1", "student2", "teacher1", "admin"):
+        assert person in users
+    assert sorted(users["teacher1"]["groups"]) == ["course-demo", "teachers"]
+    assert not any("workshop-guests" in u["groups"] for n, u in users.items() if not n.startswith("guest-"))

@@ -1,0 +1,266 @@
+"""Fixtures of the service tests: a real JupyterHub that knows the npuhub service, and the service process.
+
+Test modules import the fixtures from here (not from a tests/service/conftest.py:
+a second ``conftest`` module would shadow tests/conftest.py for ``from conftest
+import``). The hub is started once per test session, whichever module asks first.
+
+The hub is the embedded stack's configuration (``npuhub.embedded.hub.configure``)
+with ``$NPUHUB_SERVICE_URL`` set, so it registers the service as running
+elsewhere: the tests start, ``kill -9`` and restart the service process
+themselves, against SQLite or the real PostgreSQL, while the hub keeps
+routing ``/services/npuhub/`` to it and answering who each token belongs to.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import requests
+from conftest import BIN, EmbeddedStack, free_port
+
+HERE = Path(__file__).parent
+PREFIX = "/services/npuhub/"
+
+#: One node with two devices (8 quarter slices), a second course for "another group's teacher".
+SITE = """
+pool:
+  - model: Ascend 910B
+    nodes: 1
+    devices_per_node: 2
+    node_prefix: node
+groups:
+  course-demo: {kind: course}
+  course-ai: {kind: course}
+  lab-demo: {kind: lab}
+  teachers: {kind: role}
+  admins: {kind: role}
+flavors:
+  - id: cpu
+    cpu: 1
+    memory: 1G
+  - id: npu-quarter
+    cpu: 1
+    memory: 2G
+    accelerator: {model: Ascend 910B, share: 1/4}
+    default: true
+  - id: npu-half
+    cpu: 1
+    memory: 2G
+    accelerator: {model: Ascend 910B, share: 1/2}
+    groups: [teachers, lab-demo, admins]
+  - id: npu-1
+    cpu: 1
+    memory: 2G
+    accelerator: {model: Ascend 910B, share: 1}
+    groups: [lab-demo, admins]
+limits:
+  max_share: 1
+  groups:
+    course-demo: {max_share: 1/4}
+    course-ai: {max_share: 1/4}
+    lab-demo: {max_share: 2}
+"""
+
+#: Budgets: each student 1 device-hour a day; the lab shares 100 a week. Fast ticks for the tests.
+SERVICE_CONFIG = """
+c.NPUHubService.quota_rules = [
+    {"scope": "user", "groups": ["course-demo", "course-ai"], "device_hours": "1", "period": "day"},
+    {"scope": "group", "groups": ["lab-demo"], "device_hours": 100, "period": "week"},
+]
+c.NPUHubService.meter_interval = METER_INTERVAL
+c.NPUHubService.store_retry_interval = 0.3
+c.NPUHubService.over_budget_grace = GRACE
+c.NPUHubService.hub_cache_max_age = 300
+"""
+
+USERS = [f"student{i}" for i in range(1, 25)] + ["teacher1", "teacher2", "aistudent1", "labmember1", "admin"]
+
+
+class ServiceHub(EmbeddedStack):
+    """A real hub that routes /services/npuhub/ to a service the tests run themselves."""
+
+    def __init__(self, workdir: Path):
+        super().__init__(workdir, SITE)
+        self.service_port = free_port()
+        self.service_token = secrets.token_hex(16)
+        self._tokens: dict[str, str] = {}
+
+    def command(self) -> list[str]:
+        return [str(BIN / "jupyterhub"), "-f", str(HERE / "jupyterhub_config.py"), "--ip=127.0.0.1",
+                f"--port={self.port}", f"--JupyterHub.hub_port={self.hub_port}",
+                f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{self.api_port}", "--log-level=INFO"]
+
+    def start(self, timeout: float = 60) -> ServiceHub:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            "NPUHUB_MODE": "embedded",
+            "NPUHUB_DATA_DIR": str(self.data_dir),
+            "NPUHUB_SITE_CONFIG": str(self.config),
+            "NPUHUB_SERVICE_URL": f"http://127.0.0.1:{self.service_port}",
+            "NPUHUB_SERVICE_API_TOKEN": self.service_token,
+        }
+        with mock.patch.dict(os.environ, env):
+            return super().start(timeout)
+
+    @property
+    def service_base(self) -> str:
+        """The service's API through the hub's proxy, as clients reach it."""
+        return f"{self.base_url}{PREFIX}api/v1"
+
+    def token(self, user: str) -> str:
+        """An API token of ``user`` (who signs in once, so the hub knows her groups and roles)."""
+        if user not in self._tokens:
+            session = self.session(user)
+            r = session.api("POST", f"/users/{user}/tokens", json={"note": "service tests"})
+            r.raise_for_status()
+            self._tokens[user] = r.json()["token"]
+        return self._tokens[user]
+
+    def sign_in_all(self, users) -> None:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(self.token, users))
+
+
+class Client:
+    """One person's calls to the service's API, with her token."""
+
+    def __init__(self, base: str, token: str | None, name: str = "anonymous"):
+        self.base = base
+        self.name = name
+        self.http = requests.Session()
+        if token:
+            self.http.headers["Authorization"] = f"token {token}"
+
+    def __call__(self, method: str, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return self.http.request(method, self.base + path, **kwargs)
+
+    def get(self, path, **kw):
+        return self("GET", path, **kw)
+
+    def post(self, path, body, **kw):
+        return self("POST", path, json=body, **kw)
+
+    def delete(self, path, **kw):
+        return self("DELETE", path, **kw)
+
+
+class ServiceProcess:
+    """``python -m npuhub.service`` as the hub would start it, on the port the hub routes to."""
+
+    def __init__(self, hub: ServiceHub, db_url: str, workdir: Path, meter_interval: float = 0.5,
+                 grace: float = 600.0):
+        self.hub = hub
+        self.db_url = db_url
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config = workdir / "npuhub_service_config.py"
+        self.config.write_text(textwrap.dedent(SERVICE_CONFIG.replace("METER_INTERVAL", repr(meter_interval)).replace("GRACE", repr(grace))))
+        self.log_path = workdir / "service.log"
+        self.proc: subprocess.Popen | None = None
+        self.url = f"http://127.0.0.1:{hub.service_port}"
+
+    def env(self) -> dict:
+        return dict(
+            os.environ,
+            JUPYTERHUB_API_TOKEN=self.hub.service_token,
+            JUPYTERHUB_API_URL=f"http://127.0.0.1:{self.hub.hub_port}/hub/api",
+            JUPYTERHUB_SERVICE_URL=self.url,
+            JUPYTERHUB_SERVICE_PREFIX=PREFIX,
+            JUPYTERHUB_SERVICE_NAME="npuhub",
+            JUPYTERHUB_CLIENT_ID="service-npuhub",
+            JUPYTERHUB_BASE_URL="/",
+            JUPYTERHUB_OAUTH_CALLBACK_URL=PREFIX + "oauth_callback",
+            JUPYTERHUB_OAUTH_ACCESS_SCOPES='["access:services!service=npuhub"]',
+            NPUHUB_SITE_CONFIG=str(self.hub.config),
+            NPUHUB_DB_URL=self.db_url,
+        )
+
+    def start(self, timeout: float = 30) -> ServiceProcess:
+        with open(self.log_path, "a") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen([sys.executable, "-m", "npuhub.service", f"--config={self.config}"],
+                                         cwd=self.workdir, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the service exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if requests.get(f"{self.url}{PREFIX}api/v1/openapi.json", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"the service did not come up in {timeout}s:\n{self.log()}")
+
+    def log(self, tail: int = 8000) -> str:
+        return self.log_path.read_text(errors="replace")[-tail:] if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """kill -9: no clean-up, no last commit."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def client(self, user: str | None) -> Client:
+        return Client(self.hub.service_base, self.hub.token(user) if user else None, user or "anonymous")
+
+
+_HUB: ServiceHub | None = None
+
+
+@pytest.fixture(scope="session")
+def service_hub(request, tmp_path_factory):
+    """One hub for every service test module (each module imports this fixture; the hub is shared)."""
+    global _HUB
+    if _HUB is None:
+        hub = ServiceHub(tmp_path_factory.mktemp("service-hub"))
+        request.config.add_cleanup(hub.stop)
+        hub.start()
+        hub.sign_in_all(USERS)
+        _HUB = hub
+    return _HUB
+
+
+@pytest.fixture
+def start_service(service_hub, tmp_path):
+    """Start the service on a given database; every process started is stopped after the test."""
+    started: list[ServiceProcess] = []
+
+    def start(db_url: str | None = None, **kwargs) -> ServiceProcess:
+        for earlier in started:
+            earlier.kill()
+        db_url = db_url or f"sqlite:///{tmp_path / 'admission.sqlite'}"
+        proc = ServiceProcess(service_hub, db_url, tmp_path / f"service-{len(started)}", **kwargs).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """Each storm runs on SQLite and on the real PostgreSQL (a fresh database each time)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'admission.sqlite'}"
+    return request.getfixturevalue("postgres_url")

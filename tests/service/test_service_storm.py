@@ -1,0 +1,173 @@
+"""Request storms from many concurrent people, on SQLite and on the real PostgreSQL, with and without kill -9.
+
+Twenty-four students ask for a quarter of a device at once, again and again,
+through the hub's proxy: wait in line, hold it a moment, give it back, or give
+up waiting. In one variant the service is killed with SIGKILL in the middle
+and started again while the clients keep retrying. Afterwards the database's
+history must show that nothing was lost (every request a client heard of is
+there), nothing was granted twice (no device over-full at any instant, no
+student over her limit), and every second of use was charged exactly once.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+
+import pytest
+import requests
+from service_stack import Client, db_url, service_hub, start_service  # noqa: F401 (fixtures)
+
+from npuhub.admission.store import AdmissionStore
+
+pytestmark = pytest.mark.integration
+
+STUDENTS = [f"student{i}" for i in range(1, 25)]
+ROUNDS = 3
+
+
+class Patient:
+    """A client that retries through outages (connection refused, 502/503 from the proxy) with the same id."""
+
+    def __init__(self, client: Client, deadline: float):
+        self.client = client
+        self.deadline = deadline
+        self.outages = 0
+
+    def __call__(self, method: str, path: str, **kwargs) -> requests.Response:
+        while True:
+            try:
+                r = self.client(method, path, timeout=10, **kwargs)
+                if r.status_code not in (502, 503, 504):
+                    return r
+            except requests.RequestException:
+                pass
+            self.outages += 1
+            if time.monotonic() > self.deadline:
+                raise TimeoutError(f"{self.client.name}: {method} {path} never answered")
+            time.sleep(0.1)
+
+
+def student_life(svc, name: str, seed: int, heard: dict, lock: threading.Lock, deadline: float) -> int:
+    rng = random.Random(seed)
+    call = Patient(svc.client(name), deadline)
+    for _ in range(ROUNDS):
+        rid = str(uuid.uuid4())
+        r = call("POST", "/requests", json={"flavor": "npu-quarter", "id": rid})
+        assert r.status_code in (200, 201, 202), r.text
+        with lock:
+            heard[rid] = name
+        state = r.json()["state"]
+        give_up_at = time.monotonic() + rng.uniform(1.0, 6.0)
+        while state == "waiting" and time.monotonic() < give_up_at:
+            time.sleep(0.15)
+            r = call("GET", f"/requests/{rid}")
+            assert r.status_code == 200, r.text
+            state = r.json()["state"]
+            assert state in ("waiting", "granted"), r.text
+        if state == "granted":
+            time.sleep(rng.uniform(0.1, 0.5))
+        r = call("DELETE", f"/requests/{rid}")
+        assert r.status_code == 200 and r.json()["state"] in ("released", "cancelled"), r.text
+    return call.outages
+
+
+def storm(svc, crash_after: float | None = None, restart=None) -> tuple[dict, int, float | None]:
+    heard: dict[str, str] = {}
+    killed_at = None
+    lock = threading.Lock()
+    deadline = time.monotonic() + 60
+    with ThreadPoolExecutor(len(STUDENTS)) as pool:
+        futures = [pool.submit(student_life, svc, name, i, heard, lock, deadline) for i, name in enumerate(STUDENTS)]
+        if crash_after is not None:
+            time.sleep(crash_after)
+            svc.kill()
+            killed_at = time.time()
+            restart()
+        outages = sum(f.result() for f in futures)
+    return heard, outages, killed_at
+
+
+def check_history(db_url: str, heard: dict, killed_at: float | None = None) -> None:
+    store = AdmissionStore(db_url)
+    try:
+        history = {r.id: r for r in store.requests(limit=100000)}
+        ledger = store.ledger(limit=1000000)
+    finally:
+        store.close()
+
+    # nothing lost: every request a client heard an answer for is there, as hers, and ended
+    missing = set(heard) - set(history)
+    assert not missing, f"{len(missing)} requests the clients were told about are gone"
+    for rid, name in heard.items():
+        assert history[rid].user == name
+        assert history[rid].state.value in ("released", "cancelled"), history[rid]
+
+    # nothing granted twice: at no instant is a device over-full or a student over her quarter
+    events = []
+    for req in history.values():
+        if req.granted_at is None:
+            continue
+        assert req.ended_at is not None and req.ended_at >= req.granted_at
+        for s in req.grant.slices:
+            events.append((req.granted_at, 1, (s.node, s.device), s.fraction, req.user))
+            events.append((req.ended_at, 0, (s.node, s.device), -s.fraction, req.user))
+    events.sort(key=lambda e: (e[0], e[1]))  # at the same instant, releases first
+    used: dict = {}
+    held: dict = {}
+    for _, _, device, fraction, user in events:
+        used[device] = used.get(device, Fraction(0)) + fraction
+        held[user] = held.get(user, Fraction(0)) + fraction
+        assert used[device] <= 1, f"device {device} over-full"
+        assert held[user] <= Fraction(1, 4), f"{user} held more than her limit"
+    granted = [r for r in history.values() if r.granted_at is not None]
+    assert len(granted) >= len(STUDENTS), "the storm granted too little to prove anything"
+
+    # charged once: each session's charge is its share times its length (to the millisecond),
+    # and the ledger holds exactly that, once, for her account
+    charges: dict = {}
+    for entry in ledger:
+        if entry["kind"] == "charge" and entry["account"].startswith("user:"):
+            charges[entry["request"]] = charges.get(entry["request"], Fraction(0)) - Fraction(entry["amount"])
+    for req in granted:
+        held_for = Fraction(req.ended_at - req.granted_at)
+        assert abs(req.charged - req.share * held_for) <= req.share * Fraction(2, 1000), (req.id, req.charged)
+        assert charges.get(req.id, Fraction(0)) == req.charged, req.id
+    if killed_at is not None:
+        spanning = [r for r in granted if r.granted_at < killed_at < r.ended_at]
+        assert spanning, "no session ran across the crash: its charges were not put to the test"
+
+
+def test_storm_grants_fairly_and_charges_once(db_url, start_service):
+    svc = start_service(db_url)
+    started = time.monotonic()
+    heard, outages, _ = storm(svc)
+    assert outages == 0
+    assert len(heard) == len(STUDENTS) * ROUNDS
+    pool = svc.client("admin").get("/pool").json()
+    assert pool["models"][0]["held"] == "0"
+    svc.stop()
+    assert "Traceback" not in svc.log(tail=10**8)
+    check_history(db_url, heard)
+    assert time.monotonic() - started < 40
+
+
+def test_kill_9_in_the_middle_of_a_storm_loses_nothing(db_url, start_service):
+    svc = start_service(db_url)
+    restarted = []
+
+    def restart():
+        restarted.append(start_service(db_url))
+
+    heard, outages, killed_at = storm(svc, crash_after=2.0, restart=restart)
+    assert outages > 0, "the crash went unnoticed: it did not happen in the middle of the storm"
+    after = restarted[0]
+    assert "Admission state loaded" in after.log(tail=10**8)
+    assert "Traceback" not in svc.log(tail=10**8) + after.log(tail=10**8)
+    assert after.client("admin").get("/pool").json()["models"][0]["held"] == "0"
+    after.stop()
+    check_history(db_url, heard, killed_at)

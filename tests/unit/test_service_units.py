@@ -1,0 +1,109 @@
+"""The service's pure parts: scopes to permissions, refusals to answers, quota rules, the API document."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from npuhub.admission.model import Refused
+from npuhub.admission.quota import Budgets, QuotaRule
+from npuhub.service.app import parse_quota_rules
+from npuhub.service.auth import caller_from_model
+from npuhub.service.engine import peek_account
+from npuhub.service.errors import error_answer, from_refused
+from npuhub.service.openapi import BODY_SCHEMAS, openapi_document, validate_body
+
+NOW = 1_700_000_000.0  # a Tuesday
+
+
+def model(name="student1", scopes=(), groups=("course-demo",), admin=False, kind="user"):
+    return {"name": name, "kind": kind, "groups": list(groups), "admin": admin, "scopes": list(scopes)}
+
+
+def test_scopes_become_permissions():
+    student = caller_from_model(model(scopes=["custom:npuhub:use", "read:users:name!user=student1"]))
+    assert student.uses and not student.operates and not student.teaches
+    assert student.may_see_request("student1", {"course-demo"})
+    assert not student.may_see_request("student2", {"course-demo"})
+    assert student.may_see_account("user:student1") and student.may_see_account("group:course-demo")
+    assert not student.may_see_account("user:student2") and not student.may_manage_reservation("course-demo")
+
+    teacher = caller_from_model(model("teacher1", ["custom:npuhub:use", "custom:npuhub:teach!group=course-demo"],
+                                      ("course-demo", "teachers")))
+    assert teacher.teaches == {"course-demo"}
+    assert teacher.may_see_request("student2", {"course-demo"}) and not teacher.may_see_request("x", {"course-ai"})
+    assert teacher.may_manage_reservation("course-demo") and not teacher.may_manage_reservation("course-ai")
+    assert not teacher.may_see_account("user:student2")
+
+    operator = caller_from_model(model("ops", ["custom:npuhub:operate"], ()))
+    assert operator.operates and operator.may_see_account("user:anyone") and operator.may_manage_reservation("x")
+
+
+def test_hub_admins_operate_only_with_an_admin_token():
+    assert caller_from_model(model("admin", ["admin:users", "custom:npuhub:use"], admin=True)).operates
+    restricted = caller_from_model(model("admin", ["access:services!service=npuhub"], admin=True))
+    assert not restricted.operates and not restricted.uses
+
+
+def test_a_service_token_has_no_groups_of_its_own():
+    spawner = caller_from_model(model("hub-spawner", ["custom:npuhub:operate"], ("course-demo",), kind="service"))
+    assert spawner.groups == frozenset() and spawner.may_see_request("student1", {"course-demo"})
+    plain = caller_from_model(model("dashboard", ["custom:npuhub:use"], kind="service"))
+    assert not plain.may_see_request("dashboard", set()) and not plain.may_see_account("user:dashboard")
+
+
+def test_refusals_become_answers_a_person_can_act_on():
+    spent = from_refused(Refused("quota_spent", {"account": "group:lab-demo", "balance": Fraction(-90)},
+                                 retry_at=NOW + 3600))
+    assert spent.status == 429 and spent.body()["retry_at"] == "2023-11-14T23:13:20Z"
+    assert "Group lab-demo's device-hour budget is spent (-0.03 device-hours left)" in spent.body()["error"]
+    assert "组 lab-demo 的" in spent.body()["error"] and "Retry-After" in spent.headers
+    never = from_refused(Refused("quota_spent", {"account": "user:s", "balance": Fraction(0)}))
+    assert never.body()["retry_at"] is None and "does not renew by itself" in never.body()["error"]
+    limit = from_refused(Refused("share_limit", {"limit": Fraction(1, 4), "held": Fraction(1, 4), "share": Fraction(1, 4)}))
+    assert limit.status == 409 and "you hold 1/4 and asked for 1/4" in limit.body()["error"]
+
+
+def test_a_bug_is_a_500_with_a_reference_and_nothing_else_is():
+    error, bug = error_answer(RuntimeError("boom"), 500)
+    assert bug and error.status == 500 and error.reason == "internal_error" and error.extra["ref"] in str(error.text)
+    error, bug = error_answer(None, 405, "PATCH")
+    assert not bug and error.status == 405 and "PATCH is not supported here" in str(error.text)
+
+
+def test_quota_rules_from_config_are_exact_and_checked():
+    rules = parse_quota_rules([{"scope": "user", "groups": ["course-demo"], "device_hours": "1/2", "period": "day"},
+                               {"scope": "group", "groups": ["lab-demo"], "device_hours": 100, "cap": "150"}])
+    assert rules[0] == QuotaRule("user", frozenset({"course-demo"}), Fraction(1, 2), "day")
+    assert rules[1].cap == 150 and rules[1].period == "week"
+    for bad, words in [({"groups": ["g"], "device_hours": 0.5}, "exactly"),
+                       ({"groups": ["g"], "device_hours": "1", "period": "year"}, "period"),
+                       ({"groups": [], "device_hours": "1"}, "groups"),
+                       ({"groups": ["g"], "device_hours": "1", "colour": "red"}, "unknown key")]:
+        with pytest.raises(ValueError, match=words):
+            parse_quota_rules([bad])
+
+
+def test_reading_an_account_opens_and_renews_nothing():
+    budgets = Budgets(rules=[QuotaRule("user", frozenset({"c"}), Fraction(1), "day")])
+    rule = budgets.user_rule({"c"})
+    peeked = peek_account(budgets, "user:s", NOW, rule)
+    assert peeked.balance == 3600 and budgets.accounts == {} and budgets.pending == []
+    opened = budgets.account("user:s", NOW, rule)
+    opened.balance = Fraction(-10)
+    budgets.pending.clear()
+    tomorrow = peek_account(budgets, "user:s", NOW + 86400, rule)
+    assert tomorrow.balance == 3590 and opened.balance == -10 and budgets.pending == []
+
+
+def test_bodies_are_checked_against_the_published_schemas():
+    doc = openapi_document("/services/npuhub/api/v1")
+    for name, schema in BODY_SCHEMAS.items():
+        assert doc["components"]["schemas"][name] == schema
+    assert validate_body("NewRequest", {"flavor": "npu-quarter", "server": "", "id": "a-1"}) == []
+    assert validate_body("NewRequest", {"flavor": "npu-quarter", "colour": "red"})
+    assert validate_body("NewAdjustment", {"device_hours": "1/2", "reason": "course project"}) == []
+    assert validate_body("NewAdjustment", {"device_hours": "0.1e3", "reason": "x"})
+    assert validate_body("NewReservation", {"group": "g", "flavor": "f", "count": 0, "starts": "2026-01-01T00:00:00Z",
+                                            "ends": "2026-01-01T01:00:00Z"})

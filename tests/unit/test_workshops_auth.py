@@ -1,0 +1,217 @@
+"""WorkshopCodesMixin on an authenticator: guests sign in with a code, everyone else as before."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from traitlets.config import Config
+
+from jupyterhub.auth import Authenticator
+
+from npuhub.auth.demo import DemoAuthenticator
+from npuhub.spawners.mixin import ONLY_FLAVOR_KEY
+from npuhub.workshops import TEMPLATES, WorkshopCodesMixin, with_workshop_codes
+from npuhub.workshops.mixin import WorkshopSignInRefused
+from npuhub.workshops.policy import WorkshopError, format_code, utcnow
+
+PASSWORD = "long-enough-password"
+
+
+@pytest.fixture
+def auth(monkeypatch, tmp_path):
+    monkeypatch.setenv("NPUHUB_MODE", "embedded")
+    a = DemoAuthenticator(password=PASSWORD, db_url=f"sqlite:///{tmp_path / 'npuhub.sqlite'}")
+    yield a
+    a.workshop_store.close()
+
+
+def new_code(auth, group="course-demo", minutes=60, **form):
+    now = utcnow()
+    ends = now + timedelta(minutes=minutes)
+    return auth.create_workshop(creator="teacher1", may_teach=lambda g: True, group=group,
+                                starts_at=now.isoformat(), ends_at=ends.isoformat(), **form)
+
+
+async def sign_in(auth, code, name):
+    return await auth.get_authenticated_user(None, {"workshop_code": code, "display_name": name})
+
+
+async def refusal(auth, code, name) -> WorkshopError:
+    with pytest.raises(WorkshopSignInRefused) as info:
+        await sign_in(auth, code, name)
+    assert info.value.status_code == info.value.error.status
+    return info.value.error
+
+
+async def test_a_guest_gets_an_account_in_the_course_and_no_more(auth):
+    w = new_code(auth, flavor="npu-quarter", max_guests="30")
+    model = await sign_in(auth, format_code(w.code).lower(), "  Zoë   Li ")
+    assert model["name"] == f"guest-{w.code.lower()}-zoe-li"
+    assert model["groups"] == ["course-demo", "workshop-guests"]
+    assert model["admin"] is False
+    assert [r["name"] for r in model["roles"]] == ["user", "npuhub-user"]
+    scopes = {s for r in model["roles"] for s in r["scopes"]}
+    assert not any("teach" in s or "operate" in s or s.startswith("admin") for s in scopes)
+    assert model["auth_state"][ONLY_FLAVOR_KEY] == "npu-quarter"
+    assert model["auth_state"]["npuhub_workshop"] == {"code": w.code, "group": "course-demo",
+                                                      "display_name": "Zoë Li"}
+    # The demo accounts' own check would refuse this name; a guest just admitted passes.
+    assert auth.check_allowed(model["name"], model)
+    assert not auth.check_allowed(model["name"], None)
+    second = await sign_in(auth, w.code, "Zoë Li")
+    assert second["name"] == model["name"] + "-2"
+
+
+async def test_a_workshop_without_a_flavor_leaves_the_course_menu(auth):
+    w = new_code(auth, group="lab-demo")
+    model = await sign_in(auth, w.code, "张三")
+    assert model["name"] == f"guest-{w.code.lower()}-1"
+    assert ONLY_FLAVOR_KEY not in model["auth_state"]
+    assert [r["name"] for r in model["roles"]] == ["user", "npuhub-user"]  # no lab-lead role either
+
+
+async def test_refusals_say_why_in_both_languages(auth):
+    full = new_code(auth, max_guests="1")
+    await sign_in(auth, full.code, "first")
+    cases = {
+        "workshop_full": (full.code, "second"),
+        "code_unknown": ("ZZZZ-ZZZZ", "x"),
+        "name_empty": (full.code, "   "),
+        "name_too_long": (full.code, "x" * 41),
+    }
+    for reason, (code, name) in cases.items():
+        error = await refusal(auth, code, name)
+        assert error.reason == reason and error.text.zh and error.text.en
+    revoked = new_code(auth)
+    auth.workshop_store.revoke(revoked.code, by="teacher1", now=utcnow())
+    assert (await refusal(auth, revoked.code, "late")).reason == "code_revoked"
+    now = utcnow()
+    expired = auth.workshop_store.create(group="course-demo", starts_at=now - timedelta(hours=2),
+                                         ends_at=now - timedelta(seconds=1), created_by="teacher1", now=now)
+    error = await refusal(auth, expired.code, "late")
+    assert error.reason == "code_expired" and "已过期" in error.text.zh and "expired" in error.text.en
+
+
+async def test_the_demo_accounts_still_sign_in_as_before(auth):
+    teacher = await auth.get_authenticated_user(None, {"username": "teacher1", "password": PASSWORD})
+    assert teacher["groups"] == ["course-demo", "teachers"]
+    assert await auth.get_authenticated_user(None, {"username": "teacher1", "password": "wrong"}) is None
+    assert auth.check_allowed("student1") and not auth.check_allowed("mallory")
+
+
+@with_workshop_codes
+class EchoAuthenticator(Authenticator):
+    """Signs in whoever it is told, with the groups it is told; its own handlers ignore super()."""
+
+    async def authenticate(self, handler, data):
+        return {"name": data["username"], "groups": data.get("groups", [])}
+
+    def check_allowed(self, username, authentication=None):
+        return not username.startswith("guest-")
+
+    def get_handlers(self, app):
+        return [("/echo", object)]
+
+
+@pytest.fixture
+def echo(tmp_path):
+    a = EchoAuthenticator(db_url=f"sqlite:///{tmp_path / 'npuhub.sqlite'}", manage_groups=True)
+    yield a
+    a.workshop_store.close()
+
+
+async def test_the_providers_sign_ins_never_get_guest_rights_or_names(echo):
+    data = {"username": "mallory", "groups": ["workshop-guests", "x"]}
+    model = await echo.get_authenticated_user(None, data)
+    assert model["groups"] == ["x"]
+    w = new_code(echo)
+    guest = await sign_in(echo, w.code, "Li Lei")
+    # A person at the identity provider who happens to have a guest's name does not get her account.
+    assert await echo.get_authenticated_user(None, {"username": guest["name"]}) is None
+
+
+async def test_the_decorator_puts_the_mixin_before_the_authenticators_own_methods(echo):
+    assert EchoAuthenticator.__name__ == "EchoAuthenticator"
+    assert EchoAuthenticator.__mro__[1] is WorkshopCodesMixin
+    config = Config()
+    config.EchoAuthenticator.cleanup_interval = 5.0
+    config.WorkshopCodesMixin.max_guests_limit = 50
+    configured = EchoAuthenticator(config=config)
+    assert (configured.cleanup_interval, configured.max_guests_limit) == (5.0, 50)
+
+    app = SimpleNamespace(template_paths=[TEMPLATES], internal_ssl=False,
+                          services=[{"name": "npuhub-workshops", "api_token": "t"}],
+                          hub=SimpleNamespace(api_url="http://127.0.0.1:1/hub/api"))
+    routes = [route for route, _ in echo.get_handlers(app)]
+    echo._workshop_cleanup.stop()
+    assert routes[0] == "/echo" and {"/join", "/workshops"} <= set(routes)
+    with pytest.raises(ValueError, match="template_paths"):
+        echo.get_handlers(SimpleNamespace(**{**app.__dict__, "template_paths": []}))
+
+
+async def test_a_guest_stays_signed_in_while_the_workshop_is_open(auth):
+    w = new_code(auth)
+    guest = await sign_in(auth, w.code, "Li Lei")
+    user = SimpleNamespace(name=guest["name"])
+    assert await auth.refresh_user(user) is True
+    assert await auth.refresh_user(SimpleNamespace(name="student1")) is True  # the demo's own answer
+    auth.workshop_store.revoke(w.code, by="teacher1", now=utcnow())
+    assert await auth.refresh_user(user) is False
+    await auth.delete_user(user)
+    assert auth.workshop_store.guest(guest["name"]).removed_at is not None
+
+
+def test_teachers_make_codes_for_their_courses_only(auth):
+    now = utcnow()
+    form = dict(starts_at="", ends_at=(now + timedelta(hours=2)).isoformat())
+    with pytest.raises(WorkshopError) as info:
+        auth.create_workshop(creator="teacher1", may_teach=lambda g: g == "course-demo", group="lab-demo",
+                             **form)
+    assert (info.value.reason, info.value.status) == ("not_teacher_of_group", 403)
+    assert "lab-demo" in info.value.text.zh and "do not teach 'lab-demo'" in info.value.text.en
+    with pytest.raises(WorkshopError) as info:
+        auth.create_workshop(creator="admin", may_teach=lambda g: True, group="teachers", **form)
+    assert info.value.reason == "group_not_a_class"
+    with pytest.raises(WorkshopError) as info:
+        auth.create_workshop(creator="teacher1", may_teach=lambda g: True, group="course-demo",
+                             flavor="npu-2", **form)
+    assert (info.value.reason, info.value.status) == ("flavor_not_allowed", 400)
+    w = auth.create_workshop(creator="teacher1", may_teach=lambda g: g == "course-demo", group="course-demo",
+                             flavor="cpu", max_guests="40", **form)
+    assert (w.group, w.flavor, w.max_guests, w.created_by) == ("course-demo", "cpu", 40, "teacher1")
+    assert w.starts_at - now < timedelta(seconds=5)  # an empty start means now
+
+
+def fake_app(**kw):
+    app = dict(template_paths=[TEMPLATES], internal_ssl=False,
+               services=[{"name": "npuhub-workshops", "api_token": "t"}],
+               hub=SimpleNamespace(api_url="http://127.0.0.1:1/hub/api"))
+    app.update(kw)
+    return SimpleNamespace(**app)
+
+
+@pytest.mark.parametrize("kind", ["oidc", "cas"])
+async def test_the_university_sign_ins_take_the_mixin_too(kind, tmp_path):
+    """What `@with_workshop_codes` above their class statement gives the OIDC and CAS authenticators."""
+    if kind == "oidc":
+        from npuhub.auth.oidc import NPUHubOIDCAuthenticator as base
+        settings = dict(issuer="https://sso.example.edu/realms/uni", client_id="npuhub", client_secret="s")
+        own_route = "/oauth_login"
+    else:
+        from npuhub.auth.cas import CASAuthenticator as base
+        settings = dict(cas_server_url="https://cas.example.edu/cas",
+                        callback_url="https://hub.example.edu/hub/cas/callback")
+        own_route = "/cas/callback"
+    cls = with_workshop_codes(base)
+    assert with_workshop_codes(cls) is cls  # applying it twice changes nothing
+    auth = cls(db_url=f"sqlite:///{tmp_path / 'npuhub.sqlite'}", **settings)
+    routes = [route for route, *_ in auth.get_handlers(fake_app())]
+    auth._workshop_cleanup.stop()
+    assert own_route in routes and "/join" in routes
+
+    guest = await sign_in(auth, new_code(auth, flavor="cpu").code, "Li Lei")  # no ticket, no provider
+    assert guest["groups"] == ["course-demo", "workshop-guests"] and guest["admin"] is False
+    assert await auth.refresh_user(SimpleNamespace(name=guest["name"])) is True
+    auth.workshop_store.close()
