@@ -58,6 +58,13 @@ class Flavor:
     display_name: Text | None = None
     description: Text | None = None
     default: bool = False
+    #: device-hours charged per hour of a session; None: the share
+    price: Fraction | None = None
+
+    @property
+    def device_hours_per_hour(self) -> Fraction:
+        """What an hour of this flavor costs against a budget."""
+        return self.price if self.price is not None else self.share
 
     @property
     def has_accelerator(self) -> bool:

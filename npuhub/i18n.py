@@ -66,6 +66,10 @@ MESSAGES: dict[str, Text] = {
         "排队时间过长，已放弃本次申请。请稍后再试，或选择更小的规格。",
         "You waited too long in the queue, so the request was given up. Try again later, or pick a smaller flavor.",
     ),
+    "cost_per_hour": Text(
+        "每运行 1 小时计 {hours} 卡时",
+        "costs {hours} device-hour(s) per hour of use",
+    ),
     "no_flavors": Text(
         "您所在的组目前没有可用的规格，请联系老师或管理员。",
         "Your groups have no flavors to start right now; please ask your teacher or the centre's staff.",

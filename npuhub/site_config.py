@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from .admission.quota import PERIODS, QuotaRule
 from .auth.groups import GroupMapping
 from .flavors import FLAVOR_ID_RE, Flavor, FlavorCatalogue
 from .i18n import Text
@@ -22,6 +23,7 @@ __all__ = [
     "SiteConfigError",
     "Limits",
     "AuthConfig",
+    "parse_quota_rules",
     "load_site_config",
     "parse_site_config",
     "default_site_config_path",
@@ -82,6 +84,7 @@ class SiteConfig:
     limits: Limits
     source: str = "npuhub.yaml"
     auth: AuthConfig = field(default_factory=AuthConfig)
+    quotas: tuple[QuotaRule, ...] = ()
 
 
 def default_site_config_path() -> Path:
@@ -178,7 +181,7 @@ def _slug(text: str) -> str:
 def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     """Validate the parsed YAML of a site file into a SiteConfig."""
     r = _Reader(source)
-    top = r.mapping(data, "", {"pool", "groups", "flavors", "limits", "auth"})
+    top = r.mapping(data, "", {"pool", "groups", "flavors", "limits", "auth", "quotas"})
 
     nodes: list[NodeSpec] = []
     for i, entry in enumerate(r.sequence(top.get("pool", []), "pool")):
@@ -218,7 +221,7 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     for i, entry in enumerate(raw_flavors):
         key = f"flavors[{i}]"
         entry = r.mapping(entry, key, {"id", "display_name", "description", "cpu", "memory",
-                                       "accelerator", "groups", "default"}, {"id", "cpu", "memory"})
+                                       "accelerator", "groups", "default", "price"}, {"id", "cpu", "memory"})
         fid = r.string(entry["id"], f"{key}.id", FLAVOR_ID_RE, "use lower-case letters, digits and '-'")
         if fid in seen:
             r.fail(f"{key}.id", f"{fid!r} is used by an earlier flavor")
@@ -241,6 +244,11 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
         for j, group in enumerate(allowed):
             if group not in groups:
                 r.fail(f"{key}.groups[{j}]", f"{group!r} is not a group listed under 'groups'")
+        price = None
+        if "price" in entry:
+            if not share:
+                r.fail(f"{key}.price", "a CPU-only flavor is not charged; leave the price out")
+            price = _amount(r, entry["price"], f"{key}.price")
         default = entry.get("default", False)
         if not isinstance(default, bool):
             r.fail(f"{key}.default", "must be true or false")
@@ -254,6 +262,7 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
             display_name=r.text(entry["display_name"], f"{key}.display_name") if "display_name" in entry else None,
             description=r.text(entry["description"], f"{key}.description") if "description" in entry else None,
             default=default,
+            price=price,
         ))
 
     lim = r.mapping(top.get("limits", {}) or {}, "limits", {"max_share", "groups"})
@@ -267,7 +276,50 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
         groups=group_limits,
     )
     auth = _parse_auth(r, top.get("auth") or {}, frozenset(groups))
-    return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source, auth)
+    quotas = parse_quota_rules(top.get("quotas") or [], source, "quotas", frozenset(groups))
+    return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source, auth, tuple(quotas))
+
+
+def _amount(r: "_Reader", value: Any, key: str) -> Fraction:
+    """An exact positive amount of device-hours: a whole number or a string like "1/2"."""
+    if isinstance(value, (bool, float)):
+        r.fail(key, f"write {value!r} exactly, as a whole number or a string like '1/2'")
+    try:
+        amount = Fraction(value)
+    except (ValueError, ZeroDivisionError, TypeError):
+        r.fail(key, f"{value!r} is not an amount of device-hours")
+    if amount <= 0:
+        r.fail(key, "must be more than zero")
+    return amount
+
+
+def parse_quota_rules(rules: Any, source: str = "npuhub.yaml", key: str = "quotas",
+                      known_groups: frozenset[str] | None = None) -> list[QuotaRule]:
+    """Device-hour budget rules, from the site file's ``quotas`` (or the service's quota_rules).
+
+    Each rule: ``scope`` user (each member her own budget) or group (one
+    budget the members share), ``groups``, ``device_hours`` per ``period``
+    (day, week, month), optional ``cap``. Raises SiteConfigError (a
+    ValueError) naming the rule and the key at fault.
+    """
+    r = _Reader(source)
+    out = []
+    for i, rule in enumerate(r.sequence(rules, key)):
+        where = f"{key}[{i}]"
+        rule = r.mapping(rule, where, {"scope", "groups", "device_hours", "period", "cap"}, {"groups", "device_hours"})
+        scope = r.choice(rule.get("scope", "user"), f"{where}.scope", ("user", "group"))
+        groups = r.sequence(rule["groups"], f"{where}.groups")
+        if not groups:
+            r.fail(f"{where}.groups", "must name at least one group")
+        for j, group in enumerate(groups):
+            r.string(group, f"{where}.groups[{j}]")
+            if known_groups is not None and group not in known_groups:
+                r.fail(f"{where}.groups[{j}]", f"{group!r} is not a group listed under 'groups'")
+        period = r.choice(rule.get("period", "week"), f"{where}.period", PERIODS)
+        hours = _amount(r, rule["device_hours"], f"{where}.device_hours")
+        cap = _amount(r, rule["cap"], f"{where}.cap") if rule.get("cap") is not None else None
+        out.append(QuotaRule(scope, frozenset(groups), hours, period, cap))
+    return out
 
 
 _URL_RE = re.compile(r"^https?://[^\s/]+(/[^\s]*)?$")

@@ -415,8 +415,9 @@ class Admission:
 
 
 def price_of(catalogue, flavor_id: str, share: Fraction) -> Fraction:
-    """Device-hours charged per hour of a session: the flavor's share (prices per flavor may follow)."""
-    return share
+    """Device-hours charged per hour of a session: the flavor's price (by default its share)."""
+    flavor = next((f for f in catalogue if f.id == flavor_id), None)
+    return flavor.device_hours_per_hour if flavor is not None else share
 
 
 def flavor_max_duration(flavor: Flavor) -> float | None:

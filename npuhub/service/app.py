@@ -33,9 +33,9 @@ from traitlets.config import Application
 
 from .. import __version__
 from ..admission.fairshare import FairShare
-from ..admission.quota import PERIODS, Budgets, QuotaRule
+from ..admission.quota import Budgets
 from ..admission.store import AdmissionStore
-from ..site_config import SiteConfigError, load_site_config
+from ..site_config import SiteConfigError, load_site_config, parse_quota_rules
 from .enforcement import BudgetWatch
 from .engine import Engine
 from .errors import APIError
@@ -44,43 +44,6 @@ from .metrics import Metrics
 from .routes import NotFoundHandler, routes
 
 __all__ = ["NPUHubService", "main", "parse_quota_rules"]
-
-
-def parse_quota_rules(rules: list[dict]) -> list[QuotaRule]:
-    """QuotaRules from their config form; raises ValueError naming the rule and key at fault."""
-    out = []
-    for i, rule in enumerate(rules):
-        where = f"NPUHubService.quota_rules[{i}]"
-        unknown = set(rule) - {"scope", "groups", "device_hours", "period", "cap"}
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-        scope = rule.get("scope", "user")
-        if scope not in ("user", "group"):
-            raise ValueError(f"{where}.scope: {scope!r} is not 'user' or 'group'")
-        groups = rule.get("groups")
-        if not isinstance(groups, (list, tuple)) or not groups or not all(isinstance(g, str) for g in groups):
-            raise ValueError(f"{where}.groups: must be a non-empty list of group names")
-        period = rule.get("period", "week")
-        if period not in PERIODS:
-            raise ValueError(f"{where}.period: {period!r} is not one of {', '.join(PERIODS)}")
-        amounts = {}
-        for key in ("device_hours", "cap"):
-            value = rule.get(key)
-            if value is None:
-                if key == "device_hours":
-                    raise ValueError(f"{where}.device_hours: is required")
-                amounts[key] = None
-                continue
-            if isinstance(value, (bool, float)):
-                raise ValueError(f"{where}.{key}: write {value!r} exactly, as a whole number or a string like '1/2'")
-            try:
-                amounts[key] = Fraction(value)
-            except (ValueError, ZeroDivisionError, TypeError):
-                raise ValueError(f"{where}.{key}: {value!r} is not an amount of device-hours") from None
-            if amounts[key] <= 0:
-                raise ValueError(f"{where}.{key}: must be more than zero")
-        out.append(QuotaRule(scope, frozenset(groups), amounts["device_hours"], period, amounts["cap"]))
-    return out
 
 
 class NPUHubService(Application):
@@ -279,7 +242,9 @@ class NPUHubService(Application):
         except SiteConfigError as e:
             self.exit_fatal(str(e))
         try:
-            self.rules = parse_quota_rules(self.quota_rules)
+            # the service's own setting wins; otherwise the site file's quotas section
+            self.rules = parse_quota_rules(self.quota_rules, "NPUHubService.quota_rules") if self.quota_rules \
+                else list(self.site.quotas)
         except ValueError as e:
             self.exit_fatal(str(e))
         self.api_prefix = self.service_prefix + "api/v1"

@@ -17,6 +17,15 @@ def _english(text) -> str:
     return f' <span lang="en" style="color:#555">{escape(text.en)}</span>'
 
 
+def _cost(flavor: Flavor) -> str:
+    """What a session costs against the budget, before it starts."""
+    if not flavor.has_accelerator:
+        return ""
+    text = message("cost_per_hour", hours=format_share(flavor.device_hours_per_hour))
+    return (f'<br><small class="npuhub-cost" lang="zh">{escape(text.zh)}</small> · '
+            f'<small class="npuhub-cost" lang="en">{escape(text.en)}</small>')
+
+
 def render_flavor_form(flavors: Iterable[Flavor], selected: str | None) -> str:
     """HTML radio choices, one per flavor; the form posts ``profile=<flavor id>``."""
     flavors = list(flavors)
@@ -33,7 +42,7 @@ def render_flavor_form(flavors: Iterable[Flavor], selected: str | None) -> str:
     <input type="radio" name="profile" id="npuhub-flavor-{escape(flavor.id)}" value="{escape(flavor.id)}"
            data-share="{share}"{checked}>
     <strong lang="zh">{escape(flavor.name.zh)}</strong>{_english(flavor.name)}<br>
-    <small lang="zh">{escape(detail.zh)}</small> · <small lang="en">{escape(detail.en)}</small>
+    <small lang="zh">{escape(detail.zh)}</small> · <small lang="en">{escape(detail.en)}</small>{_cost(flavor)}
   </label>"""
         )
     return (

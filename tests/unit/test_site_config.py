@@ -100,3 +100,23 @@ def test_check_config_summarises(tmp_path):
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "flavor npu-quarter: 1/4 x Ascend 910B" in done.stdout
+
+
+def test_quotas_and_prices():
+    site = load_site_config()
+    user_rule, group_rule = site.quotas
+    assert user_rule.scope == "user" and user_rule.device_hours == 10 and user_rule.cap == 20
+    assert group_rule.scope == "group" and group_rule.period == "month"
+    quarter = site.catalogue.resolve("npu-quarter", {"course-demo"})
+    assert quarter.device_hours_per_hour == Fraction(1, 4)  # the share, unless a price is set
+    data = mutate(lambda d: d["flavors"][2].__setitem__("price", "1/2"))
+    assert parse_site_config(data).catalogue.resolve("npu-quarter", set()).device_hours_per_hour == Fraction(1, 2)
+    for change, key, words in [
+        (lambda d: d["quotas"][0].__setitem__("device_hours", 0.5), "quotas[0].device_hours", "exactly"),
+        (lambda d: d["quotas"][0].__setitem__("groups", ["nobody"]), "quotas[0].groups[0]", "not a group"),
+        (lambda d: d["quotas"][1].__setitem__("period", "term"), "quotas[1].period", "not one of"),
+        (lambda d: d["flavors"][0].__setitem__("price", 1), "flavors[0].price", "CPU-only"),
+    ]:
+        with pytest.raises(SiteConfigError) as err:
+            parse_site_config(mutate(change))
+        assert err.value.key == key and words in err.value.problem
