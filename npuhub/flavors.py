@@ -60,6 +60,8 @@ class Flavor:
     default: bool = False
     #: device-hours charged per hour of a session; None: the share
     price: Fraction | None = None
+    #: seconds idle after which the slice is reclaimed when someone waits; None: the service's default
+    idle_limit: float | None = None
 
     @property
     def device_hours_per_hour(self) -> Fraction:

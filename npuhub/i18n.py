@@ -66,6 +66,13 @@ MESSAGES: dict[str, Text] = {
         "排队时间过长，已放弃本次申请。请稍后再试，或选择更小的规格。",
         "You waited too long in the queue, so the request was given up. Try again later, or pick a smaller flavor.",
     ),
+    "idle_warning": Text(
+        "您的服务器已空闲较久，且有人在排队等待加速卡：除非您继续使用，它将于 {at} 停止并释放资源。"
+        "已保存的文件都会保留；浏览器中尚未保存的修改和内核中的变量会丢失，请及时保存。",
+        "Your server has been idle a while and others are waiting for its accelerator: unless you keep "
+        "working, it will be stopped at {at}. Saved files are kept; unsaved edits in the browser and "
+        "variables in running kernels are lost, so save now.",
+    ),
     "cost_per_hour": Text(
         "每运行 1 小时计 {hours} 卡时",
         "costs {hours} device-hour(s) per hour of use",

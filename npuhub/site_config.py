@@ -221,7 +221,8 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     for i, entry in enumerate(raw_flavors):
         key = f"flavors[{i}]"
         entry = r.mapping(entry, key, {"id", "display_name", "description", "cpu", "memory",
-                                       "accelerator", "groups", "default", "price"}, {"id", "cpu", "memory"})
+                                       "accelerator", "groups", "default", "price", "idle_minutes"},
+                          {"id", "cpu", "memory"})
         fid = r.string(entry["id"], f"{key}.id", FLAVOR_ID_RE, "use lower-case letters, digits and '-'")
         if fid in seen:
             r.fail(f"{key}.id", f"{fid!r} is used by an earlier flavor")
@@ -249,6 +250,9 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
             if not share:
                 r.fail(f"{key}.price", "a CPU-only flavor is not charged; leave the price out")
             price = _amount(r, entry["price"], f"{key}.price")
+        idle_limit = None
+        if "idle_minutes" in entry:
+            idle_limit = r.number(entry["idle_minutes"], f"{key}.idle_minutes") * 60
         default = entry.get("default", False)
         if not isinstance(default, bool):
             r.fail(f"{key}.default", "must be true or false")
@@ -263,6 +267,7 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
             description=r.text(entry["description"], f"{key}.description") if "description" in entry else None,
             default=default,
             price=price,
+            idle_limit=idle_limit,
         ))
 
     lim = r.mapping(top.get("limits", {}) or {}, "limits", {"max_share", "groups"})

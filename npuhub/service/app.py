@@ -40,6 +40,7 @@ from .enforcement import BudgetWatch
 from .engine import Engine
 from .errors import APIError
 from .hubapi import HubClient, HubUnavailable
+from .reclaim import IdleReclaim
 from .metrics import Metrics
 from .routes import NotFoundHandler, routes
 
@@ -171,6 +172,20 @@ class NPUHubService(Application):
         120.0, config=True,
         help="Seconds a request is left alone after it arrives or is granted before reconciliation may end it.",
     )
+    idle_limit = Float(
+        1800.0, config=True,
+        help="""Seconds a server may be idle before its slice is reclaimed when someone waits for it.
+
+        A flavor's own `idle_minutes` in the site file wins.""",
+    )
+    idle_hard_limit = Float(
+        4 * 3600.0, config=True,
+        help="Seconds of idleness after which a server's slice is reclaimed even when nobody waits.",
+    )
+    reclaim_grace = Float(
+        600.0, config=True,
+        help="Seconds between the warning and the stop of an idle server (activity lifts the warning).",
+    )
     store_retry_interval = Float(
         5.0, config=True,
         help="Seconds between attempts to reach the database again while it cannot be reached.",
@@ -255,6 +270,9 @@ class NPUHubService(Application):
         self.hub = HubClient(self.hub_api_url, self.api_token, self.log) if self.api_token else None
         self.budget_watch = BudgetWatch(self.engine, self.hub if self.stop_over_budget else None,
                                         self.over_budget_grace, self.metrics, self.log)
+        self.idle_reclaim = IdleReclaim(self.engine, self.hub, idle_limit=self.idle_limit,
+                                        hard_limit=self.idle_hard_limit, grace=self.reclaim_grace,
+                                        metrics=self.metrics, log=self.log)
         self.web = self._make_web_app()
 
     def exit_fatal(self, problem: str):
@@ -352,6 +370,7 @@ class NPUHubService(Application):
             return
         for request_id in ended:
             self.log.info("Ended request %s: the hub no longer runs or starts its server", request_id)
+        await self.idle_reclaim.update(active)
 
     async def _recover(self) -> None:
         if not self.engine.available:

@@ -62,9 +62,9 @@ class HubClient:
         self._groups[name] = (time.monotonic(), groups)
         return groups
 
-    async def active_servers(self, page: int = 200) -> set[tuple[str, str]]:
-        """Every (user, server name) the hub has running or starting, all pages of it."""
-        active: set[tuple[str, str]] = set()
+    async def active_servers(self, page: int = 200) -> dict[tuple[str, str], float]:
+        """Every (user, server name) the hub has running or starting, with its last activity (epoch)."""
+        active: dict[tuple[str, str], float] = {}
         offset = 0
         while True:
             code, data = await self._call("GET", f"/users?state=active&offset={offset}&limit={page}")
@@ -73,7 +73,8 @@ class HubClient:
             for user in data:
                 for name, server in (user.get("servers") or {}).items():
                     if server.get("ready") or server.get("pending"):
-                        active.add((user["name"], name or ""))
+                        active[(user["name"], name or "")] = _epoch(server.get("last_activity")
+                                                                    or server.get("started"))
             if len(data) < page:
                 return active
             offset += page
@@ -91,3 +92,12 @@ class HubClient:
         if code in (400, 404):  # not running, or no such user or server
             return "gone"
         raise HubUnavailable(f"DELETE {path}: {code} {data}")
+
+
+def _epoch(stamp: str | None) -> float:
+    """The hub's ISO 8601 time as epoch seconds (now, when the hub gives none)."""
+    if not stamp:
+        return time.time()
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()

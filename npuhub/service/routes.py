@@ -142,7 +142,8 @@ class BaseHandler(HubIdentity, web.RequestHandler):
         if req.state is State.WAITING:
             decision = self.engine.positions().get(req.id)
         return request_view(req, now=self.now(), adm=self.engine.current(), decision=decision,
-                            warnings=self.service.budget_watch.warnings_for(req.id))
+                            warnings=self.service.budget_watch.warnings_for(req.id)
+                            + self.service.idle_reclaim.warnings_for(req.id))
 
     def find_request(self, request_id: str):
         if not _REQUEST_ID.match(request_id):

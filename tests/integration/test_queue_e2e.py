@@ -88,3 +88,20 @@ def test_slices_of_servers_stopped_with_the_hub_are_released_after_restart(tmp_p
     finally:
         stack.stop()
         db.dispose()
+
+
+def test_an_idle_server_gives_its_slice_to_the_one_waiting(tmp_path, monkeypatch):
+    """labmember1 sits idle on the only device while student1 waits: warned, then stopped; student1 starts."""
+    monkeypatch.setenv("NPUHUB_SERVICE_ARGS", "--NPUHubService.reconcile_interval=1 --NPUHubService.idle_limit=1 "
+                                              "--NPUHubService.reclaim_grace=3")
+    stack = EmbeddedStack(tmp_path, ONE_DEVICE_SITE).start()
+    try:
+        assert stack.spawn("labmember1", "npu-1").status_code in (201, 202)
+        idle_pid = stack.admin.wait_for_server("labmember1")["servers"][""]["state"]["pid"]
+        assert stack.spawn("student1", "npu-quarter").status_code == 202
+        model = stack.admin.wait_for_server("student1", timeout=90)
+        assert process_env(model["servers"][""]["state"]["pid"])["NPUHUB_SHARE"] == "1/4"
+        assert stack.admin.user("labmember1")["servers"][""]["stopped"]
+        assert not pid_alive(idle_pid)
+    finally:
+        stack.stop()

@@ -1,0 +1,128 @@
+"""Idle reclaim: an idle server gives its slice back when someone waits for it, and always past a hard limit.
+
+Each reconciliation the hub says when every running server was last active.
+A granted session idle past its flavor's limit is *reclaimable* if requests
+for its device model wait that the pool cannot serve; past the hard limit it
+is reclaimable whatever the queue. A reclaimable session is warned first
+(the request's ``warnings``, with the time it will be stopped); if it is still
+idle and still reclaimable ``grace`` seconds later, the server is stopped
+through the hub and its slice released. Activity in the meantime lifts the
+warning.
+
+What stopping keeps: JupyterHub stops the server the normal way, so every
+file on disk stays, including what JupyterLab has saved (it autosaves open
+notebooks every two minutes by default). Edits typed in a browser tab since
+its last save, and the state of running kernels (variables in memory), are
+lost. The warning says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from fractions import Fraction
+
+from ..admission.core import Admission
+from ..admission.model import Request, State
+from ..i18n import message
+from .engine import Engine
+from .errors import APIError, iso, when
+from .hubapi import HubClient, HubUnavailable
+from .metrics import Metrics
+
+__all__ = ["reclaimable", "IdleReclaim"]
+
+
+def reclaimable(adm: Admission, last_activity: dict[tuple[str, str], float], now: float,
+                idle_limit: Callable[[Request], float], hard_limit: float) -> list[str]:
+    """Granted requests to reclaim now: longest idle first, only as many as the waiting demand needs.
+
+    ``last_activity`` maps (user, server) to the hub's last activity time;
+    a session the hub does not report is left alone (reconciliation ends it).
+    """
+    idle: list[tuple[float, Request]] = []
+    for req in adm.granted():
+        seen = last_activity.get((req.user, req.server))
+        if seen is None or not req.share:
+            continue
+        idle.append((now - max(seen, req.granted_at or seen), req))
+    chosen = [req.id for idle_for, req in idle if idle_for >= hard_limit]
+    demand: dict[str | None, Fraction] = {}
+    for waiting in adm.waiting():
+        demand[waiting.model] = demand.get(waiting.model, Fraction(0)) + waiting.share
+    for idle_for, req in sorted(idle, key=lambda pair: -pair[0]):
+        if req.id in chosen or demand.get(req.model, 0) <= 0 or idle_for < idle_limit(req):
+            continue
+        chosen.append(req.id)
+        demand[req.model] -= req.share
+    return chosen
+
+
+class IdleReclaim:
+    """Warns, then stops, reclaimable idle sessions (see the module's docstring)."""
+
+    def __init__(self, engine: Engine, hub: HubClient | None, *, idle_limit: float, hard_limit: float,
+                 grace: float, metrics: Metrics, log: logging.Logger | None = None,
+                 clock: Callable[[], float] = time.time):
+        self.engine = engine
+        self.hub = hub
+        self.default_idle_limit = idle_limit
+        self.hard_limit = hard_limit
+        self.grace = grace
+        self.metrics = metrics
+        self.log = log or logging.getLogger("npuhub.service")
+        self.clock = clock
+        self._warnings: dict[str, dict] = {}
+
+    def idle_limit(self, req: Request) -> float:
+        flavor = next((f for f in self.engine.site.catalogue if f.id == req.flavor), None)
+        limit = getattr(flavor, "idle_limit", None)
+        return limit if limit is not None else self.default_idle_limit
+
+    def warnings_for(self, request_id: str) -> list[dict]:
+        w = self._warnings.get(request_id)
+        return [{k: v for k, v in w.items() if not k.startswith("_")}] if w else []
+
+    async def update(self, last_activity: dict[tuple[str, str], float]) -> None:
+        adm = self.engine.adm
+        if adm is None or self.hub is None:
+            return
+        now = self.clock()
+        current: dict[str, dict] = {}
+        for rid in reclaimable(adm, last_activity, now, self.idle_limit, self.hard_limit):
+            warning = self._warnings.get(rid)
+            if warning is None:
+                stop_at = now + self.grace
+                warning = {"reason": "idle_reclaim", "at": iso(now), "stop_at": iso(stop_at), "_stop_at": stop_at,
+                           "message": str(message("idle_warning", at=when(stop_at)))}
+                req = adm.requests[rid]
+                self.log.info("Request %s of %s is idle while others wait: stopping at %s unless used",
+                              rid, req.user, iso(stop_at))
+            current[rid] = warning
+        self._warnings = current
+        for rid, warning in list(current.items()):
+            if now >= warning["_stop_at"]:
+                await self._stop(rid)
+
+    async def _stop(self, rid: str) -> None:
+        req = self.engine.adm.requests.get(rid) if self.engine.adm is not None else None
+        if req is None or req.state is not State.GRANTED:
+            self._warnings.pop(rid, None)
+            return
+        try:
+            outcome = await self.hub.stop_server(req.user, req.server)
+        except HubUnavailable as e:
+            self.log.warning("Could not stop idle server %r of %s: %s; trying again", req.server, req.user, e)
+            return
+        self.log.info("Reclaimed request %s of %s: idle (server %s)", rid, req.user, outcome)
+
+        def release(adm):
+            if rid in adm.requests:
+                adm.release(rid, "idle_reclaimed")
+
+        try:
+            await self.engine.change(release, "release")
+        except APIError:
+            return
+        self._warnings.pop(rid, None)
