@@ -1,15 +1,17 @@
-"""Continuous enforcement of budgets: a running session whose budget is spent is warned, then stopped.
+"""Warn, then stop: the mechanism behind budget enforcement and idle reclaim.
 
-At every metering tick the admission core says which running requests drew
-a budget to zero or below. Each gets a warning (shown in the request's
-``warnings`` and so in the lab extension), with the time it will be stopped:
-``grace`` seconds later. If the budget is still spent then, the server is
-stopped through the hub's API (JupyterHub stops it the normal way, so the
-spawner saves what it saves on every stop) and its slice is released. A
-top-up in the meantime lifts the warning at the next tick.
+A watcher is told, at each round, which running requests should end. Each new
+one gets a warning (shown in the request's ``warnings``) with the time it will
+be stopped: ``grace`` seconds later. A request no longer named in a later
+round loses its warning (a top-up, renewed activity). One still named once its
+time has come is stopped through the hub's API (JupyterHub stops it the normal
+way) and its slice released.
 
-Warnings live in memory: after a restart of the service a spent session is
-warned again, with a full grace period, at the first tick.
+Warnings live in memory: after a restart of the service a session is warned
+again, with a full grace period.
+
+Budgets (``BudgetWatch``): at every metering tick the admission core says
+which running requests drew a budget to zero or below.
 """
 
 from __future__ import annotations
@@ -18,17 +20,21 @@ import logging
 import time
 from collections.abc import Callable
 
-from ..admission.model import State
-from ..i18n import message
+from ..admission.model import Request, State
+from ..i18n import Text, message
 from .engine import Engine
 from .errors import APIError, iso, when, whose
 from .hubapi import HubClient, HubUnavailable
 from .metrics import Metrics
 
-__all__ = ["BudgetWatch"]
+__all__ = ["WarnThenStop", "BudgetWatch"]
 
 
-class BudgetWatch:
+class WarnThenStop:
+    """Warnings and stops for one reason; subclasses say what the warning reads."""
+
+    reason = "stop"
+
     def __init__(self, engine: Engine, hub: HubClient | None, grace: float, metrics: Metrics,
                  log: logging.Logger | None = None, clock: Callable[[], float] = time.time):
         self.engine = engine
@@ -45,31 +51,32 @@ class BudgetWatch:
             return []
         return [{k: v for k, v in w.items() if not k.startswith("_")}]
 
-    async def update(self, spent: list[str]) -> None:
-        """Warn newly spent sessions, forget those no longer spent, stop those past their grace."""
+    def warning_text(self, req: Request, stop_at: float) -> Text:  # pragma: no cover (abstract)
+        raise NotImplementedError
+
+    def on_warned(self, req: Request, stop_at: float) -> None:
+        """Called once per new warning (logging, metrics)."""
+
+    def on_stopped(self, req: Request, outcome: str) -> None:
+        """Called once a stopped session's slice is released."""
+
+    async def apply(self, request_ids: list[str]) -> None:
+        """Warn the newly named, forget those no longer named, stop those whose time has come."""
         adm = self.engine.adm
         if adm is None:
             return
         now = self.clock()
         current: dict[str, dict] = {}
-        for rid in spent:
+        for rid in request_ids:
             req = adm.requests.get(rid)
             if req is None or req.state is not State.GRANTED:
                 continue
             warning = self._warnings.get(rid)
             if warning is None:
                 stop_at = now + self.grace
-                account = adm.account_of(req)
-                warning = {
-                    "reason": "budget_spent",
-                    "message": str(message("budget_warning", whose=whose(account), at=when(stop_at))),
-                    "at": iso(now),
-                    "stop_at": iso(stop_at),
-                    "_stop_at": stop_at,
-                }
-                self.metrics.budget_warnings.inc()
-                self.log.info("Budget spent for request %s of %s (%s): stopping at %s unless topped up",
-                              rid, req.user, account, iso(stop_at))
+                warning = {"reason": self.reason, "message": str(self.warning_text(req, stop_at)),
+                           "at": iso(now), "stop_at": iso(stop_at), "_stop_at": stop_at}
+                self.on_warned(req, stop_at)
             current[rid] = warning
         self._warnings = current
         for rid, warning in list(current.items()):
@@ -82,25 +89,45 @@ class BudgetWatch:
         if req is None or req.state is not State.GRANTED:
             self._warnings.pop(rid, None)
             return
-        outcome = "gone"
-        if self.hub is not None:
-            try:
-                outcome = await self.hub.stop_server(req.user, req.server)
-            except HubUnavailable as e:
-                self.log.warning("Could not stop %s's server %r (budget spent): %s; trying again", req.user,
-                                 req.server, e)
-                return
+        if self.hub is None:
+            return  # warn only (stop_over_budget off, or no hub token): never free a slice a server still uses
+        try:
+            outcome = await self.hub.stop_server(req.user, req.server)
+        except HubUnavailable as e:
+            self.log.warning("Could not stop %s's server %r (%s): %s; trying again", req.user, req.server,
+                             self.reason, e)
+            return
         if outcome == "stopping":
-            return  # the hub is stopping it; the spawner releases it, or the next tick does
-        self.log.info("Stopped request %s of %s: budget spent (server %s)", rid, req.user, outcome)
+            return  # the hub is stopping it; the spawner releases it, or the next round does
 
         def release(adm):
             if rid in adm.requests:
-                adm.release(rid, "budget_spent")
+                adm.release(rid, self.reason)
 
         try:
             await self.engine.change(release, "release")
         except APIError:
-            return  # the database is away: the session keeps running; tried again next tick
-        self.metrics.budget_stops.inc()
+            return  # the database is away: the session keeps running; tried again next round
         self._warnings.pop(rid, None)
+        self.on_stopped(req, outcome)
+
+
+class BudgetWatch(WarnThenStop):
+    """A running session whose budget is spent is warned, then stopped."""
+
+    reason = "budget_spent"
+
+    def warning_text(self, req: Request, stop_at: float) -> Text:
+        return message("budget_warning", whose=whose(self.engine.adm.account_of(req)), at=when(stop_at))
+
+    def on_warned(self, req: Request, stop_at: float) -> None:
+        self.metrics.budget_warnings.inc()
+        self.log.info("Budget spent for request %s of %s (%s): stopping at %s unless topped up",
+                      req.id, req.user, self.engine.adm.account_of(req), iso(stop_at))
+
+    def on_stopped(self, req: Request, outcome: str) -> None:
+        self.metrics.budget_stops.inc()
+        self.log.info("Stopped request %s of %s: budget spent (server %s)", req.id, req.user, outcome)
+
+    async def update(self, spent: list[str]) -> None:
+        await self.apply(spent)

@@ -24,11 +24,12 @@ from collections.abc import Callable
 from fractions import Fraction
 
 from ..admission.core import Admission
-from ..admission.model import Request, State
-from ..i18n import message
+from ..admission.model import Request
+from ..i18n import Text, message
 from .engine import Engine
-from .errors import APIError, iso, when
-from .hubapi import HubClient, HubUnavailable
+from .enforcement import WarnThenStop
+from .errors import iso, when
+from .hubapi import HubClient
 from .metrics import Metrics
 
 __all__ = ["reclaimable", "IdleReclaim"]
@@ -59,70 +60,35 @@ def reclaimable(adm: Admission, last_activity: dict[tuple[str, str], float], now
     return chosen
 
 
-class IdleReclaim:
+class IdleReclaim(WarnThenStop):
     """Warns, then stops, reclaimable idle sessions (see the module's docstring)."""
+
+    reason = "idle_reclaimed"
 
     def __init__(self, engine: Engine, hub: HubClient | None, *, idle_limit: float, hard_limit: float,
                  grace: float, metrics: Metrics, log: logging.Logger | None = None,
                  clock: Callable[[], float] = time.time):
-        self.engine = engine
-        self.hub = hub
+        super().__init__(engine, hub, grace, metrics, log, clock)
         self.default_idle_limit = idle_limit
         self.hard_limit = hard_limit
-        self.grace = grace
-        self.metrics = metrics
-        self.log = log or logging.getLogger("npuhub.service")
-        self.clock = clock
-        self._warnings: dict[str, dict] = {}
 
     def idle_limit(self, req: Request) -> float:
         flavor = next((f for f in self.engine.site.catalogue if f.id == req.flavor), None)
         limit = getattr(flavor, "idle_limit", None)
         return limit if limit is not None else self.default_idle_limit
 
-    def warnings_for(self, request_id: str) -> list[dict]:
-        w = self._warnings.get(request_id)
-        return [{k: v for k, v in w.items() if not k.startswith("_")}] if w else []
+    def warning_text(self, req: Request, stop_at: float) -> Text:
+        return message("idle_warning", at=when(stop_at))
+
+    def on_warned(self, req: Request, stop_at: float) -> None:
+        self.log.info("Request %s of %s is idle while others wait: stopping at %s unless used",
+                      req.id, req.user, iso(stop_at))
+
+    def on_stopped(self, req: Request, outcome: str) -> None:
+        self.log.info("Reclaimed request %s of %s: idle (server %s)", req.id, req.user, outcome)
 
     async def update(self, last_activity: dict[tuple[str, str], float]) -> None:
         adm = self.engine.adm
         if adm is None or self.hub is None:
             return
-        now = self.clock()
-        current: dict[str, dict] = {}
-        for rid in reclaimable(adm, last_activity, now, self.idle_limit, self.hard_limit):
-            warning = self._warnings.get(rid)
-            if warning is None:
-                stop_at = now + self.grace
-                warning = {"reason": "idle_reclaim", "at": iso(now), "stop_at": iso(stop_at), "_stop_at": stop_at,
-                           "message": str(message("idle_warning", at=when(stop_at)))}
-                req = adm.requests[rid]
-                self.log.info("Request %s of %s is idle while others wait: stopping at %s unless used",
-                              rid, req.user, iso(stop_at))
-            current[rid] = warning
-        self._warnings = current
-        for rid, warning in list(current.items()):
-            if now >= warning["_stop_at"]:
-                await self._stop(rid)
-
-    async def _stop(self, rid: str) -> None:
-        req = self.engine.adm.requests.get(rid) if self.engine.adm is not None else None
-        if req is None or req.state is not State.GRANTED:
-            self._warnings.pop(rid, None)
-            return
-        try:
-            outcome = await self.hub.stop_server(req.user, req.server)
-        except HubUnavailable as e:
-            self.log.warning("Could not stop idle server %r of %s: %s; trying again", req.server, req.user, e)
-            return
-        self.log.info("Reclaimed request %s of %s: idle (server %s)", rid, req.user, outcome)
-
-        def release(adm):
-            if rid in adm.requests:
-                adm.release(rid, "idle_reclaimed")
-
-        try:
-            await self.engine.change(release, "release")
-        except APIError:
-            return
-        self._warnings.pop(rid, None)
+        await self.apply(reclaimable(adm, last_activity, self.clock(), self.idle_limit, self.hard_limit))
