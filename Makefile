@@ -29,6 +29,7 @@ test-unit: .venv/.installed
 bench: .venv/.installed
 	$(BIN)/python benchmarks/placement.py
 	$(BIN)/python benchmarks/admission.py
+	$(BIN)/python benchmarks/status_reads.py
 
 docs: .venv/.installed
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
