@@ -98,7 +98,8 @@ def test_an_idle_server_gives_its_slice_to_the_one_waiting(tmp_path, monkeypatch
     try:
         assert stack.spawn("labmember1", "npu-1").status_code in (201, 202)
         idle_pid = stack.admin.wait_for_server("labmember1")["servers"][""]["state"]["pid"]
-        assert stack.spawn("student1", "npu-quarter").status_code == 202
+        # she waits; with these short limits she may already be in by the time the hub answers (201)
+        assert stack.spawn("student1", "npu-quarter").status_code in (201, 202)
         model = stack.admin.wait_for_server("student1", timeout=90)
         assert process_env(model["servers"][""]["state"]["pid"])["NPUHUB_SHARE"] == "1/4"
         assert stack.admin.user("labmember1")["servers"][""]["stopped"]
