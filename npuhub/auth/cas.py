@@ -13,16 +13,16 @@ from __future__ import annotations
 import html
 from urllib.parse import urlsplit
 
-from jupyterhub.auth import Authenticator
 from jupyterhub.handlers import BaseHandler
 from jupyterhub.handlers.login import LogoutHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Bool, Float, Instance, Integer, TraitError, Unicode, default, validate
+from traitlets import Bool, Float, Integer, TraitError, Unicode, default, validate
 
 from ..i18n import Text
 from ..workshops import with_workshop_codes
+from .base import NPUHubAuthenticatorBase
 from . import cas_protocol as protocol
 from .groups import GroupMapping
 
@@ -153,7 +153,7 @@ class CASLoggedOutHandler(BaseHandler):
 
 
 @with_workshop_codes
-class CASAuthenticator(Authenticator):
+class CASAuthenticator(NPUHubAuthenticatorBase):
     """Sign-in through a CAS server, the protocol behind most Chinese universities' 统一身份认证.
 
     ``authenticate()`` validates a service ticket with the CAS server (CAS 2
@@ -231,13 +231,9 @@ class CASAuthenticator(Authenticator):
         university's other CAS applications.""",
     )
 
-    group_mapping = Instance(
-        GroupMapping,
-        kw={"claim": "memberOf"},
-        config=True,
-        help="""How the CAS attributes become hub groups (the site file's auth.groups): `claim` names
-        the attribute holding groups (e.g. memberOf), and `allowed` the groups that may sign in.""",
-    )
+    @default("group_mapping")
+    def _default_group_mapping(self):
+        return GroupMapping(claim="memberOf")  # where CAS portals release group membership
 
     http_timeout = Float(
         10,
@@ -260,18 +256,6 @@ class CASAuthenticator(Authenticator):
     @default("auto_login")
     def _default_auto_login(self):
         return True  # the portal is the only way in: no page with a single button first
-
-    @default("manage_groups")
-    def _default_manage_groups(self):
-        return True
-
-    @default("manage_roles")
-    def _default_manage_roles(self):
-        return True
-
-    @default("any_allow_config")
-    def _default_any_allow_config(self):
-        return True  # group_mapping.allowed is the allow configuration
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

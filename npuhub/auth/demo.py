@@ -5,12 +5,10 @@ from __future__ import annotations
 import hmac
 import os
 
-from traitlets import Instance, Integer, Unicode, default
-
-from jupyterhub.auth import Authenticator
+from traitlets import Integer, Unicode, default
 
 from ..workshops import with_workshop_codes
-from .groups import GroupMapping
+from .base import NPUHubAuthenticatorBase
 
 __all__ = ["DemoAuthenticator", "demo_accounts", "EMBEDDED_ENV"]
 
@@ -28,7 +26,7 @@ def demo_accounts(students: int = 40, lab_members: int = 3) -> dict[str, list[st
 
 
 @with_workshop_codes
-class DemoAuthenticator(Authenticator):
+class DemoAuthenticator(NPUHubAuthenticatorBase):
     """Fixed demo accounts sharing one password, with their groups; guests come with workshop codes.
 
     Refused outside the embedded stack (``npuhub up``): a site's hub must sign
@@ -46,25 +44,6 @@ class DemoAuthenticator(Authenticator):
 
     students = Integer(40, config=True, help="How many demo students (student1..studentN) exist.")
     lab_members = Integer(3, config=True, help="How many demo lab members (labmember1..labmemberN) exist.")
-
-    group_mapping = Instance(
-        GroupMapping,
-        kw={},
-        config=True,
-        help="Which groups make someone a teacher, lab lead or admin (the site file's auth.groups).",
-    )
-
-    @default("manage_groups")
-    def _default_manage_groups(self):
-        return True
-
-    @default("manage_roles")
-    def _default_manage_roles(self):
-        return True
-
-    @default("any_allow_config")
-    def _default_any_allow_config(self):
-        return True  # check_allowed admits exactly the demo accounts
 
     @default("admin_users")
     def _default_admin_users(self):

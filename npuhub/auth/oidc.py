@@ -17,14 +17,14 @@ from urllib.parse import urlencode
 from tornado import web
 from tornado.httpclient import HTTPClientError
 from tornado.httputil import responses
-from traitlets import Bool, Float, Instance, Unicode, default
+from traitlets import Bool, Float, Unicode, default
 
 from oauthenticator.generic import GenericOAuthenticator
 from oauthenticator.oauth2 import OAuthCallbackHandler, OAuthLoginHandler, OAuthLogoutHandler
 
 from ..i18n import Text
 from ..workshops import with_workshop_codes
-from .groups import GroupMapping
+from .base import NPUHubAuthenticatorBase
 
 __all__ = [
     "NPUHubOIDCAuthenticator",
@@ -228,7 +228,7 @@ class OIDCLogoutHandler(OAuthLogoutHandler):
 
 
 @with_workshop_codes
-class NPUHubOIDCAuthenticator(GenericOAuthenticator):
+class NPUHubOIDCAuthenticator(NPUHubAuthenticatorBase, GenericOAuthenticator):
     """OpenID Connect sign-in; hub groups, admin rights and roles come from the provider's claims.
 
     The userinfo claims go through :class:`~npuhub.auth.groups.GroupMapping`
@@ -282,12 +282,6 @@ class NPUHubOIDCAuthenticator(GenericOAuthenticator):
         config=True,
         help="""Seconds to wait for the discovery document before saying the provider is unreachable.""",
     )
-    group_mapping = Instance(
-        GroupMapping,
-        kw={},
-        config=True,
-        help="""How the provider's groups become hub groups, admins and roles (site file: auth.groups).""",
-    )
 
     @default("login_service")
     def _default_login_service(self):
@@ -305,21 +299,9 @@ class NPUHubOIDCAuthenticator(GenericOAuthenticator):
     def _default_custom_403_message(self):
         return str(REFUSED)
 
-    @default("manage_groups")
-    def _default_manage_groups(self):
-        return True
-
-    @default("manage_roles")
-    def _default_manage_roles(self):
-        return True
-
     @default("enable_auth_state")
     def _default_enable_auth_state(self):
         return True
-
-    @default("any_allow_config")
-    def _default_any_allow_config(self):
-        return True  # check_allowed admits whom group_mapping allows
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

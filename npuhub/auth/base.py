@@ -1,0 +1,42 @@
+"""What every npuhub authenticator shares: the group mapping, managed groups and roles."""
+
+from __future__ import annotations
+
+from traitlets import Instance, default
+
+from jupyterhub.auth import Authenticator
+
+from .groups import GroupMapping
+
+__all__ = ["NPUHubAuthenticatorBase"]
+
+
+class NPUHubAuthenticatorBase(Authenticator):
+    """Put first in an authenticator's bases: the provider's groups become hub groups and roles.
+
+    Sign-in decides who someone is and their groups (``group_mapping``), and
+    returns them with JupyterHub roles (``GroupMapping.roles_for``); the hub
+    applies both at every login (managed groups and roles). Who may sign in is
+    the mapping's ``allowed`` groups, so that counts as allow configuration.
+    """
+
+    group_mapping = Instance(
+        GroupMapping,
+        kw={},
+        config=True,
+        help="""How the identity provider's groups become hub groups, admins and roles
+        (the site file's auth.groups): the claim or attribute holding them, prefixes,
+        renames, the teacher, lab-lead and admin groups, and the groups allowed to sign in.""",
+    )
+
+    @default("manage_groups")
+    def _default_manage_groups(self):
+        return True
+
+    @default("manage_roles")
+    def _default_manage_roles(self):
+        return True
+
+    @default("any_allow_config")
+    def _default_any_allow_config(self):
+        return True  # group_mapping.allowed (or the account list) is the allow configuration
