@@ -1,28 +1,21 @@
 """University sign-in in a real browser: the hub's button, the provider's forms, back to the hub's home.
 
 Drives Debian's Chromium (/usr/bin/chromium) with Playwright against the real
-embedded stack and the real OpenID provider of tests/idp/oidc. The
-``chromium`` fixture repeats the one in test_browser_spawn.py: a second
-``conftest`` module would shadow tests/conftest.py.
+embedded stack and the real OpenID provider of tests/idp/oidc (the
+``chromium`` fixture is tests/conftest.py's).
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from conftest import EmbeddedStack, free_port, require
+from conftest import EmbeddedStack, free_port
 from oidc_idp import CLIENT_ID, CLIENT_SECRET, PASSWORD, SECRET_ENV, OIDCProvider, require_provider
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-]
 SITE = """
 pool:
   - {{model: Ascend 910B, nodes: 1, devices_per_node: 1}}
@@ -40,25 +33,6 @@ auth:
   groups:
     allowed: [course-demo]
 """
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """A headless Chromium: Debian's, never one downloaded by `playwright install`."""
-    require(CHROMIUM.exists(), "Debian's chromium (/usr/bin/chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require(False, "the playwright Python package")
-    pw = sync_playwright().start()
-    try:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-    finally:
-        pw.stop()
 
 
 @pytest.fixture(scope="module")

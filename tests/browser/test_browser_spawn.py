@@ -20,15 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD, EmbeddedStack, pid_alive, process_env, require
+from conftest import PASSWORD, EmbeddedStack, pid_alive, process_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-]
 #: The size of the documentation's screenshots.
 VIEWPORT = {"width": 1280, "height": 800}
 UPDATE_SCREENSHOTS = os.environ.get("NPUHUB_UPDATE_SCREENSHOTS") == "1"
@@ -48,25 +43,6 @@ def has_cjk_font() -> bool:
         return False
     found = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True, text=True)
     return bool(found.stdout.strip())
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """A headless Chromium: Debian's, never one downloaded by `playwright install`."""
-    require(CHROMIUM.exists(), "Debian's chromium (/usr/bin/chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require(False, "the playwright Python package")
-    pw = sync_playwright().start()
-    try:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-    finally:
-        pw.stop()
 
 
 @pytest.fixture(scope="module")

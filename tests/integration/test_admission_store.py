@@ -85,7 +85,6 @@ def test_reload_after_every_change_gives_the_same_state(db_url):
         if counter % 25 == 0:
             reloaded = AdmissionStore(db_url).open(SITE, clock, budgets=budgets())
             assert state_of(reloaded) == state_of(adm)
-            reloaded_store = None  # noqa: F841
     # Charged exactly once: each account's charges for a request add up to what the request accrued.
     with store.engine.connect() as db:
         charges = db.execute(sa.text(

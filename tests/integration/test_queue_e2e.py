@@ -53,7 +53,6 @@ def test_full_pool_queues_with_position_then_admits(tmp_path):
         model = stack.admin.wait_for_server("student1", timeout=120)
         env = process_env(model["servers"][""]["state"]["pid"])
         assert env["NPUHUB_SHARE"] == "1/4" and env["ASCEND_VISIBLE_DEVICES"] == "0"
-        assert any("Granted" in e.get("message", "") for e in seen) or True  # the stream may end first
         assert not pid_alive(holder_pid)
         stop.set()
     finally:
