@@ -13,7 +13,13 @@ help:
 	@echo "make bench   run the benchmarks (results: benchmarks/README.md)"
 	@echo "make screenshots  retake the documentation's screenshots (browser test)"
 
-.venv/.installed: pyproject.toml scripts/bootstrap.sh hub_config/proxy/package-lock.json
+# The JupyterLab extension is built and installed by bootstrap.sh too: rebuild when it changes.
+LAB_EXT := extensions/npuhub-lab
+LAB_EXT_SOURCES := $(LAB_EXT)/package.json $(LAB_EXT)/yarn.lock $(LAB_EXT)/pyproject.toml \
+	$(shell find $(LAB_EXT)/src $(LAB_EXT)/style $(LAB_EXT)/schema $(LAB_EXT)/npuhub_lab \
+	  -type f -not -path '*/labextension/*' -not -name '_version.py' -not -path '*/__pycache__/*' 2>/dev/null)
+
+.venv/.installed: pyproject.toml scripts/bootstrap.sh hub_config/proxy/package-lock.json $(LAB_EXT_SOURCES)
 	PYTHON=$(PYTHON) scripts/bootstrap.sh
 
 up: .venv/.installed

@@ -20,7 +20,8 @@ from ..pool import Grant
 from ..shares import format_share, share_label
 from .form import render_flavor_form
 
-__all__ = ["NPUSpawnerMixin", "NPUHubSpawnError", "VISIBLE_DEVICES_ENV", "ONLY_FLAVOR_KEY"]
+__all__ = ["NPUSpawnerMixin", "NPUHubSpawnError", "VISIBLE_DEVICES_ENV", "ONLY_FLAVOR_KEY",
+           "SERVER_NPUHUB_SCOPES"]
 
 #: The variable each vendor's runtime reads to pick its devices.
 VISIBLE_DEVICES_ENV = {"ascend": "ASCEND_VISIBLE_DEVICES", "nvidia": "CUDA_VISIBLE_DEVICES"}
@@ -29,6 +30,15 @@ _STATE_KEY = "npuhub"
 
 #: The auth-state key by which sign-in limits a person to one flavor (a workshop's guests).
 ONLY_FLAVOR_KEY = "npuhub_only_flavor"
+
+#: What a server's own token may do at the npuhub service (for the lab extension's server part).
+#: The hub keeps of these only what the owner holds: a teacher's ``teach`` narrows to her groups
+#: (``custom:npuhub:teach!group=...``), a student gets no ``teach`` at all. ``operate`` is never
+#: asked for: any code in the notebook can read this token.
+SERVER_NPUHUB_SCOPES = ("custom:npuhub:use", "custom:npuhub:teach")
+
+#: JupyterHub's own ``server`` role, asked for when the hub's copy cannot be read.
+_SERVER_ROLE_SCOPES = ("users:activity!user", "access:servers!server")
 
 
 class NPUHubSpawnError(SpawnException):
@@ -80,12 +90,27 @@ class NPUSpawnerMixin(LoggingConfigurable):
         help="The longest a start may wait in the queue (seconds) before the request is given up.",
     )
     queue_poll_interval = Float(2.0, config=True, help="How often a waiting start asks the service (seconds).")
+    service_url_for_servers = Unicode(
+        "",
+        config=True,
+        help="""The npuhub service's base URL as the servers reach it (ending in ``/services/npuhub/``).
+
+        Given to each server as ``$NPUHUB_URL``, for the lab extension's status.
+        Empty: derived from ``admission_url``; set it where servers reach the
+        service by another address than the hub does (another network, a
+        cluster-internal name).
+        """,
+    )
 
     @default("allocator")
     def _default_allocator(self):
         if self.admission_url:
             return _shared_service_allocator(self)
         return LocalAllocator.shared(self.site_config_file or None, log=self.log)
+
+    @default("server_token_scopes")
+    def _default_server_token_scopes(self):
+        return _server_token_scopes
 
     @default("start_timeout")
     def _default_start_timeout(self):
@@ -249,9 +274,22 @@ class NPUSpawnerMixin(LoggingConfigurable):
         env.update(self.npuhub_env())
         return env
 
+    def npuhub_service_url(self) -> str:
+        """The service's base URL for the servers (``.../services/npuhub/``), or '' when there is none."""
+        url = self.service_url_for_servers or self.admission_url
+        if not url:
+            return ""
+        url = url.rstrip("/")
+        if url.endswith("/api/v1"):
+            url = url[: -len("api/v1")]
+        return url if url.endswith("/") else url + "/"
+
     def npuhub_env(self) -> dict[str, str]:
-        """What the server learns of its slice: the vendor's visible-devices variable and NPUHUB_*."""
+        """What the server learns of its slice and of the service: visible devices and NPUHUB_*."""
         env = {}
+        service_url = self.npuhub_service_url()
+        if service_url:
+            env["NPUHUB_URL"] = service_url
         if self.flavor is not None:
             env["NPUHUB_FLAVOR"] = self.flavor.id
             env["NPUHUB_SHARE"] = format_share(self.flavor.share)
@@ -290,6 +328,27 @@ class NPUSpawnerMixin(LoggingConfigurable):
         super().clear_state()
         self._release()
         self.flavor = None
+
+
+def _server_token_scopes(spawner) -> list[str]:
+    """The scopes of a server's own token: the hub's ``server`` role plus the npuhub scopes.
+
+    JupyterHub calls this at each start (``Spawner.server_token_scopes``) and
+    keeps only what the owner holds (see ``SERVER_NPUHUB_SCOPES``). A hub that
+    has not registered npuhub's custom scopes is not asked for them: it would
+    fail the start over a scope it does not know.
+    """
+    from jupyterhub.scopes import scope_definitions
+
+    scopes = set(_SERVER_ROLE_SCOPES)
+    db = getattr(spawner.user, "db", None)
+    if db is not None:  # the server role as this hub defines it (load_roles may change it)
+        from jupyterhub import orm
+
+        role = orm.Role.find(db, "server")
+        if role is not None:
+            scopes = set(role.scopes)
+    return sorted(scopes | {s for s in SERVER_NPUHUB_SCOPES if s in scope_definitions})
 
 
 _SERVICE_ALLOCATORS: dict[tuple, object] = {}

@@ -1,0 +1,116 @@
+"""The server part's routes under ``{base_url}npuhub-lab/``: the status all tabs poll, and cancelling.
+
+The browser talks only to these handlers, with its Jupyter session; they call
+the npuhub service with the server's own hub token (``upstream.ServiceClient``),
+so no hub token ever reaches the browser. Every error is JSON
+``{"error": "<zh / en>", "reason": "<code>"}``; the status never fails: what
+goes wrong upstream is reported inside it (``available: false``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from .config import NPUHubLab
+from .upstream import ServiceClient, UpstreamError, sentence
+
+__all__ = ["NAMESPACE", "setup_handlers"]
+
+#: The first path segment of every route, under the server's base URL.
+NAMESPACE = "npuhub-lab"
+
+_HTTP_REASONS = {401: "not_signed_in", 403: "permission_denied", 404: "not_found"}
+
+
+class BaseHandler(APIHandler):
+    """Errors as ``{"error", "reason"}``, never a traceback."""
+
+    auth_resource = "npuhub"
+
+    @property
+    def client(self) -> ServiceClient:
+        return self.settings["npuhub_lab_client"]
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        if isinstance(exc, UpstreamError):
+            error = exc
+        elif isinstance(exc, web.HTTPError) and exc.status_code < 500:
+            reason = _HTTP_REASONS.get(exc.status_code)
+            if reason == "permission_denied" and not self.current_user:
+                reason = "not_signed_in"  # what @web.authenticated raises for API handlers
+            if reason is None:
+                text = f"HTTP {exc.status_code} / HTTP {exc.status_code}"
+                error = UpstreamError(exc.status_code, "http_error", text)
+            else:
+                error = UpstreamError(exc.status_code, reason)
+        else:
+            error = UpstreamError(500, "internal_error")
+        self.clear()
+        self.set_status(error.status)
+        self.finish(json.dumps(error.body(), ensure_ascii=False))
+
+    def log_exception(self, typ, value, tb):
+        if isinstance(value, (UpstreamError, web.HTTPError)):
+            self.log.info("%s %s: %s", self.request.method, self.request.path, value)
+        else:
+            super().log_exception(typ, value, tb)
+
+
+class StatusHandler(BaseHandler):
+    """``GET npuhub-lab/status``: what the front end shows; a strong ETag, 304 when unchanged."""
+
+    _etag: str | None = None
+    #: Polling is not the person working: it must not count as activity, or the hub would
+    #: never see the server idle and idle reclaim could never happen.
+    _track_activity = False
+
+    @web.authenticated
+    @authorized
+    async def get(self):
+        status = await self.client.status()
+        self._etag = status.etag
+        # the browser must ask again each time (it may get a 304), never reuse on its own
+        self.set_header("Cache-Control", "no-cache")
+        self.finish(json.dumps(status.document(), ensure_ascii=False))
+
+    def compute_etag(self) -> str | None:
+        # Tornado sets it and answers 304 to a matching If-None-Match; fetched_at is not part of it
+        return self._etag
+
+
+class RequestHandler(BaseHandler):
+    """``DELETE npuhub-lab/requests/<id>``: cancel a waiting request, or end a granted one, at the service."""
+
+    @web.authenticated
+    @authorized
+    async def delete(self, request_id: str):
+        status, body = await self.client.cancel(request_id)
+        self.set_status(status)
+        self.finish(json.dumps(body, ensure_ascii=False))
+
+
+def setup_handlers(server_app) -> ServiceClient:
+    """Add the routes to the server's web app; called when the server loads the extension."""
+    from . import __version__
+
+    web_app = server_app.web_app
+    settings = NPUHubLab(parent=server_app)
+    client = ServiceClient(settings, version=__version__, log=server_app.log)
+    web_app.settings["npuhub_lab_client"] = client
+    base = url_path_join(web_app.settings["base_url"], NAMESPACE)
+    web_app.add_handlers(".*$", [
+        (url_path_join(base, "status"), StatusHandler),
+        (url_path_join(base, "requests", "([^/]+)"), RequestHandler),
+    ])
+    if settings.service_url:
+        server_app.log.info("npuhub-lab: asking the npuhub service at %s", settings.service_url)
+    else:
+        server_app.log.warning("npuhub-lab: %s", sentence("not_configured"))
+    return client

@@ -1,0 +1,271 @@
+"""Calls to the npuhub service with the server's own token: one cached, shared status fetch, and cancelling.
+
+All tabs of one server share one ``ServiceClient``. Its status is fetched at
+most once per ``cache_seconds``; tabs that poll while a fetch is under way
+wait for that same fetch (single flight). The three reads it needs (``/me``,
+``/pool``, ``/reservations``) run concurrently. Whatever goes wrong upstream
+becomes an ``UpstreamError`` with a sentence in both languages and a machine
+reason, never a traceback.
+
+This module does not import ``npuhub``: the server part runs in people's
+images, which need not have the hub's package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from .config import NPUHubLab
+
+__all__ = ["API_VERSION", "MESSAGES", "REQUEST_ID_PATTERN", "ServiceClient", "Status", "UpstreamError"]
+
+#: The version of the contract between this server part and the front end (``server_part.api``).
+API_VERSION = 1
+
+#: The service's request ids (npuhub.service.openapi.REQUEST_ID_PATTERN; a test keeps the two equal).
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$"
+
+#: Sentences for people, Chinese first, by machine reason.
+MESSAGES = {
+    "not_configured": (
+        "此服务器不知道 npuhub 服务的地址（未设置 NPUHUB_URL），请联系管理员。",
+        "This server does not know where the npuhub service is (NPUHUB_URL is not set); please tell staff.",
+    ),
+    "token_missing": (
+        "此服务器没有 JupyterHub 令牌（未设置 JUPYTERHUB_API_TOKEN），无法查询 npuhub，请联系管理员。",
+        ("This server has no JupyterHub token (JUPYTERHUB_API_TOKEN is not set) to ask npuhub with; "
+         "please tell staff."),
+    ),
+    "token_refused": (
+        "此服务器的令牌没有 npuhub 权限（custom:npuhub:use）。请重启服务器；若仍如此，请联系管理员。",
+        ("This server's token lacks the npuhub scope (custom:npuhub:use). Restart your server; "
+         "if that does not help, ask staff."),
+    ),
+    "service_unreachable": (
+        "暂时连不上 npuhub 服务，稍后会自动重试。",
+        "The npuhub service cannot be reached right now; this will retry by itself.",
+    ),
+    "service_error": (
+        "npuhub 服务出错（HTTP {status}），稍后会自动重试；若一直如此，请联系管理员。",
+        ("The npuhub service answered with an error (HTTP {status}); this will retry by itself. "
+         "If it persists, please tell staff."),
+    ),
+    "request_id_invalid": (
+        "“{id}”不是有效的请求编号。",
+        "'{id}' is not a valid request id.",
+    ),
+    "not_signed_in": ("请先登录。", "Please sign in first."),
+    "permission_denied": ("您无权使用此服务器的 npuhub 面板。", "You may not use this server's npuhub panel."),
+    "not_found": ("没有这个地址。", "There is nothing at this address."),
+    "internal_error": (
+        "npuhub 扩展出错，请刷新页面；若一直如此，请联系管理员。",
+        "The npuhub extension failed; reload the page, and if it persists, please tell staff.",
+    ),
+}
+
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+
+
+def sentence(reason: str, **values: object) -> str:
+    """The message for ``reason`` in both languages: ``"<zh> / <en>"``."""
+    zh, en = MESSAGES[reason]
+    return f"{zh.format(**values)} / {en.format(**values)}"
+
+
+def valid_request_id(request_id: str) -> bool:
+    return bool(_REQUEST_ID.match(request_id))
+
+
+class UpstreamError(Exception):
+    """Something the browser is told as ``{"error", "reason"}`` with ``status``; expected, no traceback."""
+
+    def __init__(self, status: int, reason: str, text: str | None = None):
+        self.status = status
+        self.reason = reason
+        self.text = text if text is not None else sentence(reason)
+        super().__init__(f"{status} {reason}: {self.text}")
+
+    def body(self) -> dict:
+        return {"error": self.text, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Status:
+    """One answer for the front end: the body without ``fetched_at``, its ETag, and when it was fetched."""
+
+    body: dict
+    etag: str
+    fetched_at: str
+
+    def document(self) -> dict:
+        return {**self.body, "fetched_at": self.fetched_at}
+
+
+def etag_of(body: dict) -> str:
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return f'"{digest[:32]}"'
+
+
+def iso_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json(body: bytes | None) -> Any:
+    try:
+        return json.loads(body or b"")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _service_error(body: Any) -> tuple[str, str] | None:
+    """The service's own ``(error, reason)`` when it answered in its JSON error format."""
+    if isinstance(body, dict) and isinstance(body.get("error"), str) and isinstance(body.get("reason"), str):
+        return body["error"], body["reason"]
+    return None
+
+
+class ServiceClient:
+    """The npuhub service as this server sees it, with its own token; one per server process."""
+
+    def __init__(self, settings: NPUHubLab, *, version: str, log: logging.Logger | None = None,
+                 clock=time.monotonic):
+        self.settings = settings
+        self.version = version
+        self.log = log or logging.getLogger(__name__)
+        self.clock = clock
+        #: HTTP requests sent to the service so far (for tests and the debug log)
+        self.requests_sent = 0
+        self._cached: Status | None = None
+        self._cached_at = 0.0
+        self._generation = 0
+        self._inflight: asyncio.Future | None = None
+        self._inflight_generation = -1
+
+    # -- the status, shared by every tab -------------------------------------------------------
+    async def status(self) -> Status:
+        """The current status: cached for ``cache_seconds``; concurrent callers share one fetch."""
+        if self._cached is not None and self.clock() - self._cached_at < self.settings.cache_seconds:
+            return self._cached
+        if self._inflight is None or self._inflight_generation != self._generation:
+            task = asyncio.ensure_future(self._refresh(self._generation))
+            self._inflight, self._inflight_generation = task, self._generation
+            task.add_done_callback(self._landed)
+        # shielded: a tab that goes away must not cancel the fetch the other tabs wait for
+        return await asyncio.shield(self._inflight)
+
+    def _landed(self, task: asyncio.Future) -> None:
+        if self._inflight is task:
+            self._inflight = None
+
+    def invalidate(self) -> None:
+        """Forget the cached status (after a change), so the next poll sees the service's new state."""
+        self._cached = None
+        self._generation += 1
+
+    async def _refresh(self, generation: int) -> Status:
+        started = self.clock()
+        fetched_at = iso_now()
+        results = await asyncio.gather(self._read("me"), self._read("pool"), self._read("reservations"),
+                                       return_exceptions=True)
+        values: list[Any] = []
+        error: UpstreamError | None = None
+        for result in results:
+            if isinstance(result, UpstreamError):
+                error = error or result
+                values.append(None)
+            elif isinstance(result, Exception):  # a bug here, not the service's doing
+                self.log.error("npuhub-lab: reading the npuhub service failed", exc_info=result)
+                error = error or UpstreamError(500, "internal_error")
+                values.append(None)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                values.append(result)
+        me, pool, reservations = values
+        if isinstance(reservations, dict):
+            reservations = reservations.get("reservations")
+        if error is not None:
+            self.log.warning("npuhub-lab: the npuhub service status is not available: %s", error)
+        settings = self.settings
+        body = {
+            "server_part": {"version": self.version, "api": API_VERSION},
+            "interval": settings.poll_interval,
+            "server_name": settings.server_name,
+            "available": error is None,
+            "error": error.body() if error is not None else None,
+            "me": me,
+            "pool": pool,
+            "reservations": reservations,
+        }
+        status = Status(body=body, etag=etag_of(body), fetched_at=fetched_at)
+        if generation == self._generation:  # a change since the fetch began makes it stale
+            self._cached, self._cached_at = status, started
+        return status
+
+    async def _read(self, path: str) -> dict:
+        code, body = await self.call("GET", path)
+        if code == 200 and isinstance(body, dict):
+            return body
+        raise self._failure(code, body)
+
+    # -- changes ------------------------------------------------------------------------------------
+    async def cancel(self, request_id: str) -> tuple[int, dict]:
+        """``DELETE /requests/<id>`` at the service: its status and JSON body, errors in its own words."""
+        if not valid_request_id(request_id):
+            raise UpstreamError(400, "request_id_invalid", sentence("request_id_invalid", id=request_id[:70]))
+        try:
+            code, body = await self.call("DELETE", f"requests/{request_id}")
+        finally:
+            self.invalidate()
+        if 200 <= code < 300 and isinstance(body, dict):
+            return code, body
+        if code < 500 and _service_error(body) is not None:
+            return code, body
+        raise self._failure(code, body)
+
+    # -- one HTTP request --------------------------------------------------------------------------
+    async def call(self, method: str, path: str) -> tuple[int, Any]:
+        """One request to ``{service_url}api/v1/{path}``: the status code and the parsed JSON (or None)."""
+        settings = self.settings
+        if not settings.service_url:
+            raise UpstreamError(503, "not_configured")
+        if not settings.api_token:
+            raise UpstreamError(503, "token_missing")
+        request = HTTPRequest(
+            f"{settings.service_url}api/v1/{path}",
+            method=method,
+            headers={"Authorization": f"token {settings.api_token}", "Accept": "application/json"},
+            connect_timeout=settings.request_timeout,
+            request_timeout=settings.request_timeout,
+            follow_redirects=False,
+        )
+        self.requests_sent += 1
+        try:
+            response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as e:
+            self.log.debug("npuhub-lab: %s %s failed: %s", method, request.url, e)
+            raise UpstreamError(503, "service_unreachable") from None
+        if response.code == 599:
+            raise UpstreamError(503, "service_unreachable")
+        return response.code, _json(response.body)
+
+    def _failure(self, code: int, body: Any) -> UpstreamError:
+        """The error for an answer that is not what was asked for."""
+        if code in (401, 403):
+            return UpstreamError(403, "token_refused")
+        own = _service_error(body)
+        if code >= 500 and own is not None:
+            return UpstreamError(code, own[1], own[0])  # e.g. the hub cannot be asked: the service says so
+        if code in (502, 503, 504):  # a proxy in front of a service that is not running
+            return UpstreamError(503, "service_unreachable")
+        return UpstreamError(502, "service_error", sentence("service_error", status=code))

@@ -1,0 +1,150 @@
+/**
+ * The shapes the server part sends (GET {base}npuhub-lab/status) and the
+ * API version this front end speaks.
+ *
+ * `me`, `pool` and `reservations` are the npuhub service's own answers
+ * (npuhub/service/routes.py MeHandler, npuhub/service/models.py), passed
+ * through unchanged by the server part.
+ */
+
+/** The server part's API version this front end was written for. */
+export const API_VERSION = 1;
+
+/** The translation domain: locale/<lang>/LC_MESSAGES/npuhub_lab.json. */
+export const TRANSLATION_DOMAIN = 'npuhub_lab';
+
+/** Poll interval (seconds) used until the server says otherwise. */
+export const DEFAULT_INTERVAL = 15;
+
+/** Device-hours, as float and as an exact fraction string. */
+export interface IHours {
+  device_hours: number;
+  exact: string;
+}
+
+/** A warning on a running session: it will be stopped at `stop_at`. */
+export interface IWarning {
+  /** 'budget_spent' or 'idle_reclaimed'. */
+  reason: string;
+  /** Bilingual sentence 'zh / en' from the service. */
+  message: string;
+  at: string;
+  stop_at: string;
+}
+
+/** A request view (waiting or granted). */
+export interface IRequestView {
+  id: string;
+  user: string;
+  /** The server's name; '' is the default server. */
+  server: string;
+  flavor: string;
+  model: string | null;
+  /** "1/4", "2" or "0". */
+  share: string;
+  state: string;
+  position: number | null;
+  eta: string | null;
+  eta_seconds: number | null;
+  message: string | null;
+  arrived: string | null;
+  granted_at: string | null;
+  account: string | null;
+  warnings: IWarning[];
+  /** Set by sessions that run a dashboard (Dask, later). */
+  dashboard_url?: string | null;
+}
+
+/** A budget account ("user:alice", "group:lab-x"). */
+export interface IAccountView {
+  name: string;
+  balance: IHours;
+  grant_per_period: IHours;
+  cap: IHours;
+  /** 'day', 'week' or 'month'. */
+  period: string;
+  renews_at: string | null;
+  spent: boolean;
+}
+
+export interface IFlavorView {
+  id: string;
+  /** Both languages ("zh / en") until `localizeFlavors` picks one. */
+  name: string;
+  /** The name in each language (services before npuhub 0.2 do not send it). */
+  names?: { zh: string; en: string };
+  share: string;
+  model: string | null;
+}
+
+/** The service's GET /me. */
+export interface IMe {
+  user: string;
+  groups: string[];
+  max_share: string;
+  held_share: string;
+  holdings: IRequestView[];
+  waiting: IRequestView[];
+  accounts: IAccountView[];
+  flavors: IFlavorView[];
+}
+
+export interface IPoolModel {
+  model: string;
+  vendor: string;
+  capacity: string;
+  held: string;
+  free: string;
+  reserved: string;
+  waiting: number;
+}
+
+/** The service's GET /pool (the part this front end uses). */
+export interface IPool {
+  models: IPoolModel[];
+}
+
+export interface IReservationView {
+  id: string;
+  group: string;
+  flavor: string;
+  count: number;
+  starts: string;
+  ends: string;
+  active: boolean;
+  in_use: number;
+}
+
+/** A refusal or failure as JSON: a sentence and a machine-readable reason. */
+export interface IErrorBody {
+  error: string;
+  reason: string;
+}
+
+/** GET {base}npuhub-lab/status. */
+export interface IStatus {
+  server_part?: { version: string; api: number };
+  interval?: number;
+  server_name: string;
+  available: boolean;
+  error: IErrorBody | null;
+  me: IMe | null;
+  pool: IPool | null;
+  reservations: IReservationView[] | null;
+  fetched_at: string;
+}
+
+/**
+ * What the front end knows, as one of:
+ * - loading: no answer yet;
+ * - missing: the server part is not installed (404);
+ * - older: the server part speaks an older API;
+ * - down: the npuhub service cannot be reached (or the server part failed);
+ * - ok: a status with the service's data.
+ */
+export type State =
+  | { kind: 'loading' }
+  | { kind: 'missing' }
+  | { kind: 'older'; api: number | null }
+  | { kind: 'down'; error: string; status?: IStatus }
+  | { kind: 'ok'; status: IStatus };
