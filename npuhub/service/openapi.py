@@ -212,7 +212,12 @@ SCHEMAS: dict[str, dict] = {
         "type": "object",
         "required": ["id", "name", "share"],
         "properties": {
-            "id": {"type": "string"}, "name": {"type": "string"}, "share": {"type": "string"},
+            "id": {"type": "string"},
+            "name": {"type": "string", "description": "Both languages, Chinese first: 'zh / en'."},
+            "names": {"type": "object", "required": ["zh", "en"],
+                      "properties": {"zh": {"type": "string"}, "en": {"type": "string"}},
+                      "description": "The name in each language, for a client that shows one."},
+            "share": {"type": "string"},
             "model": {"type": ["string", "null"]},
             "price": {"$ref": "#/components/schemas/DeviceHours",
                       "description": "Device-hours charged per hour of a session."},
