@@ -83,6 +83,10 @@ def configure(c) -> None:
     configure_workshops(c, data_dir, site_file)
 
     c.JupyterHub.spawner_class = "npuhub.spawners.local.LocalNPUSpawner"
+    # A CPU notebook to work in while a named NPU server waits in the queue (the lab
+    # extension shows its place); the site's max_share still bounds what one person holds.
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.named_server_limit_per_user = 3
     c.LocalNPUSpawner.site_config_file = site_file
     c.LocalNPUSpawner.work_root = str(data_dir / "users")
     # JupyterLab's first start on a small machine can take a while (the start timeout
