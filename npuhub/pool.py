@@ -9,10 +9,16 @@ Placement is fragmentation-aware:
   (a pod cannot span nodes), from the node where it fits most tightly.
 
 The pool knows nothing of quotas or people: a holder is an opaque string.
+
+Placing does not scan the devices: the pool keeps, per model, its partly used
+devices bucketed by how much of them is used (each bucket sorted by the
+tie-breaks below) and its nodes bucketed by how many whole devices they have
+free, so a placement looks at a handful of buckets whatever the pool's size.
 """
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from dataclasses import dataclass
 from fractions import Fraction
@@ -111,15 +117,31 @@ class Pool:
             (n.name, d): Fraction(0) for n in self.nodes.values() for d in range(n.devices)
         }
         self.grants: dict[str, Grant] = {}
+        #: bumped by every change of occupancy; caches derived from the pool key on it
+        self.version = 0
+        self._models = {n.model: n.vendor for n in self.nodes.values()}
+        self._capacity = {m: Fraction(sum(n.devices for n in self.nodes.values() if n.model == m))
+                          for m in self._models}
+        self._held = {m: Fraction(0) for m in self._models}
+        # The indexes placement reads instead of scanning every device:
+        self._rank = {name: i for i, name in enumerate(sorted(self.nodes))}  # name order, as an int
+        self._free: dict[str, list[int]] = {n.name: list(range(n.devices)) for n in self.nodes.values()}
+        # model -> number of whole free devices -> sorted [(rank, node)]
+        self._nodes_by_free: dict[str, dict[int, list[tuple[int, str]]]] = {m: {} for m in self._models}
+        for n in self.nodes.values():
+            bisect.insort(self._nodes_by_free[n.model].setdefault(n.devices, []), (self._rank[n.name], n.name))
+        # model -> used fraction (0 < used < 1) -> sorted [(whole free devices on its node, rank, device, node)]
+        self._partly: dict[str, dict[Fraction, list[tuple[int, int, int, str]]]] = {m: {} for m in self._models}
+        self._partly_amounts: dict[str, list[Fraction]] = {m: [] for m in self._models}  # sorted keys of _partly
 
     # -- reading -------------------------------------------------------
     @property
     def models(self) -> dict[str, str]:
         """Device model -> vendor."""
-        return {n.model: n.vendor for n in self.nodes.values()}
+        return dict(self._models)
 
     def vendor_of(self, model: str) -> str:
-        return self.models[model]
+        return self._models[model]
 
     def largest_device_count(self, model: str) -> int:
         return max((n.devices for n in self.nodes.values() if n.model == model), default=0)
@@ -128,13 +150,10 @@ class Pool:
         return self._used[(node, device)]
 
     def capacity(self, model: str) -> Fraction:
-        return Fraction(sum(n.devices for n in self.nodes.values() if n.model == model))
+        return self._capacity.get(model, Fraction(0))
 
     def held(self, model: str) -> Fraction:
-        return sum(
-            (u for (node, _), u in self._used.items() if self.nodes[node].model == model),
-            Fraction(0),
-        )
+        return self._held.get(model, Fraction(0))
 
     def snapshot(self) -> dict:
         """Occupancy per node and device, for status pages and tests."""
@@ -149,7 +168,7 @@ class Pool:
     # -- placing -------------------------------------------------------
     def place(self, holder: str, model: str, share: Fraction) -> Grant:
         """Hold ``share`` of ``model`` devices for ``holder``; raise NoCapacity if it cannot fit."""
-        if model not in self.models:
+        if model not in self._models:
             raise PoolError(f"the pool has no {model!r} devices")
         if share <= 0 or (share > 1 and share.denominator != 1):
             raise PoolError(f"{share} is not a placeable share")
@@ -161,6 +180,23 @@ class Pool:
         return grant
 
     def _find_fraction(self, model: str, share: Fraction) -> list[Slice] | None:
+        # Prefer partly used devices (keep whole devices free), then the
+        # tightest fit, then nodes with fewer free devices (keep whole nodes
+        # free for multi-device requests), then a stable order (node, device).
+        # ``_find_fraction_reference`` is the same rule as a scan.
+        amounts = self._partly_amounts[model]
+        index = bisect.bisect_right(amounts, ONE - share) - 1
+        if index >= 0:  # the fullest partly used devices that still have room: the tightest fit
+            _, _, device, node = self._partly[model][amounts[index]][0]
+            return [Slice(node, device, share)]
+        for free in sorted(self._nodes_by_free[model]):
+            if free > 0:
+                _, node = self._nodes_by_free[model][free][0]
+                return [Slice(node, self._free[node][0], share)]
+        return None
+
+    def _find_fraction_reference(self, model: str, share: Fraction) -> list[Slice] | None:
+        """The placement rule for fractions as a plain scan of every device (tests compare the two)."""
         best: tuple | None = None
         free_devices: dict[str, int] = {}
         for (node, _), used in self._used.items():
@@ -169,9 +205,6 @@ class Pool:
             spec = self.nodes[node]
             if spec.model != model or ONE - used < share:
                 continue
-            # Prefer partly used devices (keep whole devices free), then the
-            # tightest fit, then nodes with fewer free devices (keep whole
-            # nodes free for multi-device requests), then a stable order.
             key = (used == 0, ONE - used - share, free_devices[node], node, device)
             if best is None or key < best[0]:
                 best = (key, node, device)
@@ -180,6 +213,16 @@ class Pool:
         return [Slice(best[1], best[2], share)]
 
     def _find_whole(self, model: str, count: int) -> list[Slice] | None:
+        # The node where the request fits most tightly (fewest free devices left over), then by name.
+        by_free = self._nodes_by_free[model]
+        for free in sorted(by_free):
+            if free >= count:
+                _, node = by_free[free][0]
+                return [Slice(node, d, ONE) for d in self._free[node][:count]]
+        return None
+
+    def _find_whole_reference(self, model: str, count: int) -> list[Slice] | None:
+        """The placement rule for whole devices as a plain scan (tests compare the two)."""
         best: tuple | None = None
         for name, spec in self.nodes.items():
             if spec.model != model:
@@ -196,8 +239,67 @@ class Pool:
 
     def _apply(self, grant: Grant) -> None:
         for s in grant.slices:
-            self._used[(s.node, s.device)] += s.fraction
+            key = (s.node, s.device)
+            self._set_used(key, self._used[key] + s.fraction)
         self.grants[grant.id] = grant
+
+    def _set_used(self, key: tuple[str, int], used: Fraction) -> None:
+        """Change one device's occupancy and keep the placement indexes in step."""
+        node, device = key
+        old = self._used[key]
+        if used == old:
+            return
+        model = self.nodes[node].model
+        self.version += 1
+        self._held[model] += used - old
+        self._unindex_partly(model, node, device, old)
+        if (old == 0) != (used == 0):
+            # the node's count of whole free devices changes, and with it the
+            # sort key of its partly used devices and its free-count bucket
+            partly = [(d, self._used[(node, d)]) for d in range(self.nodes[node].devices)
+                      if d != device and 0 < self._used[(node, d)] < 1]
+            for d, u in partly:
+                self._unindex_partly(model, node, d, u)
+            free = self._free[node]
+            by_free = self._nodes_by_free[model]
+            entry = (self._rank[node], node)
+            bucket = by_free[len(free)]
+            del bucket[bisect.bisect_left(bucket, entry)]
+            if not bucket:
+                del by_free[len(free)]
+            if used == 0:
+                bisect.insort(free, device)
+            else:
+                del free[bisect.bisect_left(free, device)]
+            bisect.insort(by_free.setdefault(len(free), []), entry)
+            self._used[key] = used
+            for d, u in partly:
+                self._index_partly(model, node, d, u)
+        else:
+            self._used[key] = used
+        self._index_partly(model, node, device, used)
+
+    def _partly_entry(self, node: str, device: int) -> tuple[int, int, int, str]:
+        return (len(self._free[node]), self._rank[node], device, node)
+
+    def _index_partly(self, model: str, node: str, device: int, used: Fraction) -> None:
+        if not 0 < used < 1:
+            return
+        buckets = self._partly[model]
+        if used not in buckets:
+            buckets[used] = []
+            bisect.insort(self._partly_amounts[model], used)
+        bisect.insort(buckets[used], self._partly_entry(node, device))
+
+    def _unindex_partly(self, model: str, node: str, device: int, used: Fraction) -> None:
+        if not 0 < used < 1:
+            return
+        bucket = self._partly[model][used]
+        del bucket[bisect.bisect_left(bucket, self._partly_entry(node, device))]
+        if not bucket:
+            del self._partly[model][used]
+            amounts = self._partly_amounts[model]
+            del amounts[bisect.bisect_left(amounts, used)]
 
     # -- releasing and restoring ----------------------------------------
     def release(self, grant_id: str) -> Grant | None:
@@ -206,7 +308,8 @@ class Pool:
         if grant is None:
             return None
         for s in grant.slices:
-            self._used[(s.node, s.device)] -= s.fraction
+            key = (s.node, s.device)
+            self._set_used(key, self._used[key] - s.fraction)
         return grant
 
     def restore(self, grant: Grant) -> None:

@@ -16,12 +16,22 @@ capacity is exact even on a fragmented pool. A member of the group takes a
 placeholder's very slices. Placeholders unused ``hold`` seconds after the
 window opens are lent (released to everyone); from then on the group's
 members still go first in the queue, but nobody is stopped for them.
+
+Cost with many waiting: the order is kept sorted between changes (bisect);
+scheduling stops as soon as nothing waiting can fit; the pool places from an
+index; the head's estimate is a simulation of that one request (O(running
+sessions)). Positions and estimates come from a simulation of the whole
+queue kept between calls (``estimates.Fluid``): a request joining at the
+tail extends it by one step, and it is re-read as the clock moves while that
+cannot change its outcome. Any other change to what it reads (a grant, a
+release, a cancel, a running session becoming overdue) makes the next read
+of positions re-run it over the whole queue, once.
 """
 
 from __future__ import annotations
 
-import uuid
 import bisect
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -30,7 +40,7 @@ from typing import Callable, Iterable
 from ..flavors import Flavor, FlavorError
 from ..pool import Grant, NoCapacity, Pool
 from ..site_config import SiteConfig
-from .estimates import estimate_starts
+from .estimates import Fluid
 from .fairshare import FairShare
 from .model import Decision, Refused, Request, Reservation, State
 from .quota import Budgets
@@ -66,6 +76,11 @@ class Admission:
         self._waiting_shares: Counter = Counter()  # (model, share) -> how many wait
         self.dirty: set[str] = set()  # request ids changed since the store last saved
         self.dirty_reservations: set[str] = set()
+        self._granted: dict[str, Request] = {}
+        self._active_by_user: dict[str, dict[str, Request]] = {}  # user -> her waiting and granted
+        #: bumped by every change the estimates read (besides the pool's own version and the mean)
+        self._version = 0
+        self._fluid: Fluid | None = None  # the kept simulation of the whole queue
 
     # -- reading --------------------------------------------------------------
     @property
@@ -76,11 +91,13 @@ class Admission:
         return [r for r in self.requests.values() if r.state is State.WAITING]
 
     def granted(self) -> list[Request]:
-        return [r for r in self.requests.values() if r.state is State.GRANTED]
+        """Granted requests, in arrival order."""
+        return sorted(self._granted.values(), key=_arrival)
 
     def held_by(self, user: str, include_waiting: bool = False) -> Fraction:
         states = (State.GRANTED, State.WAITING) if include_waiting else (State.GRANTED,)
-        return sum((r.share for r in self.requests.values() if r.user == user and r.state in states), Fraction(0))
+        mine = self._active_by_user.get(user, {})
+        return sum((r.share for r in mine.values() if r.state in states), Fraction(0))
 
     def account_of(self, req: Request) -> str:
         return f"group:{req.charge_group}" if req.charge_group else f"user:{req.user}"
@@ -95,12 +112,15 @@ class Admission:
         is metered, a reservation changes or a window opens or closes, and at
         least every ORDER_TTL seconds as usage decays.
         """
-        now = self.clock()
-        if self._order is None or now >= self._order_valid_until:
-            self._rebuild_order(now)
+        self._ensure_order(self.clock())
         return [self.requests[rid] for _, rid in self._order]
 
+    def _ensure_order(self, now: float) -> None:
+        if self._order is None or now >= self._order_valid_until:
+            self._rebuild_order(now)
+
     def _rebuild_order(self, now: float) -> None:
+        self._version += 1
         accounts = {self.account_of(r) for r in self.requests.values() if r.active}
         self._factors = self.fairshare.factors(accounts, now)
         self._keys = {r.id: self._order_key(r, now) for r in self.waiting()}
@@ -117,17 +137,28 @@ class Admission:
 
     def _invalidate_order(self) -> None:
         self._order = None
+        self._version += 1
 
     def _enqueue(self, req: Request) -> None:
         self._queued.add(req.id)
         self._waiting_shares[(req.model, req.share)] += 1
+        fluid = self._fluid if self._fluid is not None and self._fluid.key == self._fluid_key() else None
+        self._version += 1
         if self._order is not None:
             key = self._keys[req.id] = self._order_key(req, self.clock())
-            bisect.insort(self._order, (key, req.id))
+            entry = (key, req.id)
+            if not self._order or entry > self._order[-1]:
+                self._order.append(entry)
+                if fluid is not None:  # joined at the tail: one more step of the kept simulation
+                    fluid.extend([req])
+                    fluid.key = self._fluid_key()
+            else:
+                bisect.insort(self._order, entry)
 
     def _dequeue(self, req: Request) -> None:
         if req.id not in self._queued:
             return
+        self._version += 1
         self._queued.discard(req.id)
         key = (req.model, req.share)
         self._waiting_shares[key] -= 1
@@ -144,14 +175,25 @@ class Admission:
     def positions(self) -> dict[str, Decision]:
         """Position (1-based, among requests for the same device model) and estimated start of each."""
         now = self.clock()
-        order = self.queue()
-        starts = estimate_starts(self, order, now)
-        seen: dict[str | None, int] = {}
+        self._ensure_order(self.clock())
+        fluid = self._fluid_at(now)
         out = {}
-        for r in order:
-            seen[r.model] = seen.get(r.model, 0) + 1
-            out[r.id] = Decision(r.id, State.WAITING, position=seen[r.model], eta=starts.get(r.id))
+        for _, rid in self._order:
+            position, start = fluid.results[rid]
+            out[rid] = Decision(rid, State.WAITING, position=position, eta=fluid.eta(start, now))
         return out
+
+    def _fluid_key(self) -> tuple:
+        return (self._version, self.pool.version, self._session_mean)
+
+    def _fluid_at(self, now: float) -> Fluid:
+        """The simulation of the whole queue as of ``now``: the kept one if still valid, else a new run."""
+        fluid = self._fluid
+        key = self._fluid_key()
+        if fluid is None or fluid.key != key or not fluid.valid_at(now):
+            fluid = self._fluid = Fluid(self, now, key)
+            fluid.extend(self.requests[rid] for _, rid in self._order)
+        return fluid
 
     def expected_end(self, req: Request, now: float) -> float:
         """When a granted session is expected to end (its hard maximum, or the observed mean)."""
@@ -182,7 +224,7 @@ class Admission:
             seq=self._next_seq(), server=server,
         )
         self._check_quota(req, now)
-        self.requests[req.id] = req
+        self._adopt(req)
         self.dirty.add(req.id)
         if not flavor.has_accelerator:
             self._grant(req, None, now)
@@ -193,6 +235,15 @@ class Admission:
             self._enqueue(req)
             self.schedule()
         return self.decision(req.id)
+
+    def _adopt(self, req: Request) -> None:
+        """Take a request in: a new one (waiting, not yet queued) or one loaded from the store."""
+        self.requests[req.id] = req
+        if req.active:
+            self._active_by_user.setdefault(req.user, {})[req.id] = req
+        if req.state is State.GRANTED:
+            self._granted[req.id] = req
+            self._version += 1
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -221,12 +272,11 @@ class Admission:
         req = self.requests[request_id]
         if req.state is not State.WAITING:
             return Decision(req.id, req.state, reason=req.reason)
-        order = self.queue()
-        index = next(i for i, r in enumerate(order) if r.id == req.id)
-        ahead = order[: index + 1]
-        position = sum(1 for r in ahead if r.model == req.model)
-        eta = estimate_starts(self, ahead, self.clock()).get(req.id)
-        return Decision(req.id, State.WAITING, position=position, eta=eta)
+        self._ensure_order(self.clock())
+        now = self.clock()
+        fluid = self._fluid_at(now)
+        position, start = fluid.results[req.id]
+        return Decision(req.id, State.WAITING, position=position, eta=fluid.eta(start, now))
 
     def cancel(self, request_id: str, reason: str = "cancelled") -> Request:
         """Withdraw a waiting request (or release a granted one); cancelling twice is harmless."""
@@ -259,6 +309,13 @@ class Admission:
     def _end(self, req: Request, state: State, now: float, reason: str | None) -> None:
         if req.state is State.WAITING:
             self._dequeue(req)
+        self._granted.pop(req.id, None)
+        mine = self._active_by_user.get(req.user)
+        if mine is not None:
+            mine.pop(req.id, None)
+            if not mine:
+                del self._active_by_user[req.user]
+        self._version += 1
         req.state, req.reason, req.ended_at = state, reason, now
         self.dirty.add(req.id)
 
@@ -267,6 +324,8 @@ class Admission:
             self._dequeue(req)
         req.state, req.grant, req.granted_at, req.metered_until = State.GRANTED, grant, now, now
         req.reservation = reservation
+        self._granted[req.id] = req
+        self._version += 1
         self.dirty.add(req.id)
 
     # -- scheduling ----------------------------------------------------------------
@@ -276,15 +335,17 @@ class Admission:
         self._sync_reservations(now)
         granted: list[Request] = []
         head_start: float | None = None
-        order = self.queue()
+        self._ensure_order(self.clock())
+        order = list(self._order)  # a snapshot: granting takes requests out of the kept order
         # The smallest share per model found not to fit in this pass: anything as large fails too.
         no_room: dict[str | None, Fraction] = {}
         waiting_models = {model for model, _ in self._waiting_shares}
         blocked_models: set[str | None] = set()
         active_reservations = any(res.active(now) for res in self.reservations.values())
-        for index, req in enumerate(order):
+        for _, rid in order:
             if not active_reservations and blocked_models >= waiting_models:
                 break  # nothing still waiting is small enough to fit
+            req = self.requests[rid]
             reservation = self._reservation_for(req, now)
             if reservation is not None and self._placeholders.get(reservation.id):
                 placeholder = self._placeholders[reservation.id].pop()
@@ -308,12 +369,23 @@ class Admission:
                 if not any(m == req.model and s < no_room[req.model] for m, s in self._waiting_shares):
                     blocked_models.add(req.model)
                 if head_start is None:
-                    estimate = estimate_starts(self, order[index:index + 1], now).get(req.id)
+                    estimate = self._estimate_head(req, now, changed=bool(granted))
                     head_start = estimate if estimate is not None else now + self._session_mean
                 continue
             self._grant(req, grant, now)
             granted.append(req)
         return granted
+
+    def _estimate_head(self, req: Request, now: float, changed: bool) -> float | None:
+        """Estimated start of ``req`` if it were first in line, as things stand now."""
+        fluid = self._fluid
+        if (not changed and fluid is not None and fluid.key == self._fluid_key() and fluid.valid_at(now)
+                and self._order and self._order[0][1] == req.id):
+            # nothing changed since the kept simulation, whose first request this is
+            return fluid.eta(fluid.results[req.id][1], now)
+        alone = Fluid(self, now)  # a simulation of this one request: O(running sessions)
+        alone.extend([req])
+        return alone.eta(alone.results[req.id][1], now)
 
     # -- reservations ------------------------------------------------------------------
     def reserve(self, group: str, flavor_id: str, count: int, starts: float, ends: float, created_by: str,
@@ -367,7 +439,7 @@ class Admission:
                     placeholders.clear()
                     self._lent.add(res.id)
                 continue
-            in_use = sum(1 for r in self.granted() if r.reservation == res.id)
+            in_use = sum(1 for r in self._granted.values() if r.reservation == res.id)
             flavor = self.catalogue.resolve(res.flavor, {res.group})
             while in_use + len(placeholders) < res.count:
                 try:
@@ -412,6 +484,10 @@ class Admission:
         self.fairshare.add(self.account_of(req), float(cost), now)
         self.dirty.add(req.id)
         return any(a.balance <= 0 for a in accounts)
+
+
+def _arrival(req: Request) -> int:
+    return req.seq
 
 
 def price_of(catalogue, flavor_id: str, share: Fraction) -> Fraction:

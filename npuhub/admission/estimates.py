@@ -5,23 +5,37 @@ expected to end (its hard maximum, or the observed mean session length), and
 waiting requests take it in queue order. It ignores fragmentation (a ½ may
 wait although ½ is free in two quarters), so estimates err on the early side
 when the pool is fragmented; they are refreshed at every change.
+
+Two implementations of the same model:
+
+- ``estimate_starts``: the plain simulation, from scratch, of a list of
+  requests. The reference: short, and what the tests compare against.
+- ``Fluid``: the same simulation kept between calls, so that a request
+  appended at the tail of the queue costs one step (O(log n)) instead of a
+  re-run over the whole queue, and so that the clock may move on without a
+  re-run as long as that cannot change the outcome (see ``Fluid.valid_at``).
 """
 
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import Admission
     from .model import Request
 
-__all__ = ["estimate_starts"]
+__all__ = ["estimate_starts", "Fluid"]
+
+#: capacity compared with this slack (floats, summed many times)
+EPS = 1e-9
+#: two times closer than this (seconds) are treated as possibly equal when the clock moves
+NEAR = 1e-6
 
 
 def estimate_starts(adm: "Admission", order: list["Request"], now: float) -> dict[str, float | None]:
     """Absolute estimated start time of each request in ``order`` (None: no capacity will ever fit it)."""
-    # Floats, not Fractions: this is an estimate, and it runs over the whole queue at every change.
+    # Floats, not Fractions: this is an estimate.
     free: dict[str, float] = {}
     events: dict[str, list[tuple[float, int, float]]] = {}
     cursor: dict[str, float] = {}
@@ -31,7 +45,7 @@ def estimate_starts(adm: "Admission", order: list["Request"], now: float) -> dic
         events[model] = []
         cursor[model] = now
     for req in adm.granted():
-        if req.grant is not None:
+        if req.grant is not None and req.model in events:
             heapq.heappush(events[req.model], (adm.expected_end(req, now), seq, float(req.share)))
             seq += 1
     for res_id, placeholders in adm._placeholders.items():
@@ -56,11 +70,11 @@ def estimate_starts(adm: "Admission", order: list["Request"], now: float) -> dic
             continue
         heap = events[model]
         t = cursor[model]
-        while free[model] < share - 1e-9 and heap:
-            at, _, share = heapq.heappop(heap)
+        while free[model] < share - EPS and heap:
+            at, _, freed = heapq.heappop(heap)
             t = max(t, at)
-            free[model] += share
-        if free[model] < share - 1e-9:
+            free[model] += freed
+        if free[model] < share - EPS:
             starts[req.id] = None
             continue
         free[model] -= share
@@ -70,3 +84,186 @@ def estimate_starts(adm: "Admission", order: list["Request"], now: float) -> dic
         heapq.heappush(heap, (t + duration, seq, share))
         seq += 1
     return starts
+
+
+# -- the kept simulation -------------------------------------------------------------------
+#
+# A time in the simulation is either *fixed* (a float: a session's expected end
+# that does not depend on the clock, a reservation's hold) or *derived* from the
+# clock: NOW, OVERDUE (``now + mean / 4``, the expected end of a session already
+# longer than the mean) or ``(parent, duration)``, a derived start plus a
+# session length. A derived time is evaluated at a given ``now`` with exactly
+# the float operations the plain simulation would do at that ``now``, so the
+# kept simulation gives the very same floats.
+#
+# When the clock moves by d, every derived time moves by d (to within float
+# rounding) and fixed ones stay. The simulation only compares times (which
+# event ends first, max(cursor, end)); while no comparison between a derived
+# and a fixed time (or two different derived times) is closer than d, it takes
+# the same steps, and its result is the same with the derived times evaluated
+# at the new ``now``. ``margin`` is the smallest such gap met so far.
+
+NOW = ("now",)
+OVERDUE = ("overdue",)
+
+
+class _Model:
+    """The simulation's state for one device model."""
+
+    __slots__ = ("free", "capacity", "t", "t_node", "fixed", "derived", "last", "last_node")
+
+    def __init__(self, free: float, capacity: float, now: float):
+        self.free = free
+        self.capacity = capacity
+        self.t, self.t_node = now, NOW  # the cursor: no request starts before the one ahead of it
+        self.fixed: list[tuple[float, int, float]] = []  # heap of (end, seq, share)
+        self.derived: list[tuple[float, int, float, tuple]] = []  # heap of (end at t0, seq, share, node)
+        self.last, self.last_node = now, NOW  # the latest derived time taken so far
+
+
+class Fluid:
+    """The fluid simulation of a whole queue at time ``t0``, kept to be extended and re-read.
+
+    ``results`` maps each simulated request to (position among its model, start
+    time node or None). The owner (``Admission``) drops it whenever anything
+    the simulation read changes, except for a request appended at the tail of
+    the queue, which it hands to ``extend``.
+    """
+
+    def __init__(self, adm: "Admission", now: float, key: object = None):
+        self.key = key
+        self.t0 = now
+        self.mean = adm._session_mean
+        self.overdue = now + self.mean / 4
+        self.margin = float("inf")
+        #: the clock may not pass this without a re-run (a running session becomes overdue)
+        self.until = float("inf")
+        #: False when some input depends on the clock in a way not modelled (then valid at t0 only)
+        self.movable = True
+        self.results: dict[str, tuple[int, object]] = {}
+        self.counts: dict[str | None, int] = {}  # requests per model so far: positions
+        self._children: dict[tuple[int, float], tuple] = {}
+        self._seq = 0
+        self._memo_now: float | None = None
+        self._memo: dict[int, float] = {}
+        pool = adm.pool
+        self.models = {m: _Model(float(pool.capacity(m) - pool.held(m)), float(pool.capacity(m)), now)
+                       for m in pool.models}
+        for req in adm._granted.values():
+            if req.grant is None or req.model not in self.models:
+                continue
+            state = self.models[req.model]
+            if req.granted_at is None or req.max_duration is not None:
+                self.movable = False  # not worth modelling: rare, and correct at t0
+                self._push_fixed(state, adm.expected_end(req, now), req.share_float)
+                continue
+            mean_end = req.granted_at + self.mean
+            if mean_end <= now:
+                self._push_derived(state, self.overdue, OVERDUE, req.share_float)
+            else:
+                self.until = min(self.until, mean_end)
+                self._push_fixed(state, mean_end, req.share_float)
+        for res_id, placeholders in adm._placeholders.items():
+            res = adm.reservations.get(res_id)
+            if res is None:
+                continue
+            for placeholder in placeholders:
+                if placeholder.model in self.models:
+                    self._push_fixed(self.models[placeholder.model], min(res.ends, res.starts + res.hold),
+                                     float(placeholder.share))
+
+    def _push_fixed(self, state: _Model, at: float, share: float) -> None:
+        self._seq += 1
+        heapq.heappush(state.fixed, (at, self._seq, share))
+
+    def _push_derived(self, state: _Model, at: float, node: tuple, share: float) -> None:
+        self._seq += 1
+        heapq.heappush(state.derived, (at, self._seq, share, node))
+
+    def _child(self, parent: tuple, duration: float) -> tuple:
+        key = (id(parent), duration)
+        node = self._children.get(key)
+        if node is None:
+            node = self._children[key] = (parent, duration)
+        return node
+
+    # -- simulating ----------------------------------------------------------------------
+    def extend(self, requests: Iterable["Request"]) -> None:
+        """Simulate ``requests`` after those already simulated, in this order."""
+        for req in requests:
+            self.results[req.id] = self._step(req)
+
+    def _step(self, req: "Request") -> tuple[int, object]:
+        position = self.counts[req.model] = self.counts.get(req.model, 0) + 1
+        share = req.share_float
+        if req.model is None or not share:
+            return position, NOW
+        state = self.models.get(req.model)
+        if state is None or share > state.capacity:
+            return position, None
+        free, t, t_node = state.free, state.t, state.t_node
+        fixed, derived = state.fixed, state.derived
+        while free < share - EPS and (fixed or derived):
+            if derived and (not fixed or derived[0][0] < fixed[0][0]):
+                at, _, freed, node = heapq.heappop(derived)
+                if node is not state.last_node and at - state.last < NEAR:
+                    self.margin = 0.0  # two derived times that may swap as the clock moves
+                if node is not t_node and at - t < NEAR:
+                    self.margin = 0.0  # max(cursor, end) may change sides
+                state.last, state.last_node = at, node
+            else:
+                at, _, freed = heapq.heappop(fixed)
+                node = at
+                if at >= state.last:  # a fixed end after a derived one: the clock may not pass it
+                    self.margin = min(self.margin, at - state.last)
+            if at > t:
+                t, t_node = at, node
+            free += freed
+        if free < share - EPS:
+            state.free = free
+            return position, None
+        state.free = free - share
+        state.t, state.t_node = t, t_node
+        duration = req.max_duration if req.max_duration is not None else self.mean
+        if isinstance(t_node, tuple):
+            self._push_derived(state, t + duration, self._child(t_node, duration), share)
+        else:
+            self._push_fixed(state, t + duration, share)
+        return position, t_node
+
+    # -- reading ---------------------------------------------------------------------------
+    def valid_at(self, now: float) -> bool:
+        """Whether the simulation run at ``t0`` gives the same result as one run at ``now``."""
+        if now == self.t0:
+            return True
+        if not self.movable or now < self.t0 or now >= self.until:
+            return False
+        margin = self.margin
+        for state in self.models.values():
+            if state.fixed:  # an end not reached yet may not come before one already taken
+                margin = min(margin, state.fixed[0][0] - state.last)
+        return now - self.t0 + NEAR < margin
+
+    def eta(self, node: object, now: float) -> float | None:
+        """The time ``node`` stands for at ``now`` (call only when ``valid_at(now)``)."""
+        if node is None:
+            return None
+        if not isinstance(node, tuple):
+            return node
+        if self._memo_now != now:
+            self._memo_now, self._memo = now, {}
+        memo = self._memo
+        chain = []
+        while node is not NOW and node is not OVERDUE and id(node) not in memo:
+            chain.append(node)
+            node = node[0]
+        if node is NOW:
+            value = now
+        elif node is OVERDUE:
+            value = now + self.mean / 4
+        else:
+            value = memo[id(node)]
+        for link in reversed(chain):
+            value = value + link[1]
+            memo[id(link)] = value
+        return value

@@ -49,6 +49,11 @@ class Request:
     seq: int = 0
     #: the JupyterHub server name ("" for the default server) or another holder's label
     server: str = ""
+    #: ``share`` as a float, for the estimates (converting a Fraction is slow, and they do it per step)
+    share_float: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        self.share_float = float(self.share)
 
     @property
     def active(self) -> bool:

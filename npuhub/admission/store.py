@@ -109,7 +109,7 @@ class AdmissionStore:
                     # the pool shrank under a running session: keep the request, count it as held
                     # nowhere, and let the operator see it (reason) rather than forget it
                     req.reason = "grant_not_in_pool"
-            adm.requests[req.id] = req
+            adm._adopt(req)
             if req.state is State.WAITING:
                 adm._enqueue(req)
         adm._invalidate_order()

@@ -71,6 +71,16 @@ class PoolMachine(RuleBasedStateMachine):
         self.pool = fresh
 
     @invariant()
+    def the_index_places_as_the_scan_does(self):
+        """The indexed placement picks exactly the device (or node) the plain scan picks."""
+        for share in SHARES:
+            if share < 1:
+                assert self.pool._find_fraction(MODEL, share) == self.pool._find_fraction_reference(MODEL, share)
+            else:
+                assert self.pool._find_whole(MODEL, int(share)) == self.pool._find_whole_reference(MODEL, int(share))
+        assert self.pool.held(MODEL) == sum((self.pool.used(*key) for key in self._devices()), Fraction(0))
+
+    @invariant()
     def never_over_allocated(self):
         for key in self._devices():
             assert 0 <= self.pool.used(*key) <= 1
@@ -143,6 +153,35 @@ def test_restore_refuses_what_does_not_fit():
     with pytest.raises(PoolError, match="not in the pool"):
         pool.restore(gone)
     assert pool.held(MODEL) == Fraction(3, 4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from(SHARES + [Fraction(1, 3), Fraction(2, 3), Fraction(3)]),
+                          st.sampled_from(["A", "B"]), st.integers(min_value=0, max_value=10**6)), max_size=80))
+def test_indexed_placement_matches_the_scan_on_mixed_pools(steps):
+    """Two models, nodes of different sizes, unequal shares: the index and the scan agree at every step."""
+    pool = Pool([NodeSpec("n1", "A", 4), NodeSpec("n0", "A", 2), NodeSpec("m0", "B", 3), NodeSpec("n2", "A", 8)])
+    live: list[str] = []
+    for place, share, model, pick in steps:
+        if not place and live:
+            pool.release(live.pop(pick % len(live)))
+            continue
+        if share < 1:
+            expected = pool._find_fraction_reference(model, share)
+            assert pool._find_fraction(model, share) == expected
+        else:
+            expected = pool._find_whole_reference(model, int(share))
+            assert pool._find_whole(model, int(share)) == expected
+        try:
+            grant = pool.place("u", model, share)
+        except NoCapacity:
+            assert expected is None
+            continue
+        assert list(grant.slices) == expected
+        live.append(grant.id)
+    for model in ("A", "B"):
+        assert pool.held(model) == sum((u for (n, _), u in pool._used.items() if pool.nodes[n].model == model),
+                                       Fraction(0))
 
 
 def test_unknown_model_is_an_error():
