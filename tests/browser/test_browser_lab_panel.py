@@ -69,8 +69,8 @@ def sign_in_and_start(page, base: str, user: str, flavor: str) -> None:
     page.wait_for_selector("#jp-main-dock-panel", timeout=LAB_TIMEOUT_MS)
 
 
-def set_lab_locale(page, base: str, user: str, locale: str) -> None:
-    """Choose JupyterLab's display language (Settings → Language) through its settings API."""
+def set_settings(page, base: str, user: str, plugin: str, values: dict) -> None:
+    """Change a JupyterLab plugin's user settings through Lab's settings API, as the Settings editor does."""
     answer = page.evaluate(
         """async ([url, raw]) => {
             const xsrf = document.cookie.split('; ').find(c => c.startsWith('_xsrf='))?.slice(6) ?? '';
@@ -78,10 +78,9 @@ def set_lab_locale(page, base: str, user: str, locale: str) -> None:
                                    'Content-Type': 'application/json'}, body: JSON.stringify({raw})});
             return r.status;
         }""",
-        [f"{base}/user/{user}/lab/api/settings/@jupyterlab/translation-extension:plugin",
-         json.dumps({"locale": locale})],
+        [f"{base}/user/{user}/lab/api/settings/{plugin}", json.dumps(values)],
     )
-    assert answer == 204, f"setting the locale answered {answer}"
+    assert answer == 204, f"changing the settings of {plugin} answered {answer}"
 
 
 def test_status_bar_and_panel_show_slice_quota_and_queue(stack, browser_context, screenshot_dir):  # noqa: F811
@@ -125,7 +124,7 @@ def test_status_bar_and_panel_show_slice_quota_and_queue(stack, browser_context,
     page2.screenshot(path=screenshot_dir / "lab-npu-queued.png")
 
     # -- the same in Chinese: her browser in Chinese, JupyterLab's language set to Chinese -------
-    set_lab_locale(page2, base, "student2", "zh_CN")
+    set_settings(page2, base, "student2", "@jupyterlab/translation-extension:plugin", {"locale": "zh_CN"})
     page_zh = browser_context("zh-CN").new_page()
     sign_in(page_zh, base, "student2")
     page_zh.goto(base + "/user/student2/lab")

@@ -60,7 +60,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       },
       saveAll: () => saveDirtyDocuments(app.shell.widgets('main'))
     });
-    model.changed.connect((_, state) => {
+    // every poll, not only changes: while a stop warning lasts, each poll saves again
+    model.polled.connect((_, state) => {
       if (state.kind === 'ok') {
         void notifier.update(state.status);
       }

@@ -64,6 +64,14 @@ export class StatusModel implements IDisposable {
     return this._changed;
   }
 
+  /**
+   * Emitted after every poll that got an answer, changed or not (304): what must
+   * happen at each poll while a condition lasts (saving before a stop) listens here.
+   */
+  get polled(): ISignal<this, State> {
+    return this._polled;
+  }
+
   get state(): State {
     return this._state;
   }
@@ -96,7 +104,11 @@ export class StatusModel implements IDisposable {
     if (this._inFlight) {
       return this._inFlight;
     }
-    this._inFlight = this._poll().finally(() => {
+    this._inFlight = this._poll().then(() => {
+      if (!this._disposed) {
+        this._polled.emit(this._state);
+      }
+    }).finally(() => {
       this._inFlight = null;
       this._schedule();
     });
@@ -178,6 +190,7 @@ export class StatusModel implements IDisposable {
   private _language: string;
   private _state: State = { kind: 'loading' };
   private _changed = new Signal<this, State>(this);
+  private _polled = new Signal<this, State>(this);
   private _etag: string | null = null;
   private _serverInterval = DEFAULT_INTERVAL;
   private _userInterval = 0;

@@ -96,6 +96,19 @@ describe('StatusModel polling', () => {
     expect(fetch).toHaveBeenCalledTimes(3);
   });
 
+  it('tells every poll, changed or not (304), to those who act at each poll', async () => {
+    const changed: string[] = [];
+    const polled: string[] = [];
+    model.changed.connect((_, s) => changed.push(s.kind));
+    model.polled.connect((_, s) => polled.push(s.kind));
+    answers.push({ kind: 'fresh', status: status(), etag: '"a"' });
+    await model.refresh();
+    answers.push({ kind: 'unchanged' });
+    await tick(15);
+    expect(changed).toEqual(['ok']);
+    expect(polled).toEqual(['ok', 'ok']);
+  });
+
   it('tells the views when the server part is missing', async () => {
     const seen: string[] = [];
     model.changed.connect((_, s) => seen.push(s.kind));
