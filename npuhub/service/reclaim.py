@@ -10,10 +10,11 @@ through the hub and its slice released. Activity in the meantime lifts the
 warning.
 
 What stopping keeps: JupyterHub stops the server the normal way, so every
-file on disk stays, including what JupyterLab has saved (it autosaves open
-notebooks every two minutes by default). Edits typed in a browser tab since
-its last save, and the state of running kernels (variables in memory), are
-lost. The warning says so.
+file on disk stays. The lab extension (extensions/npuhub-lab) shows the warning
+and saves every open document with unsaved changes at each poll until the stop,
+so only a tab that cannot reach the server during the whole grace period loses
+edits; the state of running kernels (variables in memory) is always lost. See
+docs/concepts.md, "Idle reclaim".
 """
 
 from __future__ import annotations
