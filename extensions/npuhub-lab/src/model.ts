@@ -137,10 +137,14 @@ export class StatusModel implements IDisposable {
         this._etag = null;
         this._set({ kind: 'missing' });
         return;
-      case 'failed':
+      case 'failed': {
+        // the last status stays on show under the sentence, marked with its time
         this._etag = null;
-        this._set({ kind: 'down', error: answer.message });
+        const last =
+          this._state.kind === 'ok' || this._state.kind === 'down' ? this._state.status : undefined;
+        this._set({ kind: 'down', error: answer.message, status: last });
         return;
+      }
       case 'fresh': {
         this._etag = answer.etag;
         const interval = answer.status.interval;

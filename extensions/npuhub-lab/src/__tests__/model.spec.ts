@@ -109,6 +109,15 @@ describe('StatusModel polling', () => {
     expect(polled).toEqual(['ok', 'ok']);
   });
 
+  it('keeps the last status when its own server cannot be reached', async () => {
+    const last = status();
+    answers.push({ kind: 'fresh', status: last, etag: null });
+    await model.refresh();
+    answers.push({ kind: 'failed', message: 'Network error' });
+    await model.refresh();
+    expect(model.state).toEqual({ kind: 'down', error: 'Network error', status: last });
+  });
+
   it('tells the views when the server part is missing', async () => {
     const seen: string[] = [];
     model.changed.connect((_, s) => seen.push(s.kind));

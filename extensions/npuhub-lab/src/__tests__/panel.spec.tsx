@@ -186,6 +186,16 @@ describe('side panel', () => {
     expect(el.querySelector('.jp-npuhub-section')).toBeNull();
   });
 
+  it('keeps what it last knew on show, dated, when the service cannot be reached', () => {
+    const known = status({ me: me({ holdings: [request()] }), fetched_at: '2026-11-24T10:00:00Z' });
+    const el = show({ kind: 'down', error: 'HTTP 502', status: known });
+    expect(el.querySelector('.jp-npuhub-problem')!.textContent).toContain(
+      'The npuhub service cannot be reached right now: HTTP 502'
+    );
+    expect(el.querySelector('.jp-npuhub-stale')!.textContent).toMatch(/^As of .+:$/);
+    expect(el.querySelector('.jp-npuhub-holdings')!.textContent).toContain('1/4 Ascend 910B');
+  });
+
   it('says it is asking before the first answer', () => {
     expect(show({ kind: 'loading' }).textContent).toContain('Asking the npuhub service');
   });

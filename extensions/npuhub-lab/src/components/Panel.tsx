@@ -35,10 +35,22 @@ export function Panel(props: IPanelProps): JSX.Element {
   if (state.kind === 'loading') {
     body = <p className="jp-npuhub-empty">{trans.__('Asking the npuhub service…')}</p>;
   } else if (problem !== null) {
+    // what was last known (or what the server part could still read) stays visible, dated
+    const known = state.kind === 'down' && state.status?.me ? state.status : null;
     body = (
-      <p className={`jp-npuhub-problem ${state.kind === 'down' ? 'jp-npuhub-warn' : 'jp-npuhub-error'}`}>
-        {problem}
-      </p>
+      <>
+        <p className={`jp-npuhub-problem ${state.kind === 'down' ? 'jp-npuhub-warn' : 'jp-npuhub-error'}`}>
+          {problem}
+        </p>
+        {known && (
+          <>
+            <p className="jp-npuhub-small jp-npuhub-stale">
+              {trans.__('As of %1:', formatTime(known.fetched_at))}
+            </p>
+            <Sections {...props} state={{ kind: 'ok', status: known }} />
+          </>
+        )}
+      </>
     );
   } else if (state.kind === 'ok') {
     body = <Sections {...props} state={state} />;
