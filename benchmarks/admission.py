@@ -1,26 +1,47 @@
 """Admission throughput with 10,000 waiting requests: in memory, on SQLite and on PostgreSQL, side by side.
 
-Two operations, each timed over the same seeded workload on each backend:
+Two operations, each timed on each backend:
 - admit: a running session ends and the next request in line is admitted
   (one release + one grant decision, committed in one transaction);
 - submit: a new request joins the 10,000-long queue and is told its position
   and estimated start (committed in one transaction).
+
+Two workloads (``--workload``, default both, reported side by side):
+- stress: the queue is filled at once, then 300 sessions end one after the
+  other, then 300 requests join; the clock moves 1 ms per read, so sessions
+  look about a minute long and one becomes *overdue* (older than the mean
+  session length) at about every other join, which re-runs the estimate of
+  the whole queue;
+- realistic: the pool has been full for hours, sessions last about an hour
+  (lognormal, mean ``--session-minutes``), the mean the core has learnt comes
+  from about two thousand such sessions ending, requests join every
+  ``--join-every`` seconds on average and sessions end when their time is up;
+  the timed stretch runs until 300 sessions have ended, timing every join and
+  every end in it.
+
+For both, the table says how many timed joins re-ran the estimate of the
+whole queue, and why (counted by wrapping ``Admission._fluid_at``; the core
+itself is not changed).
 PostgreSQL is the one on 127.0.0.1:5432 (set NPUHUB_BENCH_POSTGRES to another URL).
-The timed loops do nothing but the operation and its commit: the benchmark
-tracks which session is oldest itself (sessions are admitted in order), so it
-scans no list of its own.
+The timed loops do nothing but the operation, its commit and the
+benchmark's own note of which session ends when.
 Run: make bench (or .venv/bin/python benchmarks/admission.py --help).
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
+import math
 import os
 import platform
+import random
 import tempfile
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import sqlalchemy as sa
 
@@ -35,101 +56,288 @@ SITE = parse_site_config({
     "flavors": [{"id": "quarter", "cpu": 1, "memory": "1G", "accelerator": {"model": "Ascend 910B", "share": "1/4"}}],
     "limits": {"max_share": 1},
 })
+SLOTS = 512  # 128 devices in quarters
+START = 1_700_000_000.0
 
 
 class Clock:
+    """The stress workload's clock: 1 ms more at every read."""
+
     def __init__(self):
-        self.now = 1_700_000_000.0
+        self.now = START
 
     def __call__(self):
         self.now += 0.001
         return self.now
 
 
-def run(backend: str, url: str | None, waiting: int, ops: int) -> dict:
-    clock = Clock()
-    timings = {"commit": 0.0}
-    store = AdmissionStore(url) if url else None
-    adm = store.open(SITE, clock) if store else Admission(SITE, clock)
-    users = 0
+class SimClock:
+    """The realistic workload's clock: set to each event's time; a read moves it 1 µs, as a real clock moves."""
 
-    def commit():
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self):
+        self.now += 1e-6
+        return self.now
+
+    def advance_to(self, at: float) -> None:
+        self.now = max(self.now, at)
+
+
+class Resims:
+    """Counts full re-runs of the kept queue simulation (``Admission._fluid_at`` building a new ``Fluid``).
+
+    ``last`` is why the latest one was needed, read from the kept simulation
+    before the call: ``changed`` (something it read changed: a grant, a
+    release, the queue order refreshed), ``overdue`` (the clock passed the
+    time a running session becomes overdue) or ``clock`` (the clock moved
+    further than the simulation's comparisons allow). ``order_rebuilds``
+    counts the queue order's refreshes (every ``Admission.ORDER_TTL`` seconds).
+    """
+
+    def __init__(self):
+        self.count = 0
+        self.order_rebuilds = 0
+        self.last: str | None = None
+
+    @contextmanager
+    def installed(self) -> Iterator["Resims"]:
+        fluid_at, rebuild_order = Admission._fluid_at, Admission._rebuild_order
+
+        def counted_fluid_at(adm: Admission, now: float):
+            kept = adm._fluid
+            fluid = fluid_at(adm, now)
+            if fluid is not kept:
+                self.count += 1
+                self.last = ("first" if kept is None else "changed" if kept.key != fluid.key
+                             else "overdue" if now >= kept.until else "clock")
+            return fluid
+
+        def counted_rebuild_order(adm: Admission, now: float):
+            self.order_rebuilds += 1
+            return rebuild_order(adm, now)
+
+        Admission._fluid_at, Admission._rebuild_order = counted_fluid_at, counted_rebuild_order
+        try:
+            yield self
+        finally:
+            Admission._fluid_at, Admission._rebuild_order = fluid_at, rebuild_order
+
+
+class Backend:
+    """An Admission in memory or on a store, and its commit (timed apart)."""
+
+    def __init__(self, name: str, url: str | None, clock: Callable[[], float]):
+        self.name = name
+        self.store = AdmissionStore(url) if url else None
+        self.adm = self.store.open(SITE, clock) if self.store else Admission(SITE, clock)
+        self.commit_s = 0.0
+
+    def commit(self) -> None:
         started = time.perf_counter()
-        if store:
-            store.commit(adm)
+        if self.store:
+            self.store.commit(self.adm)
         else:
-            adm.dirty.clear()
-        timings["commit"] += time.perf_counter() - started
+            self.adm.dirty.clear()
+        self.commit_s += time.perf_counter() - started
+
+    def close(self) -> None:
+        if self.store:
+            self.store.close()
+
+
+def stress(backend: Backend, clock: Clock, waiting: int, ops: int, _args) -> dict:
+    adm, commit = backend.adm, backend.commit
+    users = 0
 
     def submit():
         nonlocal users
         users += 1
         return adm.submit(f"u{users}", {f"course-{users % 20}"}, "quarter")
 
-    for _ in range(512 + waiting):  # fill the 128 devices (512 quarters), then the queue
+    for _ in range(SLOTS + waiting):  # fill the 128 devices (512 quarters), then the queue
         submit()
     running = deque(r.id for r in sorted(adm.granted(), key=lambda r: r.granted_at))  # oldest first
     commit()
-    assert len(adm.waiting()) == waiting and len(running) == 512
+    assert len(adm.waiting()) == waiting and len(running) == SLOTS
 
-    timings["commit"] = 0.0
+    backend.commit_s = 0.0
     started = time.perf_counter()
     for _ in range(ops):
         adm.release(running.popleft())  # frees a quarter; the head of the queue is admitted
         running.extend(rid for rid in adm.dirty if adm.requests[rid].state is State.GRANTED)
         commit()
-    admit_s, admit_commit = time.perf_counter() - started, timings["commit"]
-    assert len(running) == 512
+    admit_s, admit_commit = time.perf_counter() - started, backend.commit_s
+    assert len(running) == SLOTS
 
-    timings["commit"] = 0.0
-    started = time.perf_counter()
-    for _ in range(ops):
-        decision = submit()
-        assert decision.position is not None
-        commit()
-    submit_s, submit_commit = time.perf_counter() - started, timings["commit"]
-    if store:
-        store.close()
-    return {"backend": backend, "admit": ops / admit_s, "submit": ops / submit_s,
-            "admit_commit_ms": 1000 * admit_commit / ops, "submit_commit_ms": 1000 * submit_commit / ops}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("waiting", nargs="?", type=int, default=10_000, help="requests waiting (default 10000)")
-    parser.add_argument("--ops", type=int, default=300, help="operations of each kind timed (default 300)")
-    parser.add_argument("--backends", default="memory,sqlite,postgresql",
-                        help="comma-separated, of memory, sqlite, postgresql (default: all three)")
-    args = parser.parse_args()
-    waiting, ops, backends = args.waiting, args.ops, args.backends.split(",")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, CPython {platform.python_version()}; "
-          f"{waiting} waiting, 128 devices full, {ops} operations each")
-    results = []
-    if "memory" in backends:
-        results.append(run("memory", None, waiting, ops))
-    if "sqlite" in backends:
-        with tempfile.TemporaryDirectory() as tmp:
-            results.append(run("sqlite", f"sqlite:///{tmp}/bench.sqlite", waiting, ops))
-    if "postgresql" in backends:
-        results.append(run_postgres(waiting, ops))
-    results = [r for r in results if r]
-    base = results[0]
-    print(f"{'backend':>10} {'admit/s':>9} {'submit/s':>9} {'commit ms (admit, submit)':>26}  "
-          f"ratio to {base['backend']} (admit, submit)")
-    for r in results:
-        print(f"{r['backend']:>10} {r['admit']:>9.0f} {r['submit']:>9.0f} "
-              f"{r['admit_commit_ms']:>12.2f} {r['submit_commit_ms']:>12.2f}  "
-              f"{r['admit'] / base['admit']:.2f}, {r['submit'] / base['submit']:.2f}")
+    resims, causes, split = Resims(), Counter(), Counter()
+    backend.commit_s = 0.0
+    with resims.installed():
+        started = time.perf_counter()
+        for _ in range(ops):
+            before, began = resims.count, time.perf_counter()
+            decision = submit()
+            assert decision.position is not None
+            commit()
+            rerun = resims.count != before
+            split[rerun] += time.perf_counter() - began
+            if rerun:
+                causes[resims.last] += 1
+        submit_s = time.perf_counter() - started
+    return {"admits": ops, "submits": ops, "admit_s": admit_s, "submit_s": submit_s,
+            "admit_commit_s": admit_commit, "submit_commit_s": backend.commit_s, "causes": causes,
+            "split_s": split, "waiting": (waiting, len(adm.waiting())), "mean": adm._session_mean,
+            "order_rebuilds": resims.order_rebuilds}
 
 
-def run_postgres(waiting: int, ops: int) -> dict | None:
+def realistic(backend: Backend, clock: SimClock, waiting: int, ops: int, args) -> dict:
+    """A pool full for hours with hour-long sessions; requests join every ``join_every`` s, sessions end on time.
+
+    History (untimed): the 512 quarters are granted one every 7 s over an
+    hour, HISTORY_HOURS before the queue starts to form; whoever's session
+    ends is replaced at once (nobody waits yet). Each session lasts a
+    lognormal time (mean ``session_minutes``, sigma 0.5: half of them between
+    about 38 and 74 minutes at the default). Every end updates the core's
+    mean session length, as it does in service. Then requests join (Poisson,
+    every ``join_every`` s on average) while sessions keep ending, until
+    ``waiting`` wait. Timed: the same stream goes on until ``ops`` sessions
+    have ended; every join and every end in it is timed, each with its commit.
+    """
+    adm = backend.adm
+    rng = random.Random(1)
+    mean_s = 60 * args.session_minutes
+    mu = math.log(mean_s) - 0.5 ** 2 / 2  # lognormal with mean mean_s
+    ends: list[tuple[float, str]] = []  # (when it will end, request id) of running sessions
+    noted: set[str] = set()
+    in_queue: set[str] = set()
+    users = 0
+
+    def note_grants(changed) -> None:
+        """Draw when newly granted sessions end (the benchmark's bookkeeping, not the centre's)."""
+        for rid in changed:
+            req = adm.requests.get(rid)
+            if req is not None and req.state is State.GRANTED and rid not in noted:
+                noted.add(rid)
+                heapq.heappush(ends, (req.granted_at + rng.lognormvariate(mu, 0.5), rid))
+                in_queue.discard(rid)
+
+    def join():
+        nonlocal users
+        users += 1
+        decision = adm.submit(f"u{users}", {f"course-{users % 20}"}, "quarter")
+        if decision.state is State.WAITING:
+            in_queue.add(decision.request)
+        return decision
+
+    pending: set[str] = set()  # changed ids not yet committed, while the untimed phases skip commits
+
+    def untimed(event: Callable[[], object]) -> None:
+        event()
+        changed, adm.dirty = adm.dirty, set()
+        note_grants(changed)
+        pending.update(changed)
+
+    # history: the pool fills over an hour, then sessions end and are replaced at once
+    for i in range(SLOTS):
+        clock.advance_to(START + i * 3600 / SLOTS)
+        untimed(join)
+    queue_opens = START + 3600 * HISTORY_HOURS
+    releases = 0
+    while ends[0][0] < queue_opens:
+        at, rid = heapq.heappop(ends)
+        clock.advance_to(at)
+        untimed(lambda: adm.release(rid))
+        untimed(join)
+        releases += 1
+    # the queue forms: joins every join_every s on average, sessions end on time
+    next_join = queue_opens + rng.expovariate(1 / args.join_every)
+    while len(in_queue) < waiting:
+        if ends[0][0] <= next_join:
+            at, rid = heapq.heappop(ends)
+            clock.advance_to(at)
+            untimed(lambda: adm.release(rid))
+            releases += 1
+        else:
+            clock.advance_to(next_join)
+            untimed(join)
+            next_join += rng.expovariate(1 / args.join_every)
+    adm.dirty |= pending
+    backend.commit()
+    assert len(in_queue) == waiting == len(adm.waiting()) and len(adm.granted()) == SLOTS
+    mean_before, releases_before, opened = adm._session_mean, releases, clock.now
+
+    resims, causes, split = Resims(), Counter(), Counter()
+    admits = submits = 0
+    admit_s = submit_s = admit_commit = submit_commit = 0.0
+    released_since_join = False
+    with resims.installed():
+        while admits < ops:
+            if ends[0][0] <= next_join:
+                at, rid = heapq.heappop(ends)
+                clock.advance_to(at)
+                backend.commit_s = 0.0
+                started = time.perf_counter()
+                adm.release(rid)  # frees a quarter; the head of the queue is admitted
+                note_grants(adm.dirty)
+                backend.commit()
+                admit_s += time.perf_counter() - started
+                admit_commit += backend.commit_s
+                admits += 1
+                released_since_join = True
+            else:
+                clock.advance_to(next_join)
+                before = resims.count
+                backend.commit_s = 0.0
+                started = time.perf_counter()
+                decision = join()
+                backend.commit()
+                took = time.perf_counter() - started
+                submit_s += took
+                submit_commit += backend.commit_s
+                assert decision.position is not None
+                submits += 1
+                split[resims.count != before] += took
+                if resims.count != before:
+                    # a release since the last join changes the kept simulation; say so rather than "changed"
+                    causes["release" if released_since_join and resims.last == "changed" else resims.last] += 1
+                released_since_join = False
+                next_join += rng.expovariate(1 / args.join_every)
+    return {"admits": admits, "submits": submits, "admit_s": admit_s, "submit_s": submit_s,
+            "admit_commit_s": admit_commit, "submit_commit_s": submit_commit, "causes": causes,
+            "split_s": split, "waiting": (waiting, len(in_queue)), "mean": mean_before,
+            "releases_before": releases_before, "span": clock.now - opened, "order_rebuilds": resims.order_rebuilds,
+            "accounts_with_usage": len(adm.fairshare.snapshot(clock.now))}
+
+
+#: hours of history (the pool full, nobody waiting) before the queue starts to form
+HISTORY_HOURS = 3
+WORKLOADS = {"stress": (stress, Clock), "realistic": (realistic, lambda: SimClock(START))}
+
+
+def run(workload: str, backend: str, url: str | None, waiting: int, ops: int, args) -> dict:
+    measure, make_clock = WORKLOADS[workload]
+    clock = make_clock()
+    b = Backend(backend, url, clock)
+    try:
+        result = measure(b, clock, waiting, ops, args)
+    finally:
+        b.close()
+    result.update(backend=backend, admit=result["admits"] / result["admit_s"],
+                  submit=result["submits"] / result["submit_s"],
+                  admit_commit_ms=1000 * result["admit_commit_s"] / result["admits"],
+                  submit_commit_ms=1000 * result["submit_commit_s"] / result["submits"])
+    return result
+
+
+def run_postgres(workload: str, waiting: int, ops: int, args) -> dict | None:
     pg_admin = os.environ.get("NPUHUB_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     name = f"npuhub_bench_{uuid.uuid4().hex[:8]}"
     engine = sa.create_engine(pg_admin, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as db:
             db.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        return run("postgresql", pg_admin.rsplit("/", 1)[0] + "/" + name, waiting, ops)
+        return run(workload, "postgresql", pg_admin.rsplit("/", 1)[0] + "/" + name, waiting, ops, args)
     except sa.exc.OperationalError as e:
         print(f"postgresql: skipped ({str(e).splitlines()[0]})")
         return None
@@ -137,6 +345,72 @@ def run_postgres(waiting: int, ops: int) -> dict | None:
         with engine.connect() as db:
             db.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
         engine.dispose()
+
+
+def measure_all(workload: str, backends: list[str], waiting: int, ops: int, args) -> list[dict]:
+    results = []
+    if "memory" in backends:
+        results.append(run(workload, "memory", None, waiting, ops, args))
+    if "sqlite" in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            results.append(run(workload, "sqlite", f"sqlite:///{tmp}/bench.sqlite", waiting, ops, args))
+    if "postgresql" in backends:
+        results.append(run_postgres(workload, waiting, ops, args))
+    return [r for r in results if r]
+
+
+def report(workload: str, results: list[dict]) -> None:
+    base = results[0]
+    if workload == "stress":
+        print(f"stress: clock +1 ms per read; mean session length learnt: {base['mean']:.0f} s")
+    else:
+        print(f"realistic: mean session length learnt {base['mean'] / 60:.0f} min from {base['releases_before']} "
+              f"ends; {base['submits']} joins and {base['admits']} ends timed over {base['span'] / 60:.0f} min "
+              f"of simulated time; waiting {base['waiting'][0]} -> {base['waiting'][1]}; queue order refreshed "
+              f"{base['order_rebuilds']} times; {base['accounts_with_usage']} accounts with usage at the end")
+    print(f"{'backend':>10} {'admit/s':>8} {'submit/s':>8}  {'commit ms':>9} {'(admit, submit)':<15}  "
+          f"{'ratio to ' + base['backend']:>16}  {'submit ms':>9} {'(re-ran, extended)':<18}  "
+          f"joins that re-ran the estimate (why)")
+    for r in results:
+        rerun = sum(r["causes"].values())
+        extended = r["submits"] - rerun
+        causes = ", ".join(f"{n} {cause}" for cause, n in r["causes"].most_common())
+        rerun_ms = f"{1000 * r['split_s'][True] / rerun:.2f}" if rerun else "-"
+        extended_ms = f"{1000 * r['split_s'][False] / extended:.2f}" if extended else "-"
+        print(f"{r['backend']:>10} {r['admit']:>8.0f} {r['submit']:>8.0f}  "
+              f"{r['admit_commit_ms']:>9.2f} {r['submit_commit_ms']:>6.2f}{'':>9}  "
+              f"{r['admit'] / base['admit']:>10.2f}, {r['submit'] / base['submit']:.2f}  "
+              f"{rerun_ms:>9} {extended_ms:>6}{'':>12}  "
+              f"{rerun} of {r['submits']} ({causes or 'none'})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("waiting", nargs="?", type=int, default=10_000, help="requests waiting (default 10000)")
+    parser.add_argument("--ops", type=int, default=300,
+                        help="operations of each kind timed (default 300); realistic: sessions ending, "
+                             "with every join in between also timed")
+    parser.add_argument("--backends", default="memory,sqlite,postgresql",
+                        help="comma-separated, of memory, sqlite, postgresql (default: all three)")
+    parser.add_argument("--workload", choices=("stress", "realistic", "both"), default="both",
+                        help="which workload to run (default both, side by side)")
+    parser.add_argument("--join-every", type=float, default=0.5,
+                        help="realistic: mean seconds between joins (default 0.5)")
+    parser.add_argument("--session-minutes", type=float, default=60.0,
+                        help="realistic: mean session length in minutes (default 60)")
+    args = parser.parse_args()
+    waiting, ops, backends = args.waiting, args.ops, args.backends.split(",")
+    workloads = ["stress", "realistic"] if args.workload == "both" else [args.workload]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, CPython {platform.python_version()}; "
+          f"{waiting} waiting, 128 devices full, {ops} operations each")
+    measured = {}
+    for workload in workloads:
+        measured[workload] = measure_all(workload, backends, waiting, ops, args)
+        report(workload, measured[workload])
+    if len(measured) == 2:
+        print("realistic / stress (admit, submit): " + "; ".join(
+            f"{r['backend']} x{r['admit'] / s['admit']:.2f}, x{r['submit'] / s['submit']:.2f}"
+            for s, r in zip(measured["stress"], measured["realistic"])))
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ class FairShare:
 
     def factor(self, account: str, now: float, accounts: set[str] | None = None) -> float:
         """Priority factor of ``account`` among ``accounts`` (default: every account with usage)."""
+        if self._usage.get(account, (0.0, now))[0] <= 0 and self.weight(account) > 0:
+            return 1.0  # 2 ** -(0 / anything): no need to total everyone's usage (new people join often)
         return self.factors(set(accounts or ()) | {account}, now)[account]
 
     def factors(self, accounts: set[str], now: float) -> dict[str, float]:
