@@ -6,6 +6,8 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 # The checkout's npuhub (not whichever one is installed), and the docs' own extensions.
 sys.path.insert(0, str(DOCS.parent))
+# The lab extension's server part (its settings are in the configuration reference).
+sys.path.insert(0, str(DOCS.parent / "extensions" / "npuhub-lab"))
 sys.path.insert(0, str(DOCS / "_ext"))
 
 import npuhub  # noqa: E402
