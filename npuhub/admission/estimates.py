@@ -180,56 +180,96 @@ class Fluid:
         self._seq += 1
         heapq.heappush(state.derived, (at, self._seq, share, node))
 
-    def _child(self, parent: tuple, duration: float) -> tuple:
-        key = (id(parent), duration)
-        node = self._children.get(key)
-        if node is None:
-            node = self._children[key] = (parent, duration)
-        return node
-
     # -- simulating ----------------------------------------------------------------------
     def extend(self, requests: Iterable["Request"]) -> None:
-        """Simulate ``requests`` after those already simulated, in this order."""
-        for req in requests:
-            self.results[req.id] = self._step(req)
+        """Simulate ``requests`` after those already simulated, in this order.
 
-    def _step(self, req: "Request") -> tuple[int, object]:
-        position = self.counts[req.model] = self.counts.get(req.model, 0) + 1
-        share = req.share_float
-        if req.model is None or not share:
-            return position, NOW
-        state = self.models.get(req.model)
-        if state is None or share > state.capacity:
-            return position, None
-        free, t, t_node = state.free, state.t, state.t_node
-        fixed, derived = state.fixed, state.derived
-        while free < share - EPS and (fixed or derived):
-            if derived and (not fixed or derived[0][0] < fixed[0][0]):
-                at, _, freed, node = heapq.heappop(derived)
-                if node is not state.last_node and at - state.last < NEAR:
-                    self.margin = 0.0  # two derived times that may swap as the clock moves
-                if node is not t_node and at - t < NEAR:
-                    self.margin = 0.0  # max(cursor, end) may change sides
-                state.last, state.last_node = at, node
-            else:
-                at, _, freed = heapq.heappop(fixed)
-                node = at
-                if at >= state.last:  # a fixed end after a derived one: the clock may not pass it
-                    self.margin = min(self.margin, at - state.last)
-            if at > t:
-                t, t_node = at, node
-            free += freed
-        if free < share - EPS:
-            state.free = free
-            return position, None
-        state.free = free - share
-        state.t, state.t_node = t, t_node
-        duration = req.max_duration if req.max_duration is not None else self.mean
-        if isinstance(t_node, tuple):
-            self._push_derived(state, t + duration, self._child(t_node, duration), share)
-        else:
-            self._push_fixed(state, t + duration, share)
-        return position, t_node
+        One loop with the state in local variables: a re-run steps through
+        every waiting request, so each look-up and heap operation saved counts.
+        """
+        results, counts, models, children = self.results, self.counts, self.models, self._children
+        mean, margin, seq = self.mean, self.margin, self._seq
+        heappop, heappush, heapreplace = heapq.heappop, heapq.heappush, heapq.heapreplace
+        for req in requests:
+            model = req.model
+            position = counts[model] = counts.get(model, 0) + 1
+            share = req.share_float
+            if model is None or not share:
+                results[req.id] = (position, NOW)
+                continue
+            state = models.get(model)
+            if state is None or share > state.capacity:
+                results[req.id] = (position, None)
+                continue
+            free, t, t_node = state.free, state.t, state.t_node
+            need = share - EPS
+            duration = req.max_duration if req.max_duration is not None else mean
+            seq += 1
+            if free >= need:  # fits at the cursor
+                state.free = free - share
+                if t_node.__class__ is tuple:
+                    key = (id(t_node), duration)
+                    node = children.get(key)
+                    if node is None:
+                        node = children[key] = (t_node, duration)
+                    heappush(state.derived, (t + duration, seq, share, node))
+                else:
+                    heappush(state.fixed, (t + duration, seq, share))
+                results[req.id] = (position, t_node)
+                continue
+            fixed, derived = state.fixed, state.derived
+            last, last_node = state.last, state.last_node
+            pushed = False
+            while fixed or derived:
+                if derived and (not fixed or derived[0][0] < fixed[0][0]):
+                    heap = derived
+                    at, _, freed, node = derived[0]
+                    if node is not last_node and at - last < NEAR:
+                        margin = 0.0  # two derived times that may swap as the clock moves
+                    if node is not t_node and at - t < NEAR:
+                        margin = 0.0  # max(cursor, end) may change sides
+                    last, last_node = at, node
+                else:
+                    heap = fixed
+                    at, _, freed = fixed[0]
+                    node = at
+                    if at >= last:  # a fixed end after a derived one: the clock may not pass it
+                        gap = at - last
+                        if gap < margin:
+                            margin = gap
+                if at > t:
+                    t, t_node = at, node
+                free += freed
+                if free >= need:
+                    # the last end this request waits for: pop it and push the request's own end
+                    # in one heap operation when both are on the same heap (same content, so the
+                    # same order of later pops: every entry has its own seq)
+                    if t_node.__class__ is tuple:
+                        key = (id(t_node), duration)
+                        child = children.get(key)
+                        if child is None:
+                            child = children[key] = (t_node, duration)
+                        entry, target = (t + duration, seq, share, child), derived
+                    else:
+                        entry, target = (t + duration, seq, share), fixed
+                    if target is heap:
+                        heapreplace(heap, entry)
+                    else:
+                        heappop(heap)
+                        heappush(target, entry)
+                    pushed = True
+                    break
+                heappop(heap)
+            state.last, state.last_node = last, last_node
+            if not pushed:
+                state.free = free
+                seq -= 1
+                results[req.id] = (position, None)
+                continue
+            state.free = free - share
+            state.t, state.t_node = t, t_node
+            results[req.id] = (position, t_node)
+        self.margin, self._seq = margin, seq
 
     # -- reading ---------------------------------------------------------------------------
     def valid_at(self, now: float) -> bool:

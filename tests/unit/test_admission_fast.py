@@ -232,3 +232,23 @@ def test_a_request_joining_at_the_tail_extends_the_kept_simulation():
     reference = estimate_starts(adm, adm.queue(), clock.now)
     assert decision.position == 201 and decision.eta == reference["last"]
     assert adm.positions() == ReferenceAdmission.positions(adm)
+
+
+def test_the_kept_simulation_of_a_mixed_queue_matches_the_reference_as_the_clock_moves():
+    """Mixed shares behind sessions half overdue (ends that move with the clock) and half at fixed times.
+
+    A request here often waits for several ends, from either kind, so the
+    kept simulation's pops and pushes cross between its two heaps.
+    """
+    clock = Clock()
+    start = clock.now
+    adm = Admission(SITE, clock, default_session=600.0)
+    for i in range(16):
+        clock.now = start + (5 * i if i < 8 else 300 + 10 * i)
+        adm.submit(f"g{i}", {"course-a"}, "quarter", request_id=f"g{i}")
+    clock.now = start + 650
+    for i in range(60):
+        adm.submit(f"a{i}", {"course-a"}, ["eighth", "quarter", "third", "half"][i * 7 % 4], request_id=f"w{i}")
+    for _ in range(480):
+        clock.now += 0.5
+        assert adm.positions() == ReferenceAdmission.positions(adm)
