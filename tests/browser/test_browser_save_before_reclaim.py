@@ -16,7 +16,7 @@ import pytest
 
 from conftest import ONE_DEVICE_SITE, EmbeddedStack
 from test_browser_lab_panel import set_settings, sign_in_and_start
-from test_browser_spawn import LAB_TIMEOUT_MS, VIEWPORT
+from test_browser_spawn import LAB_TIMEOUT_MS, VIEWPORT, screenshot_dir  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -24,7 +24,7 @@ GRACE = 90
 TYPED = "results of run 7: loss 0.031"
 
 
-def test_open_edits_are_saved_before_an_idle_stop(chromium, tmp_path, monkeypatch):
+def test_open_edits_are_saved_before_an_idle_stop(chromium, tmp_path, monkeypatch, screenshot_dir):  # noqa: F811
     monkeypatch.setenv("NPUHUB_SERVICE_ARGS", " ".join([
         "--NPUHubService.reconcile_interval=1",
         "--NPUHubService.idle_hard_limit=1",
@@ -59,6 +59,8 @@ def test_open_edits_are_saved_before_an_idle_stop(chromium, tmp_path, monkeypatc
         while notes.read_text() != TYPED:
             assert time.monotonic() < deadline, f"not saved after the warning: {notes.read_text()!r}"
             time.sleep(0.5)
+        page.wait_for_timeout(1000)  # the toast has slid in
+        page.screenshot(path=screenshot_dir / "lab-npu-warning.png")
 
         stack.admin.wait_for_server("student1", ready=False, timeout=GRACE + 60)
         assert notes.read_text() == TYPED
