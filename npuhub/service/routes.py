@@ -308,11 +308,14 @@ class MeHandler(BaseHandler):
                 accounts.append(acct)
         flavors = []
         for flavor in adm.catalogue.for_groups(groups):
-            flavors.append({"id": flavor.id, "name": str(flavor.name),
-                            "names": {"zh": flavor.name.zh, "en": flavor.name.en},
-                            "share": format_share(flavor.share)
-                            if flavor.share else "0", "model": flavor.device_model,
-                            "price": hours(flavor.share * HOUR)})
+            flavors.append({
+                "id": flavor.id,
+                "name": str(flavor.name),
+                "names": {"zh": flavor.name.zh, "en": flavor.name.en},
+                "share": format_share(flavor.share) if flavor.share else "0",
+                "model": flavor.device_model,
+                "price": hours(flavor.share * HOUR),
+            })
         self.send({
             "user": caller.name,
             "groups": sorted(groups),
