@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).parent))
 
 from hubclient import HubAPI, HubSession  # noqa: E402
+from processes import log_tail, wait_until_up  # noqa: E402
 
 #: Set by .ci/run: a missing real part (proxy, Chromium, ...) fails instead of skipping.
 REQUIRE_ALL = os.environ.get("NPUHUB_REQUIRE_ALL") == "1"
@@ -125,20 +125,12 @@ class EmbeddedStack:
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(self.command(), cwd=self.workdir, env=env, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"npuhub up exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if requests.get(self.base_url + "/hub/api", timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"the hub did not come up in {timeout}s:\n{self.log()}")
+        wait_until_up(self.proc, self.base_url + "/hub/api", what="the hub (npuhub up)", timeout=timeout,
+                      log=self.log, interval=0.2)
+        return self
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
+        return log_tail(self.log_path)
 
     def stop(self) -> None:
         """Ctrl-C, as a person would; the hub stops every server and the proxy."""

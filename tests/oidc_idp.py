@@ -9,18 +9,16 @@ the way a browser does.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 from urllib.parse import urljoin
 
 import requests
 
 from conftest import require
+from processes import log_tail, stop_group, wait_until_up
 
 IDP_DIR = Path(__file__).parent / "idp" / "oidc"
 CLIENT_ID = "npuhub"
@@ -78,35 +76,24 @@ class OIDCProvider:
         command = ["node", str(IDP_DIR / "server.js"), str(self.data_file), str(self.port)]
         self.proc = subprocess.Popen(command, cwd=IDP_DIR, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the OpenID provider exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if requests.get(self.issuer + "/.well-known/openid-configuration", timeout=2).ok:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"the OpenID provider did not answer in {timeout}s:\n{self.log()}")
+        try:
+            wait_until_up(self.proc, self.issuer + "/.well-known/openid-configuration",
+                          what="the OpenID provider", timeout=timeout, log=self.log, ok=lambda r: r.ok)
+        except TimeoutError:
+            self.stop()
+            raise
+        return self
 
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        if self.running:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc)
         self.proc = None
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+        return log_tail(self.log_path, 4000)
 
 
 def _follow(http: requests.Session, r: requests.Response, stop_at: str) -> requests.Response | str:

@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from unittest import mock
@@ -27,6 +26,7 @@ from unittest import mock
 import pytest
 import requests
 from conftest import BIN, EmbeddedStack, free_port
+from processes import log_tail, wait_until_up
 
 HERE = Path(__file__).parent
 PREFIX = "/services/npuhub/"
@@ -191,20 +191,12 @@ class ServiceProcess:
             self.proc = subprocess.Popen([sys.executable, "-m", "npuhub.service", f"--config={self.config}"],
                                          cwd=self.workdir, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the service exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if requests.get(f"{self.url}{PREFIX}api/v1/openapi.json", timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"the service did not come up in {timeout}s:\n{self.log()}")
+        wait_until_up(self.proc, f"{self.url}{PREFIX}api/v1/openapi.json", what="the service",
+                      timeout=timeout, log=self.log)
+        return self
 
     def log(self, tail: int = 8000) -> str:
-        return self.log_path.read_text(errors="replace")[-tail:] if self.log_path.exists() else ""
+        return log_tail(self.log_path, tail)
 
     def kill(self) -> None:
         """kill -9: no clean-up, no last commit."""

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin
 
 import requests
+from processes import log_tail, stop_group, wait_until_up
 
 HERE = Path(__file__).resolve().parent
 
@@ -32,31 +30,19 @@ class CASServer:
                 [sys.executable, str(HERE / "serve.py"), str(self.port), str(self.workdir / "data")],
                 cwd=HERE, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the CAS server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if requests.get(self.url + "/login", timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"the CAS server did not come up in {timeout}s:\n{self.log()}")
+        try:
+            wait_until_up(self.proc, self.url + "/login", what="the CAS server", timeout=timeout, log=self.log)
+        except TimeoutError:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc)
         self.proc = None
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
+        return log_tail(self.log_path)
 
 
 class _FormParser(HTMLParser):
