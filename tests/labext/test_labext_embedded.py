@@ -7,20 +7,16 @@ her course (and only hers), an admin's uses it but never operates it.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-from pathlib import Path
-from unittest import mock
 
 import pytest
 import requests
-from conftest import ONE_DEVICE_SITE, REQUIRE_ALL, EmbeddedStack, process_env
+from conftest import ONE_DEVICE_SITE, EmbeddedStack, process_env, require
 
 pytestmark = pytest.mark.integration
 
-SOURCE = Path(__file__).resolve().parents[2] / "extensions" / "npuhub-lab"
 SERVERS = {"student1": "npu-quarter", "teacher1": "cpu", "admin": "cpu"}
 
 
@@ -34,21 +30,8 @@ def extension_installed() -> bool:
 @pytest.fixture(scope="module")
 def lab_hub(tmp_path_factory):
     """The embedded stack with a server for a student (holding a quarter), a teacher and an admin."""
-    workdir = tmp_path_factory.mktemp("labext-stack")
-    stack = EmbeddedStack(workdir, ONE_DEVICE_SITE)
-    env = {}
-    if not extension_installed():
-        if REQUIRE_ALL:
-            pytest.fail("npuhub_lab is not installed; scripts/bootstrap.sh installs it")
-        # A checkout where it is not installed yet: the servers import it from the source (PYTHONPATH
-        # reaches them through Spawner.env_keep) and enable it in each person's Jupyter config.
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE), os.environ.get("PYTHONPATH")]))
-        for user in SERVERS:
-            config = stack.data_dir / "users" / user / ".jupyter" / "jupyter_server_config.json"
-            config.parent.mkdir(parents=True, exist_ok=True)
-            config.write_text(json.dumps({"ServerApp": {"jpserver_extensions": {"npuhub_lab": True}}}))
-    with mock.patch.dict(os.environ, env):
-        stack.start()
+    require(extension_installed(), "npuhub_lab in the servers' Python (scripts/bootstrap.sh installs it)")
+    stack = EmbeddedStack(tmp_path_factory.mktemp("labext-stack"), ONE_DEVICE_SITE).start()
     try:
         for user, flavor in SERVERS.items():
             assert stack.spawn(user, flavor).status_code in (201, 202)
