@@ -93,14 +93,34 @@ Stop with Ctrl-C; every server it started stops with it.
     return 0
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     site = _load_site(args.config)
     print(f"{site.source}: valid")
-    print(f"  pool: {len(site.nodes)} nodes, {sum(n.devices for n in site.nodes)} devices")
+    devices = sum(n.devices for n in site.nodes)
+    print(f"  pool: {_count(len(site.nodes), 'node', 'nodes')}, {_count(devices, 'device', 'devices')}")
     for flavor in site.catalogue:
         groups = ", ".join(sorted(flavor.groups)) or "everyone"
         share = f"{format_share(flavor.share)} x {flavor.device_model}" if flavor.has_accelerator else "CPU only"
         print(f"  flavor {flavor.id}: {share}, {flavor.cpu:g} CPU, {flavor.memory}; for {groups}")
+    if not site.quotas:
+        print("  budgets: none (device-hours are not limited)")
+    for rule in site.quotas:
+        whom = "each member of" if rule.scope == "user" else "the group"
+        cap = f", saved up to {rule.cap} device-hours" if rule.cap is not None else ""
+        print(f"  budget: {whom} {', '.join(sorted(rule.groups))}: {rule.device_hours} device-hours "
+              f"per {rule.period}{cap}")
+    auth = site.auth
+    if auth.type == "oidc":
+        sign_in = f"OpenID Connect, issuer {auth.oidc.get('issuer')}, client {auth.oidc.get('client_id')}"
+    elif auth.type == "cas":
+        sign_in = f"CAS {auth.cas.get('protocol')}, server {auth.cas.get('server_url')}"
+    else:
+        sign_in = "demo accounts (only `npuhub up` on one machine may use them)"
+    print(f"  sign-in: {sign_in}")
     return 0
 
 

@@ -8,6 +8,7 @@ from fractions import Fraction
 from typing import Iterable
 
 from .i18n import Text, message
+from .refusals import Refusal
 from .shares import format_share, share_label
 
 __all__ = [
@@ -22,22 +23,21 @@ __all__ = [
 FLAVOR_ID_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
-class FlavorError(Exception):
-    """A request names a flavor the person cannot have. ``reason`` is machine-readable."""
+class FlavorError(Refusal):
+    """A request names a flavor the person cannot have (``FlavorUnknown``: 400, ``FlavorNotAllowed``: 403)."""
 
-    reason = "flavor"
+    kind = "flavor"
 
     def __init__(self, text: Text):
-        super().__init__(str(text))
-        self.text = text
+        super().__init__(self.kind, text)
 
 
 class FlavorUnknown(FlavorError):
-    reason = "flavor_unknown"
+    kind = "flavor_unknown"
 
 
 class FlavorNotAllowed(FlavorError):
-    reason = "flavor_not_allowed"
+    kind = "flavor_not_allowed"
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,10 @@ class FlavorCatalogue:
 
     def __len__(self) -> int:
         return len(self._flavors)
+
+    def get(self, flavor_id: str) -> Flavor | None:
+        """The flavor called ``flavor_id``, or None (a flavor removed from the site file since)."""
+        return self._flavors.get(flavor_id)
 
     def for_groups(self, groups: Iterable[str]) -> list[Flavor]:
         """The flavors members of ``groups`` may pick, in menu order."""

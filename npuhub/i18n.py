@@ -62,6 +62,11 @@ MESSAGES: dict[str, Text] = {
         "暂时无法连接资源调度服务，请稍后再试。",
         "The npuhub scheduling service cannot be reached right now; please try again in a minute.",
     ),
+    "service_not_configured": Text(
+        "npuhub 尚未配置资源调度服务的地址，请联系中心工作人员。",
+        "The npuhub scheduling service is not configured for this hub (c.NPUSpawnerMixin.admission_url is "
+        "empty); please tell the centre's staff.",
+    ),
     "queue_timeout": Text(
         "排队时间过长，已放弃本次申请。请稍后再试，或选择更小的规格。",
         "You waited too long in the queue, so the request was given up. Try again later, or pick a smaller flavor.",
@@ -135,6 +140,36 @@ MESSAGES: dict[str, Text] = {
     "body_invalid": Text("请求内容无效：{detail}", "The request is not valid: {detail}"),
     "not_found": Text("这里什么也没有：{path}", "There is nothing at {path}."),
     "method_not_allowed": Text("此地址不支持 {method}。", "{method} is not supported here."),
+    # -- why a request ended (the spawn page and the lab extension show it) -------------------------
+    "server_running": Text(
+        "这份资源正被运行中的服务器“{server}”使用。请先在 JupyterHub 主页停止该服务器，停止后资源会自动释放。",
+        "This slice is in use by the running server '{server}'. Stop the server from JupyterHub's home page; "
+        "its slice is released once it has stopped.",
+    ),
+    "ended_cancelled": Text("您取消了这次启动。", "You cancelled this start."),
+    "ended_cancelled_by": Text(
+        "{who}（您的老师或中心工作人员）取消了这次启动。",
+        "{who} (your teacher or the centre's staff) cancelled this start.",
+    ),
+    "ended_stopped": Text("服务器已停止，占用的资源已释放。", "The server stopped and its slice was released."),
+    "ended_budget_spent": Text(
+        "算力额度已用完，服务器已停止。请保存的文件都还在；额度恢复后可再次启动。",
+        "The device-hour budget was spent, so the server was stopped. Your saved files are kept; "
+        "start again once the budget renews.",
+    ),
+    "ended_idle_reclaimed": Text(
+        "服务器空闲过久，已停止以便把资源让给排队的人。已保存的文件都还在。",
+        "The server was idle too long and was stopped to give its slice to others. Your saved files are kept.",
+    ),
+    "ended_server_gone": Text(
+        "JupyterHub 已不再运行或启动这个服务器，申请已结束，不再计费。",
+        "JupyterHub no longer runs or starts this server, so the request was ended and is no longer charged.",
+    ),
+    "ended_revoked": Text(
+        "工作坊已结束或访问码已被撤销，申请已结束。",
+        "The workshop is over or its code was revoked, so the request was ended.",
+    ),
+    "ended_other": Text("申请已结束（{reason}）。", "The request ended ({reason})."),
     "internal_error": Text(
         "npuhub 服务出错了，请告诉中心工作人员（编号 {ref}）。",
         "Something went wrong in the npuhub service; please tell the centre's staff (reference {ref}).",

@@ -278,17 +278,20 @@ class Admission:
         position, start = fluid.results[req.id]
         return Decision(req.id, State.WAITING, position=position, eta=fluid.eta(start, now))
 
-    def cancel(self, request_id: str, reason: str = "cancelled") -> Request:
-        """Withdraw a waiting request (or release a granted one); cancelling twice is harmless."""
+    def cancel(self, request_id: str, reason: str = "cancelled", by: str | None = None) -> Request:
+        """Withdraw a waiting request (or release a granted one); cancelling twice is harmless.
+
+        ``by`` names who ended it (the person or someone acting for her), for the sentence she reads.
+        """
         req = self.requests[request_id]
         if req.state is State.WAITING:
-            self._end(req, State.CANCELLED, self.clock(), reason)
+            self._end(req, State.CANCELLED, self.clock(), reason, by)
             self.schedule()
         elif req.state is State.GRANTED:
-            self.release(request_id, reason)
+            self.release(request_id, reason, by)
         return req
 
-    def release(self, request_id: str, reason: str = "stopped") -> Request:
+    def release(self, request_id: str, reason: str = "stopped", by: str | None = None) -> Request:
         """The server stopped: charge to now, free the slices, admit whoever is next."""
         req = self.requests[request_id]
         if req.state is not State.GRANTED:
@@ -302,11 +305,11 @@ class Admission:
         duration = now - (req.granted_at or now)
         if duration > 0:  # a slow moving mean of session lengths for the estimates
             self._session_mean = 0.9 * self._session_mean + 0.1 * duration
-        self._end(req, State.RELEASED, now, reason)
+        self._end(req, State.RELEASED, now, reason, by)
         self.schedule()
         return req
 
-    def _end(self, req: Request, state: State, now: float, reason: str | None) -> None:
+    def _end(self, req: Request, state: State, now: float, reason: str | None, by: str | None = None) -> None:
         if req.state is State.WAITING:
             self._dequeue(req)
         self._granted.pop(req.id, None)
@@ -316,7 +319,7 @@ class Admission:
             if not mine:
                 del self._active_by_user[req.user]
         self._version += 1
-        req.state, req.reason, req.ended_at = state, reason, now
+        req.state, req.reason, req.ended_at, req.ended_by = state, reason, now, by
         self.dirty.add(req.id)
 
     def _grant(self, req: Request, grant: Grant | None, now: float, reservation: str | None = None) -> None:

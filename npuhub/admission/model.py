@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..pool import Grant
+from ..refusals import Refusal, refusal_text
 
 __all__ = ["State", "Request", "Decision", "Reservation", "Budget", "Refused"]
 
@@ -40,6 +41,8 @@ class Request:
     grant: Grant | None = None
     granted_at: float | None = None
     ended_at: float | None = None
+    #: who ended it: the person, her teacher or staff (their name), or None when npuhub itself did
+    ended_by: str | None = None
     reservation: str | None = None
     #: device-seconds charged so far (metering accrues while granted)
     charged: Fraction = Fraction(0)
@@ -72,14 +75,16 @@ class Decision:
     retry_at: float | None = None
 
 
-class Refused(Exception):
-    """A request the policy refuses outright (quota spent, limit reached, flavor impossible)."""
+class Refused(Refusal):
+    """A request the policy refuses outright (quota spent, limit reached, flavor impossible).
+
+    The core gives the machine ``detail``; the sentence is made from it once, here.
+    """
 
     def __init__(self, reason: str, detail: dict | None = None, retry_at: float | None = None):
-        super().__init__(reason)
-        self.reason = reason
         self.detail = detail or {}
-        self.retry_at = retry_at
+        extra = {"account": str(self.detail.get("account", ""))} if reason == "quota_spent" else {}
+        super().__init__(reason, refusal_text(reason, self.detail, retry_at), retry_at=retry_at, **extra)
 
 
 @dataclass(frozen=True)

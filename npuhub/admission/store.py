@@ -220,7 +220,7 @@ def _request_row(req: Request) -> dict:
         "model": req.model, "share": format_share(req.share) if req.share else "0", "state": req.state.value,
         "reason": req.reason, "arrived": req.arrived, "seq": req.seq, "charge_group": req.charge_group,
         "grant": req.grant.to_dict() if req.grant else None, "granted_at": req.granted_at,
-        "ended_at": req.ended_at, "reservation": req.reservation, "charged": str(req.charged),
+        "ended_at": req.ended_at, "ended_by": req.ended_by, "reservation": req.reservation, "charged": str(req.charged),
         "metered_until": req.metered_until, "max_duration": req.max_duration,
     }
 
@@ -230,6 +230,6 @@ def _request_from_row(row) -> Request:
         id=row.id, user=row.user, groups=frozenset(row.groups or []), flavor=row.flavor, model=row.model,
         share=Fraction(row.share), arrived=row.arrived, charge_group=row.charge_group, state=State(row.state),
         reason=row.reason, grant=Grant.from_dict(row.grant) if row.grant else None, granted_at=row.granted_at,
-        ended_at=row.ended_at, reservation=row.reservation, charged=_frac(row.charged),
+        ended_at=row.ended_at, ended_by=row.ended_by, reservation=row.reservation, charged=_frac(row.charged),
         metered_until=row.metered_until, max_duration=row.max_duration, seq=row.seq, server=row.server,
     )

@@ -25,6 +25,7 @@ requests = Table(
     Column("grant", JSON),
     Column("granted_at", Float),
     Column("ended_at", Float),
+    Column("ended_by", String(255)),
     Column("reservation", String(64)),
     Column("charged", String(64), nullable=False, default="0"),
     Column("metered_until", Float),

@@ -74,7 +74,8 @@ class WarnThenStop:
             warning = self._warnings.get(rid)
             if warning is None:
                 stop_at = now + self.grace
-                warning = {"reason": self.reason, "message": str(self.warning_text(req, stop_at)),
+                text = self.warning_text(req, stop_at)
+                warning = {"reason": self.reason, "message": {"zh": text.zh, "en": text.en},
                            "at": iso(now), "stop_at": iso(stop_at), "_stop_at": stop_at}
                 self.on_warned(req, stop_at)
             current[rid] = warning

@@ -78,6 +78,7 @@ class Engine:
         #: bumped by every committed change; caches of derived views key on it
         self.version = 0
         self._positions: tuple[int, float, dict[str, Decision]] | None = None
+        self._changed = asyncio.Event()  # set, and replaced, at every committed change (long polls wait on it)
 
     # -- loading and recovering --------------------------------------------------------------
     async def load(self) -> bool:
@@ -97,7 +98,7 @@ class Engine:
         self.available = True
         self.down_since = None
         self.last_error = None
-        self.version += 1
+        self._bump()
         self.metrics.store_available.set(1)
         if recovered:
             self.log.warning("The admission database is back; state reloaded from it.")
@@ -191,11 +192,24 @@ class Engine:
                 except StoreUnavailable as e:
                     self._mark_down(e)
                     raise self.unavailable(what) from None
-            self.version += 1
+            self._bump()
             self._record(observed)
             if refused is not None:
                 raise refused
             return result
+
+    def _bump(self) -> None:
+        self.version += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        """Wait until the next committed change, at most ``timeout`` seconds. True if one came."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     @staticmethod
     def _has_changes(adm: Admission) -> bool:

@@ -13,7 +13,8 @@ from fractions import Fraction
 from ..admission.core import Admission
 from ..admission.model import Decision, Request, Reservation, State
 from ..admission.quota import Account, Budgets
-from ..flavors import FlavorCatalogue
+from ..flavors import Flavor, FlavorCatalogue
+from ..launch import launch_view
 from ..i18n import MESSAGES, Text, message
 from ..shares import format_share, share_label
 from .auth import Caller
@@ -24,6 +25,8 @@ __all__ = [
     "account_view",
     "budget_accounts",
     "hours",
+    "menu_view",
+    "flavor_view",
     "ledger_view",
     "over_budget",
     "pool_view",
@@ -64,7 +67,7 @@ def eta_text(eta: float | None, now: float) -> Text:
 def status_text(req: Request, decision: Decision | None, catalogue: FlavorCatalogue, now: float) -> Text | None:
     """The state of a request in words, as the spawn page shows it while it waits."""
     if req.state is State.WAITING and decision is not None:
-        flavor = next((f for f in catalogue if f.id == req.flavor), None)
+        flavor = catalogue.get(req.flavor)
         name = flavor.name if flavor is not None else Text(req.flavor, req.flavor)
         return message("waiting", flavor=name, position=decision.position, ordinal=ordinal(decision.position or 0),
                        eta=eta_text(decision.eta, now))
@@ -73,7 +76,24 @@ def status_text(req: Request, decision: Decision | None, catalogue: FlavorCatalo
             return MESSAGES["granted_cpu"]
         return message("granted", share=share_label(req.grant.share), model=req.grant.model,
                        node=req.grant.node or "-", devices=", ".join(str(d) for d in req.grant.devices))
+    if req.state.final:
+        return ended_text(req)
     return None
+
+
+def ended_text(req: Request) -> Text:
+    """Why a request ended, as the person whose request it was reads it."""
+    reason = req.reason or ""
+    if reason == "cancelled":
+        if req.ended_by and req.ended_by != req.user:
+            return message("ended_cancelled_by", who=req.ended_by)
+        return MESSAGES["ended_cancelled"]
+    key = f"ended_{reason}"
+    if key in MESSAGES:
+        return MESSAGES[key]
+    if reason in MESSAGES:  # a refusal's own sentence (queue_timeout, pool_no_model, ...)
+        return MESSAGES[reason]
+    return MESSAGES["ended_stopped"] if req.state is State.RELEASED else message("ended_other", reason=reason or "-")
 
 
 def budget_accounts(budgets: Budgets, user: str, groups: Iterable[str], charge_group: str | None,
@@ -105,6 +125,42 @@ def grant_view(req: Request) -> dict | None:
             "slices": [s.to_dict() for s in g.slices]}
 
 
+def launch_of(adm: Admission, req: Request) -> dict | None:
+    """What the granted server is started with (``npuhub.launch``); None until granted."""
+    if req.state is not State.GRANTED:
+        return None
+    flavor = adm.catalogue.get(req.flavor)
+    if flavor is None:
+        return None
+    vendor = adm.pool.vendor_of(req.grant.model) if req.grant is not None else None
+    return launch_view(flavor, req.grant, vendor, req.id)
+
+
+def flavor_view(flavor: Flavor, default_id: str | None) -> dict:
+    """One entry of a person's menu: names and description in both languages, size and price per hour."""
+    description = flavor.description or flavor.resources
+    return {
+        "id": flavor.id,
+        "name": str(flavor.name),
+        "names": {"zh": flavor.name.zh, "en": flavor.name.en},
+        "description": {"zh": description.zh, "en": description.en},
+        "share": share_text(flavor.share),
+        "model": flavor.device_model,
+        "cpu": flavor.cpu,
+        "memory": flavor.memory,
+        "price": hours(flavor.device_hours_per_hour * HOUR),
+        "default": flavor.id == default_id,
+    }
+
+
+def menu_view(catalogue: FlavorCatalogue, groups: Iterable[str]) -> dict:
+    """The flavors members of ``groups`` may start, in menu order, and which one is preselected."""
+    groups = set(groups)
+    default = catalogue.default_for(groups)
+    default_id = default.id if default is not None else None
+    return {"flavors": [flavor_view(f, default_id) for f in catalogue.for_groups(groups)], "default": default_id}
+
+
 def request_view(req: Request, *, now: float, adm: Admission, decision: Decision | None = None,
                  warnings: list[dict] | None = None) -> dict:
     waiting = req.state is State.WAITING and decision is not None
@@ -123,11 +179,13 @@ def request_view(req: Request, *, now: float, adm: Admission, decision: Decision
         "position": decision.position if waiting else None,
         "eta": iso(eta),
         "eta_seconds": max(0.0, round(eta - now, 1)) if eta is not None else None,
-        "message": str(text) if text is not None else None,
+        "message": {"zh": text.zh, "en": text.en} if text is not None else None,
+        "ended_by": req.ended_by,
         "arrived": iso(req.arrived),
         "granted_at": iso(req.granted_at),
         "ended_at": iso(req.ended_at),
         "grant": grant_view(req),
+        "launch": launch_of(adm, req),
         "account": adm.account_of(req),
         "reservation": req.reservation,
         "charged": hours(req.charged),

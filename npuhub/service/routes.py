@@ -9,7 +9,9 @@ through ``write_error`` and ``errors.error_answer``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import time
 import re
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -22,14 +24,16 @@ from ..admission.model import Refused, State
 from ..flavors import FlavorError
 from ..i18n import message
 from ..shares import format_share
+from .hubapi import HubUnavailable
 from .auth import OPERATE, Caller, HubIdentity, OAuthCallbackHandler
 from .engine import peek_account
-from .errors import APIError, error_answer, from_flavor_error
+from .errors import APIError, error_answer
 from .models import (
     account_view,
     budget_accounts,
     hours,
     ledger_view,
+    menu_view,
     pool_view,
     queue_view,
     request_view,
@@ -233,7 +237,7 @@ class RequestsHandler(BaseHandler):
             self.engine.site.catalogue.resolve(body["flavor"], groups)
         except FlavorError as e:
             metrics.decisions.labels("refused", e.reason).inc()
-            raise from_flavor_error(e) from None
+            raise
 
         def submit(adm):
             return adm.submit(user, groups, body["flavor"], request_id=rid, server=server)
@@ -260,26 +264,122 @@ class RequestsHandler(BaseHandler):
 
 
 class RequestHandler(BaseHandler):
-    def get(self, request_id: str):
-        self.send(self.view(self.find_request(request_id)))
+    query_args = frozenset({"wait", "stopped"})
+
+    #: the longest a long poll is held open (seconds); proxies commonly cut idle answers at 60 s
+    MAX_WAIT = 50.0
+
+    async def get(self, request_id: str):
+        """The request; with ``?wait=N`` and ``If-None-Match``, answers when it changes, or 304 after N s.
+
+        The spawner follows a start with this one long poll (no polling loop):
+        each answer is a change the spawn page shows.
+        """
+        req = self.find_request(request_id)
+        wait = self.wait_seconds()
+        seen = self.request.headers.get("If-None-Match")
+        view = self.view(req)
+        tag = view_tag(view)
+        deadline = time.monotonic() + wait
+        while seen == tag and not req.state.final:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            if not await self.engine.wait_for_change(remaining):
+                continue
+            req = self.engine.find(request_id) or req
+            view = self.view(req)
+            tag = view_tag(view)
+        self.set_header("ETag", tag)
+        if seen == tag:
+            self.set_status(304)
+            self.clear_header("Content-Type")
+            return self.finish()
+        self.send(view)
+
+    def wait_seconds(self) -> float:
+        raw = self.get_query_argument("wait", "0")
+        try:
+            wait = float(raw)
+        except ValueError:
+            wait = -1.0
+        if not 0 <= wait <= self.MAX_WAIT:  # also refuses NaN
+            raise APIError(400, "body_invalid",
+                           message("body_invalid", detail=f"wait must be 0 to {self.MAX_WAIT:g} seconds"))
+        return wait
 
     async def delete(self, request_id: str):
+        """End a request: a waiting one is cancelled; a granted one only once its server has stopped.
+
+        A granted slice is never freed while its server may still use it. The
+        hub's spawner, having stopped the server, says so with ``?stopped=true``
+        (it holds ``operate``). Anyone else who may end the request (its owner,
+        her teacher, staff) gets the server stopped through the hub; the
+        spawner then releases the slice, and the answer is 202 until it has.
+        """
         req = self.find_request(request_id)
         if req.state.final:
             return self.send(self.view(req))
         who = self.caller.name
+        if req.state is State.GRANTED and not (self.caller.operates and self.get_query_argument("stopped", "") == "true"):
+            return await self._stop_server_first(req)
 
         def end(adm):
             live = adm.requests.get(request_id)
             if live is None:
                 return None
             if live.state is State.GRANTED:
-                return adm.release(request_id, "stopped")
-            return adm.cancel(request_id, "cancelled")
+                return adm.release(request_id, "stopped", by=who)
+            return adm.cancel(request_id, "cancelled", by=who)
 
         ended = await self.engine.change(end, "cancel")
         self.service.log.info("Request %s of %s ended by %s", request_id, req.user, who)
         self.send(self.view(ended if ended is not None else self.engine.find(request_id) or req))
+
+    async def _stop_server_first(self, req) -> None:
+        hub = self.service.hub
+        if hub is None:
+            raise APIError(409, "server_running", message("server_running", server=req.server or "-"))
+        try:
+            outcome = await hub.stop_server(req.user, req.server)
+        except HubUnavailable:
+            raise APIError(503, "hub_unavailable", headers={"Retry-After": "5"}) from None
+        self.service.log.info("%s asked to end granted request %s of %s: its server is %s",
+                              self.caller.name, req.id, req.user, outcome)
+        if outcome == "gone":
+            # The hub runs no such server: nothing uses the slice any more.
+            def end(adm):
+                if req.id in adm.requests:
+                    return adm.release(req.id, "server_gone", by=self.caller.name)
+
+            await self.engine.change(end, "cancel")
+            return self.send(self.view(self.engine.find(req.id) or req))
+        view = self.view(req)
+        view["stopping"] = True
+        self.send(view, 202)
+
+
+def view_tag(view: dict) -> str:
+    """An ETag of what a person sees of a request (not the seconds counting down to its estimate)."""
+    seen = {k: v for k, v in view.items() if k != "eta_seconds"}
+    return '"' + hashlib.sha1(json.dumps(seen, sort_keys=True).encode()).hexdigest()[:20] + '"'
+
+
+class FlavorsHandler(BaseHandler):
+    """The menu a person may start from: ``GET /flavors`` (mine), or ``?user=`` for the hub's spawner."""
+
+    query_args = frozenset({"user", "group"})
+
+    async def get(self):
+        caller = self.caller
+        user = self.get_query_argument("user", None)
+        if user is None or (caller.kind == "user" and user == caller.name):
+            groups = sorted(caller.groups)
+        else:
+            caller.require_operate()
+            given = self.get_query_arguments("group")
+            groups = sorted(set(given)) if given else await self.groups_of(user)
+        self.send(menu_view(self.engine.site.catalogue, groups))
 
 
 class QueueHandler(BaseHandler):
@@ -306,16 +406,7 @@ class MeHandler(BaseHandler):
             acct = peek_account(adm.budgets, f"group:{group}", now)
             if acct is not None:
                 accounts.append(acct)
-        flavors = []
-        for flavor in adm.catalogue.for_groups(groups):
-            flavors.append({
-                "id": flavor.id,
-                "name": str(flavor.name),
-                "names": {"zh": flavor.name.zh, "en": flavor.name.en},
-                "share": format_share(flavor.share) if flavor.share else "0",
-                "model": flavor.device_model,
-                "price": hours(flavor.share * HOUR),
-            })
+        flavors = menu_view(adm.catalogue, groups)["flavors"]
         self.send({
             "user": caller.name,
             "groups": sorted(groups),
@@ -443,10 +534,7 @@ class ReservationsHandler(BaseHandler):
             raise APIError(400, "reservation_invalid")
         if ends <= self.now():
             raise APIError(400, "reservation_past")
-        try:
-            flavor = self.engine.site.catalogue.resolve(body["flavor"], {group})
-        except FlavorError as e:
-            raise from_flavor_error(e) from None
+        flavor = self.engine.site.catalogue.resolve(body["flavor"], {group})
         if not flavor.has_accelerator:
             raise Refused("reservation_cpu_only", {"flavor": flavor.id})
         rid = body.get("id")
@@ -511,6 +599,7 @@ def routes(prefix: str) -> list[tuple]:
         (api + "/openapi.json", OpenAPIHandler),
         (api + "/requests", RequestsHandler),
         (api + r"/requests/([^/]+)", RequestHandler),
+        (api + "/flavors", FlavorsHandler),
         (api + "/queue", QueueHandler),
         (api + "/pool", PoolHandler),
         (api + "/me", MeHandler),

@@ -1,30 +1,32 @@
-"""A spawner mixin that asks for a slice of the pool before start and gives it back on stop.
+"""A spawner mixin that asks the npuhub service for a slice before start, and ends the request on stop.
 
-It uses only JupyterHub's generic Spawner interface (options form,
-``user_options``, start/stop/poll, state), so it combines with any spawner.
+The service is the one source of truth: it gives each person's menu, admits
+or queues the request, and sends with a grant everything the server is
+started with (``launch``: environment, CPU, memory). The spawner keeps only
+the request's id. One loop follows a start from submit to grant (a long poll,
+``AdmissionClient.follow``) and turns each change into a progress event for
+the spawn page. The mixin uses only JupyterHub's generic Spawner interface,
+so it combines with any spawner (local processes, KubeSpawner).
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from contextlib import aclosing
+from html import escape
 
-from traitlets import Any, Float, Unicode, default
+from traitlets import Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from jupyterhub.spawner import SpawnException
 
-from ..allocation import AllocationRefused, LocalAllocator
-from ..flavors import Flavor, FlavorError
 from ..i18n import Text, message
-from ..pool import Grant
-from ..shares import format_share, share_label
+from ..refusals import Refusal
+from .client import AdmissionClient, ServiceUnreachable, retrying
 from .form import render_flavor_form
 
-__all__ = ["NPUSpawnerMixin", "NPUHubSpawnError", "VISIBLE_DEVICES_ENV", "ONLY_FLAVOR_KEY",
-           "SERVER_NPUHUB_SCOPES"]
-
-#: The variable each vendor's runtime reads to pick its devices.
-VISIBLE_DEVICES_ENV = {"ascend": "ASCEND_VISIBLE_DEVICES", "nvidia": "CUDA_VISIBLE_DEVICES"}
+__all__ = ["NPUSpawnerMixin", "NPUHubSpawnError", "ONLY_FLAVOR_KEY", "SERVER_NPUHUB_SCOPES", "bilingual_html"]
 
 _STATE_KEY = "npuhub"
 
@@ -41,42 +43,38 @@ SERVER_NPUHUB_SCOPES = ("custom:npuhub:use", "custom:npuhub:teach")
 _SERVER_ROLE_SCOPES = ("users:activity!user", "access:servers!server")
 
 
+def bilingual_html(text: Text) -> str:
+    """Both languages, each in its own element; the spawn page shows the reader's (npuhub's template)."""
+    return (f'<span class="npuhub-t" lang="zh">{escape(text.zh)}</span>'
+            f'<span class="npuhub-t npuhub-t-sep"> / </span>'
+            f'<span class="npuhub-t" lang="en">{escape(text.en)}</span>')
+
+
 class NPUHubSpawnError(SpawnException):
-    """A refusal by policy, shown to the person in both languages, logged without a traceback."""
+    """A refusal by policy, shown to the person in both languages, logged in one line without a traceback."""
 
-    def __init__(self, text: Text, *, reason: str, status_code: int = 400):
-        super().__init__(str(text), reason=reason, status_code=status_code)
-        self.text = text
+    def __init__(self, refusal: Refusal):
+        self.refusal = refusal
+        super().__init__(str(refusal.text), reason=refusal.reason, status_code=refusal.status,
+                         message_html=bilingual_html(refusal.text))
+        self.text = refusal.text
 
-    @property
-    def jupyterhub_message(self) -> str:
-        return self.message
+    @classmethod
+    def of(cls, reason: str, text: Text | None = None, **kwargs) -> "NPUHubSpawnError":
+        return cls(Refusal(reason, text, **kwargs))
 
 
 class NPUSpawnerMixin(LoggingConfigurable):
-    """Mix into a Spawner (before it in the bases) to spawn flavors with accelerator slices."""
-
-    site_config_file = Unicode(
-        "",
-        config=True,
-        help="""Path of the site file (npuhub.yaml) with the pool, groups, flavors and limits.
-
-        Empty means npuhub's built-in example site.
-        """,
-    )
-
-    allocator = Any(
-        help="The allocator that grants slices; by default the one shared by this hub process."
-    )
+    """Mix into a Spawner (before it in the bases) to start flavors holding accelerator slices."""
 
     admission_url = Unicode(
         "",
         config=True,
-        help="""The npuhub service's API (e.g. http://127.0.0.1:8090/services/npuhub/api/v1).
+        help="""The npuhub service's API, e.g. http://127.0.0.1:8090/services/npuhub/api/v1 (required).
 
-        When set, slices come from the service, and a request the pool cannot
-        serve now waits in its fair queue with a position and an estimate.
-        Empty: the hub grants from its own simulated pool, refusing at once when full.
+        Every start is admitted by the service: its menu, its fair queue, its
+        budgets. npuhub's hub configuration (``npuhub.hubconfig``) sets it
+        from the service registration.
         """,
     )
     admission_token = Unicode(
@@ -89,7 +87,15 @@ class NPUSpawnerMixin(LoggingConfigurable):
         config=True,
         help="The longest a start may wait in the queue (seconds) before the request is given up.",
     )
-    queue_poll_interval = Float(2.0, config=True, help="How often a waiting start asks the service (seconds).")
+    long_poll_seconds = Float(
+        25.0,
+        config=True,
+        help="""How long one long poll of a waiting request is held open by the service (seconds, at most 50).
+
+        The spawn page hears of a change at once, whatever this is; it only
+        bounds how long a connection stays open without news.
+        """,
+    )
     service_url_for_servers = Unicode(
         "",
         config=True,
@@ -102,32 +108,39 @@ class NPUSpawnerMixin(LoggingConfigurable):
         """,
     )
 
-    @default("allocator")
-    def _default_allocator(self):
-        if self.admission_url:
-            return _shared_service_allocator(self)
-        return LocalAllocator.shared(self.site_config_file or None, log=self.log)
-
     @default("server_token_scopes")
     def _default_server_token_scopes(self):
         return _server_token_scopes
 
+    @default("apply_user_options")
+    def _default_apply_user_options(self):
+        # ``profile`` is read and checked in start(), where a bad one is refused in one log line;
+        # JupyterHub logs a traceback for anything raised here.
+        def accept_profile(spawner, user_options):
+            return None
+
+        return accept_profile
+
     @default("start_timeout")
     def _default_start_timeout(self):
         # JupyterHub's timeout covers the whole start: time in the queue, then the server's own start
-        return int(self.queue_timeout + 300) if self.admission_url else 60
+        return int(self.queue_timeout + 300)
 
-    flavor = Any(None, allow_none=True, help="The Flavor of the running server, once started.")
-    grant = Any(None, allow_none=True, help="The Grant held by the running server, if any.")
+    #: the request at the service that this server's slice belongs to (kept in the hub's state)
+    request_id: str | None = None
+    #: what the granted server is started with (``npuhub.launch``); only during a start
+    launch: dict | None = None
 
     # -- who and what ---------------------------------------------------
     @property
-    def catalogue(self):
-        return self.allocator.site.catalogue
+    def admission(self) -> AdmissionClient:
+        if not self.admission_url:
+            raise NPUHubSpawnError.of("service_unreachable", message("service_not_configured"))
+        return AdmissionClient(self.admission_url, self.admission_token)
 
-    def npuhub_groups(self) -> set[str]:
+    def npuhub_groups(self) -> list[str]:
         """The groups of the server's owner, as JupyterHub knows them."""
-        return {group.name for group in self.user.groups}
+        return sorted(group.name for group in self.user.groups)
 
     async def npuhub_only_flavor(self) -> str | None:
         """The one flavor sign-in limited the owner to (a workshop's guests), or None: no limit.
@@ -140,19 +153,33 @@ class NPUSpawnerMixin(LoggingConfigurable):
         only = (auth_state or {}).get(ONLY_FLAVOR_KEY)
         return only if isinstance(only, str) and only else None
 
+    async def _service_menu(self) -> dict:
+        return await retrying(lambda: self.admission.menu(self.user.name, self.npuhub_groups()), attempts=3)
+
+    async def npuhub_menu(self) -> dict:
+        """The owner's menu from the service (``{"flavors": [...], "default": id}``), narrowed by sign-in."""
+        try:
+            menu = await self._service_menu()
+        except ServiceUnreachable:
+            raise NPUHubSpawnError.of("service_unreachable") from None
+        except Refusal as e:
+            raise NPUHubSpawnError(e) from None
+        only = await self.npuhub_only_flavor()
+        if only is not None:
+            menu = {"flavors": [f for f in menu["flavors"] if f["id"] == only], "default": only}
+        return menu
+
     @default("options_form")
     def _default_options_form(self):
         async def form(spawner):
-            groups = spawner.npuhub_groups()
-            only = await spawner.npuhub_only_flavor()
-            chosen = only or (spawner.user_options or {}).get("profile")
-            allowed = spawner.catalogue.for_groups(groups)
-            if only is not None:
-                allowed = [f for f in allowed if f.id == only]
-            if chosen not in {f.id for f in allowed}:
-                default = spawner.catalogue.default_for(groups)
-                chosen = default.id if default else None
-            return render_flavor_form(allowed, chosen)
+            try:
+                menu = await spawner.npuhub_menu()
+            except NPUHubSpawnError as e:
+                return f'<p class="npuhub-problem">{bilingual_html(e.text)}</p>'
+            chosen = (spawner.user_options or {}).get("profile")
+            if chosen not in {f["id"] for f in menu["flavors"]}:
+                chosen = menu["default"]
+            return render_flavor_form(menu["flavors"], chosen)
 
         return form
 
@@ -162,111 +189,156 @@ class NPUSpawnerMixin(LoggingConfigurable):
         async def options_from_form(form_data, spawner=self):
             values = form_data.get("profile") or []
             if len(values) != 1:
-                raise NPUHubSpawnError(message("flavor_missing"), reason="flavor_missing")
-            flavor = spawner._resolve_flavor(values[0], await spawner.npuhub_only_flavor())
-            return {"profile": flavor.id}
+                raise NPUHubSpawnError.of("flavor_missing")
+            profile = values[0]
+            await spawner._check_only_flavor(profile)
+            return {"profile": profile}
 
         return options_from_form
 
-    def _resolve_flavor(self, flavor_id, only: str | None = None) -> Flavor:
-        try:
-            flavor = self.catalogue.resolve(flavor_id, self.npuhub_groups())
-        except FlavorError as e:
-            status = 403 if e.reason == "flavor_not_allowed" else 400
-            raise NPUHubSpawnError(e.text, reason=e.reason, status_code=status) from None
-        if only is not None and flavor.id != only:
-            raise NPUHubSpawnError(message("flavor_not_allowed", flavor=flavor.id, allowed=only),
-                                   reason="flavor_not_allowed", status_code=403)
-        return flavor
+    async def _check_only_flavor(self, profile: str | None) -> str | None:
+        """The profile to ask for: the person's choice, within what sign-in allows (None: the default)."""
+        only = await self.npuhub_only_flavor()
+        if only is None:
+            return profile
+        if profile is not None and profile != only:
+            raise NPUHubSpawnError.of("flavor_not_allowed", message("flavor_not_allowed", flavor=str(profile)[:80],
+                                                                    allowed=only))
+        return only
 
-    def _requested_flavor(self, only: str | None = None) -> Flavor:
+    def _requested_profile(self) -> str | None:
+        """The profile id from ``user_options`` (the form, ``?profile=`` or the REST API), checked for shape."""
         options = self.user_options or {}
         if not isinstance(options, dict):
-            raise NPUHubSpawnError(
-                message("options_invalid", detail="user_options must be an object"),
-                reason="options_invalid",
-            )
+            raise NPUHubSpawnError.of("options_invalid", message("options_invalid",
+                                                                 detail="user_options must be an object"))
         unknown = sorted(set(options) - {"profile"})
         if unknown:
-            raise NPUHubSpawnError(
-                message("options_invalid", detail="unknown option(s): " + ", ".join(map(str, unknown))[:200]),
-                reason="options_invalid",
-            )
-        if "profile" not in options:
-            if only is not None:
-                return self._resolve_flavor(only, only)
-            default = self.catalogue.default_for(self.npuhub_groups())
-            if default is None:
-                raise NPUHubSpawnError(message("no_flavors"), reason="flavor_not_allowed", status_code=403)
-            return default
-        return self._resolve_flavor(options["profile"], only)
+            raise NPUHubSpawnError.of("options_invalid", message(
+                "options_invalid", detail="unknown option(s): " + ", ".join(map(str, unknown))[:200]))
+        profile = options.get("profile")
+        if profile is not None and not isinstance(profile, str):
+            raise NPUHubSpawnError.of("flavor_unknown", message("flavor_unknown", flavor=str(profile)[:80]))
+        return profile
 
     # -- lifecycle --------------------------------------------------------
     async def start(self):
-        self._release()  # a leftover grant from an earlier run must never be held twice
-        flavor = self._requested_flavor(await self.npuhub_only_flavor())
-        self._npuhub_status = None
+        self._events_reset()
+        await self._give_up_leftovers()
+        profile = await self._check_only_flavor(self._requested_profile())
+        if profile is None:
+            profile = (await self.npuhub_menu())["default"]
+            if profile is None:
+                raise NPUHubSpawnError.of("no_flavors")
+        self.request_id = request_id = uuid.uuid4().hex
         try:
-            grant = await self.allocator.acquire(self, flavor)
-        except AllocationRefused as e:
-            raise NPUHubSpawnError(e.text, reason=e.reason, status_code=e.status_code) from None
-        self.flavor, self.grant = flavor, grant
-        self.apply_flavor(flavor)
-        try:
+            view = await self._admitted(request_id, profile)
+            self.launch = view.get("launch") or {}
+            self.apply_launch(self.launch)
             return await super().start()
         except BaseException:
-            # includes CancelledError (start timeout): give the slice back, then let it propagate
-            self._release()
+            # refused, given up, timed out, or the server failed to start: nothing may keep the place or slice
+            await asyncio.shield(self._end_request())
             raise
 
-    def apply_flavor(self, flavor: Flavor) -> None:
-        """Set the spawner's own resource traits from the flavor. Spawners may extend this."""
-        self.cpu_limit = flavor.cpu
-        self.mem_limit = flavor.memory
+    async def _admitted(self, request_id: str, profile: str) -> dict:
+        """Submit, then follow the request until granted; every change becomes a progress event."""
+        client = self.admission
+        try:
+            view = await retrying(lambda: client.submit(user=self.user.name, groups=self.npuhub_groups(),
+                                                        server=self.name or "", flavor=profile,
+                                                        request_id=request_id), log=self.log, what="submitting")
+        except ServiceUnreachable:
+            raise NPUHubSpawnError.of("service_unreachable") from None
+        except Refusal as e:
+            self.log.info("npuhub refused %s's start of %s: %s", self._log_name, profile, e.reason)
+            raise NPUHubSpawnError(e) from None
+        try:
+            async with asyncio.timeout(self.queue_timeout):
+                async with aclosing(client.follow(view, wait=self.long_poll_seconds)) as updates:
+                    async for view in updates:
+                        self._event_from(view)
+        except TimeoutError:
+            self.log.info("%s waited %.0f s in the queue; giving up", self._log_name, self.queue_timeout)
+            raise NPUHubSpawnError.of("queue_timeout") from None
+        if view["state"] != "granted":
+            text = _text(view.get("message")) or message("ended_other", reason=view.get("reason") or view["state"])
+            self.log.info("%s's request %s ended before a grant: %s", self._log_name, request_id, view.get("reason"))
+            raise NPUHubSpawnError.of(view.get("reason") or "cancelled", text)
+        return view
+
+    def apply_launch(self, launch: dict) -> None:
+        """Set the spawner's own resource traits from the grant's ``launch``. Spawners may extend this."""
+        if launch.get("cpu") is not None:
+            self.cpu_limit = float(launch["cpu"])
+        if launch.get("memory"):
+            self.mem_limit = launch["memory"]
 
     async def stop(self, now=False):
         try:
             await super().stop(now=now)
         finally:
-            self._release()
+            await self._end_request()
 
     async def poll(self):
         status = await super().poll()
-        if status is not None and self.grant is not None:
-            self.log.info("%s is gone (status %s); releasing its slice", self._log_name, status)
-            self._release()
+        if status is not None and self.request_id is not None:
+            self.log.info("%s is gone (status %s); ending its request", self._log_name, status)
+            await self._end_request()
         return status
 
-    def _release(self):
-        grant, self.grant = self.grant, None
-        if grant is not None:
-            self.allocator.release(grant.id)
+    async def _end_request(self) -> None:
+        """Give up the place in the queue, or release the slice of a server that has stopped (never raises)."""
+        request_id, self.request_id = self.request_id, None
+        self.launch = None
+        if request_id is None:
+            return
+        try:
+            await retrying(lambda: self.admission.end(request_id, stopped=True), log=self.log, what="releasing")
+        except (ServiceUnreachable, Refusal, SpawnException) as e:
+            # the service's reconciliation with the hub ends it within a round
+            self.log.warning("Could not end npuhub request %s of %s: %s", request_id, self._log_name, e)
 
-    def npuhub_report(self, text: Text, progress: int = 10) -> None:
-        """Called by the allocator while the request waits: shown on the spawn page."""
-        self._npuhub_status = (progress, str(text))
+    async def _give_up_leftovers(self) -> None:
+        """End requests of this server left by a start the hub forgot (a restart, a crash): none runs now."""
+        try:
+            leftovers = await self.admission.requests_of(self.user.name)
+        except (ServiceUnreachable, Refusal):
+            return  # the start itself says what is wrong
+        for item in leftovers:
+            if item.get("server", "") == (self.name or ""):
+                self.log.info("Ending %s's leftover request %s (%s)", self._log_name, item["id"], item["state"])
+                self.request_id = item["id"]
+                await self._end_request()
+
+    # -- progress on the spawn page ---------------------------------------------
+    def _events_reset(self) -> None:
+        self._npuhub_events: list[dict] = []
+        self._npuhub_event_added = asyncio.Event()
+
+    def _event_from(self, view: dict) -> None:
+        text = _text(view.get("message"))
+        if text is None:
+            return
+        event = {"progress": 40 if view["state"] == "granted" else 10, "message": str(text),
+                 "html_message": bilingual_html(text),
+                 "npuhub": {k: view.get(k) for k in ("id", "state", "position", "eta", "reason", "message")}}
+        if self._npuhub_events and self._npuhub_events[-1]["message"] == event["message"]:
+            return
+        self._npuhub_events.append(event)
+        added, self._npuhub_event_added = self._npuhub_event_added, asyncio.Event()
+        added.set()
 
     async def progress(self):
-        """Queue position and estimate while waiting, then the granted slice (JupyterHub stops us when done)."""
-        last = None
-        while self.grant is None and self.flavor is None:
-            status = getattr(self, "_npuhub_status", None)
-            if status and status != last:
-                last = status
-                yield {"progress": status[0], "message": status[1]}
-            await asyncio.sleep(1)
-        if self.grant is not None:
-            yield {"progress": 40, "message": str(self.granted_message())}
-
-    def granted_message(self) -> Text:
-        grant = self.grant
-        return message(
-            "granted",
-            share=share_label(grant.share),
-            model=grant.model,
-            node=grant.node,
-            devices=",".join(map(str, grant.devices)),
-        )
+        """The queue's news (position, estimate, grant) as it comes; every open spawn page gets all of it."""
+        if not hasattr(self, "_npuhub_events"):
+            self._events_reset()
+        sent = 0
+        while True:
+            while sent < len(self._npuhub_events):
+                yield self._npuhub_events[sent]
+                sent += 1
+            await self._npuhub_event_added.wait()
 
     # -- environment --------------------------------------------------------
     def get_env(self):
@@ -285,49 +357,37 @@ class NPUSpawnerMixin(LoggingConfigurable):
         return url if url.endswith("/") else url + "/"
 
     def npuhub_env(self) -> dict[str, str]:
-        """What the server learns of its slice and of the service: visible devices and NPUHUB_*."""
-        env = {}
+        """What the server learns of its slice and of the service: the grant's environment and NPUHUB_URL."""
+        env = dict((self.launch or {}).get("env") or {})
         service_url = self.npuhub_service_url()
         if service_url:
             env["NPUHUB_URL"] = service_url
-        if self.flavor is not None:
-            env["NPUHUB_FLAVOR"] = self.flavor.id
-            env["NPUHUB_SHARE"] = format_share(self.flavor.share)
-        grant = self.grant
-        if grant is not None:
-            vendor = self.allocator.vendor_of(grant.model)
-            env[VISIBLE_DEVICES_ENV[vendor]] = ",".join(map(str, grant.devices))
-            env["NPUHUB_DEVICE_MODEL"] = grant.model
-            env["NPUHUB_NODE"] = grant.node
-            env["NPUHUB_GRANT_ID"] = grant.id
-            env["NPUHUB_SLICES"] = ",".join(f"{s.device}:{format_share(s.fraction)}" for s in grant.slices)
         return env
 
     # -- state across hub restarts ---------------------------------------------
     def get_state(self):
         state = super().get_state()
-        if self.flavor is not None or self.grant is not None:
-            state[_STATE_KEY] = {
-                "flavor": self.flavor.id if self.flavor is not None else None,
-                "grant": self.grant.to_dict() if self.grant is not None else None,
-            }
+        if self.request_id is not None:
+            state[_STATE_KEY] = {"request": self.request_id}
         return state
 
     def load_state(self, state):
         super().load_state(state)
-        saved = state.get(_STATE_KEY)
-        if not saved:
-            return
-        self.flavor = next((f for f in self.catalogue if f.id == saved.get("flavor")), None)
-        if saved.get("grant"):
-            grant = Grant.from_dict(saved["grant"])
-            if self.allocator.restore(grant):
-                self.grant = grant
+        saved = state.get(_STATE_KEY) or {}
+        # {"grant": {"id": ...}}: a hub state written before npuhub 0.2, whose grant id was the request's
+        self.request_id = saved.get("request") or (saved.get("grant") or {}).get("id") or self.request_id
 
     def clear_state(self):
         super().clear_state()
-        self._release()
-        self.flavor = None
+        if self.request_id is not None:  # cleared without a stop (the hub found the server gone)
+            asyncio.ensure_future(self._end_request())
+
+
+def _text(structured) -> Text | None:
+    """A sentence the service sent as ``{"zh": ..., "en": ...}``."""
+    if isinstance(structured, dict) and isinstance(structured.get("en"), str):
+        return Text(str(structured.get("zh") or structured["en"]), structured["en"])
+    return None
 
 
 def _server_token_scopes(spawner) -> list[str]:
@@ -349,18 +409,3 @@ def _server_token_scopes(spawner) -> list[str]:
         if role is not None:
             scopes = set(role.scopes)
     return sorted(scopes | {s for s in SERVER_NPUHUB_SCOPES if s in scope_definitions})
-
-
-_SERVICE_ALLOCATORS: dict[tuple, object] = {}
-
-
-def _shared_service_allocator(spawner):
-    """One ServiceAllocator per (service, site) in this hub process, shared by every spawner."""
-    from .service_allocator import ServiceAllocator
-
-    key = (spawner.admission_url, spawner.site_config_file, spawner.queue_poll_interval, spawner.queue_timeout)
-    if key not in _SERVICE_ALLOCATORS:
-        _SERVICE_ALLOCATORS[key] = ServiceAllocator(
-            spawner.site_config_file or None, spawner.admission_url, spawner.admission_token,
-            poll_interval=spawner.queue_poll_interval, queue_timeout=spawner.queue_timeout, log=spawner.log)
-    return _SERVICE_ALLOCATORS[key]

@@ -14,8 +14,9 @@ pytestmark = pytest.mark.integration
 
 
 def held_grant(stack, user):
+    """The npuhub request the hub keeps for ``user``'s default server (its slice, while granted)."""
     server = stack.admin.user(user)["servers"].get("")
-    return ((server or {}).get("state") or {}).get("npuhub", {}).get("grant")
+    return ((server or {}).get("state") or {}).get("npuhub", {}).get("request")
 
 
 def assert_refused(response, status, *words):
@@ -138,15 +139,18 @@ def test_hub_crash_and_restart_keep_the_grant_once(tmp_path):
 
         # Not forgotten: the whole device is still taken by her quarter, so a whole device waits ...
         assert stack.spawn("labmember1", "npu-1").status_code == 202
-        # ... and not counted twice: a half still fits beside it (1/4 + 1/2 <= 1).
+        # ... and not counted twice: a half and another quarter fill the device exactly (1/4 + 1/2 + 1/4 = 1),
+        # which they could not if her quarter were held twice.
         assert stack.spawn("teacher1", "npu-half").status_code in (201, 202)
         teacher_pid = stack.admin.wait_for_server("teacher1")["servers"][""]["state"]["pid"]
+        assert stack.spawn("student2", "npu-quarter").status_code in (201, 202)
+        student2_pid = stack.admin.wait_for_server("student2")["servers"][""]["state"]["pid"]
         assert stack.admin.user("labmember1")["servers"][""]["pending"] == "spawn"
     finally:
         pids = stack.server_pids() if stack.proc and stack.proc.poll() is None else []
         stack.stop()
     # Ctrl-C leaves nothing behind: servers and proxy are gone.
-    assert before["pid"] in pids and teacher_pid in pids
+    assert before["pid"] in pids and teacher_pid in pids and student2_pid in pids
     for pid in pids:
         assert not pid_alive(pid), f"server process {pid} outlived the hub"
     proxy_pid_file = stack.data_dir / "proxy.pid"

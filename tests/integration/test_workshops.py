@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ONE_DEVICE_SITE, EmbeddedStack, pid_alive, process_env
 from hubclient import HubAPI, HubSession
-from npuhub.embedded.hub import CLEANUP_INTERVAL_ENV
+from npuhub.hubconfig import CLEANUP_INTERVAL_ENV
 
 pytestmark = pytest.mark.integration
 

@@ -82,7 +82,7 @@ def test_a_holding_a_queued_request_and_cancelling_it(run, jp_fetch, lab_service
     me = status["me"]
     assert me["held_share"] == "1/4" and [h["id"] for h in me["holdings"]] == ["s1-lab"]
     holding = me["holdings"][0]
-    assert holding["grant"]["model"] == "Ascend 910B" and "Granted ¼ Ascend 910B" in holding["message"]
+    assert holding["grant"]["model"] == "Ascend 910B" and "Granted ¼ Ascend 910B" in holding["message"]["en"]
     assert status["pool"]["models"][0]["held"] == "1/4"
 
     # Ending a running session through the extension gives the slice back
@@ -99,7 +99,7 @@ def test_a_holding_a_queued_request_and_cancelling_it(run, jp_fetch, lab_service
     assert r.status_code == 202, r.text
     me = status_of(poll(run, jp_fetch))["me"]
     assert [(w["id"], w["position"], w["server"]) for w in me["waiting"]] == [("s1-waits", 1, "gpu")]
-    assert "1st in line" in me["waiting"][0]["message"] and "排在第 1 位" in me["waiting"][0]["message"]
+    assert "1st in line" in me["waiting"][0]["message"]["en"] and "排在第 1 位" in me["waiting"][0]["message"]["zh"]
 
     # Cancelling through the extension: the service's answer, and the next poll shows it at once
     code, body = cancel(run, jp_fetch, "s1-waits")

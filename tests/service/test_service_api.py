@@ -49,7 +49,7 @@ def test_grant_queue_release_with_positions_and_messages(start_service):
         assert r.status_code == 201, r.text
         body = r.json()
         assert body["state"] == "granted" and body["grant"]["model"] == "Ascend 910B"
-        assert "Granted ¼ Ascend 910B" in body["message"] and "已分配" in body["message"]
+        assert "Granted ¼ Ascend 910B" in body["message"]["en"] and "已分配" in body["message"]["zh"]
 
     # The ninth waits, first in line, with an estimate and a sentence to show on the spawn page.
     r = students[8].post("/requests", {"flavor": "npu-quarter"})
@@ -57,7 +57,7 @@ def test_grant_queue_release_with_positions_and_messages(start_service):
     waiting = r.json()
     assert waiting["state"] == "waiting" and waiting["position"] == 1
     assert waiting["eta"].endswith("Z") and waiting["eta_seconds"] > 0
-    assert "1st in line" in waiting["message"] and "排在第 1 位" in waiting["message"]
+    assert "1st in line" in waiting["message"]["en"] and "排在第 1 位" in waiting["message"]["zh"]
 
     # A second slice for someone who holds her limit: refused, saying what she holds.
     r = students[0].post("/requests", {"flavor": "npu-quarter"})
@@ -173,7 +173,7 @@ def test_running_session_over_budget_is_warned_then_stopped(start_service):
         return running and running[0]["over_budget"] and running[0]["warnings"]
 
     warning = wait_for(warned, timeout=5)[0]
-    assert warning["reason"] == "budget_spent" and "will be stopped" in warning["message"]
+    assert warning["reason"] == "budget_spent" and "will be stopped" in warning["message"]["en"]
     ended = wait_for(lambda: (r := s5.get(f"/requests/{granted['id']}").json())["state"] == "released" and r,
                      timeout=8)
     assert ended["reason"] == "budget_spent"

@@ -47,7 +47,7 @@ def test_generated_references_follow_the_code(html):
                  "npuhub quota adjust", "npuhub reserve create", "npuhub queue cancel", "--reason TEXT"):
         assert text in cli
     config = (html / "reference" / "config.html").read_text(encoding="utf-8")
-    for text in ("c.LocalNPUSpawner.work_root", "c.NPUSpawnerMixin.site_config_file",
+    for text in ("c.LocalNPUSpawner.work_root", "c.NPUSpawnerMixin.admission_url",
                  "c.DemoAuthenticator.students", "c.NPUHubOIDCAuthenticator.issuer",
                  "c.WorkshopCodesMixin.db_url"):
         assert text in config

@@ -11,7 +11,7 @@ from npuhub.admission.quota import Budgets, QuotaRule
 from npuhub.service.app import parse_quota_rules
 from npuhub.service.auth import caller_from_model
 from npuhub.service.engine import peek_account
-from npuhub.service.errors import error_answer, from_refused
+from npuhub.service.errors import error_answer
 from npuhub.service.openapi import BODY_SCHEMAS, openapi_document, validate_body
 
 NOW = 1_700_000_000.0  # a Tuesday
@@ -53,12 +53,20 @@ def test_a_service_token_has_no_groups_of_its_own():
     assert not plain.may_see_request("dashboard", set()) and not plain.may_see_account("user:dashboard")
 
 
+def from_refused(refused):
+    return error_answer(refused, 0)[0]
+
+
 def test_refusals_become_answers_a_person_can_act_on():
     spent = from_refused(Refused("quota_spent", {"account": "group:lab-demo", "balance": Fraction(-90)},
                                  retry_at=NOW + 3600))
     assert spent.status == 429 and spent.body()["retry_at"] == "2023-11-14T23:13:20Z"
     assert "Group lab-demo's device-hour budget is spent (-0.03 device-hours left)" in spent.body()["error"]
     assert "组 lab-demo 的" in spent.body()["error"] and "Retry-After" in spent.headers
+    # the sentence as data, each language whole, with the renewal time in it
+    assert spent.body()["message"] == {"zh": spent.text.zh, "en": spent.text.en}
+    assert spent.body()["message"]["en"].endswith("It renews at 2023-11-14 23:13 UTC; try again then.")
+    assert "2023-11-14 23:13 UTC" in spent.body()["message"]["zh"] and " / " not in spent.body()["message"]["en"]
     never = from_refused(Refused("quota_spent", {"account": "user:s", "balance": Fraction(0)}))
     assert never.body()["retry_at"] is None and "does not renew by itself" in never.body()["error"]
     limit = from_refused(Refused("share_limit", {"limit": Fraction(1, 4), "held": Fraction(1, 4), "share": Fraction(1, 4)}))

@@ -1,0 +1,262 @@
+"""Configures a JupyterHub for a real site from its site file: sign-in, workshops, the npuhub service, the spawner.
+
+``hub_config/jupyterhub_config.py`` calls ``configure(c)`` under a plain
+``jupyterhub -f``; ``npuhub up`` calls the same with ``embedded=True`` and
+adds only what is embedded-specific (demo accounts, free ports, the Node
+proxy, every secret generated). Settings come from:
+
+- ``$NPUHUB_SITE_CONFIG``: the site file (the one place that names it; the
+  service and the workshops are handed the same path);
+- ``$NPUHUB_DATA_DIR``: where generated secrets and npuhub's own databases are
+  kept (default: the working directory, as JupyterHub keeps its cookie secret);
+- secrets from the environment when set, else generated once into the data
+  directory with mode 0600: ``$JUPYTERHUB_CRYPT_KEY`` (auth state),
+  ``$NPUHUB_SPAWNER_TOKEN`` (the spawners' token at the service),
+  ``$NPUHUB_WORKSHOPS_TOKEN`` (the workshop clean-up's token at the hub);
+- ``$NPUHUB_SERVICE_URL`` and ``$NPUHUB_SERVICE_API_TOKEN`` when the service
+  runs on its own (a Deployment) instead of being started by the hub.
+
+The hub reads only the site file's ``auth`` section (and the workshops their
+own part); flavors, the pool and budgets are the service's, which the
+spawners ask.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import sys
+from pathlib import Path
+
+from traitlets.config import LazyConfigValue
+from traitlets.utils.importstring import import_item
+
+from .auth.groups import CUSTOM_SCOPES
+from .site_config import AuthConfig, SiteConfig, SiteConfigError, load_site_config
+
+__all__ = ["configure", "configure_auth", "configure_service", "configure_workshops", "check", "secret",
+           "SERVICE_SCOPES", "TEMPLATES"]
+
+#: npuhub's page templates for the hub (the spawn page that shows each reader her language).
+TEMPLATES = str(Path(__file__).parent / "templates")
+
+#: What the npuhub service's own token may do at the hub: know people's groups, stop spent servers.
+SERVICE_SCOPES = ["list:users", "read:users:name", "read:users:groups", "read:servers", "admin:servers"]
+
+#: Seconds between two workshop clean-ups, when set (the tests shorten it).
+CLEANUP_INTERVAL_ENV = "NPUHUB_WORKSHOP_CLEANUP_INTERVAL"
+
+
+def fatal(problem: str) -> None:
+    """Stop the hub at start with a sentence that says what to set."""
+    sys.exit(f"FATAL (npuhub): {problem}")
+
+
+def data_dir() -> Path:
+    path = Path(os.environ.get("NPUHUB_DATA_DIR") or os.getcwd()).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def secret(env: str, path: Path) -> str:
+    """``$env`` if set, else a random secret kept in ``path``, made on first use, readable by the hub's user only."""
+    given = os.environ.get(env, "").strip()
+    if given:
+        return given
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+    return path.read_text().strip()
+
+
+def configure(c, *, embedded: bool = False, spawner_class: str = "npuhub.spawners.local.LocalNPUSpawner",
+              public_url: str = "") -> SiteConfig:
+    """Fill the JupyterHub config ``c`` from the site file. Returns the site read (for its ``auth``)."""
+    site_file = os.environ.get("NPUHUB_SITE_CONFIG", "")
+    if not site_file and not embedded:
+        fatal("$NPUHUB_SITE_CONFIG must name the site file (npuhub.yaml) with the pool, flavors and sign-in.")
+    try:
+        site = load_site_config(site_file or None)
+    except SiteConfigError as e:
+        fatal(str(e))
+    if site.auth.type == "demo" and not embedded:
+        fatal(f"{site.source}: auth.type is 'demo', which only `npuhub up` (one machine, made-up accounts) may use. "
+              "Set auth.type to 'oidc' or 'cas' with your university's sign-in (see the operator guide's SSO pages).")
+    data = data_dir()
+    public_url = public_url or site.auth.public_url or os.environ.get("NPUHUB_PUBLIC_URL") or "http://127.0.0.1:8000"
+
+    c.JupyterHub.default_url = "/hub/home"
+    c.JupyterHub.template_paths = [TEMPLATES, *config_list(c.JupyterHub, "template_paths")]
+    configure_auth(c, site.auth, public_url.rstrip("/"), data)
+    configure_workshops(c, data, site_file)
+
+    c.JupyterHub.spawner_class = spawner_class
+    # A CPU notebook to work in while a named NPU server waits in the queue (the lab
+    # extension shows its place); the site's max_share still bounds what one person holds.
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.named_server_limit_per_user = 3
+    c.LocalNPUSpawner.work_root = str(data / "users")
+    # JupyterLab's first start on a small machine can take a while (the start timeout
+    # is the spawner's: time in the queue plus this).
+    c.Spawner.http_timeout = 120
+    c.Spawner.poll_interval = 10
+
+    configure_service(c, data_dir=data, site_file=site_file, embedded=embedded)
+    return site
+
+
+def configure_auth(c, auth: AuthConfig, public_url: str, data: Path) -> None:
+    """Sign-in from the site file's ``auth`` section: demo accounts, OpenID Connect or CAS.
+
+    Every kind maps the provider's groups the same way (``auth.groups``) and
+    hands out the same roles, whose scopes the npuhub service checks.
+    """
+    c.JupyterHub.custom_scopes = CUSTOM_SCOPES
+    c.Authenticator.manage_groups = True
+    c.Authenticator.manage_roles = True
+    # JupyterHub reads the key from its environment; it never reaches a server's (env_keep).
+    os.environ["JUPYTERHUB_CRYPT_KEY"] = secret("JUPYTERHUB_CRYPT_KEY", data / "crypt-key")
+    c.Authenticator.enable_auth_state = True
+
+    if auth.type == "demo":
+        c.JupyterHub.authenticator_class = "npuhub.auth.demo.DemoAuthenticator"
+        c.DemoAuthenticator.group_mapping = auth.groups
+    elif auth.type == "oidc":
+        secret_env = auth.oidc["client_secret_env"]
+        client_secret = os.environ.get(secret_env)
+        if not client_secret:
+            fatal(f"auth.oidc: the client secret is read from ${secret_env}, which is not set.")
+        c.JupyterHub.authenticator_class = "npuhub.auth.oidc.NPUHubOIDCAuthenticator"
+        oidc = c.NPUHubOIDCAuthenticator
+        oidc.issuer = auth.oidc["issuer"]
+        oidc.client_id = auth.oidc["client_id"]
+        oidc.client_secret = client_secret
+        oidc.scope = list(auth.oidc["scopes"])
+        oidc.username_claim = auth.oidc["username_claim"]
+        oidc.oauth_callback_url = public_url + "/hub/oauth_callback"
+        oidc.group_mapping = auth.groups
+    elif auth.type == "cas":
+        c.JupyterHub.authenticator_class = "npuhub.auth.cas.CASAuthenticator"
+        cas = c.CASAuthenticator
+        cas.cas_server_url = auth.cas["server_url"]
+        cas.cas_protocol = auth.cas["protocol"]
+        cas.callback_url = public_url + "/hub/cas/callback"
+        cas.username_attribute = auth.cas["username_attribute"]
+        cas.logout_from_cas = auth.cas["logout"]
+        cas.group_mapping = auth.groups
+
+
+def configure_workshops(c, data: Path, site_file: str) -> None:
+    """Workshop codes, when the authenticator has them (npuhub.workshops.with_workshop_codes).
+
+    Their tables go into ``<data dir>/npuhub.sqlite``, their pages into the
+    hub's templates, and the clean-up gets the hub service ``npuhub-workshops``,
+    with its own token and one scope: remove accounts of the guest group, so
+    the hub itself keeps it away from everyone else.
+    """
+    from .workshops import TEMPLATES as WORKSHOP_TEMPLATES
+    from .workshops import WorkshopCodesMixin
+    from .workshops.cleanup import SERVICE_NAME, service_scopes
+
+    if not issubclass(import_item(c.JupyterHub.authenticator_class), WorkshopCodesMixin):
+        return
+    # Before JupyterHub's own templates: our login.html and page.html extend those.
+    c.JupyterHub.template_paths = [WORKSHOP_TEMPLATES, *config_list(c.JupyterHub, "template_paths")]
+    c.WorkshopCodesMixin.db_url = f"sqlite:///{data / 'npuhub.sqlite'}"
+    c.WorkshopCodesMixin.site_config_file = site_file
+    if os.environ.get(CLEANUP_INTERVAL_ENV):
+        c.WorkshopCodesMixin.cleanup_interval = float(os.environ[CLEANUP_INTERVAL_ENV])
+    guest_group = WorkshopCodesMixin.guest_group.default_value
+    c.WorkshopCodesMixin.guest_group = guest_group
+    c.WorkshopCodesMixin.service_name = SERVICE_NAME
+    token = secret("NPUHUB_WORKSHOPS_TOKEN", data / "workshops-token")
+    c.JupyterHub.services = [*config_list(c.JupyterHub, "services"), {"name": SERVICE_NAME, "api_token": token}]
+    c.JupyterHub.load_roles = [*config_list(c.JupyterHub, "load_roles"), {
+        "name": SERVICE_NAME,
+        "description": "Removes the accounts of workshop guests once their workshop is over",
+        "scopes": service_scopes(guest_group),
+        "services": [SERVICE_NAME],
+    }]
+
+
+def config_list(section, name: str) -> list:
+    """A list setting as configured so far ([] when unset), to extend by assigning a new list."""
+    if name not in section:
+        return []
+    value = section[name]
+    return list(value.get_value([]) if isinstance(value, LazyConfigValue) else value)
+
+
+def configure_service(c, *, data_dir: Path, site_file: str = "", embedded: bool = False) -> None:
+    """Register the npuhub service (``npuhub.service``) with the hub, at ``/services/npuhub/``.
+
+    By default the hub starts it (a managed service) on a loopback port
+    (``$NPUHUB_SERVICE_PORT``, else a free one), with its database from
+    ``$NPUHUB_DB_URL`` (default: ``<data dir>/admission.sqlite``) and the same
+    site file. With ``$NPUHUB_SERVICE_URL`` set, the service runs elsewhere (its
+    own process or Deployment) with the token in ``$NPUHUB_SERVICE_API_TOKEN``;
+    the hub only routes to it and knows its token.
+    """
+    service = {
+        "name": "npuhub",
+        "display": False,
+        # people sign in to the service through the hub without a consent page, and their
+        # OAuth token carries their npuhub scopes (and nothing more)
+        "oauth_no_confirm": True,
+        "oauth_client_allowed_scopes": sorted(CUSTOM_SCOPES),
+    }
+    external_url = os.environ.get("NPUHUB_SERVICE_URL")
+    if external_url:
+        token = os.environ.get("NPUHUB_SERVICE_API_TOKEN", "")
+        if len(token) < 8:
+            fatal("NPUHUB_SERVICE_URL is set, so NPUHUB_SERVICE_API_TOKEN must hold the service's token "
+                  "(at least 8 characters).")
+        # The hub routes to it and checks tokens for it but does not start it: no need to wait for it at start-up.
+        service.update(url=external_url.rstrip("/"), api_token=token, timeout=1)
+    else:
+        port = int(os.environ.get("NPUHUB_SERVICE_PORT") or _free_port())
+        service.update(
+            url=f"http://127.0.0.1:{port}",
+            # a hub killed with SIGKILL must not leave this writer behind for the next hub's to meet
+            command=[sys.executable, "-m", "npuhub.service", "--NPUHubService.exit_with_parent=True",
+                     # e.g. NPUHUB_SERVICE_ARGS="--NPUHubService.meter_interval=30"
+                     *shlex.split(os.environ.get("NPUHUB_SERVICE_ARGS", ""))],
+            cwd=str(data_dir),
+            environment={
+                "NPUHUB_SITE_CONFIG": site_file,
+                "NPUHUB_DB_URL": os.environ.get("NPUHUB_DB_URL") or f"sqlite:///{data_dir / 'admission.sqlite'}",
+            },
+        )
+    services = [s for s in config_list(c.JupyterHub, "services") if s.get("name") not in ("npuhub", "npuhub-spawner")]
+    # The spawners in the hub ask the service on people's behalf, with a token of their own.
+    spawner_token = secret("NPUHUB_SPAWNER_TOKEN", data_dir / "spawner-token")
+    services.append({"name": "npuhub-spawner", "api_token": spawner_token, "display": False})
+    c.JupyterHub.services = services + [service]
+    c.NPUSpawnerMixin.admission_url = service["url"] + "/services/npuhub/api/v1"
+    c.NPUSpawnerMixin.admission_token = spawner_token
+    roles = [r for r in config_list(c.JupyterHub, "load_roles")
+             if r.get("name") not in ("npuhub-service", "npuhub-spawner")]
+    roles.append({"name": "npuhub-spawner", "description": "The hub's spawners asking for slices for people",
+                  "scopes": ["custom:npuhub:operate"], "services": ["npuhub-spawner"]})
+    c.JupyterHub.load_roles = roles + [{
+        "name": "npuhub-service",
+        "description": "The npuhub service: reads people's groups, stops servers whose budget is spent",
+        "scopes": SERVICE_SCOPES,
+        "services": ["npuhub"],
+    }]
+
+
+def check(c) -> None:
+    """After every configuration file: the one setting without which no start can be admitted."""
+    if "NPUSpawnerMixin" not in c or not c.NPUSpawnerMixin.get("admission_url"):
+        fatal("c.NPUSpawnerMixin.admission_url is not set: every start is admitted by the npuhub service. "
+              "Call npuhub.hubconfig.configure(c) (hub_config/jupyterhub_config.py does), or set it to the "
+              "service's API, e.g. http://npuhub:8090/services/npuhub/api/v1, with c.NPUSpawnerMixin.admission_token.")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

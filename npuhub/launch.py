@@ -1,0 +1,35 @@
+"""What a granted server is started with: its environment and resources, made from the grant and the flavor.
+
+The service sends this with every granted request (``launch`` in the request
+view), so a spawner needs nothing but the request: it never reads the site
+file, the flavors or the vendors itself. The accelerator backends of a
+cluster add pod resources here; the local spawner uses the environment and
+the CPU and memory limits.
+"""
+
+from __future__ import annotations
+
+from .flavors import Flavor
+from .pool import Grant
+from .shares import format_share
+
+__all__ = ["VISIBLE_DEVICES_ENV", "launch_view"]
+
+#: The variable each vendor's runtime reads to pick its devices.
+VISIBLE_DEVICES_ENV = {"ascend": "ASCEND_VISIBLE_DEVICES", "nvidia": "CUDA_VISIBLE_DEVICES"}
+
+
+def launch_view(flavor: Flavor, grant: Grant | None, vendor: str | None, request_id: str) -> dict:
+    """``{"env": {...}, "cpu": 4.0, "memory": "16G"}`` for a server started on ``grant`` (None: CPU only)."""
+    env = {
+        "NPUHUB_FLAVOR": flavor.id,
+        "NPUHUB_SHARE": format_share(flavor.share) if flavor.share else "0",
+        "NPUHUB_REQUEST_ID": request_id,
+    }
+    if grant is not None:
+        env[VISIBLE_DEVICES_ENV.get(vendor or "", "NPUHUB_VISIBLE_DEVICES")] = ",".join(map(str, grant.devices))
+        env["NPUHUB_DEVICE_MODEL"] = grant.model
+        env["NPUHUB_NODE"] = grant.node
+        env["NPUHUB_GRANT_ID"] = request_id  # what the server's slice is known by at the service
+        env["NPUHUB_SLICES"] = ",".join(f"{s.device}:{format_share(s.fraction)}" for s in grant.slices)
+    return {"env": env, "cpu": flavor.cpu, "memory": flavor.memory}
