@@ -1,0 +1,158 @@
+"""A site's hub, for real: `jupyterhub -f hub_config/jupyterhub_config.py` outside `npuhub up`.
+
+The hub is configured only by the site file ($NPUHUB_SITE_CONFIG) and the
+environment, as an operator runs it: sign-in through a real OpenID provider
+(tests/idp/oidc), the npuhub service started by the hub, local servers.
+A student signs in, starts a quarter NPU, works, stops; the slice is free.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, ONE_DEVICE_SITE, EmbeddedStack, free_port, process_env
+from hubclient import HubAPI, HubSession
+from oidc_idp import CLIENT_ID, CLIENT_SECRET, SECRET_ENV, OIDCProvider, require_provider, sign_in
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+HUB_CONFIG = ROOT / "hub_config" / "jupyterhub_config.py"
+
+
+def site_yaml(issuer: str, auth_type: str = "oidc") -> str:
+    return ONE_DEVICE_SITE + f"""
+auth:
+  type: {auth_type}
+  oidc:
+    issuer: {issuer}
+    client_id: {CLIENT_ID}
+    client_secret_env: {SECRET_ENV}
+    scopes: [openid, profile, email, groups]
+    username_claim: preferred_username
+  groups:
+    claim: groups
+    admins: [admins]
+    allowed: [course-demo, lab-demo]
+"""
+
+
+class SiteHub(EmbeddedStack):
+    """A plain `jupyterhub -f hub_config/jupyterhub_config.py` in its own working directory."""
+
+    def command(self) -> list[str]:
+        from npuhub.embedded.hub import NODE_PROXY
+
+        return [str(BIN / "jupyterhub"), "-f", str(HUB_CONFIG), "--ip=127.0.0.1", f"--port={self.port}",
+                f"--JupyterHub.hub_port={self.hub_port}",
+                f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{self.api_port}",
+                f"--ConfigurableHTTPProxy.command={NODE_PROXY}"]
+
+    def start(self, timeout: float = 60) -> "SiteHub":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {"NPUHUB_SITE_CONFIG": str(self.config), SECRET_ENV: CLIENT_SECRET,
+               "NPUHUB_PUBLIC_URL": self.base_url}
+        with pytest.MonkeyPatch.context() as mp:
+            mp.delenv("NPUHUB_MODE", raising=False)
+            mp.delenv("NPUHUB_DATA_DIR", raising=False)
+            for name, value in env.items():
+                mp.setenv(name, value)
+            # JupyterHub keeps its database and cookie secret in the working directory
+            self.workdir = self.data_dir
+            return super().start(timeout)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    require_provider()
+    workdir = tmp_path_factory.mktemp("site-hub")
+    idp_port = free_port()
+    hub = SiteHub(workdir, site_yaml(f"http://127.0.0.1:{idp_port}"))
+    idp = OIDCProvider(workdir / "idp", idp_port, [hub.base_url + "/hub/oauth_callback"]).start()
+    try:
+        hub.start()
+        yield hub
+    finally:
+        hub.stop()
+        idp.stop()
+
+
+def signed_in(hub: SiteHub, user: str) -> HubSession:
+    s = HubSession(hub.base_url)
+    assert sign_in(s.http, hub.base_url, user).url.endswith("/hub/home")
+    return s
+
+
+def test_a_student_starts_a_quarter_npu_and_gives_it_back(site):
+    hub = site
+    admin = signed_in(hub, "ada")
+    token = admin.api("POST", "/users/ada/tokens", json={"note": "site hub test"}).json()["token"]
+    api = HubAPI(hub.base_url, token)
+    alice = signed_in(hub, "alice")
+
+    form = alice.spawn_form()
+    assert 'value="npu-quarter"' in form.text and 'value="npu-1"' not in form.text  # her groups' menu
+    r = alice.post_spawn({"profile": "npu-quarter"}, "alice")
+    assert r.status_code == 302, r.text[:300]
+    model = api.wait_for_server("alice")
+    env = process_env(model["servers"][""]["state"]["pid"])
+    assert env["ASCEND_VISIBLE_DEVICES"] == "0" and env["NPUHUB_SHARE"] == "1/4"
+    assert env["NPUHUB_URL"].endswith("/services/npuhub/")
+    assert model["servers"][""]["state"]["npuhub"] == {"request": env["NPUHUB_REQUEST_ID"]}
+    lab = alice.http.get(hub.base_url + "/user/alice/lab", timeout=60)
+    assert lab.status_code == 200 and "JupyterLab" in lab.text
+
+    # While she holds a quarter, the whole device waits; once she stops, it is granted.
+    assert api("POST", "/users/ada/server", json={"profile": "npu-1"}).status_code == 202
+    assert api("DELETE", "/users/alice/server").status_code in (202, 204)
+    api.wait_for_server("alice", ready=False)
+    api.wait_for_server("ada")
+    assert api("DELETE", "/users/ada/server").status_code in (202, 204)
+    api.wait_for_server("ada", ready=False)
+
+    # Secrets the hub generated live in its working directory, readable by its own user only.
+    for name in ("crypt-key", "spawner-token", "jupyterhub_cookie_secret"):
+        assert (hub.data_dir / name).stat().st_mode & 0o077 == 0, name
+
+
+def run_hub_config(tmp_path, site_text: str | None, env: dict) -> subprocess.CompletedProcess:
+    """`jupyterhub -f hub_config/jupyterhub_config.py --show-config`-like: load the configuration only."""
+    if site_text is not None:
+        (tmp_path / "npuhub.yaml").write_text(site_text)
+    code = ("from jupyterhub.app import JupyterHub\n"
+            "app = JupyterHub()\n"
+            f"app.load_config_file({str(HUB_CONFIG)!r})\n"
+            "print('loaded', app.config.NPUSpawnerMixin.admission_url)\n")
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("NPUHUB_")}
+    full_env.update(env)
+    return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=full_env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_the_hub_refuses_to_start_without_a_site_file_or_with_demo_sign_in(tmp_path):
+    missing = run_hub_config(tmp_path, None, {})
+    assert missing.returncode != 0 and "$NPUHUB_SITE_CONFIG must name the site file" in missing.stderr
+    demo = run_hub_config(tmp_path, ONE_DEVICE_SITE, {"NPUHUB_SITE_CONFIG": str(tmp_path / "npuhub.yaml")})
+    assert demo.returncode != 0 and "only `npuhub up`" in demo.stderr and "Traceback" not in demo.stderr
+    no_secret = run_hub_config(tmp_path, site_yaml("http://127.0.0.1:1"),
+                               {"NPUHUB_SITE_CONFIG": str(tmp_path / "npuhub.yaml")})
+    assert no_secret.returncode != 0 and f"${SECRET_ENV}, which is not set" in no_secret.stderr
+    ok = run_hub_config(tmp_path, site_yaml("http://127.0.0.1:1"),
+                        {"NPUHUB_SITE_CONFIG": str(tmp_path / "npuhub.yaml"), SECRET_ENV: "x"})
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "/services/npuhub/api/v1" in ok.stdout
+
+
+def test_a_hub_without_the_service_url_says_what_to_set(tmp_path):
+    config = tmp_path / "jupyterhub_config.py"
+    config.write_text("c.JupyterHub.spawner_class = 'npuhub.spawners.local.LocalNPUSpawner'\n"
+                      "from npuhub import hubconfig\nhubconfig.check(c)\n")
+    r = subprocess.run([sys.executable, "-c", "from jupyterhub.app import JupyterHub\n"
+                        f"JupyterHub().load_config_file({str(config)!r})"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "c.NPUSpawnerMixin.admission_url is not set" in r.stderr
