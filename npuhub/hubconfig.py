@@ -23,6 +23,7 @@ spawners ask.
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import socket
@@ -104,7 +105,22 @@ def configure(c, *, embedded: bool = False, spawner_class: str = "npuhub.spawner
     c.Spawner.poll_interval = 10
 
     configure_service(c, data_dir=data, site_file=site_file, embedded=embedded)
+    logging.getLogger("JupyterHub").addFilter(RefusalsWithoutTraceback())
     return site
+
+
+class RefusalsWithoutTraceback(logging.Filter):
+    """A start refused by policy is an outcome, not a bug: JupyterHub's form handler logs it with a traceback
+    (``exc_info=True`` for any error); keep its line, drop the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from .refusals import Refusal
+        from .spawners.mixin import NPUHubSpawnError
+
+        if record.exc_info and isinstance(record.exc_info[1], (NPUHubSpawnError, Refusal)):
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def configure_auth(c, auth: AuthConfig, public_url: str, data: Path) -> None:
