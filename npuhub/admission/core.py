@@ -298,12 +298,32 @@ class Admission:
             return req
         now = self.clock()
         self._meter_one(req, now)
+        return self._free(req, now, reason, by)
+
+    def abandon(self, request_id: str, reason: str = "server_gone") -> Request:
+        """A grant no server ever used (its start was forgotten by a restarted hub): free it, charge nothing.
+
+        What metering charged since the grant is given back to the same
+        accounts (ledger kind ``refund``), so a slice nobody could use costs
+        nobody anything.
+        """
+        req = self.requests[request_id]
+        if req.state is not State.GRANTED:
+            return req
+        now = self.clock()
+        if req.charged:
+            accounts = self.budgets.accounts_for(req.user, req.groups, req.charge_group, now)
+            self.budgets.refund(accounts, req.charged, now, req.id)
+            req.charged = Fraction(0)
+        return self._free(req, now, reason, None, learn=False)
+
+    def _free(self, req: Request, now: float, reason: str, by: str | None, learn: bool = True) -> Request:
         if req.grant is not None:
             self.pool.release(req.grant.id)
             if req.reservation:
                 self._return_to_reservation(req)
         duration = now - (req.granted_at or now)
-        if duration > 0:  # a slow moving mean of session lengths for the estimates
+        if learn and duration > 0:  # a slow moving mean of session lengths for the estimates
             self._session_mean = 0.9 * self._session_mean + 0.1 * duration
         self._end(req, State.RELEASED, now, reason, by)
         self.schedule()

@@ -137,6 +137,11 @@ class Budgets:
         for acct in accounts:
             self._entry(acct, "charge", -amount, now, "meter", "usage", request)
 
+    def refund(self, accounts: list[Account], amount: Fraction, now: float, request: str) -> None:
+        """Give back what ``request`` was charged (a grant no server used)."""
+        for acct in accounts:
+            self._entry(acct, "refund", amount, now, "npuhub", "no server ran on this grant", request)
+
     def adjust(self, name: str, amount: Fraction, now: float, actor: str, reason: str) -> Account:
         acct = self.account(name, now)
         if acct is None:

@@ -16,12 +16,12 @@ budget may run below zero before anyone notices.
 from __future__ import annotations
 
 import asyncio
-import time
 import logging
 import os
 import secrets
 import signal
 import sys
+import time
 from fractions import Fraction
 from urllib.parse import urlparse
 
@@ -33,6 +33,7 @@ from traitlets.config import Application
 
 from .. import __version__
 from ..admission.fairshare import FairShare
+from ..admission.model import State
 from ..admission.quota import Budgets
 from ..admission.store import AdmissionStore
 from ..site_config import SiteConfigError, load_site_config, parse_quota_rules
@@ -160,17 +161,21 @@ class NPUHubService(Application):
         late a reservation's window is opened.""",
     )
     reconcile_interval = Float(
-        60.0, config=True,
-        help="""Seconds between checks of the queue and the grants against the hub's servers.
+        10.0, config=True,
+        help="""Seconds between checks of the queue and the grants against the hub's servers (one listing of
+        the hub's active servers per check).
 
-        A request whose server the hub no longer runs or starts (stopped while
-        this service was down, a start the hub forgot in a restart) is released
-        or withdrawn, so nothing stays held or charged for a server that is gone.
+        A grant whose server the hub neither starts nor runs, and that never
+        had a running server (a start the hub forgot in a restart), is ended at
+        the first check and charged nothing. A request whose server the hub no
+        longer runs (stopped while this service was down) is released or
+        withdrawn after ``reconcile_grace``.
         """,
     )
     reconcile_grace = Float(
         120.0, config=True,
-        help="Seconds a request is left alone after it arrives or is granted before reconciliation may end it.",
+        help="""Seconds a request is left alone after it arrives or is granted before reconciliation may end it
+        (not for a grant the hub has no start for: that ends at once).""",
     )
     idle_limit = Float(
         1800.0, config=True,
@@ -268,6 +273,8 @@ class NPUHubService(Application):
         self.engine = Engine(self.store, self.site, self._admission_kwargs, self.metrics, self.log)
         self.metrics.watch(self.engine)
         self.hub = HubClient(self.hub_api_url, self.api_token, self.log) if self.api_token else None
+        #: granted requests the hub has been seen running a server for (in memory; re-learned after a restart)
+        self.seen_running: set[str] = set()
         self.budget_watch = BudgetWatch(self.engine, self.hub if self.stop_over_budget else None,
                                         self.over_budget_grace, self.metrics, self.log)
         self.idle_reclaim = IdleReclaim(self.engine, self.hub, idle_limit=self.idle_limit,
@@ -347,29 +354,41 @@ class NPUHubService(Application):
         """End requests whose server the hub neither runs nor starts (see reconcile_interval)."""
         if self.hub is None or not self.engine.available:
             return
+        asked_at = time.time()
         try:
-            active = await self.hub.active_servers()
+            active, ready = await self.hub.active_and_ready()
         except HubUnavailable as e:
             self.log.warning("Reconciliation skipped: the hub did not answer (%s)", e)
             return
         now = time.time()
+        seen_running = self.seen_running
+        granted = {r.id for r in self.engine.current().granted()}
+        seen_running.intersection_update(granted)
+        seen_running.update(r.id for r in self.engine.current().granted() if (r.user, r.server) in ready)
 
         def end_orphans(adm):
             ended = []
             for req in list(adm.granted()) + list(adm.waiting()):
+                if (req.user, req.server) in active:
+                    continue
+                if req.state is State.GRANTED and req.id not in seen_running and (req.granted_at or now) < asked_at:
+                    # granted, but the hub has no start for it and no server ever ran on it
+                    adm.abandon(req.id, reason="server_gone")
+                    ended.append((req.id, "never started: charged nothing"))
+                    continue
                 since = req.granted_at if req.granted_at is not None else req.arrived
-                if (req.user, req.server) in active or now - since < self.reconcile_grace:
+                if now - since < self.reconcile_grace:
                     continue
                 adm.cancel(req.id, reason="server_gone")
-                ended.append(req.id)
+                ended.append((req.id, "server gone"))
             return ended
 
         try:
             ended = await self.engine.change(end_orphans, "reconciliation")
         except APIError:
             return
-        for request_id in ended:
-            self.log.info("Ended request %s: the hub no longer runs or starts its server", request_id)
+        for request_id, why in ended:
+            self.log.info("Ended request %s: the hub no longer runs or starts its server (%s)", request_id, why)
         await self.idle_reclaim.update(active)
 
     async def _recover(self) -> None:

@@ -64,7 +64,12 @@ class HubClient:
 
     async def active_servers(self, page: int = 200) -> dict[tuple[str, str], float]:
         """Every (user, server name) the hub has running or starting, with its last activity (epoch)."""
+        return (await self.active_and_ready(page))[0]
+
+    async def active_and_ready(self, page: int = 200) -> tuple[dict[tuple[str, str], float], set[tuple[str, str]]]:
+        """``active_servers()``, and which of them are running (not just starting or stopping)."""
         active: dict[tuple[str, str], float] = {}
+        ready: set[tuple[str, str]] = set()
         offset = 0
         while True:
             code, data = await self._call("GET", f"/users?state=active&offset={offset}&limit={page}")
@@ -72,11 +77,13 @@ class HubClient:
                 raise HubUnavailable(f"GET /users?state=active: {code}")
             for user in data:
                 for name, server in (user.get("servers") or {}).items():
+                    key = (user["name"], name or "")
                     if server.get("ready") or server.get("pending"):
-                        active[(user["name"], name or "")] = _epoch(server.get("last_activity")
-                                                                    or server.get("started"))
+                        active[key] = _epoch(server.get("last_activity") or server.get("started"))
+                    if server.get("ready"):
+                        ready.add(key)
             if len(data) < page:
-                return active
+                return active, ready
             offset += page
 
     async def stop_server(self, user: str, server: str) -> str:

@@ -346,11 +346,19 @@ class RequestHandler(BaseHandler):
             raise APIError(503, "hub_unavailable", headers={"Retry-After": "5"}) from None
         self.service.log.info("%s asked to end granted request %s of %s: its server is %s",
                               self.caller.name, req.id, req.user, outcome)
-        if outcome == "gone":
-            # The hub runs no such server: nothing uses the slice any more.
+        if outcome in ("gone", "stopped"):
+            # The hub runs no such server (any more): nothing uses the slice. Had a server just stopped, its
+            # spawner has released the slice already; a grant still held here had no server behind it.
+            seen_running = self.service.seen_running
+
             def end(adm):
-                if req.id in adm.requests:
-                    return adm.release(req.id, "server_gone", by=self.caller.name)
+                live = adm.requests.get(req.id)
+                if live is None or live.state is not State.GRANTED:
+                    return
+                if live.id in seen_running:
+                    adm.release(live.id, "server_gone", by=self.caller.name)
+                else:
+                    adm.abandon(live.id, "server_gone")
 
             await self.engine.change(end, "cancel")
             return self.send(self.view(self.engine.find(req.id) or req))

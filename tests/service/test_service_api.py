@@ -74,8 +74,10 @@ def test_grant_queue_release_with_positions_and_messages(start_service):
 
     # Student 1 stops: her slice goes to the one waiting, and the ending is idempotent.
     first = students[0].get("/me").json()["holdings"][0]
+    # No server runs for it at the hub (this test's requests have none): the service asks the hub, which says so,
+    # and ends it at once without charging it; a running server would be stopped first (202).
     r = students[0].delete(f"/requests/{first['id']}")
-    assert r.status_code == 200 and r.json()["state"] == "released" and r.json()["reason"] == "stopped"
+    assert r.status_code == 200 and r.json()["state"] == "released" and r.json()["reason"] == "server_gone"
     assert students[0].delete(f"/requests/{first['id']}").json()["state"] == "released"
     now_granted = students[8].get(f"/requests/{waiting['id']}").json()
     assert now_granted["state"] == "granted" and now_granted["position"] is None
@@ -87,7 +89,7 @@ def test_grant_queue_release_with_positions_and_messages(start_service):
     # Finished requests are history: listed from the database.
     mine = students[0].get("/requests", params={"state": "released"}).json()["requests"]
     assert [r["id"] for r in mine] == [first["id"]]
-    assert mine[0]["charged"]["device_hours"] > 0
+    assert mine[0]["charged"]["device_hours"] == 0  # no server ever used it
 
 
 def test_idempotent_retry_returns_the_same_request(start_service):
