@@ -126,6 +126,10 @@ class FlavorCatalogue:
     def __len__(self) -> int:
         return len(self._flavors)
 
+    def get(self, flavor_id: str) -> Flavor | None:
+        """The flavor with this id, whoever may use it; None when the site lists none (no group check)."""
+        return self._flavors.get(flavor_id)
+
     def for_groups(self, groups: Iterable[str]) -> list[Flavor]:
         """The flavors members of ``groups`` may pick, in menu order."""
         groups = set(groups)

@@ -360,7 +360,7 @@ class NPUHubService(Application):
                 since = req.granted_at if req.granted_at is not None else req.arrived
                 if (req.user, req.server) in active or now - since < self.reconcile_grace:
                     continue
-                adm.cancel(req.id, reason="server_gone")
+                adm.end(req.id, "server_gone")
                 ended.append(req.id)
             return ended
 

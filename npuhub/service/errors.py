@@ -31,7 +31,9 @@ REFUSAL_STATUS = {
     "quota_spent": 429,
     "pool_no_model": 409,
     "reservation_invalid": 400,
+    "reservation_past": 400,
     "reservation_cpu_only": 400,
+    "reservation_id_taken": 409,
 }
 
 
@@ -103,6 +105,8 @@ def from_refused(e: Refused) -> APIError:
         text = message("pool_no_model", model=detail.get("model", "?"))
     elif e.reason == "reservation_cpu_only":
         text = message("reservation_cpu_only", flavor=detail.get("flavor", "?"))
+    elif e.reason == "reservation_id_taken":
+        text = message("reservation_id_taken", id=detail.get("id", "?"))
     else:
         text = MESSAGES.get(e.reason, Text(e.reason, e.reason))
     return APIError(status, e.reason, text, headers=headers, **extra)

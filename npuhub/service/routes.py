@@ -23,11 +23,9 @@ from ..flavors import FlavorError
 from ..i18n import message
 from ..shares import format_share
 from .auth import OPERATE, Caller, HubIdentity, OAuthCallbackHandler
-from .engine import peek_account
 from .errors import APIError, error_answer, from_flavor_error
 from .models import (
     account_view,
-    budget_accounts,
     hours,
     ledger_view,
     pool_view,
@@ -269,15 +267,7 @@ class RequestHandler(BaseHandler):
             return self.send(self.view(req))
         who = self.caller.name
 
-        def end(adm):
-            live = adm.requests.get(request_id)
-            if live is None:
-                return None
-            if live.state is State.GRANTED:
-                return adm.release(request_id, "stopped")
-            return adm.cancel(request_id, "cancelled")
-
-        ended = await self.engine.change(end, "cancel")
+        ended = await self.engine.change(lambda adm: adm.end(request_id), "cancel")
         self.service.log.info("Request %s of %s ended by %s", request_id, req.user, who)
         self.send(self.view(ended if ended is not None else self.engine.find(request_id) or req))
 
@@ -301,9 +291,9 @@ class MeHandler(BaseHandler):
         groups = set(caller.groups)
         mine = [r for r in adm.requests.values() if r.user == caller.name]
         mine.sort(key=lambda r: (r.arrived, r.seq))
-        accounts = budget_accounts(adm.budgets, caller.name, groups, None, now) if caller.kind == "user" else []
+        accounts = adm.accounts_of(caller.name, groups, None, now) if caller.kind == "user" else []
         for group in sorted(groups):
-            acct = peek_account(adm.budgets, f"group:{group}", now)
+            acct = adm.budgets.peek(f"group:{group}", now)
             if acct is not None:
                 accounts.append(acct)
         flavors = []
@@ -314,7 +304,7 @@ class MeHandler(BaseHandler):
                 "names": {"zh": flavor.name.zh, "en": flavor.name.en},
                 "share": format_share(flavor.share) if flavor.share else "0",
                 "model": flavor.device_model,
-                "price": hours(flavor.share * HOUR),
+                "price": hours(adm.price(flavor.id) * HOUR),
             })
         self.send({
             "user": caller.name,
@@ -357,7 +347,7 @@ class AccountHandler(_AccountMixin, BaseHandler):
         rule = await self.rule_for(name)
         if rule is None:
             raise APIError(404, "account_unknown", message("account_unknown", account=name))
-        self.send(account_view(peek_account(self.engine.current().budgets, name, self.now(), rule)))
+        self.send(account_view(self.engine.current().budgets.peek(name, self.now(), rule)))
 
 
 class AdjustmentsHandler(_AccountMixin, BaseHandler):
@@ -439,23 +429,11 @@ class ReservationsHandler(BaseHandler):
             raise APIError(403, "permission_denied",
                            message("permission_denied", scope=f"custom:npuhub:teach!group={group}"))
         starts, ends = _time(body["starts"], "starts"), _time(body["ends"], "ends")
-        if ends <= starts:
-            raise APIError(400, "reservation_invalid")
-        if ends <= self.now():
-            raise APIError(400, "reservation_past")
-        try:
-            flavor = self.engine.site.catalogue.resolve(body["flavor"], {group})
-        except FlavorError as e:
-            raise from_flavor_error(e) from None
-        if not flavor.has_accelerator:
-            raise Refused("reservation_cpu_only", {"flavor": flavor.id})
         rid = body.get("id")
-        if rid is not None and rid in self.engine.current().reservations:
-            raise APIError(409, "reservation_id_taken", message("reservation_id_taken", id=rid))
         creator = self.caller.name
 
         def reserve(adm):
-            return adm.reserve(group, flavor.id, body["count"], starts, ends, creator,
+            return adm.reserve(group, body["flavor"], body["count"], starts, ends, creator,
                                hold=float(body.get("hold_seconds", 600)), reservation_id=rid)
 
         res = await self.engine.change(reserve, "reserve")
