@@ -151,6 +151,14 @@ class Admission:
         res = self.reservations.get(reservation_id)  # None once its window is over
         return ReservationUse(in_use, held, res is not None and res.active(now) and now >= res.starts + res.hold)
 
+    def reserved(self) -> dict[str, Fraction]:
+        """Devices held by reservations' placeholders now, by device model."""
+        held: dict[str, Fraction] = {}
+        for placeholders in self._placeholders.values():
+            for p in placeholders:
+                held[p.model] = held.get(p.model, Fraction(0)) + p.share
+        return held
+
     def fluid_input(self, now: float) -> FluidInput:
         """What the estimates read, as of ``now``: free capacity, running sessions, reservations' placeholders."""
         pool = self.pool

@@ -135,10 +135,7 @@ def queue_view(adm: Admission, positions: dict[str, Decision], now: float, calle
 
 
 def pool_view(adm: Admission, available: bool, down_since: float | None) -> dict:
-    placeholders: dict[str, Fraction] = {}
-    for grant in adm.pool.grants.values():
-        if grant.holder.startswith("reservation:"):
-            placeholders[grant.model] = placeholders.get(grant.model, Fraction(0)) + grant.share
+    placeholders = adm.reserved()
     waiting: dict[str | None, int] = {}
     for req in adm.waiting():
         waiting[req.model] = waiting.get(req.model, 0) + 1

@@ -60,3 +60,9 @@ def test_reservations_the_core_refuses_are_answers_with_a_reason(start_service):
         assert (r.status_code, r.json()["reason"]) == (status, reason), r.text
         assert words in r.json()["error"], r.text
     assert [res["id"] for res in teacher.get("/reservations").json()["reservations"]] == ["lesson-1"]
+
+    # a window open now holds its slices: the pool says so
+    r = teacher.post("/reservations", window(dt.timedelta(0), hour, count=2))
+    assert r.status_code == 201 and r.json()["held"] == 2, r.text
+    pool = teacher.get("/pool").json()["models"]
+    assert [(m["model"], m["reserved"], m["held"]) for m in pool] == [("Ascend 910B", "1/2", "1/2")]

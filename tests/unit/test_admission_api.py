@@ -152,3 +152,14 @@ def test_snapshot_and_restore_carry_what_the_estimates_and_arrivals_need():
     assert again.submit("a9", {"course-a"}, "quarter").request and max(r.seq for r in again.requests.values()) == 7
     with pytest.raises(RuntimeError):
         again.restore(state, active)
+
+
+def test_reserved_capacity_is_what_placeholders_hold_by_model():
+    clock = Clock()
+    adm = admission(clock)
+    assert adm.reserved() == {}
+    adm.reserve("course-a", "quarter", 3, clock.now, clock.now + HOUR, "t")
+    adm.submit("a0", {"course-a"}, "quarter")  # takes one placeholder's very slice
+    assert adm.reserved() == {"Ascend 910B": Fraction(2, 4)}
+    held = sum((g.share for g in adm.pool.grants.values() if g.holder.startswith("reservation:")), Fraction(0))
+    assert held == Fraction(2, 4)
