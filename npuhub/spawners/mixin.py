@@ -318,7 +318,7 @@ class NPUSpawnerMixin(LoggingConfigurable):
         saved = state.get(_STATE_KEY)
         if not saved:
             return
-        self.flavor = next((f for f in self.catalogue if f.id == saved.get("flavor")), None)
+        self.flavor = self.catalogue.get(saved.get("flavor"))
         if saved.get("grant"):
             grant = Grant.from_dict(saved["grant"])
             if self.allocator.restore(grant):

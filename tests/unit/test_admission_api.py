@@ -43,7 +43,7 @@ def admission(clock: Clock, **kwargs) -> Admission:
 def test_the_catalogue_finds_a_flavor_by_id_whoever_may_use_it():
     catalogue: FlavorCatalogue = SITE.catalogue
     assert catalogue.get("half").price == 2 and catalogue.get("half").groups == {"lab-x"}
-    assert catalogue.get("nope") is None
+    assert catalogue.get("nope") is None and catalogue.get(None) is None and catalogue.get(["half"]) is None
 
 
 def test_metering_charges_the_price_the_core_tells():
