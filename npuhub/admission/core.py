@@ -112,10 +112,13 @@ class Admission:
         """An active request (waiting or granted) or one ended since the store last saved; else None."""
         return self.requests.get(request_id)
 
+    def active_of(self, user: str) -> list[Request]:
+        """Her waiting and granted requests, in arrival order."""
+        return sorted(self._active_by_user.get(user, {}).values(), key=_arrival)
+
     def holdings(self, user: str) -> list[Request]:
         """Her granted requests, in arrival order."""
-        mine = self._active_by_user.get(user, {})
-        return sorted((r for r in mine.values() if r.state is State.GRANTED), key=_arrival)
+        return [r for r in self.active_of(user) if r.state is State.GRANTED]
 
     def held_by(self, user: str, include_waiting: bool = False) -> Fraction:
         states = (State.GRANTED, State.WAITING) if include_waiting else (State.GRANTED,)

@@ -289,8 +289,7 @@ class MeHandler(BaseHandler):
         adm = self.engine.current()
         now = self.now()
         groups = set(caller.groups)
-        mine = [r for r in adm.requests.values() if r.user == caller.name]
-        mine.sort(key=lambda r: (r.arrived, r.seq))
+        mine = adm.active_of(caller.name)
         accounts = adm.accounts_of(caller.name, groups, None, now) if caller.kind == "user" else []
         for group in sorted(groups):
             acct = adm.budgets.peek(f"group:{group}", now)

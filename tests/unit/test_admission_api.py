@@ -80,6 +80,9 @@ def test_holdings_are_her_granted_requests_in_arrival_order():
     queued = adm.submit("x0", {"lab-x"}, "quarter").request  # the device is full
     assert adm.find(queued).state is State.WAITING
     assert [r.id for r in adm.holdings("x0")] == [first, second] and adm.holdings("nobody") == []
+    assert [r.id for r in adm.active_of("x0")] == [first, second, queued] and adm.active_of("nobody") == []
+    adm.end(first)
+    assert [r.id for r in adm.active_of("x0")] == [second, queued]
 
 
 @pytest.mark.parametrize("change, reason", [
