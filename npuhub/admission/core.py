@@ -26,6 +26,17 @@ tail extends it by one step, and it is re-read as the clock moves while that
 cannot change its outcome. Any other change to what it reads (a grant, a
 release, a cancel, a running session becoming overdue) makes the next read
 of positions re-run it over the whole queue, once.
+
+What others may use (everything else is private to this module):
+- changes: ``submit``, ``end`` (cancel a waiting request or release a granted
+  one), ``release``, ``reserve`` / ``cancel_reservation``, ``meter``, ``schedule``;
+- reads: ``find``, ``active_of``, ``holdings``, ``held_by``, ``queue``,
+  ``positions``, ``decision``, ``waiting``, ``granted``, ``price``,
+  ``accounts_of``, ``over_budget``, ``reserved_for``, ``reservation_use``,
+  ``reserved``, ``stats``; the ``requests``, ``reservations``, ``budgets``,
+  ``fairshare`` and ``pool`` it owns are read, never written, by others;
+- for the store: ``snapshot`` / ``restore`` and the ``dirty`` sets it drains;
+- for the estimates: ``fluid_input``, the frozen input of ``estimates.Fluid``.
 """
 
 from __future__ import annotations
