@@ -33,8 +33,9 @@ What others may use (everything else is private to this module):
 - reads: ``find``, ``active_of``, ``holdings``, ``held_by``, ``queue``,
   ``positions``, ``decision``, ``waiting``, ``granted``, ``price``,
   ``accounts_of``, ``over_budget``, ``reserved_for``, ``reservation_use``,
-  ``reserved``, ``stats``; the ``requests``, ``reservations``, ``budgets``,
-  ``fairshare`` and ``pool`` it owns are read, never written, by others;
+  ``reserved``, ``stats``; others read its ``requests``, ``reservations`` and
+  ``pool`` but never change them (``budgets`` and ``fairshare`` have their own
+  public API, which the store and the adjustments use);
 - for the store: ``snapshot`` / ``restore`` and the ``dirty`` sets it drains;
 - for the estimates: ``fluid_input``, the frozen input of ``estimates.Fluid``.
 """
