@@ -582,8 +582,10 @@ class Admission:
                     placeholders.clear()
                     self._lent.add(res.id)
                 continue
+            flavor = self.catalogue.get(res.flavor)
+            if flavor is None or not flavor.has_accelerator:
+                continue  # the site file no longer offers it: nothing to hold (and nothing to crash on)
             in_use = sum(1 for r in self._granted.values() if r.reservation == res.id)
-            flavor = self.catalogue.resolve(res.flavor, {res.group})
             while in_use + len(placeholders) < res.count:
                 try:
                     placeholders.append(self.pool.place(f"reservation:{res.id}", flavor.device_model, flavor.share))

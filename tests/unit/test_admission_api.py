@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from npuhub.admission.core import Admission
-from npuhub.admission.model import Refused, ReservationUse, State
+from npuhub.admission.model import Refused, Reservation, ReservationUse, State
 from npuhub.admission.quota import Budgets, QuotaRule
 from npuhub.flavors import FlavorCatalogue
 from npuhub.site_config import parse_site_config
@@ -166,3 +166,14 @@ def test_reserved_capacity_is_what_placeholders_hold_by_model():
     assert adm.reserved() == {"Ascend 910B": Fraction(2, 4)}
     held = sum((g.share for g in adm.pool.grants.values() if g.holder.startswith("reservation:")), Fraction(0))
     assert held == Fraction(2, 4)
+
+
+def test_a_reservation_for_a_flavor_the_site_dropped_holds_nothing_and_stops_nothing():
+    """The site file changed under a stored reservation: the service must still load and schedule."""
+    clock = Clock()
+    adm = admission(clock)
+    gone = Reservation("r-gone", "course-a", "gone", 2, clock.now, clock.now + HOUR, "t")
+    adm.restore(None, [], [gone])
+    adm.schedule()
+    assert adm.reservation_use("r-gone", clock.now) == ReservationUse(0, 0, False) and adm.reserved() == {}
+    assert adm.submit("a0", {"course-a"}, "quarter").state is State.GRANTED
