@@ -202,7 +202,9 @@ class Admission:
         ``requests`` are the active ones in arrival order. A granted request's
         slices are taken in the pool again; one the pool no longer has (the
         pool shrank under a running session) is kept, counted as held nowhere,
-        with ``reason`` "grant_not_in_pool" for the operator to see.
+        with ``reason`` "grant_not_in_pool" for the operator to see. A waiting
+        request for a device model the pool no longer has is refused
+        ("pool_no_model"), as it would be if it came now.
         """
         if self.requests or self.reservations:
             raise RuntimeError("restore() is for a fresh Admission")
@@ -218,6 +220,9 @@ class Admission:
                     req.reason = "grant_not_in_pool"
             self._adopt(req)
             if req.state is State.WAITING:
+                if req.model is not None and req.model not in self.pool.models:
+                    self._end(req, State.REFUSED, self.clock(), "pool_no_model")
+                    continue
                 self._enqueue(req)
         self._invalidate_order()
 

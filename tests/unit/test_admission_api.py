@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from npuhub.admission.core import Admission
-from npuhub.admission.model import Refused, Reservation, ReservationUse, State
+from npuhub.admission.model import CoreState, Refused, Request, Reservation, ReservationUse, State
 from npuhub.admission.quota import Budgets, QuotaRule
 from npuhub.flavors import FlavorCatalogue
 from npuhub.site_config import parse_site_config
@@ -177,3 +177,17 @@ def test_a_reservation_for_a_flavor_the_site_dropped_holds_nothing_and_stops_not
     adm.schedule()
     assert adm.reservation_use("r-gone", clock.now) == ReservationUse(0, 0, False) and adm.reserved() == {}
     assert adm.submit("a0", {"course-a"}, "quarter").state is State.GRANTED
+
+
+def test_a_stored_waiting_request_for_a_model_the_pool_dropped_is_refused_on_restore():
+    """The pool lost a device model while people waited for it: they are told, the rest is served."""
+    clock = Clock()
+    adm = admission(clock)
+    lost = Request("w-lost", "a0", frozenset({"course-a"}), "old", "Ascend 310P", Fraction(1, 2), clock.now - 60,
+                   seq=1)
+    kept = Request("w-kept", "a1", frozenset({"course-a"}), "quarter", "Ascend 910B", Fraction(1, 4), clock.now - 30,
+                   seq=2)
+    adm.restore(CoreState(seq=2, session_mean=600.0), [lost, kept])
+    adm.schedule()
+    assert (lost.state, lost.reason) == (State.REFUSED, "pool_no_model") and "w-lost" in adm.dirty
+    assert kept.state is State.GRANTED and adm.active_of("a0") == []
