@@ -20,8 +20,7 @@ Two workloads (``--workload``, default both, reported side by side):
   every end in it.
 
 For both, the table says how many timed joins re-ran the estimate of the
-whole queue, and why (counted by wrapping ``Admission._fluid_at``; the core
-itself is not changed).
+whole queue, and why (the core's own counts, ``Admission.stats``).
 PostgreSQL is the one on 127.0.0.1:5432 (set NPUHUB_BENCH_POSTGRES to another URL).
 The timed loops do nothing but the operation, its commit and the
 benchmark's own note of which session ends when.
@@ -86,43 +85,36 @@ class SimClock:
 
 
 class Resims:
-    """Counts full re-runs of the kept queue simulation (``Admission._fluid_at`` building a new ``Fluid``).
+    """Counts full re-runs of the kept queue simulation, from the core's own counts (``Admission.stats``).
 
-    ``last`` is why the latest one was needed, read from the kept simulation
-    before the call: ``changed`` (something it read changed: a grant, a
-    release, the queue order refreshed), ``overdue`` (the clock passed the
-    time a running session becomes overdue) or ``clock`` (the clock moved
-    further than the simulation's comparisons allow). ``order_rebuilds``
-    counts the queue order's refreshes (every ``Admission.ORDER_TTL`` seconds).
+    ``last`` is why the latest one was needed: ``changed`` (something it
+    read changed: a grant, a release, the queue order refreshed), ``overdue``
+    (the clock passed the time a running session becomes overdue) or
+    ``clock`` (the clock moved further than the simulation's comparisons
+    allow). ``order_rebuilds`` counts the queue order's refreshes (every
+    ``Admission.ORDER_TTL`` seconds). Counted from ``installed()`` on.
     """
 
-    def __init__(self):
-        self.count = 0
-        self.order_rebuilds = 0
-        self.last: str | None = None
+    def __init__(self, adm: Admission):
+        self.stats = adm.stats
+        self._since = (self.stats.simulations, self.stats.order_rebuilds)
 
     @contextmanager
     def installed(self) -> Iterator["Resims"]:
-        fluid_at, rebuild_order = Admission._fluid_at, Admission._rebuild_order
+        self._since = (self.stats.simulations, self.stats.order_rebuilds)
+        yield self
 
-        def counted_fluid_at(adm: Admission, now: float):
-            kept = adm._fluid
-            fluid = fluid_at(adm, now)
-            if fluid is not kept:
-                self.count += 1
-                self.last = ("first" if kept is None else "changed" if kept.key != fluid.key
-                             else "overdue" if now >= kept.until else "clock")
-            return fluid
+    @property
+    def count(self) -> int:
+        return self.stats.simulations - self._since[0]
 
-        def counted_rebuild_order(adm: Admission, now: float):
-            self.order_rebuilds += 1
-            return rebuild_order(adm, now)
+    @property
+    def order_rebuilds(self) -> int:
+        return self.stats.order_rebuilds - self._since[1]
 
-        Admission._fluid_at, Admission._rebuild_order = counted_fluid_at, counted_rebuild_order
-        try:
-            yield self
-        finally:
-            Admission._fluid_at, Admission._rebuild_order = fluid_at, rebuild_order
+    @property
+    def last(self) -> str | None:
+        return self.stats.last_cause
 
 
 class Backend:
@@ -171,7 +163,7 @@ def stress(backend: Backend, clock: Clock, waiting: int, ops: int, _args) -> dic
     admit_s, admit_commit = time.perf_counter() - started, backend.commit_s
     assert len(running) == SLOTS
 
-    resims, causes, split = Resims(), Counter(), Counter()
+    resims, causes, split = Resims(adm), Counter(), Counter()
     backend.commit_s = 0.0
     with resims.installed():
         started = time.perf_counter()
@@ -187,7 +179,7 @@ def stress(backend: Backend, clock: Clock, waiting: int, ops: int, _args) -> dic
         submit_s = time.perf_counter() - started
     return {"admits": ops, "submits": ops, "admit_s": admit_s, "submit_s": submit_s,
             "admit_commit_s": admit_commit, "submit_commit_s": backend.commit_s, "causes": causes,
-            "split_s": split, "waiting": (waiting, len(adm.waiting())), "mean": adm._session_mean,
+            "split_s": split, "waiting": (waiting, len(adm.waiting())), "mean": adm.snapshot().session_mean,
             "order_rebuilds": resims.order_rebuilds}
 
 
@@ -265,9 +257,9 @@ def realistic(backend: Backend, clock: SimClock, waiting: int, ops: int, args) -
     adm.dirty |= pending
     backend.commit()
     assert len(in_queue) == waiting == len(adm.waiting()) and len(adm.granted()) == SLOTS
-    mean_before, releases_before, opened = adm._session_mean, releases, clock.now
+    mean_before, releases_before, opened = adm.snapshot().session_mean, releases, clock.now
 
-    resims, causes, split = Resims(), Counter(), Counter()
+    resims, causes, split = Resims(adm), Counter(), Counter()
     admits = submits = 0
     admit_s = submit_s = admit_commit = submit_commit = 0.0
     released_since_join = False

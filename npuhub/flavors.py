@@ -126,9 +126,13 @@ class FlavorCatalogue:
     def __len__(self) -> int:
         return len(self._flavors)
 
-    def get(self, flavor_id: str) -> Flavor | None:
-        """The flavor called ``flavor_id``, or None (a flavor removed from the site file since)."""
-        return self._flavors.get(flavor_id)
+    def get(self, flavor_id: object) -> Flavor | None:
+        """The flavor with this id, whoever may use it (no group check: see ``resolve``).
+
+        None when the site lists no such flavor, or ``flavor_id`` is not a
+        string (ids come from saved state and request bodies).
+        """
+        return self._flavors.get(flavor_id) if isinstance(flavor_id, str) else None
 
     def for_groups(self, groups: Iterable[str]) -> list[Flavor]:
         """The flavors members of ``groups`` may pick, in menu order."""

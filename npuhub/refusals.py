@@ -161,4 +161,6 @@ def refusal_text(reason: str, detail: dict, retry_at: float | None) -> Text:
         return message("pool_no_model", model=detail.get("model", "?"))
     if reason == "reservation_cpu_only":
         return message("reservation_cpu_only", flavor=detail.get("flavor", "?"))
+    if reason == "reservation_id_taken":
+        return message("reservation_id_taken", id=detail.get("id", "?"))
     return MESSAGES.get(reason) or Text(reason, reason)

@@ -26,6 +26,18 @@ tail extends it by one step, and it is re-read as the clock moves while that
 cannot change its outcome. Any other change to what it reads (a grant, a
 release, a cancel, a running session becoming overdue) makes the next read
 of positions re-run it over the whole queue, once.
+
+What others may use (everything else is private to this module):
+- changes: ``submit``, ``end`` (cancel a waiting request or release a granted
+  one), ``release``, ``reserve`` / ``cancel_reservation``, ``meter``, ``schedule``;
+- reads: ``find``, ``active_of``, ``holdings``, ``held_by``, ``queue``,
+  ``positions``, ``decision``, ``waiting``, ``granted``, ``price``,
+  ``accounts_of``, ``over_budget``, ``reserved_for``, ``reservation_use``,
+  ``reserved``, ``stats``; others read its ``requests``, ``reservations`` and
+  ``pool`` but never change them (``budgets`` and ``fairshare`` have their own
+  public API, which the store and the adjustments use);
+- for the store: ``snapshot`` / ``restore`` and the ``dirty`` sets it drains;
+- for the estimates: ``fluid_input``, the frozen input of ``estimates.Fluid``.
 """
 
 from __future__ import annotations
@@ -37,17 +49,30 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Iterable
 
-from ..flavors import Flavor, FlavorError
-from ..pool import Grant, NoCapacity, Pool
+from ..flavors import Flavor, FlavorCatalogue, FlavorError
+from ..pool import Grant, NoCapacity, Pool, PoolError
 from ..site_config import SiteConfig
-from .estimates import Fluid
+from .estimates import Fluid, FluidInput, Held, Running, expected_end
 from .fairshare import FairShare
-from .model import Decision, Refused, Request, Reservation, State
-from .quota import Budgets
+from .model import CoreState, Decision, Refused, Request, Reservation, ReservationUse, State
+from .quota import Account, Budgets
 
-__all__ = ["Admission"]
+__all__ = ["Admission", "Stats", "price_of"]
 
 MS = Fraction(1, 1000)
+
+
+@dataclass
+class Stats:
+    """What the core counts about its own work, for benchmarks and metrics (never read by its rules)."""
+
+    #: full runs of the simulation of the whole queue
+    simulations: int = 0
+    #: why the latest one was needed: first, changed (something it reads), overdue (a session became
+    #: overdue), clock (the clock moved further than its comparisons allow)
+    last_cause: str | None = None
+    #: refreshes of the queue order
+    order_rebuilds: int = 0
 
 
 @dataclass
@@ -81,6 +106,7 @@ class Admission:
         #: bumped by every change the estimates read (besides the pool's own version and the mean)
         self._version = 0
         self._fluid: Fluid | None = None  # the kept simulation of the whole queue
+        self.stats = Stats()
 
     # -- reading --------------------------------------------------------------
     @property
@@ -94,6 +120,18 @@ class Admission:
         """Granted requests, in arrival order."""
         return sorted(self._granted.values(), key=_arrival)
 
+    def find(self, request_id: str) -> Request | None:
+        """An active request (waiting or granted) or one ended since the store last saved; else None."""
+        return self.requests.get(request_id)
+
+    def active_of(self, user: str) -> list[Request]:
+        """Her waiting and granted requests, in arrival order."""
+        return sorted(self._active_by_user.get(user, {}).values(), key=_arrival)
+
+    def holdings(self, user: str) -> list[Request]:
+        """Her granted requests, in arrival order."""
+        return [r for r in self.active_of(user) if r.state is State.GRANTED]
+
     def held_by(self, user: str, include_waiting: bool = False) -> Fraction:
         states = (State.GRANTED, State.WAITING) if include_waiting else (State.GRANTED,)
         mine = self._active_by_user.get(user, {})
@@ -101,6 +139,92 @@ class Admission:
 
     def account_of(self, req: Request) -> str:
         return f"group:{req.charge_group}" if req.charge_group else f"user:{req.user}"
+
+    def price(self, flavor_id: str, share: Fraction = Fraction(0)) -> Fraction:
+        """Device-hours charged per hour of a session of ``flavor_id``: what metering charges, and /me shows."""
+        return price_of(self.catalogue, flavor_id, share)
+
+    def accounts_of(self, user: str, groups: Iterable[str], charge_group: str | None,
+                    now: float) -> list[Account]:
+        """The budget accounts a request of hers draws on, as they stand at ``now`` (nothing opened or renewed)."""
+        return self.budgets.peek_accounts(user, groups, charge_group, now)
+
+    def over_budget(self, req: Request, now: float) -> bool:
+        """A running request whose budget (hers, or her group's it draws on) is spent."""
+        if req.state is not State.GRANTED or not req.share:
+            return False
+        return any(a.balance <= 0 for a in self.accounts_of(req.user, req.groups, req.charge_group, now))
+
+    def reserved_for(self, req: Request, now: float) -> bool:
+        """Whether an active reservation of one of her groups serves this request's flavor."""
+        return self._reservation_for(req, now) is not None
+
+    def reservation_use(self, reservation_id: str, now: float) -> ReservationUse:
+        """How a reservation is used: members' sessions on it, placeholders held, and whether it was lent."""
+        in_use = sum(1 for r in self._granted.values() if r.reservation == reservation_id)
+        held = len(self._placeholders.get(reservation_id, ()))
+        res = self.reservations.get(reservation_id)  # None once its window is over
+        return ReservationUse(in_use, held, res is not None and res.active(now) and now >= res.starts + res.hold)
+
+    def reserved(self) -> dict[str, Fraction]:
+        """Devices held by reservations' placeholders now, by device model."""
+        held: dict[str, Fraction] = {}
+        for placeholders in self._placeholders.values():
+            for p in placeholders:
+                held[p.model] = held.get(p.model, Fraction(0)) + p.share
+        return held
+
+    def fluid_input(self, now: float) -> FluidInput:
+        """What the estimates read, as of ``now``: free capacity, running sessions, reservations' placeholders."""
+        pool = self.pool
+        capacity = {m: float(pool.capacity(m)) for m in pool.models}
+        free = {m: float(pool.capacity(m) - pool.held(m)) for m in pool.models}
+        running = tuple(Running(r.model, r.share_float, r.granted_at)
+                        for r in self._granted.values() if r.grant is not None)
+        held = []
+        for res_id, placeholders in self._placeholders.items():
+            res = self.reservations.get(res_id)
+            if res is None:
+                continue
+            frees_at = min(res.ends, res.starts + res.hold)
+            held += [Held(p.model, float(p.share), frees_at) for p in placeholders]
+        return FluidInput(self._session_mean, free, capacity, running, tuple(held))
+
+    # -- persisting -------------------------------------------------------------
+    def snapshot(self) -> CoreState:
+        """What the store keeps beside requests, reservations, budgets and usage."""
+        return CoreState(seq=self._seq, session_mean=self._session_mean)
+
+    def restore(self, state: CoreState | None, requests: Iterable[Request],
+                reservations: Iterable[Reservation] = ()) -> None:
+        """Take in what the store loaded, into a fresh Admission; then ``schedule()`` places reservations.
+
+        ``requests`` are the active ones in arrival order. A granted request's
+        slices are taken in the pool again; one the pool no longer has (the
+        pool shrank under a running session) is kept, counted as held nowhere,
+        with ``reason`` "grant_not_in_pool" for the operator to see. A waiting
+        request for a device model the pool no longer has is refused
+        ("pool_no_model"), as it would be if it came now.
+        """
+        if self.requests or self.reservations:
+            raise RuntimeError("restore() is for a fresh Admission")
+        if state is not None:
+            self._seq, self._session_mean = state.seq, state.session_mean
+        for res in reservations:
+            self.reservations[res.id] = res
+        for req in requests:
+            if req.state is State.GRANTED and req.grant is not None:
+                try:
+                    self.pool.restore(req.grant)
+                except PoolError:
+                    req.reason = "grant_not_in_pool"
+            self._adopt(req)
+            if req.state is State.WAITING:
+                if req.model is not None and req.model not in self.pool.models:
+                    self._end(req, State.REFUSED, self.clock(), "pool_no_model")
+                    continue
+                self._enqueue(req)
+        self._invalidate_order()
 
     #: how long a computed queue order stays valid while fair-share usage decays (seconds)
     ORDER_TTL = 60.0
@@ -121,6 +245,7 @@ class Admission:
 
     def _rebuild_order(self, now: float) -> None:
         self._version += 1
+        self.stats.order_rebuilds += 1
         accounts = {self.account_of(r) for r in self.requests.values() if r.active}
         self._factors = self.fairshare.factors(accounts, now)
         self._keys = {r.id: self._order_key(r, now) for r in self.waiting()}
@@ -191,19 +316,16 @@ class Admission:
         fluid = self._fluid
         key = self._fluid_key()
         if fluid is None or fluid.key != key or not fluid.valid_at(now):
-            fluid = self._fluid = Fluid(self, now, key)
+            self.stats.simulations += 1
+            self.stats.last_cause = ("first" if fluid is None else "changed" if fluid.key != key
+                                     else "overdue" if now >= fluid.until else "clock")
+            fluid = self._fluid = Fluid(self.fluid_input(now), now, key)
             fluid.extend(self.requests[rid] for _, rid in self._order)
         return fluid
 
     def expected_end(self, req: Request, now: float) -> float:
-        """When a granted session is expected to end (its hard maximum, or the observed mean)."""
-        started = req.granted_at if req.granted_at is not None else now
-        mean_end = started + self._session_mean
-        if mean_end <= now:  # already longer than usual: expect a quarter of a session more
-            mean_end = now + self._session_mean / 4
-        if req.max_duration is not None:
-            return min(mean_end, started + req.max_duration)
-        return mean_end
+        """When a granted session is expected to end (the observed mean after its start)."""
+        return expected_end(req.granted_at, now, self._session_mean)
 
     # -- requests ----------------------------------------------------------------
     def submit(self, user: str, groups: Iterable[str], flavor_id: str, request_id: str | None = None,
@@ -211,17 +333,13 @@ class Admission:
         """A new request. Granted now, queued with a position, or refused (raises Refused)."""
         now = self.clock()
         groups = frozenset(groups)
-        try:
-            flavor = self.catalogue.resolve(flavor_id, groups)
-        except FlavorError as e:
-            raise Refused(e.reason, {"flavor": str(flavor_id)[:80]}) from None
+        flavor = self._resolve(flavor_id, groups)
         if request_id is not None and request_id in self.requests:
             return self.decision(request_id)
         req = Request(
             id=request_id or str(uuid.uuid4()), user=user, groups=groups, flavor=flavor.id,
             model=flavor.device_model, share=flavor.share, arrived=now,
-            charge_group=self._charge_group(flavor, groups), max_duration=flavor_max_duration(flavor),
-            seq=self._next_seq(), server=server,
+            charge_group=self._charge_group(flavor, groups), seq=self._next_seq(), server=server,
         )
         self._check_quota(req, now)
         self._adopt(req)
@@ -235,6 +353,14 @@ class Admission:
             self._enqueue(req)
             self.schedule()
         return self.decision(req.id)
+
+    def _resolve(self, flavor_id: object, groups: Iterable[str]) -> Flavor:
+        """The flavor, or a refusal saying which ones her groups may use."""
+        try:
+            return self.catalogue.resolve(flavor_id, groups)
+        except FlavorError as e:
+            allowed = ", ".join(f.id for f in self.catalogue.for_groups(groups)) or "-"
+            raise Refused(e.reason, {"flavor": str(flavor_id)[:80], "allowed": allowed}) from None
 
     def _adopt(self, req: Request) -> None:
         """Take a request in: a new one (waiting, not yet queued) or one loaded from the store."""
@@ -278,18 +404,27 @@ class Admission:
         position, start = fluid.results[req.id]
         return Decision(req.id, State.WAITING, position=position, eta=fluid.eta(start, now))
 
-    def cancel(self, request_id: str, reason: str = "cancelled", by: str | None = None) -> Request:
-        """Withdraw a waiting request (or release a granted one); cancelling twice is harmless.
+    def end(self, request_id: str, reason: str | None = None, by: str | None = None) -> Request | None:
+        """Cancel a waiting request (reason "cancelled") or release a granted one (reason "stopped").
 
-        ``by`` names who ended it (the person or someone acting for her), for the sentence she reads.
+        Ending a request twice is harmless; one the core no longer holds (it
+        ended and was saved) gives None. Who may end whose request is the
+        caller's business; ``by`` names who did (the person or someone acting
+        for her), for the sentence she reads.
         """
-        req = self.requests[request_id]
+        req = self.requests.get(request_id)
+        if req is None:
+            return None
         if req.state is State.WAITING:
-            self._end(req, State.CANCELLED, self.clock(), reason, by)
+            self._end(req, State.CANCELLED, self.clock(), reason or "cancelled", by)
             self.schedule()
         elif req.state is State.GRANTED:
-            self.release(request_id, reason, by)
+            self.release(request_id, reason or "stopped", by)
         return req
+
+    def cancel(self, request_id: str, reason: str = "cancelled", by: str | None = None) -> Request:
+        """``end`` with one reason whatever the state (withdrawn, or released if already granted)."""
+        return self.end(request_id, reason, by)
 
     def release(self, request_id: str, reason: str = "stopped", by: str | None = None) -> Request:
         """The server stopped: charge to now, free the slices, admit whoever is next."""
@@ -383,7 +518,7 @@ class Admission:
                 continue
             if head_start is not None:
                 # back-fill: only what ends before the head could start (plus the slack)
-                if now + (req.max_duration or self._session_mean) > head_start + self.backfill_slack:
+                if now + self._session_mean > head_start + self.backfill_slack:
                     continue
             try:
                 grant = self.pool.place(req.user, req.model, req.share)
@@ -406,18 +541,29 @@ class Admission:
                 and self._order and self._order[0][1] == req.id):
             # nothing changed since the kept simulation, whose first request this is
             return fluid.eta(fluid.results[req.id][1], now)
-        alone = Fluid(self, now)  # a simulation of this one request: O(running sessions)
+        alone = Fluid(self.fluid_input(now), now)  # a simulation of this one request: O(running sessions)
         alone.extend([req])
         return alone.eta(alone.results[req.id][1], now)
 
     # -- reservations ------------------------------------------------------------------
     def reserve(self, group: str, flavor_id: str, count: int, starts: float, ends: float, created_by: str,
                 hold: float = 600.0, reservation_id: str | None = None) -> Reservation:
-        flavor = self.catalogue.resolve(flavor_id, {group})
-        if not flavor.has_accelerator:
-            raise Refused("reservation_cpu_only", {"flavor": flavor.id})
+        """Hold ``count`` slices of ``flavor_id`` for ``group`` from ``starts`` to ``ends`` (epoch seconds).
+
+        Raises Refused: "reservation_invalid" (count below 1, or ``ends`` not
+        after ``starts``), "reservation_past" (the window is over),
+        "flavor_unknown" / "flavor_not_allowed" (for the group),
+        "reservation_cpu_only", "reservation_id_taken".
+        """
         if count < 1 or ends <= starts:
             raise Refused("reservation_invalid", {"count": count})
+        if ends <= self.clock():
+            raise Refused("reservation_past")
+        flavor = self._resolve(flavor_id, {group})
+        if not flavor.has_accelerator:
+            raise Refused("reservation_cpu_only", {"flavor": flavor.id})
+        if reservation_id is not None and reservation_id in self.reservations:
+            raise Refused("reservation_id_taken", {"id": reservation_id})
         res = Reservation(reservation_id or str(uuid.uuid4()), group, flavor.id, count, starts, ends,
                           created_by, hold)
         self.reservations[res.id] = res
@@ -462,8 +608,10 @@ class Admission:
                     placeholders.clear()
                     self._lent.add(res.id)
                 continue
+            flavor = self.catalogue.get(res.flavor)
+            if flavor is None or not flavor.has_accelerator:
+                continue  # the site file no longer offers it: nothing to hold (and nothing to crash on)
             in_use = sum(1 for r in self._granted.values() if r.reservation == res.id)
-            flavor = self.catalogue.resolve(res.flavor, {res.group})
             while in_use + len(placeholders) < res.count:
                 try:
                     placeholders.append(self.pool.place(f"reservation:{res.id}", flavor.device_model, flavor.share))
@@ -500,7 +648,7 @@ class Admission:
         if elapsed_ms <= 0:
             return False
         req.metered_until += elapsed_ms / 1000
-        cost = price_of(self.catalogue, req.flavor, req.share) * elapsed_ms * MS
+        cost = self.price(req.flavor, req.share) * elapsed_ms * MS
         req.charged += cost
         accounts = self.budgets.accounts_for(req.user, req.groups, req.charge_group, now)
         self.budgets.charge(accounts, cost, now, req.id)
@@ -513,11 +661,10 @@ def _arrival(req: Request) -> int:
     return req.seq
 
 
-def price_of(catalogue, flavor_id: str, share: Fraction) -> Fraction:
-    """Device-hours charged per hour of a session: the flavor's price (by default its share)."""
-    flavor = next((f for f in catalogue if f.id == flavor_id), None)
+def price_of(catalogue: FlavorCatalogue, flavor_id: str, share: Fraction) -> Fraction:
+    """Device-hours charged per hour of a session: the flavor's price (by default its share).
+
+    A flavor the site no longer lists is charged its request's ``share``.
+    """
+    flavor = catalogue.get(flavor_id)
     return flavor.device_hours_per_hour if flavor is not None else share
-
-
-def flavor_max_duration(flavor: Flavor) -> float | None:
-    return None

@@ -19,13 +19,13 @@ Two implementations of the same model:
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .core import Admission
     from .model import Request
 
-__all__ = ["estimate_starts", "Fluid"]
+__all__ = ["FluidInput", "Running", "Held", "expected_end", "estimate_starts", "Fluid"]
 
 #: capacity compared with this slack (floats, summed many times)
 EPS = 1e-9
@@ -33,31 +33,71 @@ EPS = 1e-9
 NEAR = 1e-6
 
 
-def estimate_starts(adm: "Admission", order: list["Request"], now: float) -> dict[str, float | None]:
+class Running(NamedTuple):  # a tuple: one is made per running session at every re-run
+    """A granted session holding slices: what it holds, and since when (None: not known)."""
+
+    model: str
+    share: float
+    granted_at: float | None
+
+
+class Held(NamedTuple):
+    """A reservation's placeholder: slices held until ``frees_at`` (the hold's end or the window's)."""
+
+    model: str
+    share: float
+    frees_at: float
+
+
+@dataclass(frozen=True)
+class FluidInput:
+    """What the estimates read of the admission, as of one moment (``Admission.fluid_input``)."""
+
+    #: the observed mean session length (seconds)
+    session_mean: float
+    #: device model -> devices not held now
+    free: Mapping[str, float]
+    #: device model -> devices in the pool
+    capacity: Mapping[str, float]
+    #: granted sessions holding slices
+    running: tuple[Running, ...]
+    #: reservations' placeholders
+    held: tuple[Held, ...]
+
+
+def expected_end(granted_at: float | None, now: float, mean: float) -> float:
+    """When a granted session is expected to end: the observed mean after its start.
+
+    A session already longer than the mean is expected to go on for a quarter
+    of a mean more.
+    """
+    started = granted_at if granted_at is not None else now
+    mean_end = started + mean
+    if mean_end <= now:
+        mean_end = now + mean / 4
+    return mean_end
+
+
+def estimate_starts(inp: FluidInput, order: list["Request"], now: float) -> dict[str, float | None]:
     """Absolute estimated start time of each request in ``order`` (None: no capacity will ever fit it)."""
     # Floats, not Fractions: this is an estimate.
     free: dict[str, float] = {}
     events: dict[str, list[tuple[float, int, float]]] = {}
     cursor: dict[str, float] = {}
     seq = 0
-    for model in adm.pool.models:
-        free[model] = float(adm.pool.capacity(model) - adm.pool.held(model))
+    for model, available in inp.free.items():
+        free[model] = available
         events[model] = []
         cursor[model] = now
-    for req in adm.granted():
-        if req.grant is not None and req.model in events:
-            heapq.heappush(events[req.model], (adm.expected_end(req, now), seq, float(req.share)))
+    for run in inp.running:
+        if run.model in events:
+            heapq.heappush(events[run.model], (expected_end(run.granted_at, now, inp.session_mean), seq, run.share))
             seq += 1
-    for res_id, placeholders in adm._placeholders.items():
-        res = adm.reservations.get(res_id)
-        if res is None:
-            continue
-        for placeholder in placeholders:
-            heapq.heappush(events[placeholder.model], (min(res.ends, res.starts + res.hold), seq,
-                                                   float(placeholder.share)))
-            seq += 1
+    for held in inp.held:
+        heapq.heappush(events[held.model], (held.frees_at, seq, held.share))
+        seq += 1
 
-    capacity = {model: float(adm.pool.capacity(model)) for model in free}
+    capacity = dict(inp.capacity)
     starts: dict[str, float | None] = {}
     for req in order:
         model = req.model
@@ -80,8 +120,7 @@ def estimate_starts(adm: "Admission", order: list["Request"], now: float) -> dic
         free[model] -= share
         cursor[model] = t
         starts[req.id] = t
-        duration = req.max_duration if req.max_duration is not None else adm._session_mean
-        heapq.heappush(heap, (t + duration, seq, share))
+        heapq.heappush(heap, (t + inp.session_mean, seq, share))
         seq += 1
     return starts
 
@@ -130,10 +169,10 @@ class Fluid:
     the queue, which it hands to ``extend``.
     """
 
-    def __init__(self, adm: "Admission", now: float, key: object = None):
+    def __init__(self, inp: FluidInput, now: float, key: object = None):
         self.key = key
         self.t0 = now
-        self.mean = adm._session_mean
+        self.mean = inp.session_mean
         self.overdue = now + self.mean / 4
         self.margin = float("inf")
         #: the clock may not pass this without a re-run (a running session becomes overdue)
@@ -146,31 +185,24 @@ class Fluid:
         self._seq = 0
         self._memo_now: float | None = None
         self._memo: dict[int, float] = {}
-        pool = adm.pool
-        self.models = {m: _Model(float(pool.capacity(m) - pool.held(m)), float(pool.capacity(m)), now)
-                       for m in pool.models}
-        for req in adm._granted.values():
-            if req.grant is None or req.model not in self.models:
+        self.models = {m: _Model(free, inp.capacity[m], now) for m, free in inp.free.items()}
+        for run in inp.running:
+            if run.model not in self.models:
                 continue
-            state = self.models[req.model]
-            if req.granted_at is None or req.max_duration is not None:
+            state = self.models[run.model]
+            if run.granted_at is None:
                 self.movable = False  # not worth modelling: rare, and correct at t0
-                self._push_fixed(state, adm.expected_end(req, now), req.share_float)
+                self._push_fixed(state, expected_end(None, now, self.mean), run.share)
                 continue
-            mean_end = req.granted_at + self.mean
+            mean_end = run.granted_at + self.mean
             if mean_end <= now:
-                self._push_derived(state, self.overdue, OVERDUE, req.share_float)
+                self._push_derived(state, self.overdue, OVERDUE, run.share)
             else:
                 self.until = min(self.until, mean_end)
-                self._push_fixed(state, mean_end, req.share_float)
-        for res_id, placeholders in adm._placeholders.items():
-            res = adm.reservations.get(res_id)
-            if res is None:
-                continue
-            for placeholder in placeholders:
-                if placeholder.model in self.models:
-                    self._push_fixed(self.models[placeholder.model], min(res.ends, res.starts + res.hold),
-                                     float(placeholder.share))
+                self._push_fixed(state, mean_end, run.share)
+        for held in inp.held:
+            if held.model in self.models:
+                self._push_fixed(self.models[held.model], held.frees_at, held.share)
 
     def _push_fixed(self, state: _Model, at: float, share: float) -> None:
         self._seq += 1
@@ -203,7 +235,7 @@ class Fluid:
                 continue
             free, t, t_node = state.free, state.t, state.t_node
             need = share - EPS
-            duration = req.max_duration if req.max_duration is not None else mean
+            duration = mean
             seq += 1
             if free >= need:  # fits at the cursor
                 state.free = free - share

@@ -9,7 +9,7 @@ from fractions import Fraction
 from ..pool import Grant
 from ..refusals import Refusal, refusal_text
 
-__all__ = ["State", "Request", "Decision", "Reservation", "Budget", "Refused"]
+__all__ = ["State", "Request", "Decision", "Reservation", "ReservationUse", "Budget", "Refused", "CoreState"]
 
 
 class State(str, enum.Enum):
@@ -47,7 +47,6 @@ class Request:
     #: device-seconds charged so far (metering accrues while granted)
     charged: Fraction = Fraction(0)
     metered_until: float | None = None
-    max_duration: float | None = None
     #: arrival order among requests that arrived in the same instant
     seq: int = 0
     #: the JupyterHub server name ("" for the default server) or another holder's label
@@ -116,3 +115,23 @@ class Budget:
     period: float
     period_start: float
     ledger: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReservationUse:
+    """How a reservation is used now: members' sessions on its slices, placeholders held, lent or not."""
+
+    in_use: int
+    held: int
+    #: the hold is over: unused reserved slices went to everyone
+    lent: bool
+
+
+@dataclass(frozen=True)
+class CoreState:
+    """What the admission core keeps beyond requests, reservations, budgets and usage (``snapshot``)."""
+
+    #: the last arrival number given out
+    seq: int
+    #: the observed mean session length (seconds), for the estimates
+    session_mean: float

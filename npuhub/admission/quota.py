@@ -7,12 +7,13 @@ milliseconds), so a charge is never rounded twice and never lost.
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable
 
-__all__ = ["QuotaRule", "Budgets", "period_bounds", "PERIODS"]
+__all__ = ["QuotaRule", "Account", "Budgets", "period_bounds", "PERIODS"]
 
 PERIODS = ("day", "week", "month")
 _EVERY = {"day": "daily", "week": "weekly", "month": "monthly"}
@@ -106,6 +107,35 @@ class Budgets:
             _, acct.period_end = period_bounds(rule.period, acct.period_end)
             self._entry(acct, "renewal", amount, renewed_at, "system", f"{_EVERY[rule.period]} renewal")
         return acct
+
+    def peek(self, name: str, now: float, rule: QuotaRule | None = None) -> Account | None:
+        """An account as it stands at ``now`` (renewals applied), without changing or opening anything.
+
+        Reads must not write: opening or renewing an account adds ledger
+        entries, which only a committed change may do.
+        """
+        acct = self.accounts.get(name)
+        rule = rule or (acct.rule if acct else self.rule_for(name))
+        if rule is None:
+            return None
+        if acct is not None and now < acct.period_end and acct.rule == rule:
+            return acct
+        scratch = Budgets(rules=list(self.rules),
+                          accounts={name: dataclasses.replace(acct)} if acct is not None else {})
+        return scratch.account(name, now, rule)
+
+    def peek_accounts(self, user: str, groups: Iterable[str], charge_group: str | None,
+                      now: float) -> list[Account]:
+        """``accounts_for`` as a read: the accounts a request draws on, nothing opened or renewed."""
+        found = []
+        mine = self.peek(f"user:{user}", now, self.user_rule(groups))
+        if mine is not None:
+            found.append(mine)
+        if charge_group:
+            group = self.peek(f"group:{charge_group}", now)
+            if group is not None:
+                found.append(group)
+        return found
 
     def available_at(self, acct: Account) -> float | None:
         """When renewals will have brought an overspent balance above zero (None: never)."""

@@ -17,12 +17,12 @@ from typing import Callable, Iterable
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..pool import Grant, PoolError
+from ..pool import Grant
 from ..shares import format_share
 from ..site_config import SiteConfig
 from . import tables as t
 from .core import Admission
-from .model import Request, Reservation, State
+from .model import CoreState, Request, Reservation, State
 from .quota import Account, QuotaRule
 
 __all__ = ["AdmissionStore", "StoreUnavailable", "upgrade"]
@@ -83,10 +83,9 @@ class AdmissionStore:
         return adm
 
     def _load(self, db, adm: Admission) -> None:
-        now = adm.clock()
         meta = {row.key: row.value for row in db.execute(sa.select(t.meta))}
-        adm._seq = int(meta.get("seq", 0))
-        adm._session_mean = float(meta.get("session_mean", adm.default_session))
+        state = CoreState(seq=int(meta.get("seq", 0)),
+                          session_mean=float(meta.get("session_mean", adm.default_session)))
         for row in db.execute(sa.select(t.accounts)):
             rule = row.rule
             adm.budgets.accounts[row.name] = Account(
@@ -96,25 +95,13 @@ class AdmissionStore:
                 Fraction(row.balance), row.period_end)
         for row in db.execute(sa.select(t.usage)):
             adm.fairshare.load(row.account, row.value, row.at)
-        for row in db.execute(sa.select(t.reservations).where(t.reservations.c.ended.is_(False))):
-            adm.reservations[row.id] = Reservation(row.id, row.group, row.flavor, row.count, row.starts, row.ends,
-                                                   row.created_by, row.hold)
-        for row in db.execute(sa.select(t.requests).where(t.requests.c.state.in_(ACTIVE))
-                              .order_by(t.requests.c.seq)):
-            req = _request_from_row(row)
-            if req.state is State.GRANTED and req.grant is not None:
-                try:
-                    adm.pool.restore(req.grant)
-                except PoolError:
-                    # the pool shrank under a running session: keep the request, count it as held
-                    # nowhere, and let the operator see it (reason) rather than forget it
-                    req.reason = "grant_not_in_pool"
-            adm._adopt(req)
-            if req.state is State.WAITING:
-                adm._enqueue(req)
-        adm._invalidate_order()
+        reservations = [Reservation(row.id, row.group, row.flavor, row.count, row.starts, row.ends, row.created_by,
+                                    row.hold)
+                        for row in db.execute(sa.select(t.reservations).where(t.reservations.c.ended.is_(False)))]
+        requests = [_request_from_row(row) for row in db.execute(
+            sa.select(t.requests).where(t.requests.c.state.in_(ACTIVE)).order_by(t.requests.c.seq))]
+        adm.restore(state, requests, reservations)
         adm.schedule()  # reservations' placeholders, and anything that fits after a restart
-        _ = now
 
     # -- committing ---------------------------------------------------------------------
     def commit(self, adm: Admission) -> None:
@@ -146,7 +133,8 @@ class AdmissionStore:
                         self._upsert(db, t.reservations, "id", rid, {
                             "group": res.group, "flavor": res.flavor, "count": res.count, "starts": res.starts,
                             "ends": res.ends, "created_by": res.created_by, "hold": res.hold, "ended": False})
-                for key, value in (("seq", str(adm._seq)), ("session_mean", repr(adm._session_mean))):
+                state = adm.snapshot()
+                for key, value in (("seq", str(state.seq)), ("session_mean", repr(state.session_mean))):
                     self._upsert(db, t.meta, "key", key, {"value": value})
         except SQLAlchemyError as e:
             raise StoreUnavailable(str(e).splitlines()[0]) from e
@@ -221,7 +209,7 @@ def _request_row(req: Request) -> dict:
         "reason": req.reason, "arrived": req.arrived, "seq": req.seq, "charge_group": req.charge_group,
         "grant": req.grant.to_dict() if req.grant else None, "granted_at": req.granted_at,
         "ended_at": req.ended_at, "ended_by": req.ended_by, "reservation": req.reservation, "charged": str(req.charged),
-        "metered_until": req.metered_until, "max_duration": req.max_duration,
+        "metered_until": req.metered_until,
     }
 
 
@@ -231,5 +219,5 @@ def _request_from_row(row) -> Request:
         share=Fraction(row.share), arrived=row.arrived, charge_group=row.charge_group, state=State(row.state),
         reason=row.reason, grant=Grant.from_dict(row.grant) if row.grant else None, granted_at=row.granted_at,
         ended_at=row.ended_at, ended_by=row.ended_by, reservation=row.reservation, charged=_frac(row.charged),
-        metered_until=row.metered_until, max_duration=row.max_duration, seq=row.seq, server=row.server,
+        metered_until=row.metered_until, seq=row.seq, server=row.server,
     )

@@ -29,6 +29,8 @@ requests = Table(
     Column("reservation", String(64)),
     Column("charged", String(64), nullable=False, default="0"),
     Column("metered_until", Float),
+    # No longer read or written (no flavor can set a maximum session length yet); kept so that
+    # existing databases need no migration.
     Column("max_duration", Float),
     Index("ix_npuhub_requests_state", "state"),
     Index("ix_npuhub_requests_user", "user"),

@@ -379,7 +379,7 @@ class NPUHubService(Application):
                 since = req.granted_at if req.granted_at is not None else req.arrived
                 if now - since < self.reconcile_grace:
                     continue
-                adm.cancel(req.id, reason="server_gone")
+                adm.end(req.id, "server_gone")
                 ended.append((req.id, "server gone"))
             return ended
 

@@ -68,7 +68,7 @@ class WarnThenStop:
         now = self.clock()
         current: dict[str, dict] = {}
         for rid in request_ids:
-            req = adm.requests.get(rid)
+            req = adm.find(rid)
             if req is None or req.state is not State.GRANTED:
                 continue
             warning = self._warnings.get(rid)
@@ -86,7 +86,7 @@ class WarnThenStop:
 
     async def _stop(self, rid: str) -> None:
         adm = self.engine.adm
-        req = adm.requests.get(rid) if adm is not None else None
+        req = adm.find(rid) if adm is not None else None
         if req is None or req.state is not State.GRANTED:
             self._warnings.pop(rid, None)
             return
@@ -102,7 +102,7 @@ class WarnThenStop:
             return  # the hub is stopping it; the spawner releases it, or the next round does
 
         def release(adm):
-            if rid in adm.requests:
+            if adm.find(rid) is not None:
                 adm.release(rid, self.reason)
 
         try:

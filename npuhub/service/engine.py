@@ -22,7 +22,6 @@ between the core's change and its commit.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -31,32 +30,14 @@ from typing import TypeVar
 
 from ..admission.core import Admission
 from ..admission.model import Decision, Refused, Request
-from ..admission.quota import Account, Budgets
 from ..admission.store import AdmissionStore, StoreUnavailable
 from ..site_config import SiteConfig
 from .errors import APIError
 from .metrics import Metrics
 
-__all__ = ["Engine", "peek_account"]
+__all__ = ["Engine"]
 
 T = TypeVar("T")
-
-
-def peek_account(budgets: Budgets, name: str, now: float, rule=None) -> Account | None:
-    """An account as it stands now (renewals applied), without changing or opening anything.
-
-    Reads must not write: opening or renewing an account adds ledger entries,
-    which only a committed change may do.
-    """
-    acct = budgets.accounts.get(name)
-    rule = rule or (acct.rule if acct else budgets.rule_for(name))
-    if rule is None:
-        return None
-    if acct is not None and now < acct.period_end and acct.rule == rule:
-        return acct
-    scratch = Budgets(rules=list(budgets.rules),
-                      accounts={name: dataclasses.replace(acct)} if acct is not None else {})
-    return scratch.account(name, now, rule)
 
 
 class Engine:
@@ -141,8 +122,7 @@ class Engine:
 
     def find(self, request_id: str) -> Request | None:
         """A request by id: active ones from memory, finished ones from the database."""
-        adm = self.current()
-        req = adm.requests.get(request_id)
+        req = self.current().find(request_id)
         if req is not None:
             return req
         return self.read_store(self.store.get_request, request_id)

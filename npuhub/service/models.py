@@ -7,28 +7,24 @@ display and as the exact fraction the ledger keeps (``{"device_hours": 0.25,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from fractions import Fraction
 
 from ..admission.core import Admission
 from ..admission.model import Decision, Request, Reservation, State
-from ..admission.quota import Account, Budgets
+from ..admission.quota import Account
 from ..flavors import Flavor, FlavorCatalogue
 from ..launch import launch_view
 from ..i18n import MESSAGES, Text, message
 from ..shares import format_share, share_label
 from .auth import Caller
-from .engine import peek_account
 from .errors import iso
 
 __all__ = [
     "account_view",
-    "budget_accounts",
     "hours",
     "menu_view",
     "flavor_view",
     "ledger_view",
-    "over_budget",
     "pool_view",
     "queue_view",
     "request_view",
@@ -94,27 +90,6 @@ def ended_text(req: Request) -> Text:
     if reason in MESSAGES:  # a refusal's own sentence (queue_timeout, pool_no_model, ...)
         return MESSAGES[reason]
     return MESSAGES["ended_stopped"] if req.state is State.RELEASED else message("ended_other", reason=reason or "-")
-
-
-def budget_accounts(budgets: Budgets, user: str, groups: Iterable[str], charge_group: str | None,
-                    now: float) -> list[Account]:
-    """The accounts a person's request draws on, as they stand now (nothing opened or renewed)."""
-    found = []
-    mine = peek_account(budgets, f"user:{user}", now, budgets.user_rule(groups))
-    if mine is not None:
-        found.append(mine)
-    if charge_group:
-        group = peek_account(budgets, f"group:{charge_group}", now)
-        if group is not None:
-            found.append(group)
-    return found
-
-
-def over_budget(adm: Admission, req: Request, now: float) -> bool:
-    """A running request whose budget (hers, or her group's it draws on) is spent."""
-    if req.state is not State.GRANTED or not req.share:
-        return False
-    return any(a.balance <= 0 for a in budget_accounts(adm.budgets, req.user, req.groups, req.charge_group, now))
 
 
 def grant_view(req: Request) -> dict | None:
@@ -189,14 +164,9 @@ def request_view(req: Request, *, now: float, adm: Admission, decision: Decision
         "account": adm.account_of(req),
         "reservation": req.reservation,
         "charged": hours(req.charged),
-        "over_budget": over_budget(adm, req, now),
+        "over_budget": adm.over_budget(req, now),
         "warnings": list(warnings or []),
     }
-
-
-def reserved_for(adm: Admission, req: Request, now: float) -> bool:
-    return any(res.active(now) and res.group in req.groups and res.flavor == req.flavor
-               for res in adm.reservations.values())
 
 
 def queue_view(adm: Admission, positions: dict[str, Decision], now: float, caller: Caller) -> dict:
@@ -214,7 +184,7 @@ def queue_view(adm: Admission, positions: dict[str, Decision], now: float, calle
             "arrived": iso(req.arrived),
             "eta": iso(eta),
             "eta_seconds": max(0.0, round(eta - now, 1)) if eta is not None else None,
-            "reserved": reserved_for(adm, req, now),
+            "reserved": adm.reserved_for(req, now),
             "mine": caller.kind == "user" and req.user == caller.name,
             "user": req.user if visible else None,
             "id": req.id if visible else None,
@@ -223,10 +193,7 @@ def queue_view(adm: Admission, positions: dict[str, Decision], now: float, calle
 
 
 def pool_view(adm: Admission, available: bool, down_since: float | None) -> dict:
-    placeholders: dict[str, Fraction] = {}
-    for grant in adm.pool.grants.values():
-        if grant.holder.startswith("reservation:"):
-            placeholders[grant.model] = placeholders.get(grant.model, Fraction(0)) + grant.share
+    placeholders = adm.reserved()
     waiting: dict[str | None, int] = {}
     for req in adm.waiting():
         waiting[req.model] = waiting.get(req.model, 0) + 1
@@ -274,6 +241,7 @@ def ledger_view(entry: dict) -> dict:
 
 
 def reservation_view(adm: Admission, res: Reservation, now: float) -> dict:
+    use = adm.reservation_use(res.id, now)
     return {
         "id": res.id,
         "group": res.group,
@@ -284,7 +252,7 @@ def reservation_view(adm: Admission, res: Reservation, now: float) -> dict:
         "hold_seconds": res.hold,
         "created_by": res.created_by,
         "active": res.active(now),
-        "in_use": sum(1 for r in adm.granted() if r.reservation == res.id),
-        "held": sum(1 for g in adm.pool.grants.values() if g.holder == f"reservation:{res.id}"),
-        "lent": res.active(now) and now >= res.starts + res.hold,
+        "in_use": use.in_use,
+        "held": use.held,
+        "lent": use.lent,
     }

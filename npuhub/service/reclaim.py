@@ -74,8 +74,8 @@ class IdleReclaim(WarnThenStop):
         self.hard_limit = hard_limit
 
     def idle_limit(self, req: Request) -> float:
-        flavor = next((f for f in self.engine.site.catalogue if f.id == req.flavor), None)
-        limit = getattr(flavor, "idle_limit", None)
+        flavor = self.engine.site.catalogue.get(req.flavor)
+        limit = flavor.idle_limit if flavor is not None else None
         return limit if limit is not None else self.default_idle_limit
 
     def warning_text(self, req: Request, stop_at: float) -> Text:

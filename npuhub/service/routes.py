@@ -26,11 +26,9 @@ from ..i18n import message
 from ..shares import format_share
 from .hubapi import HubUnavailable
 from .auth import OPERATE, Caller, HubIdentity, OAuthCallbackHandler
-from .engine import peek_account
 from .errors import APIError, error_answer
 from .models import (
     account_view,
-    budget_accounts,
     hours,
     ledger_view,
     menu_view,
@@ -324,15 +322,7 @@ class RequestHandler(BaseHandler):
         if req.state is State.GRANTED and not (self.caller.operates and self.get_query_argument("stopped", "") == "true"):
             return await self._stop_server_first(req)
 
-        def end(adm):
-            live = adm.requests.get(request_id)
-            if live is None:
-                return None
-            if live.state is State.GRANTED:
-                return adm.release(request_id, "stopped", by=who)
-            return adm.cancel(request_id, "cancelled", by=who)
-
-        ended = await self.engine.change(end, "cancel")
+        ended = await self.engine.change(lambda adm: adm.end(request_id, by=who), "cancel")
         self.service.log.info("Request %s of %s ended by %s", request_id, req.user, who)
         self.send(self.view(ended if ended is not None else self.engine.find(request_id) or req))
 
@@ -407,11 +397,10 @@ class MeHandler(BaseHandler):
         adm = self.engine.current()
         now = self.now()
         groups = set(caller.groups)
-        mine = [r for r in adm.requests.values() if r.user == caller.name]
-        mine.sort(key=lambda r: (r.arrived, r.seq))
-        accounts = budget_accounts(adm.budgets, caller.name, groups, None, now) if caller.kind == "user" else []
+        mine = adm.active_of(caller.name)
+        accounts = adm.accounts_of(caller.name, groups, None, now) if caller.kind == "user" else []
         for group in sorted(groups):
-            acct = peek_account(adm.budgets, f"group:{group}", now)
+            acct = adm.budgets.peek(f"group:{group}", now)
             if acct is not None:
                 accounts.append(acct)
         flavors = menu_view(adm.catalogue, groups)["flavors"]
@@ -456,7 +445,7 @@ class AccountHandler(_AccountMixin, BaseHandler):
         rule = await self.rule_for(name)
         if rule is None:
             raise APIError(404, "account_unknown", message("account_unknown", account=name))
-        self.send(account_view(peek_account(self.engine.current().budgets, name, self.now(), rule)))
+        self.send(account_view(self.engine.current().budgets.peek(name, self.now(), rule)))
 
 
 class AdjustmentsHandler(_AccountMixin, BaseHandler):
@@ -538,20 +527,11 @@ class ReservationsHandler(BaseHandler):
             raise APIError(403, "permission_denied",
                            message("permission_denied", scope=f"custom:npuhub:teach!group={group}"))
         starts, ends = _time(body["starts"], "starts"), _time(body["ends"], "ends")
-        if ends <= starts:
-            raise APIError(400, "reservation_invalid")
-        if ends <= self.now():
-            raise APIError(400, "reservation_past")
-        flavor = self.engine.site.catalogue.resolve(body["flavor"], {group})
-        if not flavor.has_accelerator:
-            raise Refused("reservation_cpu_only", {"flavor": flavor.id})
         rid = body.get("id")
-        if rid is not None and rid in self.engine.current().reservations:
-            raise APIError(409, "reservation_id_taken", message("reservation_id_taken", id=rid))
         creator = self.caller.name
 
         def reserve(adm):
-            return adm.reserve(group, flavor.id, body["count"], starts, ends, creator,
+            return adm.reserve(group, body["flavor"], body["count"], starts, ends, creator,
                                hold=float(body.get("hold_seconds", 600)), reservation_id=rid)
 
         res = await self.engine.change(reserve, "reserve")

@@ -108,7 +108,7 @@ class _TeacherPage(_WorkshopPage):
 
     def row(self, workshop: Workshop) -> dict:
         """A workshop as the pages show it."""
-        flavor = next((f for f in self.workshops.workshop_site.catalogue if f.id == workshop.flavor), None)
+        flavor = self.workshops.workshop_site.catalogue.get(workshop.flavor)
         state = workshop.state(utcnow())
         return {
             "code": workshop.code,

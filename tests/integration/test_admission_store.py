@@ -128,5 +128,30 @@ def test_schema_is_versioned_and_upgrades_are_idempotent(db_url):
     store = AdmissionStore(db_url)
     store.open(SITE, Clock())
     with store.engine.connect() as db:
-        assert db.execute(sa.text("SELECT version_num FROM npuhub_alembic_version")).scalar() == "0001"
+        assert db.execute(sa.text("SELECT version_num FROM npuhub_alembic_version")).scalar() == "0002"
+    store.close()
+
+
+def test_a_database_of_the_first_schema_is_upgraded_with_its_requests(db_url):
+    """0001 -> 0002 adds who ended a request; requests written before keep everything else."""
+    from importlib import resources
+
+    from alembic import command
+    from alembic.config import Config
+
+    engine = sa.create_engine(db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("npuhub.admission") / "migrations"))
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0001")
+        connection.execute(sa.text(
+            'INSERT INTO npuhub_requests (id, "user", server, groups, flavor, share, state, reason, arrived, seq, '
+            "charged, ended_at) VALUES ('old-1', 'student1', '', '[]', 'npu-quarter', '1/4', 'cancelled', "
+            "'cancelled', 1.0, 1, '0', 2.0)"))
+    engine.dispose()
+    store = AdmissionStore(db_url)
+    store.open(SITE, Clock())
+    old = store.get_request("old-1")
+    assert old.state is State.CANCELLED and old.ended_by is None and old.ended_at == 2.0
     store.close()

@@ -77,7 +77,7 @@ class ReferenceAdmission(Admission):
     def positions(self):
         now = self.clock()
         order = self.queue()
-        starts = estimate_starts(self, order, now)
+        starts = estimate_starts(self.fluid_input(now), order, now)
         seen, out = {}, {}
         for r in order:
             seen[r.model] = seen.get(r.model, 0) + 1
@@ -92,11 +92,11 @@ class ReferenceAdmission(Admission):
         index = next(i for i, r in enumerate(order) if r.id == req.id)
         ahead = order[: index + 1]
         position = sum(1 for r in ahead if r.model == req.model)
-        eta = estimate_starts(self, ahead, self.clock()).get(req.id)
+        eta = estimate_starts(self.fluid_input(self.clock()), ahead, self.clock()).get(req.id)
         return Decision(req.id, State.WAITING, position=position, eta=eta)
 
     def _estimate_head(self, req, now, changed):
-        return estimate_starts(self, [req], now).get(req.id)
+        return estimate_starts(self.fluid_input(now), [req], now).get(req.id)
 
 
 class Clock:
@@ -225,11 +225,11 @@ def test_a_request_joining_at_the_tail_extends_the_kept_simulation():
         clock.now += 0.01
         adm.submit(f"a{i}", {"course-a"}, "quarter", request_id=f"w{i}")
     adm.positions()
-    kept = adm._fluid
+    runs = adm.stats.simulations
     clock.now += 5
     decision = adm.submit("b0", {"course-b"}, "quarter", request_id="last")
-    assert adm._fluid is kept  # extended, not re-run
-    reference = estimate_starts(adm, adm.queue(), clock.now)
+    assert adm.stats.simulations == runs  # extended, not re-run
+    reference = estimate_starts(adm.fluid_input(clock.now), adm.queue(), clock.now)
     assert decision.position == 201 and decision.eta == reference["last"]
     assert adm.positions() == ReferenceAdmission.positions(adm)
 

@@ -10,7 +10,6 @@ from npuhub.admission.model import Refused
 from npuhub.admission.quota import Budgets, QuotaRule
 from npuhub.service.app import parse_quota_rules
 from npuhub.service.auth import caller_from_model
-from npuhub.service.engine import peek_account
 from npuhub.service.errors import error_answer
 from npuhub.service.openapi import BODY_SCHEMAS, openapi_document, validate_body
 
@@ -96,12 +95,12 @@ def test_quota_rules_from_config_are_exact_and_checked():
 def test_reading_an_account_opens_and_renews_nothing():
     budgets = Budgets(rules=[QuotaRule("user", frozenset({"c"}), Fraction(1), "day")])
     rule = budgets.user_rule({"c"})
-    peeked = peek_account(budgets, "user:s", NOW, rule)
+    peeked = budgets.peek("user:s", NOW, rule)
     assert peeked.balance == 3600 and budgets.accounts == {} and budgets.pending == []
     opened = budgets.account("user:s", NOW, rule)
     opened.balance = Fraction(-10)
     budgets.pending.clear()
-    tomorrow = peek_account(budgets, "user:s", NOW + 86400, rule)
+    tomorrow = budgets.peek("user:s", NOW + 86400, rule)
     assert tomorrow.balance == 3590 and opened.balance == -10 and budgets.pending == []
 
 
