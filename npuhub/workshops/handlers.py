@@ -183,16 +183,21 @@ class WorkshopHandler(_TeacherPage):
     @web.authenticated
     async def get(self, code):
         workshop = self.find_workshop(code)
-        guests = [
-            {"display_name": g.display_name, "username": g.username, "signed_in": self.when(g.signed_in_at),
-             "removed": g.removed_at is not None}
-            for g in self.workshops.workshop_store.guests(workshop.code)
-        ]
-        await self.page("workshop.html", workshop=self.row(workshop), guests=guests)
+        over = workshop.over(utcnow())
+        guests = []
+        for g in self.workshops.workshop_store.guests(workshop.code):
+            # the hub's word first: an admin may have removed her before the clean-up's next run
+            removed = g.removed_at is not None or self.find_user(g.username) is None
+            guests.append({"display_name": g.display_name, "username": g.username,
+                           "signed_in": self.when(g.signed_in_at), "removed": removed,
+                           "removing": over and not removed})
+        removing = sum(g["removing"] for g in guests)
+        notice = MESSAGES["guests_being_removed"].format(n=removing) if removing else None
+        await self.page("workshop.html", workshop=self.row(workshop), guests=guests, notice=notice)
 
 
 class RevokeHandler(_TeacherPage):
-    """POST: revoke a code now; its guests are removed by the next clean-up."""
+    """POST: revoke a code now, and answer at once: the clean-up stops and removes its guests."""
 
     @web.authenticated
     async def post(self, code):
@@ -200,6 +205,9 @@ class RevokeHandler(_TeacherPage):
         self.workshops.workshop_store.revoke(workshop.code, by=self.current_user.name, now=utcnow())
         self.log.info("%s revoked workshop code %s (%s)", self.current_user.name, workshop.code,
                       workshop.group)
+        cleanup = self.workshops.workshop_cleanup
+        if cleanup is not None:  # now rather than at its next tick; failures are its to retry and log
+            cleanup.run_soon()
         self.redirect(self.url("workshops", workshop.code), status=303)
 
 

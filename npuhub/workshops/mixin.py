@@ -176,6 +176,11 @@ class WorkshopCodesMixin(LoggingConfigurable):
         names = set(hub_groups) | set(self.workshop_site.groups)
         return {g for g in names if self.workshop_mapping.kind_of(g) in ("course", "lab")}
 
+    @property
+    def workshop_cleanup(self) -> WorkshopCleanup | None:
+        """The running clean-up, or None (not started, or no service token)."""
+        return getattr(self, "_workshop_cleanup", None)
+
     # -- Authenticator hooks ---------------------------------------------------------------
     def get_handlers(self, app):
         """The authenticator's handlers plus the workshop pages; also starts the clean-up.
@@ -215,7 +220,8 @@ class WorkshopCodesMixin(LoggingConfigurable):
             ssl_context = make_ssl_context(app.internal_ssl_key, app.internal_ssl_cert,
                                            cafile=app.internal_ssl_ca)
         cleanup = WorkshopCleanup.over_rest_api(self.workshop_store, app.hub.api_url, token,
-                                                ssl_context=ssl_context, log=self.log)
+                                                ssl_context=ssl_context, log=self.log,
+                                                retry_base=self.cleanup_interval)
         cleanup.start(self.cleanup_interval)
         self._workshop_cleanup = cleanup
         return cleanup
@@ -297,12 +303,6 @@ class WorkshopCodesMixin(LoggingConfigurable):
             return refreshed
         workshop = self.workshop_store.get(guest.code)
         return guest.removed_at is None and workshop is not None and not workshop.over(utcnow())
-
-    async def delete_user(self, user):
-        """Also record a guest as removed, whoever removed her account."""
-        await maybe_future(super().delete_user(user))
-        if self.enable_workshop_codes and self.workshop_guest(user.name) is not None:
-            self.workshop_store.mark_removed(user.name, utcnow())
 
     # -- for the teachers' pages ---------------------------------------------------------------
     def create_workshop(self, *, creator: str, may_teach, group: str, starts_at: str, ends_at: str,

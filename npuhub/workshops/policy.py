@@ -107,6 +107,10 @@ MESSAGES: dict[str, Text] = {
         "来宾人数上限必须是 1 到 {limit} 之间的整数，或留空表示不限。",
         "The most guests must be a whole number from 1 to {limit}, or empty for no limit.",
     ),
+    "guests_being_removed": Text(
+        "正在停止 {n} 位来宾的服务器并删除其账号，约一分钟内完成。",
+        "Stopping the servers of {n} guest(s) and removing their accounts: done within about a minute.",
+    ),
     "workshop_not_found": Text(
         "没有这个工作坊。",
         "There is no such workshop.",

@@ -226,6 +226,58 @@ def test_a_guest_runs_only_the_workshop_flavor_until_the_code_is_revoked(stack):
     stack.admin.wait_for_server("student1", ready=False)
 
 
+def service_requests(stack, user: str) -> list[dict]:
+    """The user's requests at the npuhub service, as an admin reads them through the hub's proxy."""
+    r = stack.admin.http.get(stack.base_url + "/services/npuhub/api/v1/requests", params={"user": user},
+                             timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()["requests"]
+
+
+def test_revoking_stops_a_queued_start_and_a_named_server_then_removes_the_guests(stack):
+    """Issue 10 item 6 and issue 17: neither a start waiting in the queue nor a named server keeps a guest."""
+    log_before = stack.log_path.stat().st_size
+    teacher = signed_in(stack, "teacher1")
+    code = new_code(teacher)
+    waiting_guest, busy_guest = (join(stack, code, name)[0] for name in ("Queued", "Named"))
+    waiting, busy = whoami(waiting_guest), whoami(busy_guest)
+    assert stack.spawn("labmember1", "npu-1").status_code in (201, 202)  # the whole pool
+    try:
+        stack.admin.wait_for_server("labmember1")
+        r = waiting_guest.api("POST", f"/users/{waiting}/server", json={"profile": "npu-quarter"})
+        assert r.status_code == 202, r.text
+        wait_until(lambda: [q["state"] for q in service_requests(stack, waiting)] == ["waiting"], 30,
+                   "the guest's start waiting in the queue")
+        r = busy_guest.api("POST", f"/users/{busy}/servers/notes", json={"profile": "cpu"})
+        assert r.status_code in (201, 202), r.text
+        wait_until(lambda: (stack.admin.user(busy)["servers"].get("notes") or {}).get("ready"), 60,
+                   "the guest's named server starting")
+        busy_pid = stack.admin.user(busy)["servers"]["notes"]["state"]["pid"]
+
+        shown = teacher.http.get(teacher.url(f"/hub/workshops/{code}"), timeout=30)
+        started = time.monotonic()
+        r = teacher.http.post(teacher.url(f"/hub/workshops/{code}/revoke"), allow_redirects=False, timeout=30,
+                              data={"_xsrf": hidden_xsrf(shown.text)})
+        assert r.status_code == 303 and time.monotonic() - started < 5  # answered at once
+
+        wait_until(lambda: not account_exists(stack, waiting) and not account_exists(stack, busy),
+                   20 + 2 * CLEANUP_SECONDS, "removing the guests of a revoked code")
+        assert not pid_alive(busy_pid)
+        assert service_requests(stack, waiting) and all(
+            q["state"] in ("cancelled", "released") for q in service_requests(stack, waiting))
+        page = teacher.http.get(teacher.url(f"/hub/workshops/{code}"), timeout=30).text
+        assert page.count("已删除 / removed") == 2 and "being removed" not in page
+        with open(stack.log_path, errors="replace") as f:
+            f.seek(log_before)
+            log = f.read()
+        assert "Traceback" not in log and "is active and cannot be deleted" not in log, log[-6000:]
+        assert not re.search(r"\b500 (GET|POST|DELETE) ", log), log[-6000:]
+    finally:
+        r = stack.admin("DELETE", "/users/labmember1/server")
+        assert r.status_code in (202, 204)
+        stack.admin.wait_for_server("labmember1", ready=False)
+
+
 def test_the_clean_up_can_remove_guests_and_nobody_else(stack):
     token = (stack.data_dir / "workshops-token").read_text().strip()
     service = HubAPI(stack.base_url, token)

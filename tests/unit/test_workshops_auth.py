@@ -9,6 +9,7 @@ import pytest
 from traitlets.config import Config
 
 from jupyterhub.auth import Authenticator
+from jupyterhub.utils import maybe_future
 
 from npuhub.auth.demo import DemoAuthenticator
 from npuhub.spawners.mixin import ONLY_FLAVOR_KEY
@@ -159,8 +160,10 @@ async def test_a_guest_stays_signed_in_while_the_workshop_is_open(auth):
     assert await auth.refresh_user(SimpleNamespace(name="student1")) is True  # the demo's own answer
     auth.workshop_store.revoke(w.code, by="teacher1", now=utcnow())
     assert await auth.refresh_user(user) is False
-    await auth.delete_user(user)
-    assert auth.workshop_store.guest(guest["name"]).removed_at is not None
+    # The hub calls this before it removes the account, and may still fail (an active server):
+    # only the clean-up, once the hub confirms, marks her removed.
+    await maybe_future(auth.delete_user(user))
+    assert auth.workshop_store.guest(guest["name"]).removed_at is None
 
 
 def test_teachers_make_codes_for_their_courses_only(auth):
