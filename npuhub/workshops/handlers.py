@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -154,6 +155,7 @@ class WorkshopsHandler(_TeacherPage):
             form=form,
             error=error,
             max_guests_limit=self.workshops.max_guests_limit,
+            default_max_guests=min(self.workshops.default_max_guests, self.workshops.max_guests_limit),
         )
 
     @web.authenticated
@@ -227,13 +229,25 @@ class JoinHandler(_WorkshopPage):
     async def post(self):
         code = self.get_body_argument(CODE_FIELD, "")
         name = self.get_body_argument(NAME_FIELD, "")
+        throttle, client = self.workshops.join_throttle, self.request.remote_ip
+        wait = throttle.retry_after(client)
+        if wait is not None:
+            seconds = math.ceil(wait)
+            self.set_header("Retry-After", str(seconds))
+            self.log.info("Workshop sign-in from %s held back %d s after wrong codes", client, seconds)
+            return await self.refuse(WorkshopError("join_throttled", status=429, seconds=seconds), code, name)
         try:
             user = await self.login_user({CODE_FIELD: code, NAME_FIELD: name})
         except WorkshopSignInRefused as e:
             self.log.info("Workshop sign-in refused (%s)", e.error.reason)
-            return await self.page("join.html", e.status_code, code=code[:20], error=e.error,
-                                   display_name=name[:DISPLAY_NAME_MAX], name_max=DISPLAY_NAME_MAX)
+            if e.error.reason == "code_unknown":
+                throttle.wrong_code(client)
+            return await self.refuse(e.error, code, name)
         if user is None:  # refused by the authenticator's own checks (blocked_users, ...)
             raise web.HTTPError(403)
         self._jupyterhub_user = user
         self.redirect(self.get_next_url(user))
+
+    async def refuse(self, error: WorkshopError, code: str, name: str) -> None:
+        await self.page("join.html", error.status, code=code[:20], error=error,
+                        display_name=name[:DISPLAY_NAME_MAX], name_max=DISPLAY_NAME_MAX)

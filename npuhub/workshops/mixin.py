@@ -32,6 +32,7 @@ from .policy import (
     utcnow,
 )
 from .store import WorkshopStore
+from .throttle import JoinThrottle
 
 __all__ = ["WorkshopCodesMixin", "with_workshop_codes", "WorkshopSignInRefused", "TEMPLATES",
            "WORKSHOP_AUTH_STATE_KEY"]
@@ -116,6 +117,33 @@ class WorkshopCodesMixin(LoggingConfigurable):
         help="The highest 'most guests' a teacher may set for one code.",
     )
 
+    default_max_guests = Integer(
+        60,
+        config=True,
+        help="""The most guests of a code whose teacher left "most guests" empty; 0 for no limit.
+
+        A code read off a projector can be passed on: without a limit one
+        client could make any number of accounts with it.
+        """,
+    )
+
+    join_free_attempts = Integer(
+        10,
+        config=True,
+        help="""Wrong codes one address may try at /hub/join per minute before it must wait.
+
+        Each wrong code beyond waits twice as long as the one before (from 1 s
+        up to ``join_max_wait``); a minute without a wrong code forgives them.
+        A whole class often comes from one address: keep it generous.
+        """,
+    )
+
+    join_max_wait = Float(
+        300,
+        config=True,
+        help="The longest wait, in seconds, imposed at /hub/join after wrong codes.",
+    )
+
     timezone = Unicode(
         "",
         config=True,
@@ -155,6 +183,10 @@ class WorkshopCodesMixin(LoggingConfigurable):
     @cached_property
     def workshop_site(self) -> SiteConfig:
         return load_site_config(self.site_config_file or None)
+
+    @cached_property
+    def join_throttle(self) -> JoinThrottle:
+        return JoinThrottle(free=self.join_free_attempts, max_wait=self.join_max_wait)
 
     @cached_property
     def workshop_zone(self) -> tzinfo:
@@ -200,6 +232,7 @@ class WorkshopCodesMixin(LoggingConfigurable):
             self.log.warning("Authenticator.enable_auth_state is off: workshop guests may start any flavor "
                              "of their course, not only the workshop's")
         self.start_workshop_cleanup(app)
+        _add_nosniff(app)
         from .handlers import workshop_handlers
 
         return handlers + workshop_handlers()
@@ -327,8 +360,20 @@ class WorkshopCodesMixin(LoggingConfigurable):
             created_by=creator,
             now=now,
             flavor=check_flavor(self.workshop_site.catalogue, (flavor or "").strip(), group),
-            max_guests=parse_max_guests(max_guests, self.max_guests_limit),
+            max_guests=parse_max_guests(max_guests, self.max_guests_limit,
+                                        default=min(self.default_max_guests, self.max_guests_limit) or None),
         )
+
+
+def _add_nosniff(app) -> None:
+    """``X-Content-Type-Options: nosniff`` on every hub answer (the workshop pages are hub pages), unless set.
+
+    Guests are strangers: a browser must not take an answer for another type
+    than it says (an uploaded file run as a script).
+    """
+    headers = app.tornado_settings.setdefault("headers", {})
+    if not any(name.lower() == "x-content-type-options" for name in headers):
+        headers["X-Content-Type-Options"] = "nosniff"
 
 
 def with_workshop_codes(authenticator_class: type) -> type:

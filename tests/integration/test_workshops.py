@@ -121,10 +121,10 @@ def test_a_teacher_makes_a_code_and_thirty_guests_join(stack):
     elapsed = time.monotonic() - started
     assert all(r.status_code == 302 for _, r in joined), [r.status_code for _, r in joined]
     accounts = [whoami(s) for s, _ in joined]
-    assert len(set(accounts)) == 30 and all(a.startswith(f"guest-{code.lower()}-") for a in accounts)
-    stem = f"guest-{code.lower()}"
-    same_names = {f"{stem}-li-lei", f"{stem}-li-lei-2", f"{stem}-li-lei-3", f"{stem}-1", f"{stem}-3"}
-    assert same_names <= set(accounts)
+    assert len(set(accounts)) == 30 and all(a.startswith("guest-") for a in accounts)
+    assert not any(code.lower() in a for a in accounts)  # the code never shows in a server's URL
+    assert len([a for a in accounts if re.fullmatch(r"guest-li-lei-[a-z2-9]{4}", a)]) == 3
+    assert len([a for a in accounts if re.fullmatch(r"guest-[a-z2-9]{6}", a)]) == 3  # 张三
     for name in accounts[:5]:
         model = stack.admin.user(name)
         assert sorted(model["groups"]) == ["course-demo", "workshop-guests"]
@@ -137,6 +137,9 @@ def test_a_teacher_makes_a_code_and_thirty_guests_join(stack):
     refused(late, 403, "workshop_full", "工作坊已满", "The workshop is full (30 guests at most)")
     listing = teacher.http.get(teacher.url("/hub/workshops"), timeout=30).text
     assert re.search(rf'data-code="{code}".*?30 / 30', listing, re.S)
+    unbounded = new_code(teacher)  # "most guests" left empty: the default limit, not any number
+    listing = teacher.http.get(teacher.url("/hub/workshops"), timeout=30).text
+    assert re.search(rf'data-code="{unbounded}".*?0 / 60', listing, re.S)
 
 
 def test_only_teachers_make_codes_and_only_for_their_courses(stack):
@@ -290,6 +293,37 @@ def test_the_clean_up_can_remove_guests_and_nobody_else(stack):
     code = new_code(signed_in(stack, "teacher1"))
     name = whoami(join(stack, code, "Removable")[0])
     assert service("DELETE", f"/users/{name}").status_code == 204
+
+
+def test_a_burst_of_wrong_codes_is_slowed_down_and_the_right_code_works_afterwards(stack):
+    code = new_code(signed_in(stack, "teacher1"))
+    guesser = utf8(HubSession(stack.base_url))
+    xsrf = hidden_xsrf(guesser.http.get(guesser.url("/hub/join"), timeout=30).text)
+
+    def attempt(typed: str):
+        return guesser.http.post(guesser.url("/hub/join"), allow_redirects=False, timeout=30,
+                                 data={"workshop_code": typed, "display_name": "Guesser", "_xsrf": xsrf})
+
+    answers = []
+    for n in range(16):
+        answers.append(attempt(f"ZZZZ-ZZ{'ABCDEFGHJKMNPQRS'[n]}Z"))
+        if answers[-1].status_code != 404:
+            break
+    assert [r.status_code for r in answers[:9]] == [404] * 9  # a few mistakes cost nothing
+    held = answers[-1]
+    refused(held, 429, "join_throttled", "输入错误的邀请码次数过多", "Too many wrong codes")
+    wait = int(held.headers["Retry-After"])
+    assert 1 <= wait <= 300 and f"try again in {wait} s" in held.text
+    time.sleep(wait + 0.2)
+    r = attempt(code)
+    assert r.status_code == 302, r.text[:2000]
+
+
+def test_hub_and_workshop_pages_forbid_content_sniffing(stack):
+    teacher = signed_in(stack, "teacher1")
+    for page in ("/hub/login", "/hub/join", "/hub/home", "/hub/workshops", "/hub/api/user"):
+        r = teacher.http.get(teacher.url(page), timeout=30)
+        assert r.status_code == 200 and r.headers.get("X-Content-Type-Options") == "nosniff", page
 
 
 def test_non_guests_are_untouched(stack):
