@@ -50,7 +50,7 @@ class HubUsers(Protocol):
     """What the clean-up asks of the hub (``RestHubUsers``; ``tests/mocking.FakeHub`` in tests)."""
 
     async def user(self, name: str) -> dict | None:
-        """The user model with its active ``servers`` (None: 404, no such account); raises on other answers."""
+        """The user model with its active ``servers``; None on 404 (no such account); raises otherwise."""
 
     async def stop_server(self, name: str, server: str) -> int:
         """Stop one server ("" the default), pending start included; the HTTP status (202: under way)."""
@@ -73,7 +73,8 @@ class RestHubUsers:
         self.timeout = timeout
 
     async def _fetch(self, method: str, path: str):
-        request = HTTPRequest(self.api_url + path, method=method, headers={"Authorization": f"token {self.token}"},
+        request = HTTPRequest(self.api_url + path, method=method,
+                              headers={"Authorization": f"token {self.token}"},
                               request_timeout=self.timeout, ssl_options=self.ssl_context)
         response = await AsyncHTTPClient().fetch(request, raise_error=False)
         if response.code == 599:  # no answer at all (hub still starting, connection refused)
@@ -137,6 +138,7 @@ class WorkshopCleanup:
         self._retries: dict[str, _Retry] = {}
         self._running = False
         self._callback: PeriodicCallback | None = None
+        self._soon: asyncio.Task | None = None
 
     @classmethod
     def over_rest_api(cls, store: WorkshopStore, api_url: str, token: str, *, ssl_context=None,
@@ -166,7 +168,8 @@ class WorkshopCleanup:
 
     def run_soon(self) -> None:
         """Run on the next turn of the event loop (a code was just revoked) rather than at the next tick."""
-        asyncio.get_running_loop().create_task(self.run_once())
+        # keep a reference: the event loop holds its tasks only weakly
+        self._soon = asyncio.get_running_loop().create_task(self.run_once())
 
     async def _attempt(self, guest: Guest) -> bool:
         async with self._limit:

@@ -16,10 +16,11 @@ from jupyterhub.utils import make_ssl_context, maybe_future
 
 from ..auth.groups import GroupMapping
 from ..site_config import SiteConfig, load_site_config
-from ..spawners.mixin import ONLY_FLAVOR_KEY
+from ..spawners.mixin import ONLY_FLAVOR_KEY, NPUHubSpawnError
 from .cleanup import SERVICE_NAME, WorkshopCleanup
 from .policy import (
     GUEST_PREFIX,
+    MESSAGES,
     Guest,
     Workshop,
     WorkshopError,
@@ -336,6 +337,21 @@ class WorkshopCodesMixin(LoggingConfigurable):
             return refreshed
         workshop = self.workshop_store.get(guest.code)
         return guest.removed_at is None and workshop is not None and not workshop.over(utcnow())
+
+    async def pre_spawn_start(self, user, spawner):
+        """No new server for a guest whose workshop is over, though the hub may still think her signed in.
+
+        The hub asks ``refresh_user`` only every few minutes: without this she
+        could start again, and wait in the queue, while the clean-up removes her.
+        Raises NPUHubSpawnError (a refusal the hub logs without a traceback).
+        """
+        await maybe_future(super().pre_spawn_start(user, spawner))
+        guest = self.workshop_guest(user.name) if self.enable_workshop_codes else None
+        if guest is None:
+            return
+        workshop = self.workshop_store.get(guest.code)
+        if guest.removed_at is not None or workshop is None or workshop.over(utcnow()):
+            raise NPUHubSpawnError(MESSAGES["workshop_over"], reason="workshop_over", status_code=403)
 
     # -- for the teachers' pages ---------------------------------------------------------------
     def create_workshop(self, *, creator: str, may_teach, group: str, starts_at: str, ends_at: str,

@@ -111,6 +111,11 @@ MESSAGES: dict[str, Text] = {
         "输入错误的邀请码次数过多。请 {seconds} 秒后再试，并核对老师展示的邀请码。",
         "Too many wrong codes. Please try again in {seconds} s, and check the code your teacher shows.",
     ),
+    "workshop_over": Text(
+        "这个工作坊已经结束或被撤销，不能再启动服务器。您的账号即将被删除。",
+        "This workshop has ended or was revoked: no new server can be started, "
+        "and your account is being removed.",
+    ),
     "guests_being_removed": Text(
         "正在停止 {n} 位来宾的服务器并删除其账号，约一分钟内完成。",
         "Stopping the servers of {n} guest(s) and removing their accounts: done within about a minute.",

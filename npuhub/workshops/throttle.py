@@ -1,4 +1,4 @@
-"""Slows down guessing of workshop codes at /hub/join: a few wrong codes free per client, then waits that double."""
+"""Slows down guessing of workshop codes at /hub/join: a few wrong codes free, then waits that double."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import pytest
 from traitlets.config import Config
 
 from jupyterhub.auth import Authenticator
+from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import maybe_future
 
 from npuhub.auth.demo import DemoAuthenticator
@@ -173,6 +174,21 @@ async def test_a_guest_stays_signed_in_while_the_workshop_is_open(auth):
     assert auth.workshop_store.guest(guest["name"]).removed_at is None
 
 
+async def test_a_guest_starts_no_server_once_her_workshop_is_over(auth):
+    """Signed in for a few more minutes (the hub refreshes auth lazily), she still cannot start anything."""
+    w = new_code(auth)
+    guest = await sign_in(auth, w.code, "Li Lei")
+    user = SimpleNamespace(name=guest["name"])
+    await maybe_future(auth.pre_spawn_start(user, SimpleNamespace(name="")))
+    await maybe_future(auth.pre_spawn_start(SimpleNamespace(name="student1"), SimpleNamespace(name="")))
+    auth.workshop_store.revoke(w.code, by="teacher1", now=utcnow())
+    with pytest.raises(SpawnException) as info:
+        await maybe_future(auth.pre_spawn_start(user, SimpleNamespace(name="notes")))
+    assert info.value.reason == "workshop_over" and info.value.status_code == 403
+    assert "工作坊已经结束" in info.value.text.zh and "has ended or was revoked" in info.value.text.en
+    await maybe_future(auth.pre_spawn_start(SimpleNamespace(name="student1"), SimpleNamespace(name="")))
+
+
 def test_teachers_make_codes_for_their_courses_only(auth):
     now = utcnow()
     form = dict(starts_at="", ends_at=(now + timedelta(hours=2)).isoformat())
@@ -192,7 +208,8 @@ def test_teachers_make_codes_for_their_courses_only(auth):
                              flavor="cpu", max_guests="40", **form)
     assert (w.group, w.flavor, w.max_guests, w.created_by) == ("course-demo", "cpu", 40, "teacher1")
     assert w.starts_at - now < timedelta(seconds=5)  # an empty start means now
-    unbounded = auth.create_workshop(creator="teacher1", may_teach=lambda g: True, group="course-demo", **form)
+    unbounded = auth.create_workshop(creator="teacher1", may_teach=lambda g: True, group="course-demo",
+                                     **form)
     assert unbounded.max_guests == 60  # "most guests" left empty: the default limit, not any number
     auth.default_max_guests = 0
     assert auth.create_workshop(creator="teacher1", may_teach=lambda g: True, group="course-demo",

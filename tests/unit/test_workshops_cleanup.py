@@ -1,4 +1,4 @@
-"""The clean-up stops guests' servers, then removes their accounts; it retries what fails, touches nobody else."""
+"""The clean-up stops guests' servers, then removes their accounts; retries failures; touches nobody else."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ async def test_a_queued_start_and_a_named_server_are_stopped_before_the_account_
 
     assert sorted(await cleanup.run_once()) == sorted([queued, named])
     assert hub.names == set()
-    assert {(n, s) for method, n, s in hub.calls if method == "STOP"} == {(queued, ""), (named, ""), (named, "nb")}
+    stops = {(n, s) for method, n, s in hub.calls if method == "STOP"}
+    assert stops == {(queued, ""), (named, ""), (named, "nb")}
     # never asked to remove an account while a server was still active: no 500 from the hub
     assert all(status in (200, 202, 204) for _, _, status in hub.statuses), hub.statuses
     assert all(g.removed_at == clock.now for g in store.guests(w.code))
@@ -85,7 +86,8 @@ async def test_a_server_that_takes_long_to_stop_is_waited_for_on_the_next_run(st
     clock.advance(seconds=30)
     assert await cleanup.run_once() == [slow]
     assert store.guest(slow).removed_at == clock.now
-    assert [c for c in hub.calls if c[0] == "STOP"] == [("STOP", slow, "nb")]  # a stop under way is not asked twice
+    # a stop under way is not asked for twice
+    assert [c for c in hub.calls if c[0] == "STOP"] == [("STOP", slow, "nb")]
 
 
 async def test_failures_are_retried_with_back_off_and_logged_once_each(store, clock, caplog):
@@ -129,7 +131,7 @@ async def test_a_refusal_by_scope_is_not_taken_for_success(store, clock):
 
 
 async def test_a_user_model_without_servers_is_not_taken_for_no_servers(store, clock):
-    """Without read:servers the hub leaves ``servers`` out; removing the account would then fail with a 500."""
+    """Without read:servers the hub leaves ``servers`` out; removing the account would meet a 500."""
     w, (guest,) = workshop_with_guests(store, clock, ["R"])
     hub = FakeHub({guest: {"": "running"}})
 

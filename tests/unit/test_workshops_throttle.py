@@ -1,4 +1,4 @@
-"""Guessing workshop codes at /hub/join: a few wrong codes are free, then each client waits, longer and longer."""
+"""Guessing workshop codes at /hub/join: a few wrong codes are free, then each client waits longer."""
 
 from __future__ import annotations
 
