@@ -103,7 +103,9 @@ class WorkshopCodesMixin(LoggingConfigurable):
         30,
         config=True,
         help="""Seconds between two runs of the clean-up that stops the servers and removes the
-        accounts of guests whose workshop has ended or was revoked.""",
+        accounts of guests whose workshop has ended or was revoked (revoking a code also runs it
+        at once). A guest the hub could not remove yet is tried again after this long, then
+        twice as long each time, up to 10 minutes.""",
     )
 
     max_window_hours = Float(
