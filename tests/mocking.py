@@ -1,8 +1,9 @@
 """Test doubles, all in one place.
 
-- ``FakeHubUsers``: the hub's ``DELETE /users/:name`` as the workshop clean-up
-  sees it (a status per call), recording what was asked; for
-  ``npuhub.workshops.cleanup.WorkshopCleanup``.
+- ``FakeHub``: the hub's users API as the workshop clean-up sees it (read a
+  user, stop a server, remove an account): accounts with running or queued
+  servers that take a few reads to stop, scripted answers, and a record of
+  every call; for ``npuhub.workshops.cleanup.WorkshopCleanup``.
 - ``FakeClock``: a settable UTC clock for code that takes ``clock=``.
 - ``FakeOIDCProvider``: an OpenID provider's discovery document and userinfo
   answer, or its being down, as ``NPUHubOIDCAuthenticator.httpfetch`` sees them
@@ -16,27 +17,91 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 
-class FakeHubUsers:
-    """Accounts the hub has; ``delete`` answers 204 (removed), 404 (no such account) or a scripted status."""
+class FakeHub:
+    """The hub's ``GET /users/:name``, ``DELETE /users/:name/server[s/:server]`` and ``DELETE /users/:name``.
 
-    def __init__(self, names=(), answers: dict[str, list[int]] | None = None):
-        self.names = set(names)
-        self.answers = {name: list(statuses) for name, statuses in (answers or {}).items()}
-        self.asked: list[str] = []
+    ``users`` maps a name to its servers (server name -> "running" or
+    "queued"; "" is the default server). A stopped server is gone after
+    ``stop_reads`` more reads of its user (0: at once, answered 204, else
+    202). Like the real hub, removing an account with an active server
+    answers 500 ("... is active and cannot be deleted"). ``answers`` scripts
+    the next answers to ``(method, name)`` ("GET", "STOP", "DELETE"): a status
+    or an exception to raise. ``calls`` records ``(method, name, server)``,
+    ``statuses`` what was answered.
+    """
 
-    async def delete(self, name: str) -> int:
-        self.asked.append(name)
-        if self.answers.get(name):
-            status = self.answers[name].pop(0)
-            if isinstance(status, Exception):
-                raise status
-            if status == 204:
-                self.names.discard(name)
-            return status
-        if name in self.names:
-            self.names.discard(name)
-            return 204
-        return 404
+    def __init__(self, users: dict | None = None, *, stop_reads: int = 0, answers: dict | None = None):
+        self.users = {name: dict(servers) for name, servers in (users or {}).items()}
+        self.stop_reads = stop_reads
+        self.answers = {key: list(scripted) for key, scripted in (answers or {}).items()}
+        self.stopping: dict[tuple[str, str], int] = {}
+        self.calls: list[tuple[str, str, str | None]] = []
+        self.statuses: list[tuple[str, str, int]] = []
+
+    @property
+    def names(self) -> set[str]:
+        return set(self.users)
+
+    def _scripted(self, method: str, name: str):
+        if self.answers.get((method, name)):
+            answer = self.answers[(method, name)].pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+        return None
+
+    def _answer(self, method: str, name: str, status: int) -> int:
+        self.statuses.append((method, name, status))
+        return status
+
+    async def user(self, name: str) -> dict | None:
+        self.calls.append(("GET", name, None))
+        scripted = self._scripted("GET", name)
+        if scripted is not None:
+            self._answer("GET", name, scripted)
+            raise RuntimeError(f"the hub answered {scripted}")
+        for key in [k for k in self.stopping if k[0] == name]:
+            self.stopping[key] -= 1
+            if self.stopping[key] <= 0:
+                del self.stopping[key]
+                self.users[name].pop(key[1], None)
+        if name not in self.users:
+            self._answer("GET", name, 404)
+            return None
+        self._answer("GET", name, 200)
+        servers = {}
+        for server, state in self.users[name].items():
+            pending = "stop" if (name, server) in self.stopping else ("spawn" if state == "queued" else None)
+            servers[server] = {"name": server, "ready": state == "running" and pending is None,
+                               "pending": pending}
+        return {"name": name, "servers": servers}
+
+    async def stop_server(self, name: str, server: str) -> int:
+        self.calls.append(("STOP", name, server))
+        scripted = self._scripted("STOP", name)
+        if scripted is not None:
+            return self._answer("STOP", name, scripted)
+        if server not in self.users.get(name, {}):
+            return self._answer("STOP", name, 404)
+        if self.stop_reads == 0:
+            del self.users[name][server]
+            return self._answer("STOP", name, 204)
+        self.stopping.setdefault((name, server), self.stop_reads)
+        return self._answer("STOP", name, 202)
+
+    async def delete_user(self, name: str) -> int:
+        self.calls.append(("DELETE", name, None))
+        scripted = self._scripted("DELETE", name)
+        if scripted is not None:
+            if scripted == 204:
+                self.users.pop(name, None)
+            return self._answer("DELETE", name, scripted)
+        if name not in self.users:
+            return self._answer("DELETE", name, 404)
+        if self.users[name]:
+            return self._answer("DELETE", name, 500)  # "Spawner ... is active and cannot be deleted"
+        del self.users[name]
+        return self._answer("DELETE", name, 204)
 
 
 class FakeClock:

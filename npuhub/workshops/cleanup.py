@@ -1,109 +1,163 @@
-"""The periodic clean-up: stop the servers and remove the accounts of guests whose workshop is over.
+"""The periodic clean-up: stop every server of guests whose workshop is over, then remove their accounts.
 
 It runs inside the hub process but goes through the hub's REST API, with the
 token of the hub service ``npuhub-workshops``, rather than calling JupyterHub's
-internals. Two reasons. The REST API's ``DELETE /users/:name`` is the hub's own
-stop-and-remove path (stops the server, removes its proxy route, calls the
-authenticator's ``delete_user``), which in-process code would have to copy and
-keep in step with JupyterHub. And the service's only scope is
-``delete:users!group=<guest group>``, so the hub itself refuses the clean-up
-any account outside the guest group: even a bug here cannot remove a student,
-a teacher or an admin. Which guests to remove comes from the workshop store,
-never from account names.
+internals: stopping a server through the API is the hub's own path (it
+cancels a start still waiting in the npuhub queue, whose spawner then
+cancels its request at the npuhub service), and the service's scopes are
+limited to the guest group (``service_scopes``), so the hub itself refuses
+the clean-up any account outside it: even a bug here cannot stop or remove a
+student, a teacher or an admin. Which guests to remove comes from the
+workshop store, never from account names.
+
+The hub's ``DELETE /users/:name`` stops only a running default server and
+answers 500 when another server is active (a named one, or a start still
+queued), after its authenticator hook has run. So the clean-up first stops
+every server and waits for the stops, and removes the account only once none
+is left; a guest is marked removed only when the hub confirms her account is
+gone. Whatever fails is retried on a later run, with a growing delay, and
+logged one line per failure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from datetime import datetime
-from typing import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable, Protocol
 from urllib.parse import quote
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.ioloop import PeriodicCallback
 
-from .policy import utcnow
+from .policy import Guest, utcnow
 from .store import WorkshopStore
 
-__all__ = ["WorkshopCleanup", "SERVICE_NAME", "service_scopes"]
+__all__ = ["WorkshopCleanup", "HubUsers", "RestHubUsers", "SERVICE_NAME", "service_scopes"]
 
 #: The hub service whose token the clean-up uses.
 SERVICE_NAME = "npuhub-workshops"
 
 
 def service_scopes(guest_group: str) -> list[str]:
-    """The scopes of the clean-up's service: remove accounts (stopping their servers), guests only."""
-    return [f"delete:users!group={guest_group}"]
+    """The clean-up's scopes: see guests' servers, stop them, remove the accounts; guests only."""
+    return [f"{scope}!group={guest_group}" for scope in ("read:servers", "delete:servers", "delete:users")]
 
 
-#: (user name) -> HTTP status of DELETE /users/:name
-DeleteUser = Callable[[str], Awaitable[int]]
+class HubUsers(Protocol):
+    """What the clean-up asks of the hub (``RestHubUsers``; ``tests/mocking.FakeHub`` in tests)."""
+
+    async def user(self, name: str) -> dict | None:
+        """The user model with its active ``servers``; None on 404 (no such account); raises otherwise."""
+
+    async def stop_server(self, name: str, server: str) -> int:
+        """Stop one server ("" the default), pending start included; the HTTP status (202: under way)."""
+
+    async def delete_user(self, name: str) -> int:
+        """Remove the account; the HTTP status (204 removed, 404 no such account)."""
+
+
+class HubAnswer(Exception):
+    """The hub answered something the clean-up cannot go on with."""
+
+
+class RestHubUsers:
+    """``HubUsers`` over the hub's REST API at ``api_url`` with ``token``."""
+
+    def __init__(self, api_url: str, token: str, *, ssl_context=None, timeout: float = 60):
+        self.api_url = api_url.rstrip("/")
+        self.token = token
+        self.ssl_context = ssl_context
+        self.timeout = timeout
+
+    async def _fetch(self, method: str, path: str):
+        request = HTTPRequest(self.api_url + path, method=method,
+                              headers={"Authorization": f"token {self.token}"},
+                              request_timeout=self.timeout, ssl_options=self.ssl_context)
+        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        if response.code == 599:  # no answer at all (hub still starting, connection refused)
+            raise ConnectionError(str(response.error))
+        return response
+
+    @staticmethod
+    def _user_path(name: str) -> str:
+        return "/users/" + quote(name, safe="")
+
+    async def user(self, name: str) -> dict | None:
+        response = await self._fetch("GET", self._user_path(name))
+        if response.code == 404:
+            return None
+        if response.code != 200:
+            raise HubAnswer(f"reading the account: HTTP {response.code}")
+        return json.loads(response.body)
+
+    async def stop_server(self, name: str, server: str) -> int:
+        path = self._user_path(name) + ("/servers/" + quote(server, safe="") if server else "/server")
+        return (await self._fetch("DELETE", path)).code
+
+    async def delete_user(self, name: str) -> int:
+        return (await self._fetch("DELETE", self._user_path(name))).code
+
+
+class NotYet(Exception):
+    """A guest not removed on this run: why, for the log."""
+
+
+@dataclass
+class _Retry:
+    failures: int
+    not_before: datetime
 
 
 class WorkshopCleanup:
     """Removes, on every run, the guests whose workshop has ended or was revoked.
 
-    A guest counts as removed when the hub answers 204 (removed) or 404 (no
-    such account: never created, or removed by an admin). Any other answer,
-    such as 400 while a server is still stopping, is retried on the next run.
+    For each guest: stop every server she has (default and named, starts
+    still queued included), read her account until none is active (at most
+    ``stop_polls`` reads, ``poll_every`` seconds apart), then remove the
+    account. She counts as removed when the hub answers 204 (removed) or 404
+    (no such account: never created, or removed by an admin). Anything else is
+    logged and retried after ``retry_base`` seconds, doubling per failure up
+    to ``retry_max``.
     """
 
-    def __init__(self, store: WorkshopStore, delete_user: DeleteUser, *,
-                 log: logging.Logger | None = None, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, store: WorkshopStore, hub: HubUsers, *, log: logging.Logger | None = None,
+                 clock: Callable[[], datetime] = utcnow, retry_base: float = 30, retry_max: float = 600,
+                 stop_polls: int = 40, poll_every: float = 0.5, concurrency: int = 8):
         self.store = store
-        self.delete_user = delete_user
+        self.hub = hub
         self.log = log or logging.getLogger(__name__)
         self.clock = clock
+        self.retry_base = retry_base
+        self.retry_max = retry_max
+        self.stop_polls = stop_polls
+        self.poll_every = poll_every
+        self._limit = asyncio.Semaphore(concurrency)
+        self._retries: dict[str, _Retry] = {}
         self._running = False
         self._callback: PeriodicCallback | None = None
+        self._soon: asyncio.Task | None = None
 
     @classmethod
     def over_rest_api(cls, store: WorkshopStore, api_url: str, token: str, *, ssl_context=None,
                       **kwargs) -> "WorkshopCleanup":
-        """A clean-up that removes accounts with ``DELETE {api_url}/users/:name`` and ``token``."""
-        client = AsyncHTTPClient()
-
-        async def delete_user(name: str) -> int:
-            request = HTTPRequest(
-                f"{api_url.rstrip('/')}/users/{quote(name, safe='')}",
-                method="DELETE",
-                headers={"Authorization": f"token {token}"},
-                request_timeout=60,
-                ssl_options=ssl_context,
-            )
-            response = await client.fetch(request, raise_error=False)
-            if response.code == 599:  # no answer at all (hub still starting, connection refused)
-                raise ConnectionError(str(response.error))
-            return response.code
-
-        return cls(store, delete_user, **kwargs)
+        """A clean-up that talks to the hub's REST API at ``api_url`` with ``token``."""
+        return cls(store, RestHubUsers(api_url, token, ssl_context=ssl_context), **kwargs)
 
     async def run_once(self) -> list[str]:
         """Remove what is due now; return the names removed. Never raises except CancelledError."""
         if self._running:  # a slow run (servers stopping) is still going: let it finish
             return []
         self._running = True
-        removed = []
+        removed: list[str] = []
         try:
-            for guest in self.store.due_for_removal(self.clock()):
-                try:
-                    status = await self.delete_user(guest.username)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:
-                    self.log.warning("workshop clean-up: cannot remove guest %s yet: %s", guest.username, e)
-                    continue
-                if status in (204, 404):
-                    self.store.mark_removed(guest.username, self.clock())
-                    removed.append(guest.username)
-                    self.log.info("workshop %s is over: removed guest %s", guest.code, guest.username)
-                elif status == 400:
-                    self.log.info("workshop clean-up: %s's server is still stopping; retrying",
-                                  guest.username)
-                else:
-                    self.log.error("workshop clean-up: the hub answered %s to removing guest %s",
-                                   status, guest.username)
+            now = self.clock()
+            due = [g for g in self.store.due_for_removal(now)
+                   if g.username not in self._retries or self._retries[g.username].not_before <= now]
+            results = await asyncio.gather(*(self._attempt(g) for g in due))
+            removed = [g.username for g, done in zip(due, results) if done]
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -111,6 +165,63 @@ class WorkshopCleanup:
         finally:
             self._running = False
         return removed
+
+    def run_soon(self) -> None:
+        """Run on the next turn of the event loop (a code was just revoked) rather than at the next tick."""
+        # keep a reference: the event loop holds its tasks only weakly
+        self._soon = asyncio.get_running_loop().create_task(self.run_once())
+
+    async def _attempt(self, guest: Guest) -> bool:
+        async with self._limit:
+            try:
+                await self._remove(guest.username)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # NotYet, HubAnswer, ConnectionError, a timeout, ...
+                self._failed(guest.username, e)
+                return False
+        self._retries.pop(guest.username, None)
+        self.store.mark_removed(guest.username, self.clock())
+        self.log.info("workshop %s is over: removed guest %s", guest.code, guest.username)
+        return True
+
+    def _failed(self, name: str, error: Exception) -> None:
+        retry = self._retries.get(name)
+        failures = retry.failures + 1 if retry else 1
+        delay = min(self.retry_base * 2 ** (failures - 1), self.retry_max)
+        self._retries[name] = _Retry(failures, self.clock() + timedelta(seconds=delay))
+        self.log.warning("workshop clean-up: guest %s not removed yet (%s: %s); attempt %d, retry in %.0f s",
+                         name, type(error).__name__, error, failures, delay)
+
+    async def _remove(self, name: str) -> None:
+        """Stop her servers, wait for them, remove the account. Returns once it is gone; raises otherwise."""
+        model = await self.hub.user(name)
+        if model is None:
+            return
+        asked: set[str] = set()
+        for attempt in range(self.stop_polls + 1):
+            if "servers" not in model:
+                # without read:servers the hub leaves them out, and removing would meet an active one
+                raise HubAnswer("the hub shows no servers: does the service have read:servers?")
+            active = model["servers"]
+            if not active:
+                break
+            if attempt == self.stop_polls:
+                raise NotYet(f"server(s) {', '.join(repr(s) for s in active)} still stopping")
+            for server, info in active.items():
+                if server in asked or (info or {}).get("pending") == "stop":
+                    continue
+                status = await self.hub.stop_server(name, server)
+                if status not in (202, 204, 404):
+                    raise HubAnswer(f"stopping server {server or '(default)'!r}: HTTP {status}")
+                asked.add(server)
+            await asyncio.sleep(self.poll_every)
+            model = await self.hub.user(name)
+            if model is None:
+                return
+        status = await self.hub.delete_user(name)
+        if status not in (204, 404):
+            raise HubAnswer(f"removing the account: HTTP {status}")
 
     def start(self, interval: float) -> None:
         """Run every ``interval`` seconds on the running event loop, until stop()."""

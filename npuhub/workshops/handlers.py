@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -154,6 +155,7 @@ class WorkshopsHandler(_TeacherPage):
             form=form,
             error=error,
             max_guests_limit=self.workshops.max_guests_limit,
+            default_max_guests=min(self.workshops.default_max_guests, self.workshops.max_guests_limit),
         )
 
     @web.authenticated
@@ -183,16 +185,21 @@ class WorkshopHandler(_TeacherPage):
     @web.authenticated
     async def get(self, code):
         workshop = self.find_workshop(code)
-        guests = [
-            {"display_name": g.display_name, "username": g.username, "signed_in": self.when(g.signed_in_at),
-             "removed": g.removed_at is not None}
-            for g in self.workshops.workshop_store.guests(workshop.code)
-        ]
-        await self.page("workshop.html", workshop=self.row(workshop), guests=guests)
+        over = workshop.over(utcnow())
+        guests = []
+        for g in self.workshops.workshop_store.guests(workshop.code):
+            # the hub's word first: an admin may have removed her before the clean-up's next run
+            removed = g.removed_at is not None or self.find_user(g.username) is None
+            guests.append({"display_name": g.display_name, "username": g.username,
+                           "signed_in": self.when(g.signed_in_at), "removed": removed,
+                           "removing": over and not removed})
+        removing = sum(g["removing"] for g in guests)
+        notice = MESSAGES["guests_being_removed"].format(n=removing) if removing else None
+        await self.page("workshop.html", workshop=self.row(workshop), guests=guests, notice=notice)
 
 
 class RevokeHandler(_TeacherPage):
-    """POST: revoke a code now; its guests are removed by the next clean-up."""
+    """POST: revoke a code now, and answer at once: the clean-up stops and removes its guests."""
 
     @web.authenticated
     async def post(self, code):
@@ -200,6 +207,9 @@ class RevokeHandler(_TeacherPage):
         self.workshops.workshop_store.revoke(workshop.code, by=self.current_user.name, now=utcnow())
         self.log.info("%s revoked workshop code %s (%s)", self.current_user.name, workshop.code,
                       workshop.group)
+        cleanup = self.workshops.workshop_cleanup
+        if cleanup is not None:  # now rather than at its next tick; failures are its to retry and log
+            cleanup.run_soon()
         self.redirect(self.url("workshops", workshop.code), status=303)
 
 
@@ -219,13 +229,25 @@ class JoinHandler(_WorkshopPage):
     async def post(self):
         code = self.get_body_argument(CODE_FIELD, "")
         name = self.get_body_argument(NAME_FIELD, "")
+        throttle, client = self.workshops.join_throttle, self.request.remote_ip
+        wait = throttle.retry_after(client)
+        if wait is not None:
+            seconds = math.ceil(wait)
+            self.set_header("Retry-After", str(seconds))
+            self.log.info("Workshop sign-in from %s held back %d s after wrong codes", client, seconds)
+            return await self.refuse(WorkshopError("join_throttled", status=429, seconds=seconds), code, name)
         try:
             user = await self.login_user({CODE_FIELD: code, NAME_FIELD: name})
         except WorkshopSignInRefused as e:
             self.log.info("Workshop sign-in refused (%s)", e.error.reason)
-            return await self.page("join.html", e.status_code, code=code[:20], error=e.error,
-                                   display_name=name[:DISPLAY_NAME_MAX], name_max=DISPLAY_NAME_MAX)
+            if e.error.reason == "code_unknown":
+                throttle.wrong_code(client)
+            return await self.refuse(e.error, code, name)
         if user is None:  # refused by the authenticator's own checks (blocked_users, ...)
             raise web.HTTPError(403)
         self._jupyterhub_user = user
         self.redirect(self.get_next_url(user))
+
+    async def refuse(self, error: WorkshopError, code: str, name: str) -> None:
+        await self.page("join.html", error.status, code=code[:20], error=error,
+                        display_name=name[:DISPLAY_NAME_MAX], name_max=DISPLAY_NAME_MAX)

@@ -16,10 +16,11 @@ from jupyterhub.utils import make_ssl_context, maybe_future
 
 from ..auth.groups import GroupMapping
 from ..site_config import SiteConfig, load_site_config
-from ..spawners.mixin import ONLY_FLAVOR_KEY
+from ..spawners.mixin import ONLY_FLAVOR_KEY, NPUHubSpawnError
 from .cleanup import SERVICE_NAME, WorkshopCleanup
 from .policy import (
     GUEST_PREFIX,
+    MESSAGES,
     Guest,
     Workshop,
     WorkshopError,
@@ -32,6 +33,7 @@ from .policy import (
     utcnow,
 )
 from .store import WorkshopStore
+from .throttle import JoinThrottle
 
 __all__ = ["WorkshopCodesMixin", "with_workshop_codes", "WorkshopSignInRefused", "TEMPLATES",
            "WORKSHOP_AUTH_STATE_KEY"]
@@ -101,7 +103,9 @@ class WorkshopCodesMixin(LoggingConfigurable):
         30,
         config=True,
         help="""Seconds between two runs of the clean-up that stops the servers and removes the
-        accounts of guests whose workshop has ended or was revoked.""",
+        accounts of guests whose workshop has ended or was revoked (revoking a code also runs it
+        at once). A guest the hub could not remove yet is tried again after this long, then
+        twice as long each time, up to 10 minutes.""",
     )
 
     max_window_hours = Float(
@@ -114,6 +118,33 @@ class WorkshopCodesMixin(LoggingConfigurable):
         500,
         config=True,
         help="The highest 'most guests' a teacher may set for one code.",
+    )
+
+    default_max_guests = Integer(
+        60,
+        config=True,
+        help="""The most guests of a code whose teacher left "most guests" empty; 0 for no limit.
+
+        A code read off a projector can be passed on: without a limit one
+        client could make any number of accounts with it.
+        """,
+    )
+
+    join_free_attempts = Integer(
+        10,
+        config=True,
+        help="""Wrong codes one address may try at /hub/join per minute before it must wait.
+
+        Each wrong code beyond waits twice as long as the one before (from 1 s
+        up to ``join_max_wait``); a minute without a wrong code forgives them.
+        A whole class often comes from one address: keep it generous.
+        """,
+    )
+
+    join_max_wait = Float(
+        300,
+        config=True,
+        help="The longest wait, in seconds, imposed at /hub/join after wrong codes.",
     )
 
     timezone = Unicode(
@@ -157,6 +188,10 @@ class WorkshopCodesMixin(LoggingConfigurable):
         return load_site_config(self.site_config_file or None)
 
     @cached_property
+    def join_throttle(self) -> JoinThrottle:
+        return JoinThrottle(free=self.join_free_attempts, max_wait=self.join_max_wait)
+
+    @cached_property
     def workshop_zone(self) -> tzinfo:
         if self.timezone:
             try:
@@ -175,6 +210,11 @@ class WorkshopCodesMixin(LoggingConfigurable):
         """Every course and lab group, from the site file and the hub: what an admin may make codes for."""
         names = set(hub_groups) | set(self.workshop_site.groups)
         return {g for g in names if self.workshop_mapping.kind_of(g) in ("course", "lab")}
+
+    @property
+    def workshop_cleanup(self) -> WorkshopCleanup | None:
+        """The running clean-up, or None (not started, or no service token)."""
+        return getattr(self, "_workshop_cleanup", None)
 
     # -- Authenticator hooks ---------------------------------------------------------------
     def get_handlers(self, app):
@@ -195,6 +235,7 @@ class WorkshopCodesMixin(LoggingConfigurable):
             self.log.warning("Authenticator.enable_auth_state is off: workshop guests may start any flavor "
                              "of their course, not only the workshop's")
         self.start_workshop_cleanup(app)
+        _add_nosniff(app)
         from .handlers import workshop_handlers
 
         return handlers + workshop_handlers()
@@ -215,7 +256,8 @@ class WorkshopCodesMixin(LoggingConfigurable):
             ssl_context = make_ssl_context(app.internal_ssl_key, app.internal_ssl_cert,
                                            cafile=app.internal_ssl_ca)
         cleanup = WorkshopCleanup.over_rest_api(self.workshop_store, app.hub.api_url, token,
-                                                ssl_context=ssl_context, log=self.log)
+                                                ssl_context=ssl_context, log=self.log,
+                                                retry_base=self.cleanup_interval)
         cleanup.start(self.cleanup_interval)
         self._workshop_cleanup = cleanup
         return cleanup
@@ -298,11 +340,20 @@ class WorkshopCodesMixin(LoggingConfigurable):
         workshop = self.workshop_store.get(guest.code)
         return guest.removed_at is None and workshop is not None and not workshop.over(utcnow())
 
-    async def delete_user(self, user):
-        """Also record a guest as removed, whoever removed her account."""
-        await maybe_future(super().delete_user(user))
-        if self.enable_workshop_codes and self.workshop_guest(user.name) is not None:
-            self.workshop_store.mark_removed(user.name, utcnow())
+    async def pre_spawn_start(self, user, spawner):
+        """No new server for a guest whose workshop is over, though the hub may still think her signed in.
+
+        The hub asks ``refresh_user`` only every few minutes: without this she
+        could start again, and wait in the queue, while the clean-up removes her.
+        Raises NPUHubSpawnError (a refusal the hub logs without a traceback).
+        """
+        await maybe_future(super().pre_spawn_start(user, spawner))
+        guest = self.workshop_guest(user.name) if self.enable_workshop_codes else None
+        if guest is None:
+            return
+        workshop = self.workshop_store.get(guest.code)
+        if guest.removed_at is not None or workshop is None or workshop.over(utcnow()):
+            raise NPUHubSpawnError(MESSAGES["workshop_over"], reason="workshop_over", status_code=403)
 
     # -- for the teachers' pages ---------------------------------------------------------------
     def create_workshop(self, *, creator: str, may_teach, group: str, starts_at: str, ends_at: str,
@@ -327,8 +378,20 @@ class WorkshopCodesMixin(LoggingConfigurable):
             created_by=creator,
             now=now,
             flavor=check_flavor(self.workshop_site.catalogue, (flavor or "").strip(), group),
-            max_guests=parse_max_guests(max_guests, self.max_guests_limit),
+            max_guests=parse_max_guests(max_guests, self.max_guests_limit,
+                                        default=min(self.default_max_guests, self.max_guests_limit) or None),
         )
+
+
+def _add_nosniff(app) -> None:
+    """``X-Content-Type-Options: nosniff`` on every hub answer (the workshop pages are hub pages), unless set.
+
+    Guests are strangers: a browser must not take an answer for another type
+    than it says (an uploaded file run as a script).
+    """
+    headers = app.tornado_settings.setdefault("headers", {})
+    if not any(name.lower() == "x-content-type-options" for name in headers):
+        headers["X-Content-Type-Options"] = "nosniff"
 
 
 def with_workshop_codes(authenticator_class: type) -> type:

@@ -104,8 +104,21 @@ MESSAGES: dict[str, Text] = {
         "A workshop code is valid for at most {hours} hours.",
     ),
     "max_guests_invalid": Text(
-        "来宾人数上限必须是 1 到 {limit} 之间的整数，或留空表示不限。",
-        "The most guests must be a whole number from 1 to {limit}, or empty for no limit.",
+        "来宾人数上限必须是 1 到 {limit} 之间的整数（留空则用默认上限）。",
+        "The most guests must be a whole number from 1 to {limit} (empty for the default).",
+    ),
+    "join_throttled": Text(
+        "输入错误的邀请码次数过多。请 {seconds} 秒后再试，并核对老师展示的邀请码。",
+        "Too many wrong codes. Please try again in {seconds} s, and check the code your teacher shows.",
+    ),
+    "workshop_over": Text(
+        "这个工作坊已经结束或被撤销，不能再启动服务器。您的账号即将被删除。",
+        "This workshop has ended or was revoked: no new server can be started, "
+        "and your account is being removed.",
+    ),
+    "guests_being_removed": Text(
+        "正在停止 {n} 位来宾的服务器并删除其账号，约一分钟内完成。",
+        "Stopping the servers of {n} guest(s) and removing their accounts: done within about a minute.",
     ),
     "workshop_not_found": Text(
         "没有这个工作坊。",
@@ -175,21 +188,20 @@ def slug(display_name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:_SLUG_MAX].strip("-")
 
 
-def guest_usernames(code: str, display_name: str) -> Iterator[str]:
-    """Candidate account names for a guest, best first: guest-<code>-<slug>, then -2, -3, ...
+def guest_usernames(display_name: str, choice: Callable[[str], str] = secrets.choice) -> Iterator[str]:
+    """Candidate account names for a guest, each with a fresh random tag: guest-<slug>-<4 characters>.
 
-    A name without Latin letters or digits gives guest-<code>-1, -2, ...
+    Never the workshop's code: account names are in every URL of a guest's
+    server, and a code seen there would let anyone in. A name without Latin
+    letters or digits gives guest-<6 characters>.
     """
-    stem = f"{GUEST_PREFIX}{code.lower()}"
     name = slug(display_name)
-    if name:
-        yield f"{stem}-{name}"
-        n = 2
-    else:
-        name, n = "", 1
+    alphabet = ALPHABET.lower()
     while True:
-        yield f"{stem}-{name}-{n}" if name else f"{stem}-{n}"
-        n += 1
+        if name:
+            yield f"{GUEST_PREFIX}{name}-{''.join(choice(alphabet) for _ in range(4))}"
+        else:
+            yield f"{GUEST_PREFIX}{''.join(choice(alphabet) for _ in range(6))}"
 
 
 # -- time --------------------------------------------------------------------------
@@ -226,11 +238,11 @@ def check_window(starts_at: datetime, ends_at: datetime, now: datetime, max_hour
         raise WorkshopError("window_too_long", hours=f"{max_hours:g}")
 
 
-def parse_max_guests(value: str | int | None, limit: int) -> int | None:
-    """The most guests a teacher typed: a whole number 1..limit, or None (empty) for no limit."""
+def parse_max_guests(value: str | int | None, limit: int, default: int | None = None) -> int | None:
+    """The most guests a teacher typed: a whole number 1..limit; empty gives ``default`` (None: no limit)."""
     text = str(value if value is not None else "").strip()
     if not text:
-        return None
+        return default
     if not text.isdigit() or not 1 <= int(text) <= limit:
         raise WorkshopError("max_guests_invalid", limit=limit)
     return int(text)

@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from .policy import (
-    GUEST_PREFIX,
     Guest,
     Workshop,
     WorkshopError,
@@ -177,11 +176,11 @@ class WorkshopStore:
                     row = conn.execute(select(workshops).where(workshops.c.code == code)).first()
                     if seat.rowcount != 1:
                         raise self._refusal(row, code, now, zone)
-                    stem = f"{GUEST_PREFIX}{code.lower()}"
-                    ours = set(conn.execute(
-                        select(workshop_guests.c.username).where(workshop_guests.c.username.like(stem + "%"))
-                    ).scalars())
-                    username = self._free_name(code, display_name, ours, name_taken)
+                    def ours(name: str) -> bool:  # every guest ever admitted keeps her name
+                        return conn.execute(select(workshop_guests.c.username)
+                                            .where(workshop_guests.c.username == name)).first() is not None
+
+                    username = self._free_name(display_name, ours, name_taken)
                     conn.execute(insert(workshop_guests).values(
                         username=username, code=code, display_name=display_name, signed_in_at=now,
                     ))
@@ -199,11 +198,11 @@ class WorkshopStore:
             "workshop_full", status=403, max_guests=workshop.max_guests)
 
     @staticmethod
-    def _free_name(code: str, display_name: str, ours: set[str], name_taken: Callable[[str], bool]) -> str:
-        for n, name in enumerate(guest_usernames(code, display_name)):
-            if name not in ours and not name_taken(name):
+    def _free_name(display_name: str, ours: Callable[[str], bool], name_taken: Callable[[str], bool]) -> str:
+        for n, name in enumerate(guest_usernames(display_name)):
+            if not ours(name) and not name_taken(name):
                 return name
-            if n > 10_000:
+            if n > 100:  # 31**4 tags per name: only a broken ``name_taken`` gets here
                 break
         raise RuntimeError(f"no free guest name for {display_name!r}")
 

@@ -121,10 +121,10 @@ def test_a_teacher_makes_a_code_and_thirty_guests_join(stack):
     elapsed = time.monotonic() - started
     assert all(r.status_code == 302 for _, r in joined), [r.status_code for _, r in joined]
     accounts = [whoami(s) for s, _ in joined]
-    assert len(set(accounts)) == 30 and all(a.startswith(f"guest-{code.lower()}-") for a in accounts)
-    stem = f"guest-{code.lower()}"
-    same_names = {f"{stem}-li-lei", f"{stem}-li-lei-2", f"{stem}-li-lei-3", f"{stem}-1", f"{stem}-3"}
-    assert same_names <= set(accounts)
+    assert len(set(accounts)) == 30 and all(a.startswith("guest-") for a in accounts)
+    assert not any(code.lower() in a for a in accounts)  # the code never shows in a server's URL
+    assert len([a for a in accounts if re.fullmatch(r"guest-li-lei-[a-z2-9]{4}", a)]) == 3
+    assert len([a for a in accounts if re.fullmatch(r"guest-[a-z2-9]{6}", a)]) == 3  # 张三
     for name in accounts[:5]:
         model = stack.admin.user(name)
         assert sorted(model["groups"]) == ["course-demo", "workshop-guests"]
@@ -137,6 +137,9 @@ def test_a_teacher_makes_a_code_and_thirty_guests_join(stack):
     refused(late, 403, "workshop_full", "工作坊已满", "The workshop is full (30 guests at most)")
     listing = teacher.http.get(teacher.url("/hub/workshops"), timeout=30).text
     assert re.search(rf'data-code="{code}".*?30 / 30', listing, re.S)
+    unbounded = new_code(teacher)  # "most guests" left empty: the default limit, not any number
+    listing = teacher.http.get(teacher.url("/hub/workshops"), timeout=30).text
+    assert re.search(rf'data-code="{unbounded}".*?0 / 60', listing, re.S)
 
 
 def test_only_teachers_make_codes_and_only_for_their_courses(stack):
@@ -226,6 +229,58 @@ def test_a_guest_runs_only_the_workshop_flavor_until_the_code_is_revoked(stack):
     stack.admin.wait_for_server("student1", ready=False)
 
 
+def service_requests(stack, user: str) -> list[dict]:
+    """The user's requests at the npuhub service, as an admin reads them through the hub's proxy."""
+    r = stack.admin.http.get(stack.base_url + "/services/npuhub/api/v1/requests", params={"user": user},
+                             timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()["requests"]
+
+
+def test_revoking_stops_a_queued_start_and_a_named_server_then_removes_the_guests(stack):
+    """Issue 10 item 6 and issue 17: neither a start waiting in the queue nor a named server keeps a guest."""
+    log_before = stack.log_path.stat().st_size
+    teacher = signed_in(stack, "teacher1")
+    code = new_code(teacher)
+    waiting_guest, busy_guest = (join(stack, code, name)[0] for name in ("Queued", "Named"))
+    waiting, busy = whoami(waiting_guest), whoami(busy_guest)
+    assert stack.spawn("labmember1", "npu-1").status_code in (201, 202)  # the whole pool
+    try:
+        stack.admin.wait_for_server("labmember1")
+        r = waiting_guest.api("POST", f"/users/{waiting}/server", json={"profile": "npu-quarter"})
+        assert r.status_code == 202, r.text
+        wait_until(lambda: [q["state"] for q in service_requests(stack, waiting)] == ["waiting"], 30,
+                   "the guest's start waiting in the queue")
+        r = busy_guest.api("POST", f"/users/{busy}/servers/notes", json={"profile": "cpu"})
+        assert r.status_code in (201, 202), r.text
+        wait_until(lambda: (stack.admin.user(busy)["servers"].get("notes") or {}).get("ready"), 60,
+                   "the guest's named server starting")
+        busy_pid = stack.admin.user(busy)["servers"]["notes"]["state"]["pid"]
+
+        shown = teacher.http.get(teacher.url(f"/hub/workshops/{code}"), timeout=30)
+        started = time.monotonic()
+        r = teacher.http.post(teacher.url(f"/hub/workshops/{code}/revoke"), allow_redirects=False, timeout=30,
+                              data={"_xsrf": hidden_xsrf(shown.text)})
+        assert r.status_code == 303 and time.monotonic() - started < 5  # answered at once
+
+        wait_until(lambda: not account_exists(stack, waiting) and not account_exists(stack, busy),
+                   20 + 2 * CLEANUP_SECONDS, "removing the guests of a revoked code")
+        assert not pid_alive(busy_pid)
+        assert service_requests(stack, waiting) and all(
+            q["state"] in ("cancelled", "released") for q in service_requests(stack, waiting))
+        page = teacher.http.get(teacher.url(f"/hub/workshops/{code}"), timeout=30).text
+        assert page.count("已删除 / removed") == 2 and "being removed" not in page
+        with open(stack.log_path, errors="replace") as f:
+            f.seek(log_before)
+            log = f.read()
+        assert "Traceback" not in log and "is active and cannot be deleted" not in log, log[-6000:]
+        assert not re.search(r"\b500 (GET|POST|DELETE) ", log), log[-6000:]
+    finally:
+        r = stack.admin("DELETE", "/users/labmember1/server")
+        assert r.status_code in (202, 204)
+        stack.admin.wait_for_server("labmember1", ready=False)
+
+
 def test_the_clean_up_can_remove_guests_and_nobody_else(stack):
     token = (stack.data_dir / "workshops-token").read_text().strip()
     service = HubAPI(stack.base_url, token)
@@ -238,6 +293,37 @@ def test_the_clean_up_can_remove_guests_and_nobody_else(stack):
     code = new_code(signed_in(stack, "teacher1"))
     name = whoami(join(stack, code, "Removable")[0])
     assert service("DELETE", f"/users/{name}").status_code == 204
+
+
+def test_a_burst_of_wrong_codes_is_slowed_down_and_the_right_code_works_afterwards(stack):
+    code = new_code(signed_in(stack, "teacher1"))
+    guesser = utf8(HubSession(stack.base_url))
+    xsrf = hidden_xsrf(guesser.http.get(guesser.url("/hub/join"), timeout=30).text)
+
+    def attempt(typed: str):
+        return guesser.http.post(guesser.url("/hub/join"), allow_redirects=False, timeout=30,
+                                 data={"workshop_code": typed, "display_name": "Guesser", "_xsrf": xsrf})
+
+    answers = []
+    for n in range(16):
+        answers.append(attempt(f"ZZZZ-ZZ{'ABCDEFGHJKMNPQRS'[n]}Z"))
+        if answers[-1].status_code != 404:
+            break
+    assert [r.status_code for r in answers[:9]] == [404] * 9  # a few mistakes cost nothing
+    held = answers[-1]
+    refused(held, 429, "join_throttled", "输入错误的邀请码次数过多", "Too many wrong codes")
+    wait = int(held.headers["Retry-After"])
+    assert 1 <= wait <= 300 and f"try again in {wait} s" in held.text
+    time.sleep(wait + 0.2)
+    r = attempt(code)
+    assert r.status_code == 302, r.text[:2000]
+
+
+def test_hub_and_workshop_pages_forbid_content_sniffing(stack):
+    teacher = signed_in(stack, "teacher1")
+    for page in ("/hub/login", "/hub/join", "/hub/home", "/hub/workshops", "/hub/api/user"):
+        r = teacher.http.get(teacher.url(page), timeout=30)
+        assert r.status_code == 200 and r.headers.get("X-Content-Type-Options") == "nosniff", page
 
 
 def test_non_guests_are_untouched(stack):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from itertools import islice
@@ -75,10 +77,14 @@ def test_display_names_are_tidied_and_bounded():
 def test_guest_account_names():
     assert slug("Zoë Li") == "zoe-li"
     assert slug("张三") == ""
-    assert list(islice(guest_usernames("ABCD2345", "Zoë Li"), 3)) == [
-        "guest-abcd2345-zoe-li", "guest-abcd2345-zoe-li-2", "guest-abcd2345-zoe-li-3"]
-    assert list(islice(guest_usernames("ABCD2345", "张三"), 2)) == ["guest-abcd2345-1", "guest-abcd2345-2"]
-    assert len(next(guest_usernames("ABCD2345", "a" * 40))) <= len("guest-abcd2345-") + 24
+    # The code is not in the name: account names show in every URL of the guest's server.
+    names = list(islice(guest_usernames("Zoë Li"), 50))
+    assert all(re.fullmatch(r"guest-zoe-li-[a-hjkmnp-z2-9]{4}", n) for n in names), names
+    assert len(set(names)) > 45  # a fresh random tag per candidate
+    assert all(re.fullmatch(r"guest-[a-hjkmnp-z2-9]{6}", n) for n in islice(guest_usernames("张三"), 5))
+    assert len(next(guest_usernames("a" * 40))) <= len("guest--") + 24 + 4
+    tags = iter("abcd")
+    assert next(guest_usernames("Li Lei", choice=lambda alphabet: next(tags))) == "guest-li-lei-abcd"
 
 
 def test_times_are_read_in_the_hub_time_zone_unless_they_say_otherwise():
@@ -105,7 +111,8 @@ def test_windows():
 
 def test_max_guests_and_flavor_of_the_form():
     assert parse_max_guests("", 500) is None
-    assert parse_max_guests(" 30 ", 500) == 30
+    assert parse_max_guests("", 500, default=60) == 60  # a code admits a bounded number of guests unless told
+    assert parse_max_guests(" 30 ", 500, default=60) == 30
     for bad in ("0", "-1", "501", "3.5", "many"):
         with refused("max_guests_invalid"):
             parse_max_guests(bad, 500)
