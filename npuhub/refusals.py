@@ -32,6 +32,7 @@ REASON_STATUS: dict[str, int] = {
     "not_signed_in": 401,
     "flavor_not_allowed": 403,
     "no_flavors": 403,
+    "workshop_over": 403,
     "permission_denied": 403,
     # nothing there
     "not_found": 404,
@@ -48,6 +49,7 @@ REASON_STATUS: dict[str, int] = {
     "server_running": 409,
     "body_too_large": 413,
     "quota_spent": 429,
+    "join_throttled": 429,
     # not now: try again
     "internal_error": 500,
     "hub_unavailable": 503,

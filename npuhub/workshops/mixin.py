@@ -353,7 +353,7 @@ class WorkshopCodesMixin(LoggingConfigurable):
             return
         workshop = self.workshop_store.get(guest.code)
         if guest.removed_at is not None or workshop is None or workshop.over(utcnow()):
-            raise NPUHubSpawnError(MESSAGES["workshop_over"], reason="workshop_over", status_code=403)
+            raise NPUHubSpawnError.of("workshop_over", MESSAGES["workshop_over"], status=403)
 
     # -- for the teachers' pages ---------------------------------------------------------------
     def create_workshop(self, *, creator: str, may_teach, group: str, starts_at: str, ends_at: str,

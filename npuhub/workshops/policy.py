@@ -11,6 +11,7 @@ from typing import Callable, Iterator
 
 from ..flavors import FlavorCatalogue, FlavorError
 from ..i18n import Text
+from ..refusals import Refusal
 
 __all__ = [
     "ALPHABET",
@@ -127,14 +128,11 @@ MESSAGES: dict[str, Text] = {
 }
 
 
-class WorkshopError(Exception):
-    """A refusal by policy: ``reason`` is machine-readable, ``text`` for the person, ``status`` for HTTP."""
+class WorkshopError(Refusal):
+    """A workshop's refusal by policy (npuhub's one ``Refusal``), its sentence from this module's messages."""
 
     def __init__(self, reason: str, status: int = 400, *, text: Text | None = None, **values: object):
-        self.reason = reason
-        self.status = status
-        self.text = text if text is not None else MESSAGES[reason].format(**values)
-        super().__init__(str(self.text))
+        super().__init__(reason, text if text is not None else MESSAGES[reason].format(**values), status=status)
 
 
 def utcnow() -> datetime:
