@@ -184,3 +184,24 @@ def test_unreachable_service_or_missing_token_is_said_plainly(start_service):
     # no token anywhere
     err = refused(npuhub("quota", "show", url=svc.hub.base_url))
     assert "no API token" in err and f"{svc.hub.base_url}/hub/token" in err
+
+
+def test_a_restart_of_the_service_is_waited_out(start_service):
+    """The hub's real proxy answers for the killed service; the command waits, then shows the answer."""
+    svc = start_service()
+    svc.kill()
+    env = {k: v for k, v in os.environ.items() if k not in CONNECTION_VARIABLES}
+    env.update(LC_ALL="C.UTF-8", NPUHUB_URL=svc.hub.base_url, NPUHUB_TOKEN=svc.hub.token("admin"))
+    waiting = subprocess.Popen([sys.executable, "-m", "npuhub.cli", "pool"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)  # it has met the proxy's page by now, and waits
+        assert waiting.poll() is None
+        svc.start()  # as the hub would restart it
+        out, err = waiting.communicate(timeout=40)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    assert waiting.returncode == 0, err
+    assert err == "npuhub: The npuhub service is restarting; trying again…\n"
+    assert out.startswith("MODEL") and "Ascend 910B" in out
