@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -181,3 +182,21 @@ def test_names_in_paths_are_url_encoded():
 @pytest.mark.parametrize(("exact", "shown"), [("-1/7200000000000", "~0"), ("1/7200000000000", "~0"), ("-0", "0")])
 def test_device_hours_never_read_minus_zero(exact, shown):
     assert render.device_hours({"device_hours": 0, "exact": exact}) == shown
+
+
+def test_a_share_of_1_120_is_shown_as_a_fraction(capsys):
+    pool = {"models": [{"model": "Ascend 910B", "vendor": "ascend", "capacity": "1", "held": "1/120",
+                        "free": "119/120", "reserved": "0", "waiting": 0}],
+            "nodes": [{"name": "n0", "model": "Ascend 910B", "devices": [{"index": 0, "used": "1/120", "free": "119/120"}]}]}
+    granted = {"id": "r-1", "user": "s1", "state": "granted", "share": "1/120", "model": "Ascend 910B",
+               "granted_at": None}
+    with ScriptedServer(Answer.json(200, pool)) as server:
+        args = parse("pool", "--url", server.url, "--token", "t")
+        assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^Ascend 910B\s+ascend\s+1\s+1/120\s+119/120\s", out, re.MULTILINE), out
+    assert re.search(r"^n0\s+Ascend 910B\s+0\s+1/120\s+119/120\s+\[\.{8}\]$", out, re.MULTILINE), out
+    with ScriptedServer(Answer.json(200, granted)) as server:
+        args = parse("queue", "cancel", "r-1", "--url", server.url, "--token", "t")
+        assert args.func(args) == 1
+    assert "it holds 1/120 Ascend 910B" in capsys.readouterr().err
