@@ -27,7 +27,8 @@ CONNECTION_VARIABLES = ("NPUHUB_URL", "NPUHUB_TOKEN", "JUPYTERHUB_API_TOKEN", "N
                         "LC_ALL", "LC_MESSAGES", "LANG")
 
 
-def npuhub(*args: str, url: str | None = None, token: str | None = None, **env_vars: str) -> subprocess.CompletedProcess:
+def npuhub(*args: str, url: str | None = None, token: str | None = None,
+           **env_vars: str) -> subprocess.CompletedProcess:
     """The command in an English locale (``--lang zh`` for Chinese), with ``env_vars`` added to the environment."""
     env = {k: v for k, v in os.environ.items() if k not in CONNECTION_VARIABLES}
     env.update({"LC_ALL": "C.UTF-8", **env_vars})
@@ -96,7 +97,8 @@ def test_admin_adjusts_a_budget_and_reads_the_ledger(start_service):
     err = refused(as_user(svc, "student3", "quota", "adjust", "user:student3", "5", "--reason", "please"))
     assert "You are not allowed to do this (it needs custom:npuhub:operate)" in err
     assert "The token from $NPUHUB_TOKEN does not carry that scope" in err
-    assert "您没有权限" in refused(as_user(svc, "student3", "quota", "adjust", "student3", "5", "--reason", "r", "--lang", "zh"))
+    in_chinese = as_user(svc, "student3", "quota", "adjust", "student3", "5", "--reason", "r", "--lang", "zh")
+    assert "您没有权限" in refused(in_chinese)
     # nor may she read someone else's ledger
     assert "custom:npuhub:operate" in refused(as_user(svc, "student4", "quota", "ledger", "student3"))
     # a token the hub does not know
@@ -179,7 +181,8 @@ def test_unreachable_service_or_missing_token_is_said_plainly(start_service):
     started = time.monotonic()
     err = refused(npuhub("queue", url=svc.hub.base_url, token=svc.hub.token("admin"), NPUHUB_RESTART_WAIT="2"))
     assert err.startswith("npuhub: The npuhub service is restarting; trying again…\n") and "html" not in err.lower()
-    assert err.endswith("It did not come back within 2 s. Try again later; if it persists, tell the centre's staff.\n")
+    assert err.endswith("It did not come back within 2 s. Try again later; if it persists, tell the centre's "
+                        "staff.\n")
     assert 1.5 < time.monotonic() - started < 20
     # no token anywhere
     err = refused(npuhub("quota", "show", url=svc.hub.base_url))

@@ -187,7 +187,8 @@ def test_device_hours_never_read_minus_zero(exact, shown):
 def test_a_share_of_1_120_is_shown_as_a_fraction(capsys):
     pool = {"models": [{"model": "Ascend 910B", "vendor": "ascend", "capacity": "1", "held": "1/120",
                         "free": "119/120", "reserved": "0", "waiting": 0}],
-            "nodes": [{"name": "n0", "model": "Ascend 910B", "devices": [{"index": 0, "used": "1/120", "free": "119/120"}]}]}
+            "nodes": [{"name": "n0", "model": "Ascend 910B",
+                       "devices": [{"index": 0, "used": "1/120", "free": "119/120"}]}]}
     granted = {"id": "r-1", "user": "s1", "state": "granted", "share": "1/120", "model": "Ascend 910B",
                "granted_at": None}
     with ScriptedServer(Answer.json(200, pool)) as server:
