@@ -143,6 +143,7 @@ def test_service_down_then_back(run, jp_fetch, jp_serverapp, lab_service):
     assert code == 503 and body["reason"] == "service_unreachable"
     # through the hub's proxy, which answers with its HTML page as while the hub restarts the service
     client.settings.service_url = f"{lab_service.hub.base_url}{PREFIX}"
+    client.settings.restart_wait = 1  # how long a cancel is sent again; this service does not come back
     status = status_of(poll(run, jp_fetch))
     assert status["available"] is False and status["me"] is None
     assert status["error"]["message"] == {"zh": "npuhub 服务正在重启，请稍候…",

@@ -87,6 +87,7 @@ def test_server_tokens_ask_for_the_npuhub_scopes_and_keep_the_hubs_own(monkeypat
 # -- the service's answers as the server part relays them (issues 9 and 10) ---------------------------------
 import asyncio  # noqa: E402
 import json  # noqa: E402
+import time  # noqa: E402
 
 from npuhub_lab.upstream import ServiceClient, UpstreamError  # noqa: E402
 from scripted_http import Answer, ScriptedServer  # noqa: E402
@@ -95,8 +96,9 @@ from scripted_http import Answer, ScriptedServer  # noqa: E402
 ANY_READ = {"user": "student1", "models": [], "reservations": []}
 
 
-def lab_client_of(url: str) -> ServiceClient:
-    settings = NPUHubLab(service_url=f"{url}/services/npuhub/", api_token="server-token", cache_seconds=0)
+def lab_client_of(url: str, restart_wait: float = 30.0) -> ServiceClient:
+    settings = NPUHubLab(service_url=f"{url}/services/npuhub/", api_token="server-token", cache_seconds=0,
+                         restart_wait=restart_wait)
     return ServiceClient(settings, version="test")
 
 
@@ -141,10 +143,10 @@ def test_the_services_own_errors_are_relayed_in_both_forms():
         with ScriptedServer(Answer.json(404, body)) as server:
             code, relayed = asyncio.run(lab_client_of(server.url).cancel("r-1"))
         assert code == 404 and relayed == body
-    # a cancel while the service restarts: the sentence, not the proxy's page
+    # a cancel while the service restarts, for longer than it waits: the sentence, not the proxy's page
     with ScriptedServer(Answer.hub_page(503)) as server:
         with pytest.raises(UpstreamError) as failed:
-            asyncio.run(lab_client_of(server.url).cancel("r-1"))
+            asyncio.run(lab_client_of(server.url, restart_wait=0).cancel("r-1"))
     assert failed.value.status == 503 and failed.value.body()["reason"] == "service_restarting"
     assert failed.value.body()["message"]["en"] == "The npuhub service is restarting; trying again…"
     # the service's own 503 (its database is down) is its own sentence, in both languages
@@ -153,3 +155,18 @@ def test_the_services_own_errors_are_relayed_in_both_forms():
     with ScriptedServer(Answer.json(503, own)) as server:
         status = asyncio.run(lab_client_of(server.url).status())
     assert status.body["error"] == own
+
+
+def test_a_cancel_during_a_restart_is_sent_again_until_the_service_is_back():
+    cancelled = {"id": "r-1", "state": "cancelled"}
+    with ScriptedServer(Answer.hub_page(503), Answer.hub_page(502), Answer.json(200, cancelled)) as server:
+        started = time.monotonic()
+        assert asyncio.run(lab_client_of(server.url).cancel("r-1")) == (200, cancelled)
+    assert server.asked == [("DELETE", "/services/npuhub/api/v1/requests/r-1")] * 3
+    assert time.monotonic() - started < 5
+    with ScriptedServer(Answer.hub_page(503)) as server:
+        started = time.monotonic()
+        with pytest.raises(UpstreamError) as failed:
+            asyncio.run(lab_client_of(server.url, restart_wait=1).cancel("r-1"))
+    assert failed.value.reason == "service_restarting" and 2 <= len(server.asked) <= 3
+    assert time.monotonic() - started < 3

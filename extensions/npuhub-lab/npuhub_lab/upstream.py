@@ -38,6 +38,12 @@ API_VERSION = 1
 #: The longest a status without the service's data is reused (see the module's docstring).
 RETRY_CACHE_SECONDS = 2.0
 
+#: Statuses the hub's proxy answers with, in the service's place, while the service is not running.
+PROXY_STATUSES = (502, 503, 504)
+
+#: The first pause before sending a cancel again to a restarting service, and the longest.
+FIRST_PAUSE, LONGEST_PAUSE = 0.5, 4.0
+
 #: The service's request ids (npuhub.service.openapi.REQUEST_ID_PATTERN; a test keeps the two equal).
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$"
 
@@ -152,6 +158,11 @@ def _json(body: bytes | None) -> Any:
         return None
 
 
+def _proxy_answer(code: int, body: Any) -> bool:
+    """Whether an answer is the hub's proxy speaking for a service that is not running (it restarts)."""
+    return code in PROXY_STATUSES and _service_error(body) is None
+
+
 def _service_error(body: Any) -> tuple[dict[str, str] | str, str] | None:
     """The service's own ``(text, reason)`` when it answered in its JSON error format.
 
@@ -259,13 +270,25 @@ class ServiceClient:
 
     # -- changes ------------------------------------------------------------------------------------
     async def cancel(self, request_id: str) -> tuple[int, dict]:
-        """``DELETE /requests/<id>`` at the service: its status and JSON body, errors in its own words."""
+        """``DELETE /requests/<id>`` at the service: its status and JSON body, errors in its own words.
+
+        Sent again, with growing pauses, while the hub's proxy answers for a
+        restarting service (up to ``restart_wait`` seconds): the person pressed
+        Cancel once, and the sentence she would read says it is being tried again.
+        """
         if not valid_request_id(request_id):
             raise UpstreamError(400, "request_id_invalid", sentence("request_id_invalid", id=request_id[:70]))
-        try:
-            code, body = await self.call("DELETE", f"requests/{request_id}")
-        finally:
-            self.invalidate()
+        deadline = self.clock() + self.settings.restart_wait
+        pause = FIRST_PAUSE
+        while True:
+            try:
+                code, body = await self.call("DELETE", f"requests/{request_id}")
+            finally:
+                self.invalidate()
+            if not _proxy_answer(code, body) or self.clock() + pause > deadline:
+                break
+            await asyncio.sleep(pause)
+            pause = min(LONGEST_PAUSE, pause * 2)
         if 200 <= code < 300 and isinstance(body, dict):
             return code, body
         if code < 500 and _service_error(body) is not None:
@@ -305,6 +328,6 @@ class ServiceClient:
         own = _service_error(body)
         if code >= 500 and own is not None:
             return UpstreamError(code, own[1], own[0])  # e.g. the hub cannot be asked: the service says so
-        if code in (502, 503, 504):  # the hub's proxy, with its HTML page, while the hub restarts the service
+        if _proxy_answer(code, body):  # its HTML page, while the hub restarts the service
             return UpstreamError(503, "service_restarting")
         return UpstreamError(502, "service_error", sentence("service_error", status=code))
