@@ -208,8 +208,12 @@ class ServiceClient:
         except ValueError:
             body = None
         said = None
-        if isinstance(body, dict):  # the service's sentence; services before npuhub 0.2 send only "error"
-            said = pick(body.get("message"), conn.lang) or pick(body.get("error"), conn.lang)
+        if isinstance(body, dict):
+            # The service's {zh, en} message, else its "error" (all a service before npuhub 0.2 sends).
+            # A plain "message" string is JupyterHub's own JSON error, not the service speaking.
+            message = body.get("message")
+            said = (pick(message, conn.lang) if isinstance(message, Mapping) else None) \
+                or pick(body.get("error"), conn.lang)
         if said is None:
             # Not the service speaking: the hub or its proxy, while the service is down or being restarted.
             if status in PROXY_STATUSES:

@@ -133,6 +133,13 @@ def test_the_services_own_503_is_not_taken_for_a_restart():
                                                           "store_unavailable")
 
 
+def test_the_hubs_own_json_error_is_not_taken_for_the_service():
+    with ScriptedServer(Answer.json(503, {"status": 503, "message": "Service Unavailable"})) as server:
+        with pytest.raises(CommandError) as refused:
+            client_for(server.url, restart_wait=0).get("/pool")
+    assert refused.value.reason == "service_restarting"
+
+
 def test_a_change_is_not_sent_again_when_the_proxy_cannot_say_whether_it_was_made():
     with ScriptedServer(Answer.hub_page(504), Answer.json(201, {"id": "l-1"})) as server:
         with pytest.raises(CommandError) as refused:
