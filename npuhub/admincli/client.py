@@ -4,6 +4,10 @@ Only the standard library (``urllib``): the command must start fast and needs
 nothing the hub does not already install. Every failure, whether the service
 refused or could not be reached, becomes a ``CommandError`` carrying the
 sentence to print; the command never shows a traceback.
+
+While the hub restarts a service that died (4 to 30 s), its proxy answers in
+the service's place with an HTML page and 502/503/504: such calls are tried
+again with back-off for up to ``Connection.restart_wait`` seconds.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import http.client
 import json
 import os
 import socket
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.error import HTTPError, URLError
@@ -20,6 +25,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from urllib.request import Request, urlopen
 
 from .. import __version__
+from .language import LANGUAGES, language_from, pick, say
 
 __all__ = ["API_PATH", "DEFAULT_URL", "CommandError", "Connection", "ServiceClient", "connection_from", "segment"]
 
@@ -27,16 +33,24 @@ API_PATH = "/services/npuhub/api/v1"
 DEFAULT_URL = "http://127.0.0.1:8000"
 #: Where a token comes from, most specific first: a token made for npuhub wins over a server's own token.
 TOKEN_VARIABLES = ("NPUHUB_TOKEN", "JUPYTERHUB_API_TOKEN")
+#: How long to wait for a restarting service by default: the hub restarts it at its next poll, within ~30 s.
+RESTART_WAIT = 30.0
+#: Statuses the hub's proxy answers with, in the service's place, while the service is not running.
+PROXY_STATUSES = (502, 503, 504)
+#: The first pause between two attempts, and the longest.
+FIRST_PAUSE, LONGEST_PAUSE = 0.5, 4.0
 
 
 class CommandError(Exception):
     """Something to tell the person on stderr before exiting with ``status`` (1: refused or unreachable)."""
 
-    def __init__(self, text: str, status: int = 1, *, reason: str | None = None):
+    def __init__(self, text: str, status: int = 1, *, reason: str | None = None, http_status: int | None = None):
         super().__init__(text)
         self.text = text
         self.status = status
         self.reason = reason
+        #: the HTTP status of the answer that caused it, if there was one
+        self.http_status = http_status
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,10 @@ class Connection:
     #: ``--token``, ``$NPUHUB_TOKEN`` or ``$JUPYTERHUB_API_TOKEN``: named in messages about a refused token
     token_source: str | None
     timeout: float = 30.0
+    #: ``zh`` or ``en``: the language of the service's sentences shown
+    lang: str = "en"
+    #: seconds to keep trying while the hub's proxy answers for a restarting service
+    restart_wait: float = RESTART_WAIT
 
 
 def api_root(url: str) -> str:
@@ -63,16 +81,34 @@ def api_root(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path.rstrip("/") + API_PATH, "", ""))
 
 
-def connection_from(url: str | None, token: str | None, environ: Mapping[str, str] = os.environ) -> Connection:
-    """The connection the options and the environment describe (``--url`` and ``--token`` win)."""
+def connection_from(url: str | None, token: str | None, environ: Mapping[str, str] = os.environ, *,
+                    lang: str | None = None, restart_wait: float | None = None) -> Connection:
+    """The connection the options and the environment describe (``--url``, ``--token`` and ``--lang`` win)."""
     url = url or environ.get("NPUHUB_URL") or DEFAULT_URL
+    if lang not in LANGUAGES:
+        lang = language_from(environ)
+    if restart_wait is None:
+        restart_wait = _seconds(environ.get("NPUHUB_RESTART_WAIT"))
     source = "--token" if token else None
     if not token:
         for name in TOKEN_VARIABLES:
             if environ.get(name):
                 token, source = environ[name], f"${name}"
                 break
-    return Connection(url=url.rstrip("/") or url, api=api_root(url), token=token, token_source=source)
+    return Connection(url=url.rstrip("/") or url, api=api_root(url), token=token, token_source=source, lang=lang,
+                      restart_wait=restart_wait)
+
+
+def _seconds(value: str | None) -> float:
+    if not value:
+        return RESTART_WAIT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds <= 3600:
+        raise CommandError(f"npuhub: $NPUHUB_RESTART_WAIT must be a number of seconds from 0 to 3600 (got {value!r})", 2)
+    return seconds
 
 
 def segment(value: str) -> str:
@@ -81,10 +117,14 @@ def segment(value: str) -> str:
 
 
 class ServiceClient:
-    """Blocking JSON calls to the service's API, one person's token in each."""
+    """Blocking JSON calls to the service's API, one person's token in each.
 
-    def __init__(self, connection: Connection):
+    ``on_wait`` is told, once per call, the sentence to show while it waits for a restarting service.
+    """
+
+    def __init__(self, connection: Connection, on_wait: Callable[[str], None] | None = None):
         self.connection = connection
+        self.on_wait = on_wait
 
     def get(self, path: str, **query) -> Any:
         return self.call("GET", path, query={k: v for k, v in query.items() if v is not None})
@@ -96,7 +136,36 @@ class ServiceClient:
         return self.call("DELETE", path)
 
     def call(self, method: str, path: str, *, query: dict | None = None, body: dict | None = None) -> Any:
-        """The JSON answer (None for an empty one); raises CommandError for anything else."""
+        """The JSON answer (None for an empty one); raises CommandError for anything else.
+
+        Waits for a restarting service (see the module's docstring). A change
+        (POST) is sent again only after a 503: the proxy answers 503 when it
+        could not connect, so the service never saw it; after a 502 or 504 it
+        may have made the change, and sending it twice could adjust a budget twice.
+        """
+        conn = self.connection
+        deadline = time.monotonic() + conn.restart_wait
+        pause, told = FIRST_PAUSE, False
+        while True:
+            try:
+                return self._once(method, path, query, body)
+            except CommandError as e:
+                if e.reason != "service_restarting":
+                    raise
+                if method == "POST" and e.http_status != 503:
+                    raise CommandError(f"npuhub: {say('change_unsure', conn.lang, status=e.http_status)}") from None
+                if time.monotonic() + pause > deadline:
+                    gave_up = say("restart_gave_up", conn.lang, seconds=round(conn.restart_wait))
+                    # once on_wait has said it restarts, only the outcome is new
+                    text = f"npuhub: {gave_up}" if told else f"{e.text}\n  {gave_up}"
+                    raise CommandError(text, reason=e.reason, http_status=e.http_status) from None
+                if not told and self.on_wait is not None:
+                    self.on_wait(e.text)
+                    told = True
+                time.sleep(pause)
+                pause = min(LONGEST_PAUSE, pause * 2)
+
+    def _once(self, method: str, path: str, query: dict | None, body: dict | None) -> Any:
         conn = self.connection
         if not conn.token:
             raise CommandError(
@@ -138,15 +207,23 @@ class ServiceClient:
             body = json.loads(raw) if "json" in content_type else None
         except ValueError:
             body = None
-        if not isinstance(body, dict) or "error" not in body:
-            # Not the service speaking: the hub or its proxy, when the service is down or not registered.
-            if status in (502, 503, 504):
-                return CommandError(f"npuhub: cannot reach the npuhub service at {conn.url}: the hub's proxy "
-                                    f"answered {status} {_phrase(status)}; is the npuhub service running?")
+        said = None
+        if isinstance(body, dict):
+            # The service's {zh, en} message, else its "error" (all a service before npuhub 0.2 sends).
+            # A plain "message" string is JupyterHub's own JSON error, not the service speaking.
+            message = body.get("message")
+            said = (pick(message, conn.lang) if isinstance(message, Mapping) else None) \
+                or pick(body.get("error"), conn.lang)
+        if said is None:
+            # Not the service speaking: the hub or its proxy, while the service is down or being restarted.
+            if status in PROXY_STATUSES:
+                return CommandError(f"npuhub: {say('service_restarting', conn.lang)}", reason="service_restarting",
+                                    http_status=status)
             return CommandError(f"npuhub: {conn.url} answered {status} {_phrase(status)} where the npuhub API "
-                                "should be; is it the hub's address, and does the hub run the npuhub service?")
+                                "should be; is it the hub's address, and does the hub run the npuhub service?",
+                                http_status=status)
         reason = str(body.get("reason", ""))
-        text = f"npuhub: {body['error']}"
+        text = f"npuhub: {said}"
         if status == 401:
             text += (f"\n  The hub does not accept the token from {conn.token_source}: it may have expired or been "
                      f"revoked. Make a new one on the hub's Token page ({conn.url}/hub/token).")
@@ -155,7 +232,7 @@ class ServiceClient:
                      "without the role, or was made with fewer scopes.")
         elif body.get("ref"):
             text += f"\n  (reference {body['ref']} in the service's log)"
-        return CommandError(text, reason=reason)
+        return CommandError(text, reason=reason, http_status=status)
 
 
 def _phrase(status: int) -> str:

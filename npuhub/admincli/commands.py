@@ -20,6 +20,7 @@ from fractions import Fraction
 from .. import __version__
 from . import render
 from .client import CommandError, ServiceClient, connection_from, segment
+from .language import LANGUAGES
 
 __all__ = ["add_commands"]
 
@@ -31,7 +32,7 @@ Handler = Callable[[argparse.Namespace, ServiceClient], int]
 
 # -- options ---------------------------------------------------------------------------------------------
 def _connection_options() -> argparse.ArgumentParser:
-    """--url, --token and --json for every command that calls the service.
+    """--url, --token, --json and --lang for every command that calls the service.
 
     Their defaults are resolved when the command runs (not here), so that the
     generated reference does not show the environment of the machine that built it.
@@ -47,6 +48,9 @@ def _connection_options() -> argparse.ArgumentParser:
                             "the environment is safer: a command line is visible to everyone on the machine")
     group.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                        help="print the API's JSON answer as it is, for scripts")
+    group.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS,
+                       help="the language of the service's sentences (default: Chinese when $LC_ALL, "
+                            "$LC_MESSAGES or $LANG starts with zh, else English)")
     return common
 
 
@@ -118,7 +122,10 @@ def _runner(handler: Handler) -> Callable[[argparse.Namespace], int]:
                 stream.reconfigure(errors="replace")  # the service's sentences are Chinese and English
         client = None
         try:
-            client = ServiceClient(connection_from(getattr(args, "url", None), getattr(args, "token", None)))
+            conn = connection_from(getattr(args, "url", None), getattr(args, "token", None),
+                                   lang=getattr(args, "lang", None))
+            # while the service restarts, say why the command waits
+            client = ServiceClient(conn, on_wait=lambda text: print(text, file=sys.stderr, flush=True))
             return handler(args, client)
         except CommandError as e:
             print(e.text, file=sys.stderr)

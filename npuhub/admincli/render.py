@@ -121,6 +121,8 @@ def device_hours(amount: dict | str | None, signed: bool = False) -> str:
     # four decimals, or two significant digits for the tiny amounts one metering interval charges
     places = 4 if abs(value) >= 0.001 else min(9, 1 - math.floor(math.log10(abs(value))))
     decimal = f"{sign}{value:.{places}f}".rstrip("0").rstrip(".")
+    if Fraction(decimal) == 0:
+        return "~0"  # rounded away: "-0" would read as a debt of nothing
     if exact.denominator <= 12:
         return f"{sign}{exact} ({decimal})"
     return decimal if Fraction(decimal) == exact else "~" + decimal

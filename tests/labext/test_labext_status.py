@@ -133,15 +133,23 @@ def test_service_down_then_back(run, jp_fetch, jp_serverapp, lab_service):
     assert status_of(poll(run, jp_fetch))["available"] is True
     lab_service.stop()
     client = lab_client(jp_serverapp)
-    # straight to its port (the embedded stack), and through the hub's proxy (another address)
-    for url in (f"{lab_service.url}{PREFIX}", f"{lab_service.hub.base_url}{PREFIX}"):
-        client.settings.service_url = url
-        status = status_of(poll(run, jp_fetch))
-        assert status["available"] is False and status["me"] is None, url
-        assert status["error"]["reason"] == "service_unreachable", status["error"]
-        assert "cannot be reached right now" in status["error"]["error"] and "连不上" in status["error"]["error"]
-        code, body = cancel(run, jp_fetch, "any-request")
-        assert code == 503 and body["reason"] == "service_unreachable"
+    # straight to its port (the embedded stack): nothing answers
+    client.settings.service_url = f"{lab_service.url}{PREFIX}"
+    status = status_of(poll(run, jp_fetch))
+    assert status["available"] is False and status["me"] is None
+    assert status["error"]["reason"] == "service_unreachable", status["error"]
+    assert "cannot be reached right now" in status["error"]["message"]["en"] and "连不上" in status["error"]["error"]
+    code, body = cancel(run, jp_fetch, "any-request")
+    assert code == 503 and body["reason"] == "service_unreachable"
+    # through the hub's proxy, which answers with its HTML page as while the hub restarts the service
+    client.settings.service_url = f"{lab_service.hub.base_url}{PREFIX}"
+    client.settings.restart_wait = 1  # how long a cancel is sent again; this service does not come back
+    status = status_of(poll(run, jp_fetch))
+    assert status["available"] is False and status["me"] is None
+    assert status["error"]["message"] == {"zh": "npuhub 服务正在重启，请稍候…",
+                                          "en": "The npuhub service is restarting; trying again…"}
+    code, body = cancel(run, jp_fetch, "any-request")
+    assert code == 503 and body["reason"] == "service_restarting"
     lab_service.start()
     assert status_of(poll(run, jp_fetch))["available"] is True
 

@@ -82,3 +82,91 @@ def test_server_tokens_ask_for_the_npuhub_scopes_and_keep_the_hubs_own(monkeypat
     assert "custom:npuhub:operate" not in scopes
     # an operator's own choice wins
     assert spawner(server_token_scopes=["users:activity!user"]).server_token_scopes == ["users:activity!user"]
+
+
+# -- the service's answers as the server part relays them (issues 9 and 10) ---------------------------------
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+
+from npuhub_lab.upstream import ServiceClient, UpstreamError  # noqa: E402
+from scripted_http import Answer, ScriptedServer  # noqa: E402
+
+#: One body that serves as /me, /pool and /reservations alike: the server part only relays them.
+ANY_READ = {"user": "student1", "models": [], "reservations": []}
+
+
+def lab_client_of(url: str, restart_wait: float = 30.0) -> ServiceClient:
+    settings = NPUHubLab(service_url=f"{url}/services/npuhub/", api_token="server-token", cache_seconds=0,
+                         restart_wait=restart_wait)
+    return ServiceClient(settings, version="test")
+
+
+def test_the_proxys_page_while_the_service_restarts_says_so_and_the_next_poll_recovers():
+    async def polls(url):
+        client = lab_client_of(url)
+        return await client.status(), await client.status()
+
+    # the three reads of the first poll meet the hub's page, the next poll the service
+    script = [Answer.hub_page(503), Answer.hub_page(502), Answer.hub_page(504), Answer.json(200, ANY_READ)]
+    with ScriptedServer(*script) as server:
+        first, second = asyncio.run(polls(server.url))
+    error = first.body["error"]
+    assert first.body["available"] is False and error["reason"] == "service_restarting"
+    assert error["message"] == {"zh": "npuhub 服务正在重启，请稍候…", "en": "The npuhub service is restarting; trying again…"}
+    assert error["error"] == "npuhub 服务正在重启，请稍候… / The npuhub service is restarting; trying again…"
+    assert "html" not in json.dumps(first.body).lower()
+    assert second.body["available"] is True and second.body["me"]["user"] == "student1"
+
+
+def test_a_restarting_status_is_not_kept_for_the_whole_cache_period():
+    clock = [1000.0]
+    with ScriptedServer(Answer.hub_page(503), Answer.hub_page(503), Answer.hub_page(503),
+                        Answer.json(200, ANY_READ)) as server:
+        settings = NPUHubLab(service_url=f"{server.url}/services/npuhub/", api_token="t", cache_seconds=30)
+        client = ServiceClient(settings, version="test", clock=lambda: clock[0])
+
+        async def polls():
+            first = await client.status()
+            clock[0] += 3  # the front end asks again soon while the service restarts
+            return first, await client.status()
+
+        first, second = asyncio.run(polls())
+    assert first.body["available"] is False and second.body["available"] is True
+
+
+def test_the_services_own_errors_are_relayed_in_both_forms():
+    new = {"error": "没有这个请求。 / There is no request r-1.", "reason": "not_found",
+           "message": {"zh": "没有这个请求。", "en": "There is no request r-1."}}
+    old = {"error": "没有这个请求。 / There is no request r-1.", "reason": "not_found"}
+    for body in (new, old):
+        with ScriptedServer(Answer.json(404, body)) as server:
+            code, relayed = asyncio.run(lab_client_of(server.url).cancel("r-1"))
+        assert code == 404 and relayed == body
+    # a cancel while the service restarts, for longer than it waits: the sentence, not the proxy's page
+    with ScriptedServer(Answer.hub_page(503)) as server:
+        with pytest.raises(UpstreamError) as failed:
+            asyncio.run(lab_client_of(server.url, restart_wait=0).cancel("r-1"))
+    assert failed.value.status == 503 and failed.value.body()["reason"] == "service_restarting"
+    assert failed.value.body()["message"]["en"] == "The npuhub service is restarting; trying again…"
+    # the service's own 503 (its database is down) is its own sentence, in both languages
+    own = {"error": "数据库不可用 / The database is down", "reason": "store_unavailable",
+           "message": {"zh": "数据库不可用", "en": "The database is down"}}
+    with ScriptedServer(Answer.json(503, own)) as server:
+        status = asyncio.run(lab_client_of(server.url).status())
+    assert status.body["error"] == own
+
+
+def test_a_cancel_during_a_restart_is_sent_again_until_the_service_is_back():
+    cancelled = {"id": "r-1", "state": "cancelled"}
+    with ScriptedServer(Answer.hub_page(503), Answer.hub_page(502), Answer.json(200, cancelled)) as server:
+        started = time.monotonic()
+        assert asyncio.run(lab_client_of(server.url).cancel("r-1")) == (200, cancelled)
+    assert server.asked == [("DELETE", "/services/npuhub/api/v1/requests/r-1")] * 3
+    assert time.monotonic() - started < 5
+    with ScriptedServer(Answer.hub_page(503)) as server:
+        started = time.monotonic()
+        with pytest.raises(UpstreamError) as failed:
+            asyncio.run(lab_client_of(server.url, restart_wait=1).cancel("r-1"))
+    assert failed.value.reason == "service_restarting" and 2 <= len(server.asked) <= 3
+    assert time.monotonic() - started < 3

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import free_port
@@ -22,11 +23,15 @@ from service_stack import service_hub, start_service  # noqa: F401 (fixtures)
 pytestmark = pytest.mark.integration
 
 #: Variables that would otherwise leak from the developer's shell into the command under test.
-CONNECTION_VARIABLES = ("NPUHUB_URL", "NPUHUB_TOKEN", "JUPYTERHUB_API_TOKEN")
+CONNECTION_VARIABLES = ("NPUHUB_URL", "NPUHUB_TOKEN", "JUPYTERHUB_API_TOKEN", "NPUHUB_RESTART_WAIT",
+                        "LC_ALL", "LC_MESSAGES", "LANG")
 
 
-def npuhub(*args: str, url: str | None = None, token: str | None = None) -> subprocess.CompletedProcess:
+def npuhub(*args: str, url: str | None = None, token: str | None = None,
+           **env_vars: str) -> subprocess.CompletedProcess:
+    """The command in an English locale (``--lang zh`` for Chinese), with ``env_vars`` added to the environment."""
     env = {k: v for k, v in os.environ.items() if k not in CONNECTION_VARIABLES}
+    env.update({"LC_ALL": "C.UTF-8", **env_vars})
     if url:
         env["NPUHUB_URL"] = url
     if token:
@@ -90,8 +95,10 @@ def test_admin_adjusts_a_budget_and_reads_the_ledger(start_service):
 
     # only operators adjust: the service's sentence in both languages, the scope and where the token came from
     err = refused(as_user(svc, "student3", "quota", "adjust", "user:student3", "5", "--reason", "please"))
-    assert "您没有权限" in err and "You are not allowed to do this (it needs custom:npuhub:operate)" in err
+    assert "You are not allowed to do this (it needs custom:npuhub:operate)" in err
     assert "The token from $NPUHUB_TOKEN does not carry that scope" in err
+    in_chinese = as_user(svc, "student3", "quota", "adjust", "student3", "5", "--reason", "r", "--lang", "zh")
+    assert "您没有权限" in refused(in_chinese)
     # nor may she read someone else's ledger
     assert "custom:npuhub:operate" in refused(as_user(svc, "student4", "quota", "ledger", "student3"))
     # a token the hub does not know
@@ -119,7 +126,7 @@ def test_teacher_reserves_for_her_course_and_not_for_another(start_service):
 
     # another group's reservation is not hers to make, nor hers to end
     err = refused(as_user(svc, "teacher1", "reserve", "create", "--group", "course-ai", *window))
-    assert "You are not allowed to do this (it needs custom:npuhub:teach!group=course-ai)" in err and "您没有权限" in err
+    assert "You are not allowed to do this (it needs custom:npuhub:teach!group=course-ai)" in err
     err = refused(as_user(svc, "teacher2", "reserve", "cancel", rid))
     assert "custom:npuhub:teach!group=course-demo" in err
 
@@ -168,11 +175,36 @@ def test_unreachable_service_or_missing_token_is_said_plainly(start_service):
     port = free_port()
     err = refused(npuhub("pool", "--url", f"http://127.0.0.1:{port}", "--token", "t"))
     assert err.startswith(f"npuhub: cannot reach the npuhub service at http://127.0.0.1:{port}: connection refused")
-    # the hub is up but the service is not: its proxy answers in its place
+    # the hub is up but the service is not: its proxy answers in its place, as while the hub restarts it
     svc = start_service()
     svc.kill()
-    err = refused(as_user(svc, "admin", "queue"))
-    assert err.startswith(f"npuhub: cannot reach the npuhub service at {svc.hub.base_url}")
+    started = time.monotonic()
+    err = refused(npuhub("queue", url=svc.hub.base_url, token=svc.hub.token("admin"), NPUHUB_RESTART_WAIT="2"))
+    assert err.startswith("npuhub: The npuhub service is restarting; trying again…\n") and "html" not in err.lower()
+    assert err.endswith("It did not come back within 2 s. Try again later; if it persists, tell the centre's "
+                        "staff.\n")
+    assert 1.5 < time.monotonic() - started < 20
     # no token anywhere
     err = refused(npuhub("quota", "show", url=svc.hub.base_url))
     assert "no API token" in err and f"{svc.hub.base_url}/hub/token" in err
+
+
+def test_a_restart_of_the_service_is_waited_out(start_service):
+    """The hub's real proxy answers for the killed service; the command waits, then shows the answer."""
+    svc = start_service()
+    svc.kill()
+    env = {k: v for k, v in os.environ.items() if k not in CONNECTION_VARIABLES}
+    env.update(LC_ALL="C.UTF-8", NPUHUB_URL=svc.hub.base_url, NPUHUB_TOKEN=svc.hub.token("admin"))
+    waiting = subprocess.Popen([sys.executable, "-m", "npuhub.cli", "pool"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)  # it has met the proxy's page by now, and waits
+        assert waiting.poll() is None
+        svc.start()  # as the hub would restart it
+        out, err = waiting.communicate(timeout=40)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    assert waiting.returncode == 0, err
+    assert err == "npuhub: The npuhub service is restarting; trying again…\n"
+    assert out.startswith("MODEL") and "Ascend 910B" in out

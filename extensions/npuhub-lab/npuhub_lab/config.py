@@ -52,6 +52,18 @@ class NPUHubLab(Configurable):
         5.0, config=True, help="Seconds to wait for the service before calling it unreachable (at least 0.1)."
     )
 
+    restart_wait = Float(
+        30.0,
+        config=True,
+        help="""Seconds a cancel keeps being sent while the hub's proxy answers for a restarting service.
+
+        The hub restarts a service that died at its next poll, within about 30 s;
+        meanwhile its proxy answers 502/503/504 with a page of its own. The status
+        is not held up this way: it says the service is restarting, and the front
+        end asks again soon.
+        """,
+    )
+
     @default("service_url")
     def _default_service_url(self):
         return _with_slash(os.environ.get("NPUHUB_URL", ""))  # validators do not see defaults

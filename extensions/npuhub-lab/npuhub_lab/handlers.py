@@ -3,7 +3,8 @@
 The browser talks only to these handlers, with its Jupyter session; they call
 the npuhub service with the server's own hub token (``upstream.ServiceClient``),
 so no hub token ever reaches the browser. Every error is JSON
-``{"error": "<zh / en>", "reason": "<code>"}``; the status never fails: what
+``{"error": "<zh / en>", "reason": "<code>", "message": {"zh", "en"}}`` (the
+front end picks the language); the status never fails: what
 goes wrong upstream is reported inside it (``available: false``).
 """
 
@@ -29,7 +30,7 @@ _HTTP_REASONS = {401: "not_signed_in", 403: "permission_denied", 404: "not_found
 
 
 class BaseHandler(APIHandler):
-    """Errors as ``{"error", "reason"}``, never a traceback."""
+    """Errors as ``{"error", "reason", "message"}``, never a traceback."""
 
     auth_resource = "npuhub"
 
@@ -46,7 +47,7 @@ class BaseHandler(APIHandler):
             if reason == "permission_denied" and not self.current_user:
                 reason = "not_signed_in"  # what @web.authenticated raises for API handlers
             if reason is None:
-                text = f"HTTP {exc.status_code} / HTTP {exc.status_code}"
+                text = {"zh": f"HTTP {exc.status_code}", "en": f"HTTP {exc.status_code}"}
                 error = UpstreamError(exc.status_code, "http_error", text)
             else:
                 error = UpstreamError(exc.status_code, reason)
@@ -112,5 +113,5 @@ def setup_handlers(server_app) -> ServiceClient:
     if settings.service_url:
         server_app.log.info("npuhub-lab: asking the npuhub service at %s", settings.service_url)
     else:
-        server_app.log.warning("npuhub-lab: %s", sentence("not_configured"))
+        server_app.log.warning("npuhub-lab: %s", sentence("not_configured")["en"])
     return client

@@ -5,7 +5,10 @@ most once per ``cache_seconds``; tabs that poll while a fetch is under way
 wait for that same fetch (single flight). The three reads it needs (``/me``,
 ``/pool``, ``/reservations``) run concurrently. Whatever goes wrong upstream
 becomes an ``UpstreamError`` with a sentence in both languages and a machine
-reason, never a traceback.
+reason, never a traceback. A status that says the service is not available is
+kept for at most ``RETRY_CACHE_SECONDS``: the front end asks again soon then
+(a restarting service is back within 4 to 30 s), and must not be shown the
+outage for a whole cache period after it ended.
 
 This module does not import ``npuhub``: the server part runs in people's
 images, which need not have the hub's package.
@@ -32,6 +35,15 @@ __all__ = ["API_VERSION", "MESSAGES", "REQUEST_ID_PATTERN", "ServiceClient", "St
 #: The version of the contract between this server part and the front end (``server_part.api``).
 API_VERSION = 1
 
+#: The longest a status without the service's data is reused (see the module's docstring).
+RETRY_CACHE_SECONDS = 2.0
+
+#: Statuses the hub's proxy answers with, in the service's place, while the service is not running.
+PROXY_STATUSES = (502, 503, 504)
+
+#: The first pause before sending a cancel again to a restarting service, and the longest.
+FIRST_PAUSE, LONGEST_PAUSE = 0.5, 4.0
+
 #: The service's request ids (npuhub.service.openapi.REQUEST_ID_PATTERN; a test keeps the two equal).
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$"
 
@@ -55,6 +67,10 @@ MESSAGES = {
         "暂时连不上 npuhub 服务，稍后会自动重试。",
         "The npuhub service cannot be reached right now; this will retry by itself.",
     ),
+    "service_restarting": (
+        "npuhub 服务正在重启，请稍候…",
+        "The npuhub service is restarting; trying again…",
+    ),
     "service_error": (
         "npuhub 服务出错（HTTP {status}），稍后会自动重试；若一直如此，请联系管理员。",
         ("The npuhub service answered with an error (HTTP {status}); this will retry by itself. "
@@ -76,10 +92,15 @@ MESSAGES = {
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 
-def sentence(reason: str, **values: object) -> str:
-    """The message for ``reason`` in both languages: ``"<zh> / <en>"``."""
+def sentence(reason: str, **values: object) -> dict[str, str]:
+    """The message for ``reason`` in each language: ``{"zh": ..., "en": ...}``."""
     zh, en = MESSAGES[reason]
-    return f"{zh.format(**values)} / {en.format(**values)}"
+    return {"zh": zh.format(**values), "en": en.format(**values)}
+
+
+def glued(text: dict[str, str]) -> str:
+    """Both languages in one line, ``"<zh> / <en>"``: the ``error`` string older front ends show."""
+    return f"{text['zh']} / {text['en']}"
 
 
 def valid_request_id(request_id: str) -> bool:
@@ -87,16 +108,26 @@ def valid_request_id(request_id: str) -> bool:
 
 
 class UpstreamError(Exception):
-    """Something the browser is told as ``{"error", "reason"}`` with ``status``; expected, no traceback."""
+    """Something the browser is told as ``{"error", "reason", "message"}`` with ``status``; expected, no traceback.
 
-    def __init__(self, status: int, reason: str, text: str | None = None):
+    ``text`` is ``{"zh", "en"}``, or the one string of a service before npuhub 0.2 (then no ``message``).
+    """
+
+    def __init__(self, status: int, reason: str, text: dict[str, str] | str | None = None):
         self.status = status
         self.reason = reason
         self.text = text if text is not None else sentence(reason)
-        super().__init__(f"{status} {reason}: {self.text}")
+        super().__init__(f"{status} {reason}: {self.error}")
+
+    @property
+    def error(self) -> str:
+        return self.text if isinstance(self.text, str) else glued(self.text)
 
     def body(self) -> dict:
-        return {"error": self.text, "reason": self.reason}
+        body = {"error": self.error, "reason": self.reason}
+        if isinstance(self.text, dict):
+            body["message"] = self.text
+        return body
 
 
 @dataclass(frozen=True)
@@ -127,9 +158,23 @@ def _json(body: bytes | None) -> Any:
         return None
 
 
-def _service_error(body: Any) -> tuple[str, str] | None:
-    """The service's own ``(error, reason)`` when it answered in its JSON error format."""
-    if isinstance(body, dict) and isinstance(body.get("error"), str) and isinstance(body.get("reason"), str):
+def _proxy_answer(code: int, body: Any) -> bool:
+    """Whether an answer is the hub's proxy speaking for a service that is not running (it restarts)."""
+    return code in PROXY_STATUSES and _service_error(body) is None
+
+
+def _service_error(body: Any) -> tuple[dict[str, str] | str, str] | None:
+    """The service's own ``(text, reason)`` when it answered in its JSON error format.
+
+    ``text`` is its ``message`` (``{"zh", "en"}``), or, from a service before
+    npuhub 0.2, its ``error`` string with both languages glued.
+    """
+    if not isinstance(body, dict) or not isinstance(body.get("reason"), str):
+        return None
+    message = body.get("message")
+    if isinstance(message, dict) and isinstance(message.get("zh"), str) and isinstance(message.get("en"), str):
+        return {"zh": message["zh"], "en": message["en"]}, body["reason"]
+    if isinstance(body.get("error"), str):
         return body["error"], body["reason"]
     return None
 
@@ -154,7 +199,7 @@ class ServiceClient:
     # -- the status, shared by every tab -------------------------------------------------------
     async def status(self) -> Status:
         """The current status: cached for ``cache_seconds``; concurrent callers share one fetch."""
-        if self._cached is not None and self.clock() - self._cached_at < self.settings.cache_seconds:
+        if self._cached is not None and self.clock() - self._cached_at < self._cache_period(self._cached):
             return self._cached
         if self._inflight is None or self._inflight_generation != self._generation:
             task = asyncio.ensure_future(self._refresh(self._generation))
@@ -162,6 +207,11 @@ class ServiceClient:
             task.add_done_callback(self._landed)
         # shielded: a tab that goes away must not cancel the fetch the other tabs wait for
         return await asyncio.shield(self._inflight)
+
+    def _cache_period(self, status: Status) -> float:
+        if status.body["available"]:
+            return self.settings.cache_seconds
+        return min(self.settings.cache_seconds, RETRY_CACHE_SECONDS)
 
     def _landed(self, task: asyncio.Future) -> None:
         if self._inflight is task:
@@ -220,13 +270,25 @@ class ServiceClient:
 
     # -- changes ------------------------------------------------------------------------------------
     async def cancel(self, request_id: str) -> tuple[int, dict]:
-        """``DELETE /requests/<id>`` at the service: its status and JSON body, errors in its own words."""
+        """``DELETE /requests/<id>`` at the service: its status and JSON body, errors in its own words.
+
+        Sent again, with growing pauses, while the hub's proxy answers for a
+        restarting service (up to ``restart_wait`` seconds): the person pressed
+        Cancel once, and the sentence she would read says it is being tried again.
+        """
         if not valid_request_id(request_id):
             raise UpstreamError(400, "request_id_invalid", sentence("request_id_invalid", id=request_id[:70]))
-        try:
-            code, body = await self.call("DELETE", f"requests/{request_id}")
-        finally:
-            self.invalidate()
+        deadline = self.clock() + self.settings.restart_wait
+        pause = FIRST_PAUSE
+        while True:
+            try:
+                code, body = await self.call("DELETE", f"requests/{request_id}")
+            finally:
+                self.invalidate()
+            if not _proxy_answer(code, body) or self.clock() + pause > deadline:
+                break
+            await asyncio.sleep(pause)
+            pause = min(LONGEST_PAUSE, pause * 2)
         if 200 <= code < 300 and isinstance(body, dict):
             return code, body
         if code < 500 and _service_error(body) is not None:
@@ -266,6 +328,6 @@ class ServiceClient:
         own = _service_error(body)
         if code >= 500 and own is not None:
             return UpstreamError(code, own[1], own[0])  # e.g. the hub cannot be asked: the service says so
-        if code in (502, 503, 504):  # a proxy in front of a service that is not running
-            return UpstreamError(503, "service_unreachable")
+        if _proxy_answer(code, body):  # its HTML page, while the hub restarts the service
+            return UpstreamError(503, "service_restarting")
         return UpstreamError(502, "service_error", sentence("service_error", status=code))

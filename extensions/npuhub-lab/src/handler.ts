@@ -5,7 +5,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { IErrorBody, IRequestView, IStatus } from './tokens';
+import { IErrorBody, IRequestView, IStatus, ITextBoth } from './tokens';
 
 /** The server part's namespace under the server's base URL. */
 export const NAMESPACE = 'npuhub-lab';
@@ -15,12 +15,12 @@ export type StatusAnswer =
   | { kind: 'fresh'; status: IStatus; etag: string | null }
   | { kind: 'unchanged' }
   | { kind: 'missing' }
-  | { kind: 'failed'; message: string };
+  | { kind: 'failed'; message: string; reason?: string; both?: ITextBoth };
 
 /** The outcome of cancelling a waiting request. */
 export type CancelAnswer =
   | { ok: true; request: IRequestView }
-  | { ok: false; error: string; reason: string };
+  | { ok: false; error: string; reason: string; message?: ITextBoth };
 
 /**
  * Ask for the status. Sends `If-None-Match` when an ETag is known, so an
@@ -55,7 +55,7 @@ export async function fetchStatus(
   }
   if (!response.ok) {
     const body = await readError(response);
-    return { kind: 'failed', message: body.error };
+    return { kind: 'failed', message: body.error, reason: body.reason, both: body.message };
   }
   try {
     const status = (await response.json()) as IStatus;
@@ -92,8 +92,11 @@ export async function cancelRequest(
   return { ok: true, request: (await response.json()) as IRequestView };
 }
 
-/** The `{error, reason}` body of a failed answer, or a stand-in built from the status. */
-async function readError(response: Response): Promise<IErrorBody> {
+/**
+ * The `{error, reason, message}` body of a failed answer (`message` only from
+ * npuhub 0.2 on), or a stand-in built from the status.
+ */
+export async function readError(response: Response): Promise<IErrorBody> {
   const fallback = {
     error: `HTTP ${response.status} ${response.statusText}`.trim(),
     reason: `http_${response.status}`
@@ -101,7 +104,11 @@ async function readError(response: Response): Promise<IErrorBody> {
   try {
     const body = await response.json();
     if (body && typeof body.error === 'string') {
-      return { error: body.error, reason: String(body.reason ?? fallback.reason) };
+      const error: IErrorBody = { error: body.error, reason: String(body.reason ?? fallback.reason) };
+      if (isTextBoth(body.message)) {
+        error.message = { zh: body.message.zh, en: body.message.en };
+      }
+      return error;
     }
     if (body && typeof body.message === 'string') {
       return { error: body.message, reason: fallback.reason };
@@ -110,4 +117,10 @@ async function readError(response: Response): Promise<IErrorBody> {
     // not JSON: Jupyter's HTML error page
   }
   return fallback;
+}
+
+/** `{zh, en}` with both strings. */
+export function isTextBoth(value: unknown): value is ITextBoth {
+  const text = value as ITextBoth | null;
+  return !!text && typeof text === 'object' && typeof text.zh === 'string' && typeof text.en === 'string';
 }

@@ -11,7 +11,7 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { cancelRequest } from './handler';
 import { npuIcon } from './icons';
-import { StatusModel } from './model';
+import { pickText, StatusModel } from './model';
 import { Notifier } from './notify';
 import { saveDirtyDocuments } from './save';
 import { TRANSLATION_DOMAIN } from './tokens';
@@ -31,12 +31,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     settingRegistry: ISettingRegistry | null
   ) => {
     const trans = (translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
-    const model = new StatusModel({ language: translator?.languageCode ?? 'en' });
+    const language = translator?.languageCode ?? 'en';
+    const model = new StatusModel({ language });
 
     const onCancel = async (id: string): Promise<void> => {
       const answer = await cancelRequest(id);
       if (!answer.ok) {
-        Notification.error(trans.__('Could not cancel the request: %1', answer.error), {
+        const why = pickText(answer.message ?? answer.error, language);
+        Notification.error(trans.__('Could not cancel the request: %1', why), {
           autoClose: 8000
         });
       }

@@ -7,15 +7,25 @@
  * at most once a minute (not never: a warning before an idle or budget stop must
  * still reach the save-on-warning logic within the warning's grace period), and
  * it refreshes at once when the page becomes visible again.
+ *
+ * While the npuhub service is restarting or cannot be reached, it asks again
+ * sooner (after 2 s, then twice as long each time, up to the interval), and
+ * keeps the last status that had the service's data on show.
  */
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { fetchStatus, StatusAnswer } from './handler';
-import { API_VERSION, DEFAULT_INTERVAL, IStatus, State } from './tokens';
+import { fetchStatus, isTextBoth, StatusAnswer } from './handler';
+import { API_VERSION, DEFAULT_INTERVAL, IStatus, ServiceText, State } from './tokens';
 
 /** Seconds between polls while the page is hidden (browsers throttle hidden tabs to this anyway). */
 export const HIDDEN_INTERVAL = 60;
+
+/** Seconds before the first retry while the service is away; doubled at each retry, up to the interval. */
+export const RETRY_FIRST = 2;
+
+/** Why a status can lack the service's data for a while, that soon ends by itself: worth asking again soon. */
+const PASSING_REASONS = new Set(['service_restarting', 'service_unreachable']);
 
 export interface IStatusModelOptions {
   /** How to ask for the status (tests pass a fake). */
@@ -26,27 +36,49 @@ export interface IStatusModelOptions {
   language?: string;
 }
 
+/** Chinese for any "zh" variant of JupyterLab's language, else English. */
+function isChinese(language: string): boolean {
+  return language.toLowerCase().startsWith('zh');
+}
+
+/**
+ * One of the service's sentences in the display language; an older service's
+ * one string (both languages glued) as it is; '' for nothing.
+ */
+export function pickText(text: ServiceText | null | undefined, language: string): string {
+  if (isTextBoth(text)) {
+    return isChinese(language) ? text.zh : text.en;
+  }
+  return typeof text === 'string' ? text : '';
+}
+
 /** Each flavor's name in the display language: Chinese for any "zh" variant, else English. */
 export function localizeFlavors(status: IStatus, language: string): IStatus {
   const me = status.me;
   if (!me) {
     return status;
   }
-  const zh = language.toLowerCase().startsWith('zh');
+  const zh = isChinese(language);
   const flavors = me.flavors.map(f =>
     f.names ? { ...f, name: zh ? f.names.zh : f.names.en } : f
   );
   return { ...status, me: { ...me, flavors } };
 }
 
-/** What a fresh status means for the views. */
-export function stateOf(status: IStatus): State {
+/** What a fresh status means for the views, its sentences in `language`. */
+export function stateOf(status: IStatus, language = 'en'): State {
   const api = status.server_part?.api;
   if (typeof api !== 'number' || api < API_VERSION) {
     return { kind: 'older', api: typeof api === 'number' ? api : null };
   }
   if (!status.available) {
-    return { kind: 'down', error: status.error?.error ?? '', status };
+    const error = status.error;
+    return {
+      kind: 'down',
+      error: pickText(error?.message ?? error?.error, language),
+      reason: error?.reason,
+      status
+    };
   }
   return { kind: 'ok', status };
 }
@@ -110,7 +142,7 @@ export class StatusModel implements IDisposable {
       }
     }).finally(() => {
       this._inFlight = null;
-      this._schedule();
+      this._schedule(true);
     });
     return this._inFlight;
   }
@@ -140,9 +172,8 @@ export class StatusModel implements IDisposable {
       case 'failed': {
         // the last status stays on show under the sentence, marked with its time
         this._etag = null;
-        const last =
-          this._state.kind === 'ok' || this._state.kind === 'down' ? this._state.status : undefined;
-        this._set({ kind: 'down', error: answer.message, status: last });
+        const error = pickText(answer.both ?? answer.message, this._language);
+        this._set({ kind: 'down', error, reason: answer.reason, status: this._lastKnown() });
         return;
       }
       case 'fresh': {
@@ -150,10 +181,21 @@ export class StatusModel implements IDisposable {
         const interval = answer.status.interval;
         this._serverInterval =
           typeof interval === 'number' && interval > 0 ? interval : DEFAULT_INTERVAL;
-        this._set(stateOf(localizeFlavors(answer.status, this._language)));
+        const state = stateOf(localizeFlavors(answer.status, this._language), this._language);
+        if (state.kind === 'down' && !state.status?.me) {
+          // the server part answered, without the service's data: what was last known stays on show
+          state.status = this._lastKnown() ?? state.status;
+        }
+        this._set(state);
         return;
       }
     }
+  }
+
+  /** The last status that had the service's data. */
+  private _lastKnown(): IStatus | undefined {
+    const state = this._state;
+    return (state.kind === 'ok' || state.kind === 'down') && state.status?.me ? state.status : undefined;
   }
 
   private _set(state: State): void {
@@ -161,13 +203,23 @@ export class StatusModel implements IDisposable {
     this._changed.emit(state);
   }
 
-  private _schedule(): void {
+  /** Plan the next poll; `afterPoll` counts a retry while the service is away (not a visibility change). */
+  private _schedule(afterPoll = false): void {
     this._clearTimer();
     if (this._disposed) {
       return;
     }
     const hidden = this._document.visibilityState === 'hidden';
-    const seconds = hidden ? Math.max(this.interval, HIDDEN_INTERVAL) : this.interval;
+    let seconds = hidden ? Math.max(this.interval, HIDDEN_INTERVAL) : this.interval;
+    const state = this._state;
+    if (state.kind === 'down' && PASSING_REASONS.has(state.reason ?? '')) {
+      seconds = Math.min(seconds, RETRY_FIRST * 2 ** this._retries);
+      if (afterPoll) {
+        this._retries += 1;
+      }
+    } else {
+      this._retries = 0;
+    }
     this._timer = setTimeout(() => {
       this._timer = null;
       void this.refresh();
@@ -200,5 +252,7 @@ export class StatusModel implements IDisposable {
   private _userInterval = 0;
   private _timer: ReturnType<typeof setTimeout> | null = null;
   private _inFlight: Promise<void> | null = null;
+  /** Polls in a row that found the service away (see RETRY_FIRST). */
+  private _retries = 0;
   private _disposed = false;
 }

@@ -22,12 +22,20 @@ export interface IHours {
   exact: string;
 }
 
+/** A sentence in each language, as the service sends it (npuhub 0.2 and later). */
+export interface ITextBoth {
+  zh: string;
+  en: string;
+}
+
+/** A sentence from the service: `{zh, en}`, or one string with both glued ('zh / en') before npuhub 0.2. */
+export type ServiceText = ITextBoth | string;
+
 /** A warning on a running session: it will be stopped at `stop_at`. */
 export interface IWarning {
   /** 'budget_spent' or 'idle_reclaimed'. */
   reason: string;
-  /** Bilingual sentence 'zh / en' from the service. */
-  message: string;
+  message: ServiceText;
   at: string;
   stop_at: string;
 }
@@ -46,7 +54,7 @@ export interface IRequestView {
   position: number | null;
   eta: string | null;
   eta_seconds: number | null;
-  message: string | null;
+  message: ServiceText | null;
   arrived: string | null;
   granted_at: string | null;
   account: string | null;
@@ -117,8 +125,11 @@ export interface IReservationView {
 
 /** A refusal or failure as JSON: a sentence and a machine-readable reason. */
 export interface IErrorBody {
+  /** Both languages in one line ('zh / en'). */
   error: string;
   reason: string;
+  /** The sentence in each language (servers and services before npuhub 0.2 send only `error`). */
+  message?: ITextBoth;
 }
 
 /** GET {base}npuhub-lab/status. */
@@ -139,12 +150,14 @@ export interface IStatus {
  * - loading: no answer yet;
  * - missing: the server part is not installed (404);
  * - older: the server part speaks an older API;
- * - down: the npuhub service cannot be reached (or the server part failed);
+ * - down: the npuhub service cannot be reached, is restarting (reason
+ *   'service_restarting'), or the server part failed; `status` is the last one
+ *   that had the service's data, kept on show;
  * - ok: a status with the service's data.
  */
 export type State =
   | { kind: 'loading' }
   | { kind: 'missing' }
   | { kind: 'older'; api: number | null }
-  | { kind: 'down'; error: string; status?: IStatus }
+  | { kind: 'down'; error: string; reason?: string; status?: IStatus }
   | { kind: 'ok'; status: IStatus };

@@ -152,6 +152,10 @@ export function problemSentence(state: State, trans: TranslationBundle): string 
         API_VERSION
       );
     case 'down':
+      if (state.reason === 'service_restarting') {
+        // the hub restarts it within half a minute: nothing to read but that
+        return trans.__('The npuhub service is restarting; trying again…');
+      }
       return state.error
         ? trans.__('The npuhub service cannot be reached right now: %1', state.error)
         : trans.__('The npuhub service cannot be reached right now.');

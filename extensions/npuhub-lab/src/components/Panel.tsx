@@ -152,7 +152,10 @@ function Sections(props: IPanelProps & { state: Extract<State, { kind: 'ok' }> }
 function QuotaBar(props: { account: IAccountView; trans: TranslationBundle }): JSX.Element {
   const { account, trans } = props;
   const level = quotaLevel(account);
-  const full = Math.max(account.cap.device_hours, account.grant_per_period.device_hours);
+  // the sentence reads "x h left of <grant> h": the bar measures against the same grant (the cap
+  // only limits saving up), so a balance over the grant, after a top-up, shows a full bar
+  const grant = account.grant_per_period.device_hours;
+  const full = grant > 0 ? grant : account.cap.device_hours;
   const fraction = full > 0 ? Math.min(1, Math.max(0, account.balance.device_hours / full)) : 0;
   const cls = level === 'spent' ? 'jp-npuhub-error' : level === 'low' ? 'jp-npuhub-warn' : '';
   return (
