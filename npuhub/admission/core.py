@@ -426,13 +426,20 @@ class Admission:
         """``end`` with one reason whatever the state (withdrawn, or released if already granted)."""
         return self.end(request_id, reason, by)
 
-    def release(self, request_id: str, reason: str = "stopped", by: str | None = None) -> Request:
-        """The server stopped: charge to now, free the slices, admit whoever is next."""
+    def release(self, request_id: str, reason: str = "stopped", by: str | None = None,
+                meter: bool = True) -> Request:
+        """The server stopped: charge to now, free the slices, admit whoever is next.
+
+        ``meter=False``: the server was found gone some time ago (the hub no
+        longer runs it); charge only what was metered while it was known to
+        run, so an outage in between is not charged.
+        """
         req = self.requests[request_id]
         if req.state is not State.GRANTED:
             return req
         now = self.clock()
-        self._meter_one(req, now)
+        if meter:
+            self._meter_one(req, now)
         return self._free(req, now, reason, by)
 
     def abandon(self, request_id: str, reason: str = "server_gone") -> Request:

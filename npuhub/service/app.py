@@ -275,6 +275,8 @@ class NPUHubService(Application):
         self.hub = HubClient(self.hub_api_url, self.api_token, self.log) if self.api_token else None
         #: granted requests the hub has been seen running a server for (in memory; re-learned after a restart)
         self.seen_running: set[str] = set()
+        #: grants made before this process started may have had servers it never saw
+        self.started_at = time.time()
         self.budget_watch = BudgetWatch(self.engine, self.hub if self.stop_over_budget else None,
                                         self.over_budget_grace, self.metrics, self.log)
         self.idle_reclaim = IdleReclaim(self.engine, self.hub, idle_limit=self.idle_limit,
@@ -371,15 +373,20 @@ class NPUHubService(Application):
             for req in list(adm.granted()) + list(adm.waiting()):
                 if (req.user, req.server) in active:
                     continue
-                if req.state is State.GRANTED and req.id not in seen_running and (req.granted_at or now) < asked_at:
-                    # granted, but the hub has no start for it and no server ever ran on it
+                granted_here = req.granted_at is not None and self.started_at <= req.granted_at < asked_at
+                if req.state is State.GRANTED and granted_here and req.id not in seen_running:
+                    # granted by this process, but the hub has no start for it and no server ever ran on it
                     adm.abandon(req.id, reason="server_gone")
                     ended.append((req.id, "never started: charged nothing"))
                     continue
                 since = req.granted_at if req.granted_at is not None else req.arrived
                 if now - since < self.reconcile_grace:
                     continue
-                adm.end(req.id, "server_gone")
+                if req.state is State.GRANTED:
+                    # charged up to its last metering while it ran, not for the time since it went away
+                    adm.release(req.id, "server_gone", meter=False)
+                else:
+                    adm.end(req.id, "server_gone")
                 ended.append((req.id, "server gone"))
             return ended
 

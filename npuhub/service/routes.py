@@ -345,8 +345,9 @@ class RequestHandler(BaseHandler):
                 live = adm.requests.get(req.id)
                 if live is None or live.state is not State.GRANTED:
                     return
-                if live.id in seen_running:
-                    adm.release(live.id, "server_gone", by=self.caller.name)
+                granted_here = live.granted_at is not None and live.granted_at >= self.service.started_at
+                if live.id in seen_running or not granted_here:
+                    adm.release(live.id, "server_gone", by=self.caller.name, meter=False)
                 else:
                     adm.abandon(live.id, "server_gone")
 

@@ -81,6 +81,9 @@ c.NPUHubService.meter_interval = METER_INTERVAL
 c.NPUHubService.store_retry_interval = 0.3
 c.NPUHubService.over_budget_grace = GRACE
 c.NPUHubService.hub_cache_max_age = 300
+# These tests hold grants with no server behind them (API calls only): reconciliation with the hub would
+# end them within seconds. The tests of reconciliation run the whole stack (tests/integration).
+c.NPUHubService.reconcile_interval = 3600
 """
 
 USERS = [f"student{i}" for i in range(1, 25)] + ["teacher1", "teacher2", "aistudent1", "labmember1", "admin"]
