@@ -33,7 +33,7 @@ from pathlib import Path
 from traitlets.config import LazyConfigValue
 from traitlets.utils.importstring import import_item
 
-from .auth.groups import CUSTOM_SCOPES
+from .groups import CUSTOM_SCOPES
 from .site_config import AuthConfig, SiteConfig, SiteConfigError, load_site_config
 
 __all__ = ["configure", "configure_auth", "configure_service", "configure_workshops", "check", "secret",

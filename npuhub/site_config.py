@@ -11,11 +11,11 @@ from typing import Any
 
 import yaml
 
-from .admission.quota import PERIODS, QuotaRule
-from .auth.groups import GroupMapping
+from .groups import GroupMapping
 from .flavors import FLAVOR_ID_RE, Flavor, FlavorCatalogue
 from .i18n import Text
 from .pool import NodeSpec
+from .quota_rules import PERIODS, QuotaRule
 from .shares import ShareError, parse_share
 
 __all__ = [

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable
 
+from ..quota_rules import HOUR, PERIODS, QuotaRule
+
 __all__ = ["QuotaRule", "Account", "Budgets", "period_bounds", "PERIODS"]
 
-PERIODS = ("day", "week", "month")
 _EVERY = {"day": "daily", "week": "weekly", "month": "monthly"}
-HOUR = Fraction(3600)
 
 
 def period_bounds(period: str, now: float) -> tuple[float, float]:
@@ -36,27 +36,6 @@ def period_bounds(period: str, now: float) -> tuple[float, float]:
     else:
         raise ValueError(f"unknown period {period!r}")
     return start.timestamp(), end.timestamp()
-
-
-@dataclass(frozen=True)
-class QuotaRule:
-    """``device_hours`` granted each ``period`` (up to ``cap``) to an account.
-
-    ``scope`` "user": each member of one of ``groups`` gets her own budget;
-    ``scope`` "group": the group itself has a budget its members share.
-    """
-
-    scope: str
-    groups: frozenset[str]
-    device_hours: Fraction
-    period: str = "week"
-    cap: Fraction | None = None
-
-    def grant(self) -> Fraction:
-        return self.device_hours * HOUR
-
-    def limit(self) -> Fraction:
-        return (self.cap if self.cap is not None else self.device_hours) * HOUR
 
 
 @dataclass

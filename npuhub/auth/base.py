@@ -6,7 +6,7 @@ from traitlets import Instance, default
 
 from jupyterhub.auth import Authenticator
 
-from .groups import GroupMapping
+from ..groups import GroupMapping
 
 __all__ = ["NPUHubAuthenticatorBase"]
 

@@ -24,7 +24,7 @@ from ..i18n import Text
 from ..workshops import with_workshop_codes
 from .base import NPUHubAuthenticatorBase
 from . import cas_protocol as protocol
-from .groups import GroupMapping
+from ..groups import GroupMapping
 
 __all__ = [
     "CASAuthenticator",

@@ -231,7 +231,7 @@ class OIDCLogoutHandler(OAuthLogoutHandler):
 class NPUHubOIDCAuthenticator(NPUHubAuthenticatorBase, GenericOAuthenticator):
     """OpenID Connect sign-in; hub groups, admin rights and roles come from the provider's claims.
 
-    The userinfo claims go through :class:`~npuhub.auth.groups.GroupMapping`
+    The userinfo claims go through :class:`~npuhub.groups.GroupMapping`
     at every login: the groups it keeps become the person's hub groups, an
     admin group makes her a hub admin, and ``roles_for`` gives her roles. A
     person outside the allowed groups is refused with a page saying so, and is

@@ -1,6 +1,6 @@
 """Who is calling and what they may do: the hub's identity (HubOAuth) turned into npuhub permissions.
 
-Permissions are JupyterHub scopes (see ``npuhub.auth.groups.CUSTOM_SCOPES``):
+Permissions are JupyterHub scopes (see ``npuhub.groups.CUSTOM_SCOPES``):
 
 - ``custom:npuhub:use``: see and cancel one's own requests, see one's own budget
   and the budgets of one's groups;

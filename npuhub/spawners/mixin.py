@@ -21,6 +21,7 @@ from traitlets.config import LoggingConfigurable
 
 from jupyterhub.spawner import SpawnException
 
+from ..auth_state import ONLY_FLAVOR_KEY
 from ..i18n import Text, message
 from ..refusals import Refusal
 from .client import AdmissionClient, ServiceUnreachable, retrying
@@ -29,9 +30,6 @@ from .form import render_flavor_form
 __all__ = ["NPUSpawnerMixin", "NPUHubSpawnError", "ONLY_FLAVOR_KEY", "SERVER_NPUHUB_SCOPES", "bilingual_html"]
 
 _STATE_KEY = "npuhub"
-
-#: The auth-state key by which sign-in limits a person to one flavor (a workshop's guests).
-ONLY_FLAVOR_KEY = "npuhub_only_flavor"
 
 #: What a server's own token may do at the npuhub service (for the lab extension's server part).
 #: The hub keeps of these only what the owner holds: a teacher's ``teach`` narrows to her groups

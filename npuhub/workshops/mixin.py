@@ -14,9 +14,10 @@ from traitlets.config import LoggingConfigurable
 
 from jupyterhub.utils import make_ssl_context, maybe_future
 
-from ..auth.groups import GroupMapping
+from ..groups import GroupMapping
 from ..site_config import SiteConfig, load_site_config
-from ..spawners.mixin import ONLY_FLAVOR_KEY, NPUHubSpawnError
+from ..auth_state import ONLY_FLAVOR_KEY, WORKSHOP_KEY
+from ..spawners.mixin import NPUHubSpawnError
 from .cleanup import SERVICE_NAME, WorkshopCleanup
 from .policy import (
     GUEST_PREFIX,
@@ -36,12 +37,11 @@ from .store import WorkshopStore
 from .throttle import JoinThrottle
 
 __all__ = ["WorkshopCodesMixin", "with_workshop_codes", "WorkshopSignInRefused", "TEMPLATES",
-           "WORKSHOP_AUTH_STATE_KEY"]
+           "WORKSHOP_KEY"]
 
 #: The folder of the workshop pages; c.JupyterHub.template_paths must include it.
 TEMPLATES = str(Path(__file__).parent / "templates")
 #: Where a guest's auth state says which workshop she came with.
-WORKSHOP_AUTH_STATE_KEY = "npuhub_workshop"
 #: The login-form fields of a guest's sign-in.
 CODE_FIELD, NAME_FIELD = "workshop_code", "display_name"
 
@@ -299,7 +299,7 @@ class WorkshopCodesMixin(LoggingConfigurable):
                                                     zone=self.workshop_zone, name_taken=name_taken)
         self.log.info("Workshop %s (%s): admitted guest %s (%r)", workshop.code, workshop.group,
                       guest.username, display_name)
-        auth_state = {WORKSHOP_AUTH_STATE_KEY: {"code": workshop.code, "group": workshop.group,
+        auth_state = {WORKSHOP_KEY: {"code": workshop.code, "group": workshop.group,
                                                 "display_name": display_name}}
         if workshop.flavor:
             auth_state[ONLY_FLAVOR_KEY] = workshop.flavor
@@ -320,7 +320,7 @@ class WorkshopCodesMixin(LoggingConfigurable):
 
     def _is_guest(self, username: str, authentication: dict | None) -> bool:
         state = (authentication or {}).get("auth_state") or {}
-        guest = self.workshop_guest(username) if WORKSHOP_AUTH_STATE_KEY in state else None
+        guest = self.workshop_guest(username) if WORKSHOP_KEY in state else None
         return guest is not None and guest.removed_at is None
 
     def check_allowed(self, username, authentication=None):

@@ -27,7 +27,7 @@ from npuhub.auth.cas import (
     TICKET_INVALID,
     TICKET_REPLAYED,
 )
-from npuhub.auth.groups import GroupMapping
+from npuhub.groups import GroupMapping
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from npuhub_lab.upstream import REQUEST_ID_PATTERN as LAB_REQUEST_ID_PATTERN
 from npuhub_lab.upstream import Status, etag_of
 from traitlets import TraitError
 
-from npuhub.auth.groups import CUSTOM_SCOPES
+from npuhub.groups import CUSTOM_SCOPES
 from npuhub.service.openapi import REQUEST_ID_PATTERN
 from npuhub.spawners.local import LocalNPUSpawner
 from npuhub.spawners.mixin import SERVER_NPUHUB_SCOPES

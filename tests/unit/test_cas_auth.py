@@ -14,7 +14,7 @@ from npuhub.auth.cas import (
     TICKET_REPLAYED,
     CASAuthenticator,
 )
-from npuhub.auth.groups import GroupMapping
+from npuhub.groups import GroupMapping
 
 CALLBACK = "https://jupyter.example.edu/hub/cas/callback"
 SERVER = "https://cas.example.edu/cas"

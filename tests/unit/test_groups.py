@@ -1,6 +1,6 @@
 """Identity-provider groups to hub groups, sign-in decisions and roles."""
 
-from npuhub.auth.groups import GroupMapping, lookup_claim, normalize_group
+from npuhub.groups import GroupMapping, lookup_claim, normalize_group
 
 
 def test_normalize():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mocking import FakeOIDCProvider, FakeSignedInUser
-from npuhub.auth.groups import GroupMapping
+from npuhub.groups import GroupMapping
 from npuhub.auth.oidc import (
     MISCONFIGURED,
     NOT_ALLOWED,
