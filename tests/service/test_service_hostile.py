@@ -114,6 +114,10 @@ def _is_sentence(r: requests.Response) -> str | None:
     return None
 
 
+def _not_json(token: str):
+    raise ValueError(f"{token} is not JSON")  # Python's json module (and requests) would accept it
+
+
 def _still_serves(svc) -> str | None:
     """What is wrong with the service right after (None: reads and a change answer normally)."""
     probe = svc.client("labmember1")
@@ -122,9 +126,9 @@ def _still_serves(svc) -> str | None:
         return f"a valid request afterwards: {r.status_code} {r.text[:200]}"
     if probe.delete(f"/requests/{r.json()['id']}").status_code != 200:
         return "ending it afterwards failed"
-    listed = probe.get("/reservations")
+    listed = svc.client("teacher1").get("/reservations")
     try:
-        listed.json()
+        json.loads(listed.text, parse_constant=_not_json)
     except ValueError:
         return f"GET /reservations is not JSON: {listed.text[:200]!r}"
     return None if listed.status_code == 200 else f"GET /reservations: {listed.status_code}"
