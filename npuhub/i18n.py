@@ -139,14 +139,10 @@ MESSAGES: dict[str, Text] = {
         "npuhub 服务出错了，请告诉中心工作人员（编号 {ref}）。",
         "Something went wrong in the npuhub service; please tell the centre's staff (reference {ref}).",
     ),
-    # -- the service's input limits (service/validation.py) and data the database refuses (service/engine.py)
+    # -- the service's input limits (service/validation.py), data the database refuses (service/engine.py)
     "body_too_large": Text(
         "请求内容太大（最多 {limit}）。",
         "The request is too large (at most {limit}).",
-    ),
-    "method_not_allowed_here": Text(
-        "此地址不支持 {method}，只支持 {allowed}。",
-        "{method} is not supported here, only {allowed}.",
     ),
     "data_refused": Text(
         "数据库拒绝了这些数据，什么也没有改变：{detail}",

@@ -343,7 +343,8 @@ def _error_response(description: str) -> dict:
 @functools.lru_cache(maxsize=8)
 def _document(api_url: str) -> dict:
     codes = {400: "Invalid input", 401: "Not signed in", 403: "Not allowed", 404: "Not found",
-             409: "Conflict with the current state", 429: "A budget is spent (see `retry_at`)",
+             409: "Conflict with the current state", 413: "The body is larger than the service reads (1 MiB)",
+             429: "A budget is spent (see `retry_at`)",
              503: "The admission database (or the hub) cannot be reached; nothing was changed"}
     responses = {f"E{code}": _error_response(text) for code, text in codes.items()}
     responses["Error"] = _error_response("An error")

@@ -87,7 +87,7 @@ ROUTES: tuple[Route, ...] = (
             "createRequest", "requests", "Ask for a slice of a flavor",
             {200: ("Request", "A request with this id exists already (it has ended)"),
              201: ("Request", "Granted"), 202: ("Request", "Waiting in the queue")},
-            (400, 401, 403, 404, 409, 429, 503),
+            (400, 401, 403, 404, 409, 413, 429, 503),
             description="Granted now (201), queued with a position and an estimated start (202), or refused "
                         "with a reason a person can act on: `flavor_unknown` (400), `flavor_not_allowed` (403), "
                         "`share_limit` (409), `quota_spent` (429, with `retry_at`), `store_unavailable` (503). "
@@ -122,7 +122,7 @@ ROUTES: tuple[Route, ...] = (
     }, params=ACCOUNT_PARAM),
     Route("/accounts/{account}/adjustments", AdjustmentsHandler, {
         "POST": Operation("adjustAccount", "budgets", "Add or take away device-hours (operators)",
-                          {201: ("LedgerEntry", "The ledger entry of the change")}, (400, 401, 403, 404, 503),
+                          {201: ("LedgerEntry", "The ledger entry of the change")}, (400, 401, 403, 404, 413, 503),
                           body="NewAdjustment"),
     }, params=ACCOUNT_PARAM),
     Route("/ledger", LedgerHandler, {
@@ -138,7 +138,7 @@ ROUTES: tuple[Route, ...] = (
                          {200: ("ReservationList", "The reservations")}, (401, 403, 503)),
         "POST": Operation("createReservation", "reservations",
                           "Hold slices for a group in a time window (its teacher, or operators)",
-                          {201: ("Reservation", "The reservation")}, (400, 401, 403, 409, 503),
+                          {201: ("Reservation", "The reservation")}, (400, 401, 403, 409, 413, 503),
                           description="`ends` must be after `starts` and in the future (else 400 "
                                       "`reservation_invalid` or `reservation_past`); the flavor must exist and be "
                                       "one the group may use (else `flavor_unknown`, `flavor_not_allowed`).",
