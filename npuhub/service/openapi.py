@@ -15,19 +15,21 @@ import fastjsonschema
 from .. import __version__
 from ..flavors import FLAVOR_ID_RE
 
-__all__ = ["ACCOUNT_PATTERN", "BODY_SCHEMAS", "NAME", "REQUEST_ID_PATTERN", "STATES", "openapi_document",
+__all__ = ["ACCOUNT_PATTERN", "BODY_SCHEMAS", "REQUEST_ID_PATTERN", "STATES", "USER", "openapi_document",
            "validate_body"]
 
 STATES = ["waiting", "granted", "released", "cancelled", "refused"]
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$"
-ACCOUNT_PATTERN = r"^(user|group):[^/]{1,255}$"
+ACCOUNT_PATTERN = r"^(user:[^/]{1,250}|group:[^/]{1,249})$"
 #: "1/2", "3", "-1.5": exact device-hours, not zero, less than a million (as the service requires)
 HOURS_PATTERN = (r"^[+-]?(0{0,3}[1-9][0-9]{0,5}(\.[0-9]{1,9}|/[1-9][0-9]{0,8})?"
                  r"|0{1,3}\.[0-9]{0,8}[1-9][0-9]{0,8})$")
 #: the site file's grammar of flavor ids; whether one exists is the site's to say (400 ``flavor_unknown``)
 FLAVOR = {"type": "string", "minLength": 1, "maxLength": 63, "pattern": FLAVOR_ID_RE.pattern}
 
-NAME = {"type": "string", "minLength": 1, "maxLength": 255}
+# A budget account is named "user:<name>" or "group:<name>", and the store holds 255 characters of it.
+USER = {"type": "string", "minLength": 1, "maxLength": 250}
+GROUP = {"type": "string", "minLength": 1, "maxLength": 249}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 TIME = {"type": "string", "format": "date-time"}
 
@@ -42,8 +44,8 @@ BODY_SCHEMAS: dict[str, dict] = {
             "flavor": {**FLAVOR, "description": "A flavor id of the site file, e.g. `npu-quarter`."},
             "server": {"type": "string", "maxLength": 255,
                        "description": "The JupyterHub server name the slice is for (`\"\"`: the default server)."},
-            "user": {**NAME, "description": "Who the slice is for (default: the caller)."},
-            "groups": {"type": "array", "maxItems": 100, "items": NAME,
+            "user": {**USER, "description": "Who the slice is for (default: the caller)."},
+            "groups": {"type": "array", "maxItems": 100, "items": GROUP,
                        "description": "The person's groups (trusted from operators only)."},
             "id": {"type": "string", "pattern": REQUEST_ID_PATTERN,
                    "description": "A client-chosen id (a UUID): sending the same request again with the same "
@@ -67,7 +69,7 @@ BODY_SCHEMAS: dict[str, dict] = {
         "required": ["group", "flavor", "count", "starts", "ends"],
         "additionalProperties": False,
         "properties": {
-            "group": NAME,
+            "group": GROUP,
             "flavor": FLAVOR,
             "count": {"type": "integer", "minimum": 1, "maximum": 1000,
                       "description": "How many slices of the flavor to hold."},

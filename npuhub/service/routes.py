@@ -18,7 +18,7 @@ from .handlers.meta import MetricsHandler, OpenAPIHandler
 from .handlers.requests import RequestHandler, RequestsHandler
 from .handlers.reservations import ReservationHandler, ReservationsHandler
 from .handlers.status import MeHandler, PoolHandler, QueueHandler
-from .openapi import ACCOUNT_PATTERN, NAME, REQUEST_ID_PATTERN, STATES
+from .openapi import ACCOUNT_PATTERN, REQUEST_ID_PATTERN, STATES, USER
 
 __all__ = ["ROUTES", "Operation", "Route", "url_table"]
 
@@ -78,7 +78,7 @@ ROUTES: tuple[Route, ...] = (
             description="A student sees her own; a teacher her groups' members' too; an operator everyone's. "
                         "Running requests whose budget is spent have `over_budget: true`.",
             query={
-                "user": {**NAME, "description": "Only this person's requests."},
+                "user": {**USER, "description": "Only this person's requests."},
                 "state": {"type": "array", "items": {"type": "string", "enum": STATES},
                           "description": "Only requests in these states (repeat the parameter for several)."},
                 "limit": LIMIT,

@@ -11,10 +11,11 @@ from ..base import BaseHandler
 from ..engine import peek_account
 from ..errors import APIError
 from ..models import account_view, ledger_view
+from ..openapi import ACCOUNT_PATTERN
 
 __all__ = ["AccountHandler", "AdjustmentsHandler", "LedgerHandler"]
 
-_ACCOUNT = re.compile(r"^(user|group):([^/]{1,255})$")
+_ACCOUNT = re.compile(ACCOUNT_PATTERN)
 HOUR = Fraction(3600)
 
 
