@@ -59,7 +59,7 @@ class Context:
         return self.engine.clock
 
 
-@web.stream_request_body  # so a body too large is answered with 413 (see data_received), never read whole
+@web.stream_request_body  # so a body too large is answered with 413 (see data_received), never held whole
 class BaseHandler(HubIdentity, web.RequestHandler):
     """JSON in, JSON out; input limits checked and the caller identified before the method runs."""
 
@@ -103,15 +103,17 @@ class BaseHandler(HubIdentity, web.RequestHandler):
 
     async def prepare(self):
         try:
-            self.check_input()
-            if not self.anonymous:
-                await self._identify()
+            await self.admit()
         except (APIError, HTTPError) as refusal:
-            if not self._body_follows():
+            if self._body_too_large_to_drain():
                 raise
             self._refuse_after_body(refusal)
 
-    async def _identify(self) -> None:
+    async def admit(self) -> None:
+        """Check the input and identify the caller; raise APIError or HTTPError to refuse the request."""
+        self.check_input()
+        if self.anonymous:
+            return
         self.caller = await self.identify()
         if self.caller is None:
             if self.request.method == "GET" and "text/html" in self.request.headers.get("Accept", ""):
@@ -123,14 +125,13 @@ class BaseHandler(HubIdentity, web.RequestHandler):
         if self.request.method not in ("GET", "HEAD", "OPTIONS") and not getattr(self, "_token_authenticated", False):
             self.hub_auth.check_xsrf_cookie(self)
 
-    # Answering before the body is read makes tornado close the connection with the body unread, and the
-    # client, still sending, meets a reset instead of the answer. So a refusal waits for the body (read up
-    # to DRAIN_BYTES and dropped), except when the body is larger than that: then it is answered at once.
-    def _body_follows(self) -> bool:
+    # Answering in prepare(), before the body is read, makes tornado close the connection with the body
+    # unread: a client still sending meets a reset instead of the answer, and a proxy reusing the connection
+    # meets a closed one. So a refusal is answered once the body is read (up to DRAIN_BYTES, and dropped),
+    # except when the body is larger than that: then at once, with "Connection: close".
+    def _body_too_large_to_drain(self) -> bool:
         declared = self.request.headers.get("Content-Length", "")
-        if declared.isdigit():
-            return 0 < int(declared) <= DRAIN_BYTES
-        return "Transfer-Encoding" in self.request.headers
+        return declared.isdigit() and int(declared) > DRAIN_BYTES
 
     def _refuse_after_body(self, refusal: Exception) -> None:
         self._refusal = refusal
@@ -168,7 +169,7 @@ class BaseHandler(HubIdentity, web.RequestHandler):
         self.finish(json.dumps(error.body(), ensure_ascii=False))
 
     def _closing_if_body_unread(self) -> None:
-        """Say "Connection: close" when answering before the body is read (in prepare or past the size limit).
+        """Say "Connection: close" when answering before the body is read (see _body_too_large_to_drain).
 
         Tornado then drops the rest of the body and closes the connection; a client or
         proxy that was not told so would reuse it and meet a reset (the hub's proxy answers 503).
@@ -221,5 +222,5 @@ class BaseHandler(HubIdentity, web.RequestHandler):
 class NotFoundHandler(BaseHandler):
     anonymous = True
 
-    def prepare(self):
+    async def admit(self) -> None:
         raise HTTPError(404)

@@ -212,3 +212,27 @@ def test_bodies_too_large_get_a_413_sentence(start_service):
     r = svc.client("student1").post("/requests", {"flavor": "npu-quarter", "server": "s" * (2**20 - 100)})
     assert r.status_code == 400 and r.json()["reason"] == "body_invalid", (r.status_code, r.text[:300])
     assert svc.client("student1").get("/me").status_code == 200
+
+
+def test_a_refusal_keeps_the_connection_open(start_service):
+    """The hub's proxy reuses connections: one closed after a refusal made its next request a 503."""
+    import http.client
+
+    svc = start_service()
+    parsed = urlparse(svc.url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    api = f"{PREFIX}api/v1"
+    first_socket = None
+    try:
+        for method, path, body, status in [("GET", "/me", None, 401), ("GET", "/requests?limit=0", None, 400),
+                                           ("POST", "/requests", b'{"flavor": NaN}', 401),
+                                           ("PATCH", "/me", b"{}", 405), ("GET", "/openapi.json", None, 200)]:
+            conn.request(method, api + path, body=body, headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            answer = r.read()
+            assert r.status == status, (method, path, r.status, answer[:200])
+            assert r.getheader("Connection", "").lower() != "close", (method, path)
+            first_socket = first_socket or conn.sock
+            assert conn.sock is not None and conn.sock is first_socket, (method, path)  # the same connection
+    finally:
+        conn.close()

@@ -24,7 +24,7 @@ class MetricsHandler(BaseHandler):
 
     anonymous = True
 
-    async def prepare(self):
+    async def admit(self) -> None:
         self.check_input()
         if not self.ctx.authenticate_prometheus:
             return
