@@ -92,6 +92,9 @@ CASES = [
     ("student1", "GET", "/requests?colour=red", None, {}),
     ("student1", "GET", "/ledger?account=nobody", None, {}),
     ("student1", "GET", "/ledger?limit=-5", None, {}),
+    # bytes that are not UTF-8 in the query (in the path, the hub's proxy answers 500 itself: see below)
+    ("student1", "GET", "/requests?user=%ff%fe", None, {}),
+    ("student1", "GET", "/requests?%ff=1", None, {}),
 ]
 
 
@@ -236,3 +239,13 @@ def test_a_refusal_keeps_the_connection_open(start_service):
             assert conn.sock is not None and conn.sock is first_socket, (method, path)  # the same connection
     finally:
         conn.close()
+
+
+def test_paths_that_are_not_utf8_are_400(start_service):
+    """Sent to the service itself: configurable-http-proxy answers such paths with its own 500 before the service."""
+    svc = start_service()
+    headers = {"Authorization": f"token {svc.hub.token('student1')}"}
+    for path in ("/requests/%ff%fe", "/accounts/user:%ff", "/reservations/%c3%28"):
+        method = "DELETE" if path.startswith("/reservations") else "GET"
+        r = requests.request(method, f"{svc.url}{PREFIX}api/v1{path}", headers=headers, timeout=30)
+        assert _is_sentence(r) is None, (path, r.status_code, r.text[:300])
