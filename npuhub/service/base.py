@@ -98,8 +98,7 @@ class BaseHandler(HubIdentity, web.RequestHandler):
         operation = self.route.operations.get(self.request.method)
         if operation is None:
             raise HTTPError(405)
-        self.query = parse_query(f"{self.request.method} {self.route.path}", operation.query,
-                                 self.request.query_arguments)
+        self.query = parse_query(operation.query, self.request.query_arguments)
 
     async def prepare(self):
         try:

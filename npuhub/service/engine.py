@@ -40,7 +40,7 @@ from ..site_config import SiteConfig
 from .errors import APIError
 from .metrics import Metrics
 
-__all__ = ["Engine", "peek_account"]
+__all__ = ["Engine", "data_error_answer", "peek_account"]
 
 T = TypeVar("T")
 
@@ -62,7 +62,7 @@ def peek_account(budgets: Budgets, name: str, now: float, rule=None) -> Account 
     return scratch.account(name, now, rule)
 
 
-def _refused_data(error: StoreUnavailable) -> APIError | None:
+def data_error_answer(error: StoreUnavailable) -> APIError | None:
     """The answer when the database refused a commit because of its data (a 4xx); None for an outage."""
     cause = error.__cause__
     if isinstance(cause, sa_exc.IntegrityError):
@@ -206,7 +206,7 @@ class Engine:
                 try:
                     self.store.commit(adm)
                 except StoreUnavailable as e:
-                    bad_data = _refused_data(e)
+                    bad_data = data_error_answer(e)
                     if bad_data is None:
                         self._mark_down(e)
                         raise self.unavailable(what) from None

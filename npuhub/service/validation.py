@@ -97,7 +97,7 @@ def check_body(schema: str, raw: bytes) -> dict:
 
 
 @functools.cache
-def _query_validator(key: str, properties_json: str):
+def _query_validator(properties_json: str):
     properties = json.loads(properties_json)
     return fastjsonschema.compile({"$schema": _DRAFT7, "type": "object", "properties": properties,
                                    "additionalProperties": False})
@@ -110,7 +110,7 @@ def _typed(schema: dict, text: str):
     return text
 
 
-def parse_query(key: str, properties: dict[str, dict], arguments: dict[str, list[bytes]]) -> dict:
+def parse_query(properties: dict[str, dict], arguments: dict[str, list[bytes]]) -> dict:
     """Query parameters, typed, defaults filled, checked against ``properties`` (JSON schemas by name); else 400.
 
     A parameter given twice is a list, which a non-array schema refuses.
@@ -126,7 +126,7 @@ def parse_query(key: str, properties: dict[str, dict], arguments: dict[str, list
         else:
             values[name] = _typed(schema, texts[0]) if len(texts) == 1 else texts
     try:
-        return _query_validator(key, json.dumps(properties, sort_keys=True))(values)
+        return _query_validator(json.dumps(properties, sort_keys=True))(values)
     except fastjsonschema.JsonSchemaValueException as e:
         problem = str(e.message).replace("data", "query", 1)
         raise invalid(problem, detail=[problem[:300]]) from None

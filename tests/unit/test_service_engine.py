@@ -9,8 +9,8 @@ import pytest
 
 from npuhub.admission.fairshare import FairShare
 from npuhub.admission.quota import Budgets
-from npuhub.admission.store import AdmissionStore
-from npuhub.service.engine import Engine
+from npuhub.admission.store import AdmissionStore, StoreUnavailable
+from npuhub.service.engine import Engine, data_error_answer
 from npuhub.service.errors import APIError
 from npuhub.service.metrics import Metrics
 from npuhub.site_config import load_site_config
@@ -46,3 +46,20 @@ def test_a_change_the_database_refuses_is_a_400_and_the_store_stays_up(engine):
         assert res.id == "fine" and "fine" in engine.current().reservations
 
     asyncio.run(scenario())
+
+
+def _store_error(cause: Exception) -> StoreUnavailable:
+    try:
+        raise StoreUnavailable(str(cause)) from cause
+    except StoreUnavailable as e:
+        return e
+
+
+def test_which_database_errors_are_the_request_s_and_which_an_outage():
+    import sqlalchemy.exc as sa_exc
+
+    unique = data_error_answer(_store_error(sa_exc.IntegrityError("INSERT", {}, Exception("UNIQUE failed: x.id"))))
+    assert (unique.status, unique.reason) == (409, "data_conflict")
+    too_long = data_error_answer(_store_error(sa_exc.DataError("INSERT", {}, Exception("value too long for type"))))
+    assert (too_long.status, too_long.reason) == (400, "data_refused") and "too long" in too_long.text.en
+    assert data_error_answer(_store_error(sa_exc.OperationalError("SELECT 1", {}, Exception("connection refused")))) is None

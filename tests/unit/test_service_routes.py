@@ -56,11 +56,11 @@ QUERY = {"state": {"type": "array", "items": {"type": "string", "enum": ["waitin
 
 
 def test_query_parameters_are_typed_defaulted_and_checked_by_the_schema():
-    assert parse_query("t", QUERY, {}) == {"limit": 100}
-    assert parse_query("t", QUERY, {"limit": [b"7"], "state": [b"waiting", b"granted"], "token": [b"x"]}) == \
+    assert parse_query(QUERY, {}) == {"limit": 100}
+    assert parse_query(QUERY, {"limit": [b"7"], "state": [b"waiting", b"granted"], "token": [b"x"]}) == \
         {"limit": 7, "state": ["waiting", "granted"]}
     for bad in ({"limit": [b"abc"]}, {"limit": [b"0"]}, {"limit": [b"1", b"2"]}, {"limit": [b"1e3"]},
                 {"state": [b"bogus"]}, {"colour": [b"red"]}, {"limit": [b"9" * 40]}):
         with pytest.raises(APIError) as refused:
-            parse_query("t", QUERY, bad)
+            parse_query(QUERY, bad)
         assert refused.value.status == 400 and "query" in refused.value.text.en, bad
