@@ -174,6 +174,19 @@ MESSAGES: dict[str, Text] = {
         "npuhub 服务出错了，请告诉中心工作人员（编号 {ref}）。",
         "Something went wrong in the npuhub service; please tell the centre's staff (reference {ref}).",
     ),
+    # -- the service's input limits (service/validation.py), data the database refuses (service/engine.py)
+    "body_too_large": Text(
+        "请求内容太大（最多 {limit}）。",
+        "The request is too large (at most {limit}).",
+    ),
+    "data_refused": Text(
+        "数据库拒绝了这些数据，什么也没有改变：{detail}",
+        "The database refused this data, and nothing was changed: {detail}",
+    ),
+    "data_conflict": Text(
+        "这与已保存的数据冲突，什么也没有改变：{detail}",
+        "This conflicts with what is stored already, and nothing was changed: {detail}",
+    ),
 }
 
 

@@ -41,9 +41,12 @@ from .enforcement import BudgetWatch
 from .engine import Engine
 from .errors import APIError
 from .hubapi import HubClient, HubUnavailable
-from .reclaim import IdleReclaim
+from .base import Context, NotFoundHandler
 from .metrics import Metrics
-from .routes import NotFoundHandler, routes
+from .openapi import openapi_document
+from .reclaim import IdleReclaim
+from .routes import url_table
+from .validation import DRAIN_BYTES
 
 __all__ = ["NPUHubService", "main", "parse_quota_rules"]
 
@@ -306,14 +309,26 @@ class NPUHubService(Application):
     def _make_web_app(self) -> WebApplication:
         hub_auth = HubOAuth(api_token=self.api_token, api_url=self.hub_api_url, cache_max_age=self.hub_cache_max_age,
                             base_url=self.service_prefix)
+        ctx = Context(engine=self.engine, log=self.log, metrics=self.metrics, hub_groups=self.hub_groups,
+                      warnings_for=self._warnings_for, openapi=openapi_document(self.api_prefix.rstrip("/")),
+                      authenticate_prometheus=self.authenticate_prometheus,
+                      stop_server=self.hub.stop_server if self.hub is not None else None,
+                      server_ran=self.server_ran)
         return WebApplication(
-            routes(self.service_prefix),
-            npuhub=self,
+            url_table(self.service_prefix, ctx),
             hub_auth=hub_auth,
             cookie_secret=self.cookie_secret,
             default_handler_class=NotFoundHandler,
+            default_handler_args={"ctx": ctx},
             log_function=self._log_request,
         )
+
+    def server_ran(self, req) -> bool:
+        """Whether a server may have used this grant: seen running at the hub, or granted before this process."""
+        return req.id in self.seen_running or req.granted_at is None or req.granted_at < self.started_at
+
+    def _warnings_for(self, request_id: str) -> list[dict]:
+        return self.budget_watch.warnings_for(request_id) + self.idle_reclaim.warnings_for(request_id)
 
     def _log_request(self, handler) -> None:
         status = handler.get_status()
@@ -373,8 +388,7 @@ class NPUHubService(Application):
             for req in list(adm.granted()) + list(adm.waiting()):
                 if (req.user, req.server) in active:
                     continue
-                granted_here = req.granted_at is not None and self.started_at <= req.granted_at < asked_at
-                if req.state is State.GRANTED and granted_here and req.id not in seen_running:
+                if req.state is State.GRANTED and not self.server_ran(req) and req.granted_at < asked_at:
                     # granted by this process, but the hub has no start for it and no server ever ran on it
                     adm.abandon(req.id, reason="server_gone")
                     ended.append((req.id, "never started: charged nothing"))
@@ -414,7 +428,9 @@ class NPUHubService(Application):
             adm = self.engine.adm
             self.log.info("Admission state loaded from %s: %d granted, %d waiting, %d reservations",
                           _safe_url(self.db_url), len(adm.granted()), len(adm.waiting()), len(adm.reservations))
-        server = HTTPServer(self.web, xheaders=True)
+        # handlers refuse bodies over validation.MAX_BODY_BYTES with a 413; the server reads on (and drops) up to
+        # DRAIN_BYTES so that the client hears it, rather than tornado's reset connection past its own limit
+        server = HTTPServer(self.web, xheaders=True, max_body_size=DRAIN_BYTES)
         server.listen(self.port, self.ip)
         self.log.info("npuhub service %s listening on http://%s:%d%s", __version__, self.ip, self.port,
                       self.service_prefix)

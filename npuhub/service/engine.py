@@ -28,17 +28,33 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import TypeVar
 
+from sqlalchemy import exc as sa_exc
+
 from ..admission.core import Admission
 from ..admission.model import Decision, Refused, Request
 from ..admission.store import AdmissionStore, StoreUnavailable
+from ..i18n import message
 from ..site_config import SiteConfig
 from .errors import APIError
 from .metrics import Metrics
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "data_error_answer"]
 
 T = TypeVar("T")
 
+
+def data_error_answer(error: StoreUnavailable) -> APIError | None:
+    """The answer when the database refused a commit because of its data (a 4xx); None for an outage."""
+    cause = error.__cause__
+    if isinstance(cause, sa_exc.IntegrityError):
+        text = str(cause.orig).splitlines()[0][:200] if cause.orig else "integrity"
+        if "unique" in text.lower() or "duplicate" in text.lower():
+            return APIError(409, "data_conflict", message("data_conflict", detail=text))
+        return APIError(400, "data_refused", message("data_refused", detail=text))
+    if isinstance(cause, sa_exc.DataError):
+        text = str(cause.orig).splitlines()[0][:200] if cause.orig else "data"
+        return APIError(400, "data_refused", message("data_refused", detail=text))
+    return None
 
 class Engine:
     """Owns the Admission, commits its changes, and knows whether the database is there."""
@@ -170,8 +186,14 @@ class Engine:
                 try:
                     self.store.commit(adm)
                 except StoreUnavailable as e:
-                    self._mark_down(e)
-                    raise self.unavailable(what) from None
+                    bad_data = data_error_answer(e)
+                    if bad_data is None:
+                        self._mark_down(e)
+                        raise self.unavailable(what) from None
+                    # this change's data, not the database: drop the change, keep serving everyone else
+                    self.log.warning("The database refused the data of a %s (%s); it was not made", what, e)
+                    self._load()
+                    raise bad_data from None
             self._bump()
             self._record(observed)
             if refused is not None:

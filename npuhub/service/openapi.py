@@ -13,16 +13,23 @@ import functools
 import fastjsonschema
 
 from .. import __version__
+from ..flavors import FLAVOR_ID_RE
 
-__all__ = ["BODY_SCHEMAS", "REQUEST_ID_PATTERN", "STATES", "openapi_document", "validate_body"]
+__all__ = ["ACCOUNT_PATTERN", "BODY_SCHEMAS", "REQUEST_ID_PATTERN", "STATES", "USER", "openapi_document",
+           "validate_body"]
 
 STATES = ["waiting", "granted", "released", "cancelled", "refused"]
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$"
-ACCOUNT_PATTERN = r"^(user|group):[^/]{1,255}$"
-#: "1/2", "3", "-1.5": exact device-hours
-HOURS_PATTERN = r"^[+-]?([0-9]{1,9}(\.[0-9]{1,9})?|[0-9]{1,9}/[1-9][0-9]{0,8})$"
+ACCOUNT_PATTERN = r"^(user:[^/]{1,250}|group:[^/]{1,249})$"
+#: "1/2", "3", "-1.5": exact device-hours, not zero, less than a million (as the service requires)
+HOURS_PATTERN = (r"^[+-]?(0{0,3}[1-9][0-9]{0,5}(\.[0-9]{1,9}|/[1-9][0-9]{0,8})?"
+                 r"|0{1,3}\.[0-9]{0,8}[1-9][0-9]{0,8})$")
+#: the site file's grammar of flavor ids; whether one exists is the site's to say (400 ``flavor_unknown``)
+FLAVOR = {"type": "string", "minLength": 1, "maxLength": 63, "pattern": FLAVOR_ID_RE.pattern}
 
-NAME = {"type": "string", "minLength": 1, "maxLength": 255}
+# A budget account is named "user:<name>" or "group:<name>", and the store holds 255 characters of it.
+USER = {"type": "string", "minLength": 1, "maxLength": 250}
+GROUP = {"type": "string", "minLength": 1, "maxLength": 249}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 TIME = {"type": "string", "format": "date-time"}
 
@@ -34,12 +41,11 @@ BODY_SCHEMAS: dict[str, dict] = {
         "required": ["flavor"],
         "additionalProperties": False,
         "properties": {
-            "flavor": {"type": "string", "minLength": 1, "maxLength": 63,
-                       "description": "A flavor id of the site file, e.g. `npu-quarter`."},
+            "flavor": {**FLAVOR, "description": "A flavor id of the site file, e.g. `npu-quarter`."},
             "server": {"type": "string", "maxLength": 255,
                        "description": "The JupyterHub server name the slice is for (`\"\"`: the default server)."},
-            "user": {**NAME, "description": "Who the slice is for (default: the caller)."},
-            "groups": {"type": "array", "maxItems": 100, "items": NAME,
+            "user": {**USER, "description": "Who the slice is for (default: the caller)."},
+            "groups": {"type": "array", "maxItems": 100, "items": GROUP,
                        "description": "The person's groups (trusted from operators only)."},
             "id": {"type": "string", "pattern": REQUEST_ID_PATTERN,
                    "description": "A client-chosen id (a UUID): sending the same request again with the same "
@@ -53,7 +59,7 @@ BODY_SCHEMAS: dict[str, dict] = {
         "properties": {
             "device_hours": {"type": "string", "pattern": HOURS_PATTERN,
                              "description": "Device-hours to add (negative: to take away), exact: `\"1/2\"`, "
-                                            "`\"3\"`, `\"-1.5\"`."},
+                                            "`\"3\"`, `\"-1.5\"`; not zero, less than 1000000."},
             "reason": {"type": "string", "minLength": 1, "maxLength": 500,
                        "description": "Why; kept in the ledger with who made the change."},
         },
@@ -63,8 +69,8 @@ BODY_SCHEMAS: dict[str, dict] = {
         "required": ["group", "flavor", "count", "starts", "ends"],
         "additionalProperties": False,
         "properties": {
-            "group": NAME,
-            "flavor": {"type": "string", "minLength": 1, "maxLength": 63},
+            "group": GROUP,
+            "flavor": FLAVOR,
             "count": {"type": "integer", "minimum": 1, "maximum": 1000,
                       "description": "How many slices of the flavor to hold."},
             "starts": TIME,
@@ -84,12 +90,21 @@ HOURS = {
     "properties": {"device_hours": {"type": "number"}, "exact": {"type": "string"}},
 }
 
+SENTENCE = {
+    "type": "object", "required": ["zh", "en"],
+    "properties": {"zh": {"type": "string"}, "en": {"type": "string"}},
+    "description": "A sentence for a person, in each language; a client shows the reader's.",
+}
+
 SCHEMAS: dict[str, dict] = {
+    "Sentence": SENTENCE,
     "Error": {
         "type": "object",
-        "required": ["error", "reason"],
+        "required": ["error", "message", "reason"],
         "properties": {
-            "error": {"type": "string", "description": "A sentence for a person, in Chinese / English."},
+            "error": {"type": "string", "description": "The sentence on one line, 'Chinese / English' (for "
+                                                       "older clients; show `message` instead)."},
+            "message": {"$ref": "#/components/schemas/Sentence"},
             "reason": {"type": "string", "description": "A machine-readable code, e.g. `quota_spent`."},
             "retry_at": {**NULLABLE_TIME, "description": "For `quota_spent`: when the budget renews."},
             "account": {"type": "string"},
@@ -116,7 +131,8 @@ SCHEMAS: dict[str, dict] = {
     "Warning": {
         "type": "object",
         "required": ["reason", "message", "at", "stop_at"],
-        "properties": {"reason": {"type": "string"}, "message": {"type": "string"}, "at": TIME, "stop_at": TIME},
+        "properties": {"reason": {"type": "string"}, "message": {"$ref": "#/components/schemas/Sentence"},
+                       "at": TIME, "stop_at": TIME},
     },
     "Request": {
         "type": "object",
@@ -135,7 +151,14 @@ SCHEMAS: dict[str, dict] = {
                          "description": "While waiting: place in line among requests for the same device model."},
             "eta": {**NULLABLE_TIME, "description": "While waiting: the estimated start."},
             "eta_seconds": {"type": ["number", "null"], "description": "While waiting: seconds until `eta`."},
-            "message": {"type": ["string", "null"], "description": "The state in words, for a person."},
+            "message": {"oneOf": [{"$ref": "#/components/schemas/Sentence"}, {"type": "null"}],
+                        "description": "The state in words (waiting: place and estimate; ended: why)."},
+            "ended_by": {"type": ["string", "null"],
+                         "description": "Who ended it, when a person did (the owner, her teacher, staff)."},
+            "launch": {"oneOf": [{"$ref": "#/components/schemas/Launch"}, {"type": "null"}],
+                       "description": "While granted: what its server is started with."},
+            "stopping": {"type": "boolean", "description": "In a 202 to DELETE: its server is being stopped; "
+                                                           "the slice is released once it has."},
             "arrived": TIME,
             "granted_at": NULLABLE_TIME,
             "ended_at": NULLABLE_TIME,
@@ -145,6 +168,17 @@ SCHEMAS: dict[str, dict] = {
             "charged": {"$ref": "#/components/schemas/DeviceHours"},
             "over_budget": {"type": "boolean", "description": "Running, and a budget it draws on is spent."},
             "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"}},
+        },
+    },
+    "Launch": {
+        "type": "object",
+        "required": ["env", "cpu", "memory"],
+        "properties": {
+            "env": {"type": "object", "additionalProperties": {"type": "string"},
+                    "description": "The server's environment: the vendor's visible-devices variable "
+                                   "(`ASCEND_VISIBLE_DEVICES`, `CUDA_VISIBLE_DEVICES`) and `NPUHUB_*`."},
+            "cpu": {"type": "number"},
+            "memory": {"type": "string"},
         },
     },
     "RequestList": {
@@ -221,7 +255,16 @@ SCHEMAS: dict[str, dict] = {
             "model": {"type": ["string", "null"]},
             "price": {"$ref": "#/components/schemas/DeviceHours",
                       "description": "Device-hours charged per hour of a session."},
+            "description": {"$ref": "#/components/schemas/Sentence"},
+            "cpu": {"type": "number"},
+            "memory": {"type": "string"},
+            "default": {"type": "boolean", "description": "The one preselected on the spawn form."},
         },
+    },
+    "Menu": {
+        "type": "object", "required": ["flavors", "default"],
+        "properties": {"flavors": {"type": "array", "items": {"$ref": "#/components/schemas/Flavor"}},
+                       "default": {"type": ["string", "null"]}},
     },
     "Me": {
         "type": "object",
@@ -296,139 +339,40 @@ def _body(name: str) -> dict:
     return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
 
 
-def _param(name: str, where: str, schema: dict, description: str, required: bool = False, **extra) -> dict:
-    return {"name": name, "in": where, "required": required or where == "path", "schema": schema,
-            "description": description, **extra}
-
-
-REQUEST_ID = _param("id", "path", {"type": "string", "pattern": REQUEST_ID_PATTERN}, "The request's id.")
-LIMIT = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
-               "At most this many, newest first.")
+def _schema_and_description(schema: dict) -> tuple[dict, str]:
+    return {k: v for k, v in schema.items() if k != "description"}, schema.get("description", "")
 
 
 def _paths() -> dict:
-    return {
-        "/requests": {
-            "get": {
-                "operationId": "listRequests", "tags": ["requests"],
-                "summary": "Requests the caller may see, newest first",
-                "description": "A student sees her own; a teacher her groups' members' too; an operator "
-                               "everyone's. Running requests whose budget is spent have `over_budget: true`.",
-                "parameters": [
-                    _param("user", "query", NAME, "Only this person's requests."),
-                    _param("state", "query", {"type": "array", "items": {"type": "string", "enum": STATES}},
-                           "Only requests in these states (repeat the parameter for several).",
-                           style="form", explode=True),
-                    LIMIT,
-                ],
-                "responses": {"200": _json("RequestList", "The requests"), **_errors(400, 401, 403, 503)},
-            },
-            "post": {
-                "operationId": "createRequest", "tags": ["requests"],
-                "summary": "Ask for a slice of a flavor",
-                "description": "Granted now (201), queued with a position and an estimated start (202), or "
-                               "refused with a reason a person can act on: `flavor_unknown` (400), "
-                               "`flavor_not_allowed` (403), `share_limit` (409), `quota_spent` (429, with "
-                               "`retry_at`), `store_unavailable` (503). Sending the same `id` again returns the "
-                               "first request (200 once it has ended).",
-                "requestBody": _body("NewRequest"),
-                "responses": {
-                    "200": _json("Request", "A request with this id exists already (it has ended)"),
-                    "201": _json("Request", "Granted"),
-                    "202": _json("Request", "Waiting in the queue"),
-                    **_errors(400, 401, 403, 404, 409, 429, 503),
-                },
-            },
-        },
-        "/requests/{id}": {
-            "get": {
-                "operationId": "getRequest", "tags": ["requests"], "summary": "One request, with its live position",
-                "parameters": [REQUEST_ID],
-                "responses": {"200": _json("Request", "The request"), **_errors(401, 403, 404, 503)},
-            },
-            "delete": {
-                "operationId": "cancelRequest", "tags": ["requests"],
-                "summary": "Cancel a waiting request or release a granted one",
-                "description": "Idempotent: an ended request is returned as it is.",
-                "parameters": [REQUEST_ID],
-                "responses": {"200": _json("Request", "The request, ended"), **_errors(401, 403, 404, 503)},
-            },
-        },
-        "/queue": {
-            "get": {
-                "operationId": "getQueue", "tags": ["queue"], "summary": "Waiting requests in the order they are served",
-                "description": "Names and ids only where the caller may see them: her own, her taught groups' "
-                               "members', everyone's for operators.",
-                "responses": {"200": _json("Queue", "The queue"), **_errors(401, 403, 503)},
-            },
-        },
-        "/pool": {
-            "get": {
-                "operationId": "getPool", "tags": ["queue"], "summary": "Occupancy of the pool by device model and device",
-                "responses": {"200": _json("Pool", "The pool"), **_errors(401, 403, 503)},
-            },
-        },
-        "/me": {
-            "get": {
-                "operationId": "getMe", "tags": ["people"],
-                "summary": "What I hold, what I wait for, my budgets, the most I may hold, my flavors",
-                "responses": {"200": _json("Me", "The caller's status"), **_errors(401, 403, 503)},
-            },
-        },
-        "/accounts/{account}": {
-            "get": {
-                "operationId": "getAccount", "tags": ["budgets"], "summary": "A budget account",
-                "parameters": [_param("account", "path", {"type": "string", "pattern": ACCOUNT_PATTERN},
-                                      "`user:<name>` or `group:<name>`.")],
-                "responses": {"200": _json("Account", "The account"), **_errors(401, 403, 404, 503)},
-            },
-        },
-        "/accounts/{account}/adjustments": {
-            "post": {
-                "operationId": "adjustAccount", "tags": ["budgets"],
-                "summary": "Add or take away device-hours (operators)",
-                "parameters": [_param("account", "path", {"type": "string", "pattern": ACCOUNT_PATTERN},
-                                      "`user:<name>` or `group:<name>`.")],
-                "requestBody": _body("NewAdjustment"),
-                "responses": {"201": _json("LedgerEntry", "The ledger entry of the change"),
-                              **_errors(400, 401, 403, 404, 503)},
-            },
-        },
-        "/ledger": {
-            "get": {
-                "operationId": "getLedger", "tags": ["budgets"], "summary": "Ledger entries, newest first",
-                "description": "Operators see every account; a person her own account and her groups'.",
-                "parameters": [
-                    _param("account", "query", {"type": "string", "pattern": ACCOUNT_PATTERN},
-                           "Only this account (required unless the caller operates npuhub)."),
-                    LIMIT,
-                ],
-                "responses": {"200": _json("Ledger", "The entries"), **_errors(400, 401, 403, 503)},
-            },
-        },
-        "/reservations": {
-            "get": {
-                "operationId": "listReservations", "tags": ["reservations"],
-                "summary": "Reservations of the caller's groups (operators: all)",
-                "responses": {"200": _json("ReservationList", "The reservations"), **_errors(401, 403, 503)},
-            },
-            "post": {
-                "operationId": "createReservation", "tags": ["reservations"],
-                "summary": "Hold slices for a group in a time window (its teacher, or operators)",
-                "requestBody": _body("NewReservation"),
-                "responses": {"201": _json("Reservation", "The reservation"),
-                              **_errors(400, 401, 403, 409, 503)},
-            },
-        },
-        "/reservations/{id}": {
-            "delete": {
-                "operationId": "cancelReservation", "tags": ["reservations"], "summary": "End a reservation",
-                "parameters": [_param("id", "path", {"type": "string", "pattern": REQUEST_ID_PATTERN},
-                                      "The reservation's id.")],
-                "responses": {"204": {"description": "Ended"}, **_errors(401, 403, 404, 503)},
-            },
-        },
-    }
+    """The paths of the route table (``routes.ROUTES``), which declares each route once."""
+    from .routes import ROUTES  # here, not at the top: the table imports the handlers, which import this module
+
+    paths: dict[str, dict] = {}
+    for route in ROUTES:
+        if not route.documented:
+            continue
+        item = paths.setdefault(route.path, {})
+        for method, op in route.operations.items():
+            entry: dict = {"operationId": op.id, "tags": [op.tag], "summary": op.summary}
+            if op.description:
+                entry["description"] = op.description
+            parameters = [{"name": name, "in": "path", "required": True, "schema": schema, "description": text}
+                          for name, (schema, text) in route.params.items()]
+            for name, declared in op.query.items():
+                schema, text = _schema_and_description(declared)
+                param = {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+                if schema.get("type") == "array":
+                    param.update(style="form", explode=True)
+                parameters.append(param)
+            if parameters:
+                entry["parameters"] = parameters
+            if op.body:
+                entry["requestBody"] = _body(op.body)
+            responses = {str(code): _json(schema, text) if schema else {"description": text}
+                         for code, (schema, text) in op.responses.items()}
+            entry["responses"] = {**responses, **_errors(*op.errors)}
+            item[method.lower()] = entry
+    return paths
 
 
 def _error_response(description: str) -> dict:
@@ -438,7 +382,8 @@ def _error_response(description: str) -> dict:
 @functools.lru_cache(maxsize=8)
 def _document(api_url: str) -> dict:
     codes = {400: "Invalid input", 401: "Not signed in", 403: "Not allowed", 404: "Not found",
-             409: "Conflict with the current state", 429: "A budget is spent (see `retry_at`)",
+             409: "Conflict with the current state", 413: "The body is larger than the service reads (1 MiB)",
+             429: "A budget is spent (see `retry_at`)",
              503: "The admission database (or the hub) cannot be reached; nothing was changed"}
     responses = {f"E{code}": _error_response(text) for code, text in codes.items()}
     responses["Error"] = _error_response("An error")

@@ -1,0 +1,47 @@
+"""What is going on: the queue, the pool, and the caller's own status (``/me``)."""
+
+from __future__ import annotations
+
+from ...admission.model import State
+from ...shares import format_share
+from ..base import BaseHandler
+from ..models import account_view, menu_view, pool_view, queue_view
+
+__all__ = ["MeHandler", "PoolHandler", "QueueHandler"]
+
+
+class QueueHandler(BaseHandler):
+    def get(self):
+        adm = self.engine.current()
+        self.send(queue_view(adm, self.engine.positions(), self.now(), self.caller))
+
+
+class PoolHandler(BaseHandler):
+    def get(self):
+        self.send(pool_view(self.engine.current(), self.engine.available, self.engine.down_since))
+
+
+class MeHandler(BaseHandler):
+    def get(self):
+        caller = self.caller
+        adm = self.engine.current()
+        now = self.now()
+        groups = set(caller.groups)
+        mine = adm.active_of(caller.name)
+        accounts = adm.accounts_of(caller.name, groups, None, now) if caller.kind == "user" else []
+        for group in sorted(groups):
+            acct = adm.budgets.peek(f"group:{group}", now)
+            if acct is not None:
+                accounts.append(acct)
+        flavors = menu_view(adm.catalogue, groups)["flavors"]
+        self.send({
+            "user": caller.name,
+            "groups": sorted(groups),
+            "max_share": format_share(adm.site.limits.max_share_for(groups)),
+            "held_share": format_share(adm.held_by(caller.name)) if adm.held_by(caller.name) else "0",
+            "holdings": [self.view(r) for r in mine if r.state is State.GRANTED],
+            "waiting": [self.view(r) for r in mine if r.state is State.WAITING],
+            "accounts": [account_view(a) for a in accounts],
+            "flavors": flavors,
+            "store": {"available": self.engine.available},
+        })
