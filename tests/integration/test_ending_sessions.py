@@ -79,7 +79,9 @@ def test_ending_a_running_servers_grant_stops_the_server_first(stack, who):
     ender = service(stack, student if who == "owner" else "teacher1")
     rid = granted_request(stack, ender, student)["id"]
     r = ender.delete(api(stack, f"/requests/{rid}"), timeout=60)
-    assert r.status_code == 202 and r.json()["stopping"] is True and r.json()["state"] == "granted", r.text
+    # 202 while the hub stops the server; 200 when it stopped at once (its spawner released the slice first)
+    assert (r.status_code, r.json()["state"]) in {(202, "granted"), (200, "released")}, r.text
+    assert r.status_code == 200 or r.json()["stopping"] is True
 
     # the server stops, then its slice goes to the one waiting: never both at once
     stack.admin.wait_for_server(student, ready=False)
