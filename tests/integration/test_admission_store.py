@@ -33,13 +33,6 @@ def budgets():
                           QuotaRule("group", frozenset({"lab-demo"}), Fraction(20), "week")])
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'npuhub.sqlite'}"
-    return request.getfixturevalue("postgres_url")
-
-
 def state_of(adm):
     """What must survive a reload, in comparable form."""
     return {

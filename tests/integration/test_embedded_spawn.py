@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from conftest import ONE_DEVICE_SITE, EmbeddedStack, pid_alive, process_env
+from support.sites import site
+from support.stacks import EmbeddedStack, pid_alive, process_env
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +122,7 @@ def test_a_dead_server_gives_its_slice_back(one_device_stack):
 
 
 def test_hub_crash_and_restart_keep_the_grant_once(tmp_path):
-    stack = EmbeddedStack(tmp_path, ONE_DEVICE_SITE).start()
+    stack = EmbeddedStack(tmp_path, site()).start()
     try:
         assert stack.spawn("student1", "npu-quarter").status_code in (201, 202)
         before = stack.admin.wait_for_server("student1")["servers"][""]["state"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import lab_stack  # noqa: F401 (puts the source of npuhub_lab first on sys.path)
 import pytest
 from jupyterhub.scopes import scope_definitions
 from npuhub_lab.config import NPUHubLab

@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from service_stack import PREFIX, ServiceProcess, service_hub  # noqa: F401 (fixtures)
+from support.service_stack import PREFIX, ServiceProcess
 
 from npuhub.service.openapi import openapi_document
 

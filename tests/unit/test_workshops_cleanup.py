@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from mocking import FakeClock, FakeHubUsers
+from support.doubles import FakeClock, FakeHubUsers
 from npuhub.workshops.cleanup import WorkshopCleanup, service_scopes
 from npuhub.workshops.store import WorkshopStore
 
