@@ -11,7 +11,7 @@ through the hub's REST API with only the scopes it is meant to have.
 from __future__ import annotations
 
 import pytest
-from pytest_jupyter.jupyter_server import *  # noqa: F403 (pytest-jupyter's fixtures: jp_serverapp, jp_fetch, ...)
+from pytest_jupyter.jupyter_server import *  # noqa: F403 (jp_serverapp, jp_fetch, ...)
 
 from support.lab_stack import DEFAULTS, LabService, npuhub_token
 from support.service_stack import PREFIX, service_hub  # noqa: F401 (a fixture)

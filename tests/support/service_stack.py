@@ -94,7 +94,9 @@ class ServiceHub(EmbeddedStack):
         """
         key = (user, scopes)
         if key not in self._tokens:
-            body = {"note": "service tests"} if scopes is None else {"note": "service tests", "scopes": list(scopes)}
+            body = {"note": "service tests"}
+            if scopes is not None:
+                body["scopes"] = list(scopes)
             r = self.session(user).api("POST", f"/users/{user}/tokens", json=body)
             r.raise_for_status()
             self._tokens[key] = r.json()["token"]
