@@ -87,9 +87,14 @@ class AdmissionMachine(RuleBasedStateMachine):
             assert self.adm.held_by(user, include_waiting=True) <= SITE.limits.max_share_for(groups)
 
     @invariant()
-    def every_request_is_in_a_known_state(self):
+    def every_request_is_listed_where_its_state_says(self):
+        """What granted() and queue() list agrees with each request's own state, no more, no less."""
+        granted = [r.id for r in self.adm.granted()]
+        queued = [r.id for r in self.adm.queue()]
+        assert len(set(granted)) == len(granted) and len(set(queued)) == len(queued)
+        assert set(granted) == {r.id for r in self.adm.requests.values() if r.state is State.GRANTED}
+        assert set(queued) == {r.id for r in self.adm.requests.values() if r.state is State.WAITING}
         for req in self.adm.requests.values():
-            assert req.state in State
             if req.state is State.GRANTED and req.share:
                 assert req.grant is not None and req.grant.share == req.share
             if req.state.final:
