@@ -15,14 +15,14 @@ import time
 
 import pytest
 
-from support.sites import site
+from support.sites import make_site
 from support.stacks import PASSWORD, EmbeddedStack
 from support.browser import LAB_TIMEOUT_MS, VIEWPORT
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 #: The one-device pool, and ten device-hours a week for each student of the course.
-SITE = site(quotas=[{"scope": "user", "groups": ["course-demo"], "device_hours": 10, "period": "week"}])
+SITE = make_site(quotas=[{"scope": "user", "groups": ["course-demo"], "device_hours": 10, "period": "week"}])
 #: Longer than one poll (15 s) plus the server part's cache.
 POLL_TIMEOUT_MS = 45_000
 

@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from support import sites
 from support.oidc_idp import CLIENT_ID, CLIENT_SECRET, PASSWORD, SECRET_ENV, OIDCProvider, require_provider
+from support.sites import flavor, make_site
 from support.stacks import EmbeddedStack, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -20,8 +20,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 def oidc_site(issuer: str) -> dict:
     """One course, CPU only: what the sign-in needs."""
-    return sites.site(
-        groups={"course-demo": {"kind": "course"}}, flavors=[sites.flavor("cpu")], limits={"max_share": 1},
+    return make_site(
+        groups={"course-demo": {"kind": "course"}}, flavors=[flavor("cpu")], limits={"max_share": 1},
         auth={"type": "oidc",
               "oidc": {"issuer": issuer, "client_id": CLIENT_ID, "client_secret_env": SECRET_ENV,
                        "scopes": ["openid", "profile", "email", "groups"]},

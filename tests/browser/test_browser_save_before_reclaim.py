@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from support.sites import site
+from support.sites import make_site
 from support.stacks import EmbeddedStack
 from test_browser_lab_panel import set_settings, sign_in_and_start
 from support.browser import LAB_TIMEOUT_MS, VIEWPORT
@@ -31,7 +31,7 @@ def test_open_edits_are_saved_before_an_idle_stop(chromium, tmp_path, monkeypatc
         "--NPUHubService.idle_hard_limit=1",
         f"--NPUHubService.reclaim_grace={GRACE}",
     ]))
-    stack = EmbeddedStack(tmp_path, site()).start()
+    stack = EmbeddedStack(tmp_path, make_site()).start()
     context = chromium.new_context(viewport=VIEWPORT, locale="en-US")
     context.set_default_timeout(15_000)
     try:

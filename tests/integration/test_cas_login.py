@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from support.parts import require
-from support.sites import site
+from support.sites import make_site
 from support.stacks import EmbeddedStack, free_port
 from support.hubclient import HubAPI, HubSession
 from idp.cas.seed import PASSWORD, USERS
@@ -34,7 +34,7 @@ from npuhub.auth.groups import GroupMapping
 pytestmark = pytest.mark.integration
 
 def cas_site(cas_url: str) -> dict:
-    return site(auth={
+    return make_site(auth={
         "type": "cas",
         "cas": {"server_url": cas_url, "protocol": 3, "username_attribute": "", "logout": True},
         "groups": {"claim": "memberOf", "admins": ["admins"], "lab_leads": ["lab-leads"],

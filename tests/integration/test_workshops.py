@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from support.sites import site
+from support.sites import make_site
 from support.stacks import EmbeddedStack, pid_alive, process_env
 from support.hubclient import HubAPI, HubSession
 from npuhub.embedded.hub import CLEANUP_INTERVAL_ENV
@@ -24,7 +24,7 @@ CLEANUP_SECONDS = 1
 def stack(tmp_path_factory):
     with pytest.MonkeyPatch.context() as env:
         env.setenv(CLEANUP_INTERVAL_ENV, str(CLEANUP_SECONDS))
-        s = EmbeddedStack(tmp_path_factory.mktemp("workshops"), site()).start()
+        s = EmbeddedStack(tmp_path_factory.mktemp("workshops"), make_site()).start()
     yield s
     s.stop()
 

@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from support.processes import log_tail, wait_until_up
-from support.sites import DEMO_GROUPS, site
+from support.sites import DEMO_GROUPS, make_site
 from support.stacks import BIN, EmbeddedStack, free_port
 
 #: The hub's configuration file (it names the test authenticator, so it must be a file the hub reads).
@@ -34,7 +34,7 @@ HUB_CONFIG = Path(__file__).resolve().parents[1] / "service" / "jupyterhub_confi
 PREFIX = "/services/npuhub/"
 
 #: One node with two devices (8 quarter slices), a second course for "another group's teacher".
-SITE = site(
+SITE = make_site(
     devices_per_node=2,
     groups={**DEMO_GROUPS, "course-ai": {"kind": "course"}},
     limits={"max_share": 1, "groups": {"course-demo": {"max_share": "1/4"}, "course-ai": {"max_share": "1/4"},

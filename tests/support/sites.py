@@ -46,7 +46,7 @@ DEMO_FLAVORS = [
 DEMO_LIMITS = {"max_share": 1, "groups": {"course-demo": {"max_share": "1/4"}, "teachers": {"max_share": 1}}}
 
 
-def site(*, nodes: int = 1, devices_per_node: int = 1, pool: list[dict] | None = None,
+def make_site(*, nodes: int = 1, devices_per_node: int = 1, pool: list[dict] | None = None,
          groups: dict | None = None, flavors: list[dict] | None = None, limits: dict | None = None,
          **more) -> dict:
     """A site file's content: the default site with the parts given replaced.
@@ -65,6 +65,6 @@ def site(*, nodes: int = 1, devices_per_node: int = 1, pool: list[dict] | None =
 
 
 def write_site(path: Path, content: dict | None = None, **parts) -> Path:
-    """Write ``content`` (default: ``site(**parts)``) as the YAML site file ``path``; return the path."""
-    path.write_text(yaml.safe_dump(site(**parts) if content is None else content, sort_keys=False))
+    """Write ``content`` (default: ``make_site(**parts)``) as the YAML site file ``path``; return the path."""
+    path.write_text(yaml.safe_dump(make_site(**parts) if content is None else content, sort_keys=False))
     return path

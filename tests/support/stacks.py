@@ -34,7 +34,7 @@ class EmbeddedStack:
     """`npuhub up` as a real subprocess on free loopback ports."""
 
     def __init__(self, workdir: Path, site: dict | None = None):
-        """``site``: the site file's content (``support.sites.site(...)``); None: npuhub's default site."""
+        """``site``: the site file's content (``support.sites.make_site(...)``); None: npuhub's default site."""
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.config = None if site is None else write_site(workdir / "npuhub.yaml", site)

@@ -14,9 +14,9 @@ from npuhub.admission.model import Refused, State
 from npuhub.admission.quota import Budgets, QuotaRule
 from npuhub.site_config import parse_site_config
 from support.doubles import FakeClock
-from support.sites import flavor, site
+from support.sites import flavor, make_site
 
-SITE = parse_site_config(site(
+SITE = parse_site_config(make_site(
     nodes=2, devices_per_node=2,
     groups={"course-a": {"kind": "course"}, "course-b": {"kind": "course"}, "lab-x": {"kind": "lab"}},
     flavors=[flavor("cpu"), flavor("eighth", "1/8"), flavor("quarter", "1/4"), flavor("half", "1/2"),

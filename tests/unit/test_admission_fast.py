@@ -25,9 +25,9 @@ from npuhub.admission.quota import Budgets, QuotaRule
 from npuhub.pool import Pool
 from npuhub.site_config import parse_site_config
 from support.doubles import FakeClock
-from support.sites import flavor, pool_of, site
+from support.sites import flavor, make_site, pool_of
 
-SITE = parse_site_config(site(
+SITE = parse_site_config(make_site(
     pool=[pool_of(2, 2), pool_of(1, 1, model="Ascend 310P", node_prefix="p")],
     groups={"course-a": {"kind": "course"}, "course-b": {"kind": "course"}, "lab-x": {"kind": "lab"}},
     flavors=[flavor("cpu"), flavor("eighth", "1/8"), flavor("third", "1/3"), flavor("quarter", "1/4"),

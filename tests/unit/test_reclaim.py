@@ -4,9 +4,9 @@ from npuhub.admission.core import Admission
 from npuhub.service.reclaim import reclaimable
 from npuhub.site_config import parse_site_config
 from support.doubles import FakeClock
-from support.sites import flavor, site
+from support.sites import flavor, make_site
 
-SITE = parse_site_config(site(
+SITE = parse_site_config(make_site(
     devices_per_node=2, groups={"lab-x": {"kind": "lab"}},
     flavors=[flavor("one", 1), flavor("quarter", "1/4", idle_minutes=5)], limits={"max_share": 2},
 ))
