@@ -18,80 +18,39 @@ Run: .venv/bin/python benchmarks/status_reads.py [users] [seconds]
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import platform
 import re
 import statistics
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from unittest import mock
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import BIN, PASSWORD, EmbeddedStack  # noqa: E402
+from hubstack import Hub
 
 INTERVAL = 10.0
 TICK = os.sysconf("SC_CLK_TCK")
 
-SITE = """
-pool:
-  - model: Ascend 910B
-    nodes: 1
-    devices_per_node: 2
-    node_prefix: node
-groups:
-  course-demo: {kind: course}
-  lab-demo: {kind: lab}
-  teachers: {kind: role}
-  admins: {kind: role}
-flavors:
-  - id: cpu
-    cpu: 1
-    memory: 1G
-  - id: npu-quarter
-    cpu: 1
-    memory: 2G
-    accelerator: {model: Ascend 910B, share: 1/4}
-    default: true
-limits:
-  max_share: 1
-"""
+#: One node with two devices; what a student may pick.
+SITE = {
+    "pool": [{"model": "Ascend 910B", "nodes": 1, "devices_per_node": 2, "node_prefix": "node"}],
+    "groups": {"course-demo": {"kind": "course"}, "lab-demo": {"kind": "lab"}, "teachers": {"kind": "role"},
+               "admins": {"kind": "role"}},
+    "flavors": [{"id": "cpu", "cpu": 1, "memory": "1G"},
+                {"id": "npu-quarter", "cpu": 1, "memory": "2G", "default": True,
+                 "accelerator": {"model": "Ascend 910B", "share": "1/4"}}],
+    "limits": {"max_share": 1},
+}
 
 
-class BenchStack(EmbeddedStack):
+def start_hub(workdir: Path, users: int) -> Hub:
     """The embedded stack's hub configuration (managed service included), with ``users`` demo students."""
-
-    def __init__(self, workdir: Path, users: int):
-        super().__init__(workdir, SITE)
-        self.hub_config = workdir / "jupyterhub_config.py"
-        self.hub_config.write_text(
-            "from npuhub.embedded.hub import configure\n"
-            "configure(c)\n"
-            f"c.DemoAuthenticator.students = {users}\n")
-
-    def command(self) -> list[str]:
-        return [str(BIN / "jupyterhub"), "-f", str(self.hub_config), "--ip=127.0.0.1",
-                f"--port={self.port}", f"--JupyterHub.hub_port={self.hub_port}",
-                f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{self.api_port}", "--log-level=INFO"]
-
-    def start(self, timeout: float = 90) -> BenchStack:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = {"NPUHUB_MODE": "embedded", "NPUHUB_DATA_DIR": str(self.data_dir),
-               "NPUHUB_SITE_CONFIG": str(self.config), "NPUHUB_PUBLIC_URL": self.base_url}
-        with mock.patch.dict(os.environ, env):
-            return super().start(timeout)
-
-    def token(self, user: str) -> str:
-        session = self.session(user)  # signing in gives her her groups and roles
-        r = session.api("POST", f"/users/{user}/tokens", json={"note": "status-read benchmark"})
-        r.raise_for_status()
-        return r.json()["token"]
+    return Hub(workdir, SITE, f"c.DemoAuthenticator.students = {users}\n").start()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -114,9 +73,9 @@ def children(pid: int) -> dict[int, str]:
     return found
 
 
-def hub_requests(stack: BenchStack) -> dict[str, float]:
+def hub_requests(stack: Hub) -> dict[str, float]:
     """The hub's own count of requests it served, by handler (Prometheus)."""
-    text = stack.admin.http.get(stack.base_url + "/hub/metrics", timeout=30).text
+    text = stack.admin_get("metrics").text
     counts: dict[str, float] = {}
     for m in re.finditer(r'^jupyterhub_request_duration_seconds_count\{([^}]*)\} (\S+)$', text, re.M):
         handler = re.search(r'handler="([^"]*)"', m.group(1)).group(1).rsplit(".", 1)[-1]
@@ -179,19 +138,22 @@ def phase(name: str, url: str, tokens: list[str], seconds: float, stack, pids: d
 
 
 def main() -> None:
-    users = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 60
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("users", type=int, nargs="?", default=1000, help="people polling (default: %(default)s)")
+    parser.add_argument("seconds", type=float, nargs="?", default=60, help="length of each phase (default: %(default)s)")
+    args = parser.parse_args()
+    users, seconds = args.users, args.seconds
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, CPython {platform.python_version()}; "
           f"{users} people, one GET each every {INTERVAL:.0f} s ({users / INTERVAL:.0f}/s) for {seconds:.0f} s per phase")
     with tempfile.TemporaryDirectory() as tmp:
-        stack = BenchStack(Path(tmp), users).start()
+        stack = start_hub(Path(tmp), users)
         try:
             t0 = time.perf_counter()
             names = [f"student{i}" for i in range(1, users + 1)]
             with ThreadPoolExecutor(8) as pool:
                 tokens = list(pool.map(stack.token, names))
             print(f"signed in {users} people and made their tokens in {time.perf_counter() - t0:.0f} s")
-            service = stack.admin("GET", "/services").json()["npuhub"]
+            service = stack.admin_get("api/services").json()["npuhub"]
             hub_pid = stack.proc.pid
             kids = children(hub_pid)
             pids = {"hub": hub_pid,

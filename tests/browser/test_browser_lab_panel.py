@@ -15,19 +15,14 @@ import time
 
 import pytest
 
-from conftest import ONE_DEVICE_SITE, PASSWORD, EmbeddedStack
-from test_browser_spawn import LAB_TIMEOUT_MS, VIEWPORT, screenshot_dir  # noqa: F401 (a fixture)
+from support.sites import make_site
+from support.stacks import PASSWORD, EmbeddedStack
+from support.browser import LAB_TIMEOUT_MS, VIEWPORT
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 #: The one-device pool, and ten device-hours a week for each student of the course.
-SITE = ONE_DEVICE_SITE + """
-quotas:
-  - scope: user
-    groups: [course-demo]
-    device_hours: 10
-    period: week
-"""
+SITE = make_site(quotas=[{"scope": "user", "groups": ["course-demo"], "device_hours": 10, "period": "week"}])
 #: Longer than one poll (15 s) plus the server part's cache.
 POLL_TIMEOUT_MS = 45_000
 
@@ -84,7 +79,7 @@ def set_settings(page, base: str, user: str, plugin: str, values: dict) -> None:
     assert answer == 204, f"changing the settings of {plugin} answered {answer}"
 
 
-def test_status_bar_and_panel_show_slice_quota_and_queue(stack, browser_context, screenshot_dir):  # noqa: F811
+def test_status_bar_and_panel_show_slice_quota_and_queue(stack, browser_context, screenshot_dir):
     base = stack.base_url
 
     # -- student1 holds ¼ NPU: the status bar says so, with her week's quota -----------------

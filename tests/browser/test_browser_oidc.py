@@ -11,28 +11,22 @@ import re
 
 import pytest
 
-from conftest import EmbeddedStack, free_port
-from oidc_idp import CLIENT_ID, CLIENT_SECRET, PASSWORD, SECRET_ENV, OIDCProvider, require_provider
+from support.oidc_idp import CLIENT_ID, CLIENT_SECRET, PASSWORD, SECRET_ENV, OIDCProvider, require_provider
+from support.sites import flavor, make_site
+from support.stacks import EmbeddedStack, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-SITE = """
-pool:
-  - {{model: Ascend 910B, nodes: 1, devices_per_node: 1}}
-groups:
-  course-demo: {{kind: course}}
-flavors:
-  - {{id: cpu, cpu: 1, memory: 1G}}
-auth:
-  type: oidc
-  oidc:
-    issuer: {issuer}
-    client_id: {client_id}
-    client_secret_env: {secret_env}
-    scopes: [openid, profile, email, groups]
-  groups:
-    allowed: [course-demo]
-"""
+
+def oidc_site(issuer: str) -> dict:
+    """One course, CPU only: what the sign-in needs."""
+    return make_site(
+        groups={"course-demo": {"kind": "course"}}, flavors=[flavor("cpu")], limits={"max_share": 1},
+        auth={"type": "oidc",
+              "oidc": {"issuer": issuer, "client_id": CLIENT_ID, "client_secret_env": SECRET_ENV,
+                       "scopes": ["openid", "profile", "email", "groups"]},
+              "groups": {"allowed": ["course-demo"]}},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +34,7 @@ def site(tmp_path_factory):
     require_provider()
     workdir = tmp_path_factory.mktemp("browser-oidc")
     idp_port = free_port()
-    stack = EmbeddedStack(workdir, SITE.format(issuer=f"http://127.0.0.1:{idp_port}", client_id=CLIENT_ID,
-                                               secret_env=SECRET_ENV))
+    stack = EmbeddedStack(workdir, oidc_site(f"http://127.0.0.1:{idp_port}"))
     idp = OIDCProvider(workdir / "idp", idp_port, [stack.base_url + "/hub/oauth_callback"]).start()
     try:
         with pytest.MonkeyPatch.context() as mp:

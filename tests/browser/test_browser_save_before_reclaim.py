@@ -14,9 +14,10 @@ import time
 
 import pytest
 
-from conftest import ONE_DEVICE_SITE, EmbeddedStack
+from support.sites import make_site
+from support.stacks import EmbeddedStack
 from test_browser_lab_panel import set_settings, sign_in_and_start
-from test_browser_spawn import LAB_TIMEOUT_MS, VIEWPORT, screenshot_dir  # noqa: F401 (a fixture)
+from support.browser import LAB_TIMEOUT_MS, VIEWPORT
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -24,13 +25,13 @@ GRACE = 90
 TYPED = "results of run 7: loss 0.031"
 
 
-def test_open_edits_are_saved_before_an_idle_stop(chromium, tmp_path, monkeypatch, screenshot_dir):  # noqa: F811
+def test_open_edits_are_saved_before_an_idle_stop(chromium, tmp_path, monkeypatch, screenshot_dir):
     monkeypatch.setenv("NPUHUB_SERVICE_ARGS", " ".join([
         "--NPUHubService.reconcile_interval=1",
         "--NPUHubService.idle_hard_limit=1",
         f"--NPUHubService.reclaim_grace={GRACE}",
     ]))
-    stack = EmbeddedStack(tmp_path, ONE_DEVICE_SITE).start()
+    stack = EmbeddedStack(tmp_path, make_site()).start()
     context = chromium.new_context(viewport=VIEWPORT, locale="en-US")
     context.set_default_timeout(15_000)
     try:

@@ -4,45 +4,24 @@ Drives Debian's Chromium (/usr/bin/chromium) with Playwright against the real
 embedded stack (`npuhub up`, default site). With NPUHUB_UPDATE_SCREENSHOTS=1
 (`make screenshots`) it also writes the documentation's screenshots into
 docs/_static/screenshots/; otherwise they go to a temporary directory.
-
-The fixtures live here rather than in tests/browser/conftest.py: a second
-``conftest`` module would shadow tests/conftest.py for ``from conftest import``.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD, EmbeddedStack, pid_alive, process_env
+from support.browser import LAB_TIMEOUT_MS, VIEWPORT
+from support.stacks import PASSWORD, EmbeddedStack, pid_alive, process_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
-#: The size of the documentation's screenshots.
-VIEWPORT = {"width": 1280, "height": 800}
-UPDATE_SCREENSHOTS = os.environ.get("NPUHUB_UPDATE_SCREENSHOTS") == "1"
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "_static" / "screenshots"
 
 #: What a course-demo student may pick in the default site (npuhub.example.yaml), in menu order.
 STUDENT_FLAVORS = ["cpu", "npu-eighth", "npu-quarter"]
 NOT_FOR_STUDENTS = ["npu-half", "npu-1", "npu-2"]
-#: JupyterLab's first start on a slow 2-core machine.
-LAB_TIMEOUT_MS = 120_000
 CODE = 'import os; print(os.environ["ASCEND_VISIBLE_DEVICES"], os.environ["NPUHUB_SHARE"])'
-
-
-def has_cjk_font() -> bool:
-    fc_list = shutil.which("fc-list")
-    if not fc_list:
-        return False
-    found = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True, text=True)
-    return bool(found.stdout.strip())
 
 
 @pytest.fixture(scope="module")
@@ -66,18 +45,6 @@ def page(chromium, stack, request):
         page.screenshot(path=shot)
         print(f"\nthe page at failure: {shot} ({page.url}); the hub's log: {stack.log_path}")
     context.close()
-
-
-@pytest.fixture(scope="module")
-def screenshot_dir(tmp_path_factory) -> Path:
-    """docs/_static/screenshots when updating them, else a temporary directory (the git tree stays clean)."""
-    if UPDATE_SCREENSHOTS:
-        if not has_cjk_font():
-            pytest.fail("the documentation's screenshots need a Chinese font, or the Chinese text shows as "
-                        "boxes: apt-get install --no-install-recommends fonts-noto-cjk")
-        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        return DOCS_SCREENSHOTS
-    return tmp_path_factory.mktemp("screenshots")
 
 
 def test_student_starts_a_quarter_npu_and_uses_it(page, stack, screenshot_dir):

@@ -12,32 +12,19 @@ from npuhub.admission.model import Refused, State
 from npuhub.admission.quota import Budgets, QuotaRule
 from npuhub.admission.store import AdmissionStore, StoreUnavailable
 from npuhub.site_config import load_site_config
+from support.doubles import FakeClock
 
 pytestmark = pytest.mark.integration
 
+NOW = 1_700_000_000.0
 SITE = load_site_config()
 GROUPS = {"course-demo": [f"student{i}" for i in range(1, 13)], "lab-demo": ["labmember1", "labmember2"]}
 FLAVORS = {"course-demo": ["cpu", "npu-eighth", "npu-quarter"], "lab-demo": ["npu-half", "npu-1", "npu-2"]}
 
 
-class Clock:
-    def __init__(self):
-        self.now = 1_700_000_000.0
-
-    def __call__(self):
-        return self.now
-
-
 def budgets():
     return Budgets(rules=[QuotaRule("user", frozenset({"course-demo"}), Fraction(1), "day"),
                           QuotaRule("group", frozenset({"lab-demo"}), Fraction(20), "week")])
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'npuhub.sqlite'}"
-    return request.getfixturevalue("postgres_url")
 
 
 def state_of(adm):
@@ -76,7 +63,7 @@ def random_step(adm, rng, counter):
 
 def test_reload_after_every_change_gives_the_same_state(db_url):
     rng = random.Random(11)
-    clock = Clock()
+    clock = FakeClock(NOW)
     store = AdmissionStore(db_url)
     adm = store.open(SITE, clock, budgets=budgets())
     for counter in range(250):
@@ -100,7 +87,7 @@ def test_reload_after_every_change_gives_the_same_state(db_url):
 
 
 def test_a_failed_commit_leaves_the_previous_state(db_url, tmp_path):
-    clock = Clock()
+    clock = FakeClock(NOW)
     store = AdmissionStore(db_url)
     adm = store.open(SITE, clock, budgets=budgets())
     first = adm.submit("labmember1", {"lab-demo"}, "npu-2", request_id="first")
@@ -124,9 +111,9 @@ def test_a_failed_commit_leaves_the_previous_state(db_url, tmp_path):
 
 
 def test_schema_is_versioned_and_upgrades_are_idempotent(db_url):
-    AdmissionStore(db_url).open(SITE, Clock())
+    AdmissionStore(db_url).open(SITE, FakeClock(NOW))
     store = AdmissionStore(db_url)
-    store.open(SITE, Clock())
+    store.open(SITE, FakeClock(NOW))
     with store.engine.connect() as db:
         assert db.execute(sa.text("SELECT version_num FROM npuhub_alembic_version")).scalar() == "0002"
     store.close()

@@ -15,8 +15,10 @@ from urllib.parse import parse_qs, quote, urljoin, urlsplit
 import pytest
 import requests
 
-from conftest import ONE_DEVICE_SITE, EmbeddedStack, free_port, require
-from hubclient import HubAPI, HubSession
+from support.parts import require
+from support.sites import make_site
+from support.stacks import EmbeddedStack, free_port
+from support.hubclient import HubAPI, HubSession
 from idp.cas.seed import PASSWORD, USERS
 from idp.cas.server import CASServer, submit_login_form
 from npuhub.auth.cas import (
@@ -31,20 +33,13 @@ from npuhub.groups import GroupMapping
 
 pytestmark = pytest.mark.integration
 
-CAS_SITE = ONE_DEVICE_SITE + """
-auth:
-  type: cas
-  cas:
-    server_url: {cas_url}
-    protocol: 3
-    username_attribute: ""
-    logout: true
-  groups:
-    claim: memberOf
-    admins: [admins]
-    lab_leads: [lab-leads]
-    allowed: [course-demo, lab-demo]
-"""
+def cas_site(cas_url: str) -> dict:
+    return make_site(auth={
+        "type": "cas",
+        "cas": {"server_url": cas_url, "protocol": 3, "username_attribute": "", "logout": True},
+        "groups": {"claim": "memberOf", "admins": ["admins"], "lab_leads": ["lab-leads"],
+                   "allowed": ["course-demo", "lab-demo"]},
+    })
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +53,7 @@ def cas(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stack(cas, tmp_path_factory):
-    stack = EmbeddedStack(tmp_path_factory.mktemp("cas-stack"), CAS_SITE.replace("{cas_url}", cas.url)).start()
+    stack = EmbeddedStack(tmp_path_factory.mktemp("cas-stack"), cas_site(cas.url)).start()
     yield stack
     stack.stop()
 

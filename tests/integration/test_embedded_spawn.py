@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from conftest import ONE_DEVICE_SITE, EmbeddedStack, pid_alive, process_env
+from support.sites import make_site
+from support.stacks import EmbeddedStack, pid_alive, process_env
 
 pytestmark = pytest.mark.integration
 
@@ -122,7 +123,7 @@ def test_a_dead_server_gives_its_slice_back(one_device_stack):
 
 
 def test_hub_crash_and_restart_keep_the_grant_once(tmp_path):
-    stack = EmbeddedStack(tmp_path, ONE_DEVICE_SITE).start()
+    stack = EmbeddedStack(tmp_path, make_site()).start()
     try:
         assert stack.spawn("student1", "npu-quarter").status_code in (201, 202)
         before = stack.admin.wait_for_server("student1")["servers"][""]["state"]
@@ -133,9 +134,11 @@ def test_hub_crash_and_restart_keep_the_grant_once(tmp_path):
         after = stack.admin.wait_for_server("student1")["servers"][""]["state"]
         assert after == before  # same process, same grant
         student = stack.session("student1")
-        assert student.http.get(stack.base_url + "/user/student1/api/status", timeout=30).status_code in (200, 403)
         lab = student.http.get(stack.base_url + "/user/student1/lab", timeout=60)
         assert lab.status_code == 200 and "JupyterLab" in lab.text
+        # signed in to her server now (its OAuth cookie), its API answers her: the same process, reachable
+        status = student.http.get(stack.base_url + "/user/student1/api/status", timeout=30)
+        assert status.status_code == 200 and "last_activity" in status.json(), status.text
 
         # Not forgotten: the whole device is still taken by her quarter, so a whole device waits ...
         assert stack.spawn("labmember1", "npu-1").status_code == 202
@@ -147,15 +150,18 @@ def test_hub_crash_and_restart_keep_the_grant_once(tmp_path):
         student2_pid = stack.admin.wait_for_server("student2")["servers"][""]["state"]["pid"]
         assert stack.admin.user("labmember1")["servers"][""]["pending"] == "spawn"
     finally:
-        pids = stack.server_pids() if stack.proc and stack.proc.poll() is None else []
+        running = stack.proc and stack.proc.poll() is None
+        pids = stack.server_pids() if running else []
+        # read while the hub runs: a clean stop removes the file with the proxy
+        proxy_pid_file = stack.data_dir / "proxy.pid"
+        proxy_pid = int(proxy_pid_file.read_text().strip()) if running and proxy_pid_file.exists() else None
         stack.stop()
     # Ctrl-C leaves nothing behind: servers and proxy are gone.
     assert before["pid"] in pids and teacher_pid in pids and student2_pid in pids
     for pid in pids:
         assert not pid_alive(pid), f"server process {pid} outlived the hub"
-    proxy_pid_file = stack.data_dir / "proxy.pid"
-    if proxy_pid_file.exists():
-        assert not pid_alive(int(proxy_pid_file.read_text().strip()))
+    assert proxy_pid is not None, "the running hub wrote no proxy.pid"
+    assert not pid_alive(proxy_pid), f"the proxy ({proxy_pid}) outlived the hub"
 
 
 def test_roles_carry_npuhub_scopes_by_group(one_device_stack):

@@ -15,14 +15,15 @@ from fractions import Fraction
 import pytest
 import requests
 
-from conftest import ONE_DEVICE_SITE, EmbeddedStack, pid_alive, process_env
+from support.sites import make_site
+from support.stacks import EmbeddedStack, pid_alive, process_env
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    stack = EmbeddedStack(tmp_path_factory.mktemp("ending"), ONE_DEVICE_SITE).start()
+    stack = EmbeddedStack(tmp_path_factory.mktemp("ending"), make_site()).start()
     yield stack
     stack.stop()
 

@@ -9,7 +9,8 @@ from fractions import Fraction
 
 import pytest
 
-from conftest import ONE_DEVICE_SITE, EmbeddedStack, pid_alive, process_env
+from support.sites import make_site
+from support.stacks import EmbeddedStack, pid_alive, process_env
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +28,7 @@ def progress_events(stack, user, seen: list, stop: threading.Event):
 
 
 def test_full_pool_queues_with_position_then_admits(tmp_path):
-    stack = EmbeddedStack(tmp_path, ONE_DEVICE_SITE).start()
+    stack = EmbeddedStack(tmp_path, make_site()).start()
     try:
         # labmember1 holds the only device
         assert stack.spawn("labmember1", "npu-1").status_code in (201, 202)
@@ -66,7 +67,7 @@ def test_slices_of_servers_stopped_with_the_hub_are_released_after_restart(tmp_p
 
     monkeypatch.setenv("NPUHUB_SERVICE_ARGS",
                        "--NPUHubService.reconcile_interval=1 --NPUHubService.reconcile_grace=0")
-    stack = EmbeddedStack(tmp_path, ONE_DEVICE_SITE).start()
+    stack = EmbeddedStack(tmp_path, make_site()).start()
     db = sa.create_engine(f"sqlite:///{stack.data_dir / 'admission.sqlite'}")
 
     def states():
@@ -94,7 +95,7 @@ def test_an_idle_server_gives_its_slice_to_the_one_waiting(tmp_path, monkeypatch
     """labmember1 sits idle on the only device while student1 waits: warned, then stopped; student1 starts."""
     monkeypatch.setenv("NPUHUB_SERVICE_ARGS", "--NPUHubService.reconcile_interval=1 --NPUHubService.idle_limit=1 "
                                               "--NPUHubService.reclaim_grace=3")
-    stack = EmbeddedStack(tmp_path, ONE_DEVICE_SITE).start()
+    stack = EmbeddedStack(tmp_path, make_site()).start()
     try:
         assert stack.spawn("labmember1", "npu-1").status_code in (201, 202)
         idle_pid = stack.admin.wait_for_server("labmember1")["servers"][""]["state"]["pid"]
@@ -113,7 +114,7 @@ def test_a_start_queued_when_the_hub_dies_never_holds_or_charges_a_slice(tmp_pat
     import sqlalchemy as sa
 
     monkeypatch.setenv("NPUHUB_SERVICE_ARGS", "--NPUHubService.reconcile_interval=2 --NPUHubService.meter_interval=1")
-    stack = EmbeddedStack(tmp_path, ONE_DEVICE_SITE).start()
+    stack = EmbeddedStack(tmp_path, make_site()).start()
     db = sa.create_engine(f"sqlite:///{stack.data_dir / 'admission.sqlite'}")
 
     def request_of(user):

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, ONE_DEVICE_SITE, EmbeddedStack, free_port, process_env
-from hubclient import HubAPI, HubSession
-from oidc_idp import CLIENT_ID, CLIENT_SECRET, SECRET_ENV, OIDCProvider, require_provider, sign_in
+from support.hubclient import HubAPI, HubSession
+from support.oidc_idp import CLIENT_ID, CLIENT_SECRET, SECRET_ENV, OIDCProvider, require_provider, sign_in
+from support.sites import make_site, write_site
+from support.stacks import BIN, EmbeddedStack, free_port, process_env
 
 pytestmark = pytest.mark.integration
 
@@ -25,21 +26,13 @@ ROOT = Path(__file__).resolve().parents[2]
 HUB_CONFIG = ROOT / "hub_config" / "jupyterhub_config.py"
 
 
-def site_yaml(issuer: str, auth_type: str = "oidc") -> str:
-    return ONE_DEVICE_SITE + f"""
-auth:
-  type: {auth_type}
-  oidc:
-    issuer: {issuer}
-    client_id: {CLIENT_ID}
-    client_secret_env: {SECRET_ENV}
-    scopes: [openid, profile, email, groups]
-    username_claim: preferred_username
-  groups:
-    claim: groups
-    admins: [admins]
-    allowed: [course-demo, lab-demo]
-"""
+def oidc_site(issuer: str) -> dict:
+    return make_site(auth={
+        "type": "oidc",
+        "oidc": {"issuer": issuer, "client_id": CLIENT_ID, "client_secret_env": SECRET_ENV,
+                 "scopes": ["openid", "profile", "email", "groups"], "username_claim": "preferred_username"},
+        "groups": {"claim": "groups", "admins": ["admins"], "allowed": ["course-demo", "lab-demo"]},
+    })
 
 
 class SiteHub(EmbeddedStack):
@@ -72,7 +65,7 @@ def site(tmp_path_factory):
     require_provider()
     workdir = tmp_path_factory.mktemp("site-hub")
     idp_port = free_port()
-    hub = SiteHub(workdir, site_yaml(f"http://127.0.0.1:{idp_port}"))
+    hub = SiteHub(workdir, oidc_site(f"http://127.0.0.1:{idp_port}"))
     idp = OIDCProvider(workdir / "idp", idp_port, [hub.base_url + "/hub/oauth_callback"]).start()
     try:
         hub.start()
@@ -120,10 +113,10 @@ def test_a_student_starts_a_quarter_npu_and_gives_it_back(site):
         assert (hub.data_dir / name).stat().st_mode & 0o077 == 0, name
 
 
-def run_hub_config(tmp_path, site_text: str | None, env: dict) -> subprocess.CompletedProcess:
-    """`jupyterhub -f hub_config/jupyterhub_config.py --show-config`-like: load the configuration only."""
-    if site_text is not None:
-        (tmp_path / "npuhub.yaml").write_text(site_text)
+def run_hub_config(tmp_path, site: dict | None, env: dict) -> subprocess.CompletedProcess:
+    """Load `hub_config/jupyterhub_config.py` as `jupyterhub -f` does, and nothing more."""
+    if site is not None:
+        write_site(tmp_path / "npuhub.yaml", site)
     code = ("from jupyterhub.app import JupyterHub\n"
             "app = JupyterHub()\n"
             f"app.load_config_file({str(HUB_CONFIG)!r})\n"
@@ -137,12 +130,12 @@ def run_hub_config(tmp_path, site_text: str | None, env: dict) -> subprocess.Com
 def test_the_hub_refuses_to_start_without_a_site_file_or_with_demo_sign_in(tmp_path):
     missing = run_hub_config(tmp_path, None, {})
     assert missing.returncode != 0 and "$NPUHUB_SITE_CONFIG must name the site file" in missing.stderr
-    demo = run_hub_config(tmp_path, ONE_DEVICE_SITE, {"NPUHUB_SITE_CONFIG": str(tmp_path / "npuhub.yaml")})
+    demo = run_hub_config(tmp_path, make_site(), {"NPUHUB_SITE_CONFIG": str(tmp_path / "npuhub.yaml")})
     assert demo.returncode != 0 and "only `npuhub up`" in demo.stderr and "Traceback" not in demo.stderr
-    no_secret = run_hub_config(tmp_path, site_yaml("http://127.0.0.1:1"),
+    no_secret = run_hub_config(tmp_path, oidc_site("http://127.0.0.1:1"),
                                {"NPUHUB_SITE_CONFIG": str(tmp_path / "npuhub.yaml")})
     assert no_secret.returncode != 0 and f"${SECRET_ENV}, which is not set" in no_secret.stderr
-    ok = run_hub_config(tmp_path, site_yaml("http://127.0.0.1:1"),
+    ok = run_hub_config(tmp_path, oidc_site("http://127.0.0.1:1"),
                         {"NPUHUB_SITE_CONFIG": str(tmp_path / "npuhub.yaml"), SECRET_ENV: "x"})
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "/services/npuhub/api/v1" in ok.stdout

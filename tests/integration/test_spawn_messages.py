@@ -17,17 +17,12 @@ import time
 import pytest
 import requests
 
-from conftest import ONE_DEVICE_SITE, EmbeddedStack
+from support.sites import make_site
+from support.stacks import EmbeddedStack
 
 pytestmark = pytest.mark.integration
 
-SITE = ONE_DEVICE_SITE + """
-quotas:
-  - scope: user
-    groups: [course-demo]
-    device_hours: 10
-    period: week
-"""
+SITE = make_site(quotas=[{"scope": "user", "groups": ["course-demo"], "device_hours": 10, "period": "week"}])
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import ONE_DEVICE_SITE, EmbeddedStack, pid_alive, process_env
-from hubclient import HubAPI, HubSession
+from support.sites import make_site
+from support.stacks import EmbeddedStack, pid_alive, process_env
+from support.hubclient import HubAPI, HubSession
 from npuhub.hubconfig import CLEANUP_INTERVAL_ENV
 
 pytestmark = pytest.mark.integration
@@ -23,7 +24,7 @@ CLEANUP_SECONDS = 1
 def stack(tmp_path_factory):
     with pytest.MonkeyPatch.context() as env:
         env.setenv(CLEANUP_INTERVAL_ENV, str(CLEANUP_SECONDS))
-        s = EmbeddedStack(tmp_path_factory.mktemp("workshops"), ONE_DEVICE_SITE).start()
+        s = EmbeddedStack(tmp_path_factory.mktemp("workshops"), make_site()).start()
     yield s
     s.stop()
 

@@ -13,13 +13,6 @@ from npuhub.workshops.store import WorkshopStore
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'npuhub.sqlite'}"
-    return request.getfixturevalue("postgres_url")
-
-
 def test_racing_sign_ins_never_pass_max_guests(db_url):
     now = utcnow()
     setup = WorkshopStore(db_url)

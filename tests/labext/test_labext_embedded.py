@@ -13,7 +13,9 @@ import sys
 
 import pytest
 import requests
-from conftest import ONE_DEVICE_SITE, EmbeddedStack, process_env, require
+from support.parts import require
+from support.sites import make_site
+from support.stacks import EmbeddedStack, process_env
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +33,7 @@ def extension_installed() -> bool:
 def lab_hub(tmp_path_factory):
     """The embedded stack with a server for a student (holding a quarter), a teacher and an admin."""
     require(extension_installed(), "npuhub_lab in the servers' Python (scripts/bootstrap.sh installs it)")
-    stack = EmbeddedStack(tmp_path_factory.mktemp("labext-stack"), ONE_DEVICE_SITE).start()
+    stack = EmbeddedStack(tmp_path_factory.mktemp("labext-stack"), make_site()).start()
     try:
         for user, flavor in SERVERS.items():
             assert stack.spawn(user, flavor).status_code in (201, 202)

@@ -14,11 +14,11 @@ import json
 import socket
 import time
 
+import npuhub_lab
 import pytest
-from lab_stack import *  # noqa: F403 (fixtures: jp_fetch, jp_serverapp, lab_service, run, ...)
-from lab_stack import PREFIX, npuhub_token, status_of, upstream_reads
 
-import npuhub_lab  # isort: skip (after lab_stack, which puts the source first on sys.path)
+from support.lab_stack import npuhub_token, status_of, upstream_reads
+from support.service_stack import PREFIX
 
 pytestmark = pytest.mark.integration
 

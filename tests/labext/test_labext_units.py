@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import lab_stack  # noqa: F401 (puts the source of npuhub_lab first on sys.path)
 import pytest
 from jupyterhub.scopes import scope_definitions
 from npuhub_lab.config import NPUHubLab
@@ -90,7 +89,7 @@ import json  # noqa: E402
 import time  # noqa: E402
 
 from npuhub_lab.upstream import ServiceClient, UpstreamError  # noqa: E402
-from scripted_http import Answer, ScriptedServer  # noqa: E402
+from support.scripted_http import Answer, ScriptedServer  # noqa: E402
 
 #: One body that serves as /me, /pool and /reservations alike: the server part only relays them.
 ANY_READ = {"user": "student1", "models": [], "reservations": []}

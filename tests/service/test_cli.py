@@ -17,8 +17,7 @@ import sys
 import time
 
 import pytest
-from conftest import free_port
-from service_stack import service_hub, start_service  # noqa: F401 (fixtures)
+from support.stacks import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,6 @@ import uuid
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from service_stack import db_url, service_hub, start_service  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 

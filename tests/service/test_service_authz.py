@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from service_stack import ServiceProcess, service_hub  # noqa: F401 (fixtures)
+from support.service_stack import ServiceProcess
 
 pytestmark = pytest.mark.integration
 

@@ -5,21 +5,20 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from service_stack import SITE, ServiceProcess, db_url, service_hub, start_service  # noqa: F401 (fixtures)
+from support.service_stack import SITE, ServiceProcess
+from support.sites import write_site
 
 pytestmark = pytest.mark.integration
 
 #: The quarter costs half a device-hour per hour (say, a scarce model), not its share.
-PRICED_SITE = SITE.replace("    accelerator: {model: Ascend 910B, share: 1/4}\n    default: true\n",
-                           "    accelerator: {model: Ascend 910B, share: 1/4}\n    default: true\n    price: 1/2\n")
+PRICED_SITE = {**SITE, "flavors": [dict(f, price="1/2") if f["id"] == "npu-quarter" else f for f in SITE["flavors"]]}
 
 
 class PricedService(ServiceProcess):
     """The service on a site whose quarter has its own price (the hub keeps the shared site)."""
 
     def env(self) -> dict:
-        site = self.workdir / "npuhub.yaml"
-        site.write_text(PRICED_SITE)
+        site = write_site(self.workdir / "npuhub.yaml", PRICED_SITE)
         return dict(super().env(), NPUHUB_SITE_CONFIG=str(site))
 
 

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
     unsupported_method,
 )
-from service_stack import PREFIX, ServiceProcess, service_hub  # noqa: F401 (fixtures)
+from support.service_stack import PREFIX, ServiceProcess
 
 from npuhub.service.openapi import openapi_document
 

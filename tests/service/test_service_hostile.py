@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import pytest
 import requests
-from service_stack import PREFIX, db_url, service_hub, start_service  # noqa: F401 (fixtures)
+from support.service_stack import PREFIX
 
 pytestmark = pytest.mark.integration
 

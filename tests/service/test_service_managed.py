@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import ONE_DEVICE_SITE, EmbeddedStack, pid_alive
+from support.sites import make_site
+from support.stacks import EmbeddedStack, pid_alive
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +35,7 @@ def service_pid(stack: EmbeddedStack) -> int:
 
 
 def test_embedded_stack_runs_the_service_and_takes_it_down_with_the_hub(tmp_path):
-    stack = EmbeddedStack(tmp_path, ONE_DEVICE_SITE).start()
+    stack = EmbeddedStack(tmp_path, make_site()).start()
     try:
         session = stack.session("student1")
         token = session.api("POST", "/users/student1/tokens", json={"note": "managed"}).json()["token"]

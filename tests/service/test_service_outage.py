@@ -14,7 +14,6 @@ from fractions import Fraction
 
 import pytest
 import sqlalchemy as sa
-from service_stack import service_hub, start_service  # noqa: F401 (fixtures)
 from test_service_api import metric, wait_for
 
 pytestmark = pytest.mark.integration

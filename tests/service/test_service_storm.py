@@ -20,7 +20,7 @@ from fractions import Fraction
 
 import pytest
 import requests
-from service_stack import Client, db_url, service_hub, start_service  # noqa: F401 (fixtures)
+from support.service_stack import Client
 
 from npuhub.admission.store import AdmissionStore
 

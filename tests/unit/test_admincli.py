@@ -81,7 +81,7 @@ def test_times_say_how_far_away_they_are():
 # -- the service's answers, read the way people need (issues 9 and 10) --------------------------------------
 from urllib.parse import unquote  # noqa: E402
 
-from scripted_http import Answer, ScriptedServer  # noqa: E402
+from support.scripted_http import Answer, ScriptedServer  # noqa: E402
 
 from npuhub.admincli.client import CommandError, ServiceClient, segment  # noqa: E402
 from npuhub.admincli.language import language_from, pick  # noqa: E402

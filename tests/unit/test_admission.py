@@ -13,38 +13,27 @@ from npuhub.admission.fairshare import FairShare
 from npuhub.admission.model import Refused, State
 from npuhub.admission.quota import Budgets, QuotaRule
 from npuhub.site_config import parse_site_config
+from support.doubles import FakeClock
+from support.sites import flavor, make_site
 
-SITE = parse_site_config({
-    "pool": [{"model": "Ascend 910B", "nodes": 2, "devices_per_node": 2, "node_prefix": "n"}],
-    "groups": {"course-a": {"kind": "course"}, "course-b": {"kind": "course"}, "lab-x": {"kind": "lab"}},
-    "flavors": [
-        {"id": "cpu", "cpu": 1, "memory": "1G"},
-        {"id": "eighth", "cpu": 1, "memory": "1G", "accelerator": {"model": "Ascend 910B", "share": "1/8"}},
-        {"id": "quarter", "cpu": 1, "memory": "1G", "accelerator": {"model": "Ascend 910B", "share": "1/4"}},
-        {"id": "half", "cpu": 1, "memory": "1G", "accelerator": {"model": "Ascend 910B", "share": "1/2"}},
-        {"id": "one", "cpu": 1, "memory": "1G", "accelerator": {"model": "Ascend 910B", "share": 1},
-         "groups": ["lab-x"]},
-        {"id": "two", "cpu": 1, "memory": "1G", "accelerator": {"model": "Ascend 910B", "share": 2},
-         "groups": ["lab-x"]},
-    ],
-    "limits": {"max_share": "1/2", "groups": {"lab-x": {"max_share": 2}}},
-})
+SITE = parse_site_config(make_site(
+    nodes=2, devices_per_node=2,
+    groups={"course-a": {"kind": "course"}, "course-b": {"kind": "course"}, "lab-x": {"kind": "lab"}},
+    flavors=[flavor("cpu"), flavor("eighth", "1/8"), flavor("quarter", "1/4"), flavor("half", "1/2"),
+             flavor("one", 1, groups=["lab-x"]), flavor("two", 2, groups=["lab-x"])],
+    limits={"max_share": "1/2", "groups": {"lab-x": {"max_share": 2}}},
+))
 USERS = {f"a{i}": {"course-a"} for i in range(4)} | {f"b{i}": {"course-b"} for i in range(4)} | \
     {f"x{i}": {"lab-x"} for i in range(3)}
 
 
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+NOW = 1_700_000_000.0
 
 
 class AdmissionMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
-        self.clock = Clock()
+        self.clock = FakeClock(NOW)
         budgets = Budgets(rules=[QuotaRule("user", frozenset({"course-a", "course-b"}), Fraction(2), "week")])
         self.adm = Admission(SITE, self.clock, budgets=budgets)
         self.refusals: list[str] = []
@@ -98,9 +87,14 @@ class AdmissionMachine(RuleBasedStateMachine):
             assert self.adm.held_by(user, include_waiting=True) <= SITE.limits.max_share_for(groups)
 
     @invariant()
-    def every_request_is_in_a_known_state(self):
+    def every_request_is_listed_where_its_state_says(self):
+        """What granted() and queue() list agrees with each request's own state, no more, no less."""
+        granted = [r.id for r in self.adm.granted()]
+        queued = [r.id for r in self.adm.queue()]
+        assert len(set(granted)) == len(granted) and len(set(queued)) == len(queued)
+        assert set(granted) == {r.id for r in self.adm.requests.values() if r.state is State.GRANTED}
+        assert set(queued) == {r.id for r in self.adm.requests.values() if r.state is State.WAITING}
         for req in self.adm.requests.values():
-            assert req.state in State
             if req.state is State.GRANTED and req.share:
                 assert req.grant is not None and req.grant.share == req.share
             if req.state.final:
@@ -132,7 +126,7 @@ TestAdmission.settings = settings(max_examples=120, stateful_step_count=40, dead
 
 
 def test_quota_spent_is_refused_with_a_retry_time():
-    clock = Clock()
+    clock = FakeClock(NOW)
     budgets = Budgets(rules=[QuotaRule("user", frozenset({"course-a"}), Fraction(1, 10), "day")])
     adm = Admission(SITE, clock, budgets=budgets)
     first = adm.submit("a0", {"course-a"}, "half")
@@ -151,7 +145,7 @@ def test_quota_spent_is_refused_with_a_retry_time():
 
 
 def test_positions_and_estimates_move_as_the_queue_moves():
-    clock = Clock()
+    clock = FakeClock(NOW)
     adm = Admission(SITE, clock)
     whole = [adm.submit(f"x{i % 3}", {"lab-x"}, "one") for i in range(4)]
     assert all(d.state is State.GRANTED for d in whole)
@@ -167,7 +161,7 @@ def test_positions_and_estimates_move_as_the_queue_moves():
 
 
 def test_reservation_holds_slices_for_the_class_then_lends_them():
-    clock = Clock()
+    clock = FakeClock(NOW)
     adm = Admission(SITE, clock)
     res = adm.reserve("course-a", "quarter", 4, clock.now, clock.now + 7200, "teacher", hold=600)
     # others cannot take the held device ...
@@ -192,7 +186,7 @@ def test_fair_share_converges_to_weights():
     import random
 
     rng = random.Random(7)
-    clock = Clock()
+    clock = FakeClock(NOW)
     fairshare = FairShare(half_life=2 * 3600, weights={"group:course-a": 1.0, "group:course-b": 3.0})
     budgets = Budgets(rules=[QuotaRule("group", frozenset({"course-a", "course-b"}), Fraction(10**6), "month")])
     adm = Admission(SITE, clock, budgets=budgets, fairshare=fairshare)

@@ -24,27 +24,18 @@ from npuhub.admission.model import Decision, Refused, State
 from npuhub.admission.quota import Budgets, QuotaRule
 from npuhub.pool import Pool
 from npuhub.site_config import parse_site_config
+from support.doubles import FakeClock
+from support.sites import flavor, make_site, pool_of
 
-SITE = parse_site_config({
-    "pool": [
-        {"model": "Ascend 910B", "nodes": 2, "devices_per_node": 2, "node_prefix": "n"},
-        {"model": "Ascend 310P", "nodes": 1, "devices_per_node": 1, "node_prefix": "p"},
-    ],
-    "groups": {"course-a": {"kind": "course"}, "course-b": {"kind": "course"}, "lab-x": {"kind": "lab"}},
-    "flavors": [
-        {"id": "cpu", "cpu": 1, "memory": "1G"},
-        {"id": "eighth", "cpu": 1, "memory": "1G", "accelerator": {"model": "Ascend 910B", "share": "1/8"}},
-        {"id": "third", "cpu": 1, "memory": "1G", "accelerator": {"model": "Ascend 910B", "share": "1/3"}},
-        {"id": "quarter", "cpu": 1, "memory": "1G", "accelerator": {"model": "Ascend 910B", "share": "1/4"}},
-        {"id": "half", "cpu": 1, "memory": "1G", "accelerator": {"model": "Ascend 910B", "share": "1/2"}},
-        {"id": "small", "cpu": 1, "memory": "1G", "accelerator": {"model": "Ascend 310P", "share": "1/2"}},
-        {"id": "one", "cpu": 1, "memory": "1G", "accelerator": {"model": "Ascend 910B", "share": 1},
-         "groups": ["lab-x"]},
-        {"id": "two", "cpu": 1, "memory": "1G", "accelerator": {"model": "Ascend 910B", "share": 2},
-         "groups": ["lab-x"]},
-    ],
-    "limits": {"max_share": 1, "groups": {"lab-x": {"max_share": 3}}},
-})
+SITE = parse_site_config(make_site(
+    pool=[pool_of(2, 2), pool_of(1, 1, model="Ascend 310P", node_prefix="p")],
+    groups={"course-a": {"kind": "course"}, "course-b": {"kind": "course"}, "lab-x": {"kind": "lab"}},
+    flavors=[flavor("cpu"), flavor("eighth", "1/8"), flavor("third", "1/3"), flavor("quarter", "1/4"),
+             flavor("half", "1/2"), flavor("small", "1/2", model="Ascend 310P"),
+             flavor("one", 1, groups=["lab-x"]), flavor("two", 2, groups=["lab-x"])],
+    limits={"max_share": 1, "groups": {"lab-x": {"max_share": 3}}},
+))
+NOW = 1_700_000_000.0
 FLAVORS = ["cpu", "eighth", "third", "quarter", "half", "small", "one", "two"]
 USERS = {f"a{i}": {"course-a"} for i in range(6)} | {f"b{i}": {"course-b"} for i in range(6)} | \
     {f"x{i}": {"lab-x"} for i in range(3)}
@@ -99,14 +90,6 @@ class ReferenceAdmission(Admission):
         return estimate_starts(self.fluid_input(now), [req], now).get(req.id)
 
 
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _grants(adm):
     return sorted((r.id, r.grant.holder, r.grant.model, r.grant.share, r.grant.slices)
                   for r in adm.requests.values() if r.state is State.GRANTED and r.grant is not None)
@@ -119,7 +102,7 @@ def _ledger(adm):
 class Lockstep(RuleBasedStateMachine):
     @initialize(session=st.sampled_from([30.0, 300.0, 3600.0]))
     def start(self, session):
-        self.clock = Clock()
+        self.clock = FakeClock(NOW)
         self.counter = 0
 
         def make(cls):
@@ -217,7 +200,7 @@ TestLockstep.settings = settings(max_examples=200, stateful_step_count=50, deadl
 
 def test_a_request_joining_at_the_tail_extends_the_kept_simulation():
     """Joining behind 200 others re-uses the simulation: no re-run over the queue, same answer."""
-    clock = Clock()
+    clock = FakeClock(NOW)
     adm = Admission(SITE, clock, default_session=600.0)
     for i in range(16):
         adm.submit(f"x{i % 3}", {"lab-x"}, "quarter", request_id=f"g{i}")
@@ -240,7 +223,7 @@ def test_the_kept_simulation_of_a_mixed_queue_matches_the_reference_as_the_clock
     A request here often waits for several ends, from either kind, so the
     kept simulation's pops and pushes cross between its two heaps.
     """
-    clock = Clock()
+    clock = FakeClock(NOW)
     start = clock.now
     adm = Admission(SITE, clock, default_session=600.0)
     for i in range(16):

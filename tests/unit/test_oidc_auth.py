@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mocking import FakeOIDCProvider, FakeSignedInUser
+from support.doubles import FakeOIDCProvider, FakeSignedInUser
 from npuhub.groups import GroupMapping
 from npuhub.auth.oidc import (
     MISCONFIGURED,

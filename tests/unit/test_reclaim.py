@@ -3,24 +3,22 @@
 from npuhub.admission.core import Admission
 from npuhub.service.reclaim import reclaimable
 from npuhub.site_config import parse_site_config
+from support.doubles import FakeClock
+from support.sites import flavor, make_site
 
-SITE = parse_site_config({
-    "pool": [{"model": "Ascend 910B", "nodes": 1, "devices_per_node": 2, "node_prefix": "n"}],
-    "groups": {"lab-x": {"kind": "lab"}},
-    "flavors": [{"id": "one", "cpu": 1, "memory": "1G", "accelerator": {"model": "Ascend 910B", "share": 1}},
-                {"id": "quarter", "cpu": 1, "memory": "1G", "accelerator": {"model": "Ascend 910B", "share": "1/4"},
-                 "idle_minutes": 5}],
-    "limits": {"max_share": 2},
-})
+SITE = parse_site_config(make_site(
+    devices_per_node=2, groups={"lab-x": {"kind": "lab"}},
+    flavors=[flavor("one", 1), flavor("quarter", "1/4", idle_minutes=5)], limits={"max_share": 2},
+))
 NOW = 1_700_000_000.0
 
 
 def setup():
-    clock = [NOW - 6 * 3600]
-    adm = Admission(SITE, lambda: clock[0])
+    clock = FakeClock(NOW - 6 * 3600)
+    adm = Admission(SITE, clock)
     a = adm.submit("a", {"lab-x"}, "one", request_id="a")
     b = adm.submit("b", {"lab-x"}, "one", request_id="b")
-    clock[0] = NOW
+    clock.now = NOW
     return adm, a, b
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from mocking import FakeClock, FakeHub
+from support.doubles import FakeClock, FakeHub
 from npuhub.workshops.cleanup import WorkshopCleanup, service_scopes
 from npuhub.workshops.store import WorkshopStore
 

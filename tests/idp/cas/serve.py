@@ -13,8 +13,6 @@ import sys
 from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-HERE = Path(__file__).resolve().parent
-
 
 class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
@@ -29,8 +27,8 @@ def main() -> None:
     port, data_dir = int(sys.argv[1]), Path(sys.argv[2])
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["NPUHUB_TEST_CAS_DATA"] = str(data_dir)
+    # settings.py beside this script: a script's own folder is first on sys.path
     os.environ["DJANGO_SETTINGS_MODULE"] = "settings"
-    sys.path.insert(0, str(HERE))
 
     import django
     from django.core.management import call_command

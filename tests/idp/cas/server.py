@@ -9,7 +9,8 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import requests
-from processes import log_tail, stop_group, wait_until_up
+
+from support.processes import log_tail, stop_group, wait_until_up
 
 HERE = Path(__file__).resolve().parent
 

@@ -4,7 +4,8 @@
   user, stop a server, remove an account): accounts with running or queued
   servers that take a few reads to stop, scripted answers, and a record of
   every call; for ``npuhub.workshops.cleanup.WorkshopCleanup``.
-- ``FakeClock``: a settable UTC clock for code that takes ``clock=``.
+- ``FakeClock``: a settable clock for code that takes ``clock=`` or a ``now``
+  callable: POSIX seconds (the admission core) or an aware UTC datetime (workshops).
 - ``FakeOIDCProvider``: an OpenID provider's discovery document and userinfo
   answer, or its being down, as ``NPUHubOIDCAuthenticator.httpfetch`` sees them
   (the integration tests use the real provider of tests/idp/oidc).
@@ -105,16 +106,21 @@ class FakeHub:
 
 
 class FakeClock:
-    """Returns ``now``; ``advance`` moves it on."""
+    """Returns ``now``, which tests set or ``advance``; a datetime unless given POSIX seconds.
 
-    def __init__(self, now: datetime | None = None):
-        self.now = now or datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    ``FakeClock()`` is a Monday morning in UTC; ``FakeClock(1_700_000_000.0)``
+    counts seconds, as the admission core does.
+    """
 
-    def __call__(self) -> datetime:
+    def __init__(self, now: datetime | float | None = None):
+        self.now = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc) if now is None else now
+
+    def __call__(self) -> datetime | float:
         return self.now
 
-    def advance(self, **delta) -> datetime:
-        self.now += timedelta(**delta)
+    def advance(self, **delta) -> datetime | float:
+        step = timedelta(**delta)
+        self.now += step if isinstance(self.now, datetime) else step.total_seconds()
         return self.now
 
 

@@ -17,10 +17,10 @@ from urllib.parse import urljoin
 
 import requests
 
-from conftest import require
-from processes import log_tail, stop_group, wait_until_up
+from support.parts import require
+from support.processes import log_tail, stop_group, wait_until_up
 
-IDP_DIR = Path(__file__).parent / "idp" / "oidc"
+IDP_DIR = Path(__file__).resolve().parents[1] / "idp" / "oidc"
 CLIENT_ID = "npuhub"
 CLIENT_SECRET = "test-oidc-client-secret"
 SECRET_ENV = "NPUHUB_OIDC_CLIENT_SECRET"

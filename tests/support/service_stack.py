@@ -1,8 +1,7 @@
-"""Fixtures of the service tests: a real JupyterHub that knows the npuhub service, and the service process.
+"""The service tests' real parts: a JupyterHub that knows the npuhub service, and the service process.
 
-Test modules import the fixtures from here (not from a tests/service/conftest.py:
-a second ``conftest`` module would shadow tests/conftest.py for ``from conftest
-import``). The hub is started once per test session, whichever module asks first.
+The fixtures ``service_hub`` (one hub per test session) and ``start_service``
+are imported by the conftest.py of the tiers that use them (service, labext).
 
 The hub is the embedded stack's configuration (``npuhub.embedded.hub.configure``)
 with ``$NPUHUB_SERVICE_URL`` set, so it registers the service as running
@@ -25,51 +24,22 @@ from unittest import mock
 
 import pytest
 import requests
-from conftest import BIN, EmbeddedStack, free_port
-from processes import log_tail, wait_until_up
 
-HERE = Path(__file__).parent
+from support.processes import log_tail, wait_until_up
+from support.sites import DEMO_GROUPS, make_site
+from support.stacks import BIN, EmbeddedStack, free_port
+
+#: The hub's configuration file (it names the test authenticator, so it must be a file the hub reads).
+HUB_CONFIG = Path(__file__).resolve().parents[1] / "service" / "jupyterhub_config.py"
 PREFIX = "/services/npuhub/"
 
 #: One node with two devices (8 quarter slices), a second course for "another group's teacher".
-SITE = """
-pool:
-  - model: Ascend 910B
-    nodes: 1
-    devices_per_node: 2
-    node_prefix: node
-groups:
-  course-demo: {kind: course}
-  course-ai: {kind: course}
-  lab-demo: {kind: lab}
-  teachers: {kind: role}
-  admins: {kind: role}
-flavors:
-  - id: cpu
-    cpu: 1
-    memory: 1G
-  - id: npu-quarter
-    cpu: 1
-    memory: 2G
-    accelerator: {model: Ascend 910B, share: 1/4}
-    default: true
-  - id: npu-half
-    cpu: 1
-    memory: 2G
-    accelerator: {model: Ascend 910B, share: 1/2}
-    groups: [teachers, lab-demo, admins]
-  - id: npu-1
-    cpu: 1
-    memory: 2G
-    accelerator: {model: Ascend 910B, share: 1}
-    groups: [lab-demo, admins]
-limits:
-  max_share: 1
-  groups:
-    course-demo: {max_share: 1/4}
-    course-ai: {max_share: 1/4}
-    lab-demo: {max_share: 2}
-"""
+SITE = make_site(
+    devices_per_node=2,
+    groups={**DEMO_GROUPS, "course-ai": {"kind": "course"}},
+    limits={"max_share": 1, "groups": {"course-demo": {"max_share": "1/4"}, "course-ai": {"max_share": "1/4"},
+                                       "lab-demo": {"max_share": 2}}},
+)
 
 #: Budgets: each student 1 device-hour a day; the lab shares 100 a week. Fast ticks for the tests.
 SERVICE_CONFIG = """
@@ -96,10 +66,10 @@ class ServiceHub(EmbeddedStack):
         super().__init__(workdir, SITE)
         self.service_port = free_port()
         self.service_token = secrets.token_hex(16)
-        self._tokens: dict[str, str] = {}
+        self._tokens: dict[tuple, str] = {}
 
     def command(self) -> list[str]:
-        return [str(BIN / "jupyterhub"), "-f", str(HERE / "jupyterhub_config.py"), "--ip=127.0.0.1",
+        return [str(BIN / "jupyterhub"), "-f", str(HUB_CONFIG), "--ip=127.0.0.1",
                 f"--port={self.port}", f"--JupyterHub.hub_port={self.hub_port}",
                 f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{self.api_port}", "--log-level=INFO"]
 
@@ -120,14 +90,20 @@ class ServiceHub(EmbeddedStack):
         """The service's API through the hub's proxy, as clients reach it."""
         return f"{self.base_url}{PREFIX}api/v1"
 
-    def token(self, user: str) -> str:
-        """An API token of ``user`` (who signs in once, so the hub knows her groups and roles)."""
-        if user not in self._tokens:
-            session = self.session(user)
-            r = session.api("POST", f"/users/{user}/tokens", json={"note": "service tests"})
+    def token(self, user: str, scopes: tuple[str, ...] | None = None) -> str:
+        """An API token of ``user`` (who signs in, so the hub knows her groups and roles), made once.
+
+        With ``scopes``, the token carries exactly those (what a server's token would carry).
+        """
+        key = (user, scopes)
+        if key not in self._tokens:
+            body = {"note": "service tests"}
+            if scopes is not None:
+                body["scopes"] = list(scopes)
+            r = self.session(user).api("POST", f"/users/{user}/tokens", json=body)
             r.raise_for_status()
-            self._tokens[user] = r.json()["token"]
-        return self._tokens[user]
+            self._tokens[key] = r.json()["token"]
+        return self._tokens[key]
 
     def sign_in_all(self, users) -> None:
         with ThreadPoolExecutor(8) as pool:
@@ -219,20 +195,16 @@ class ServiceProcess:
         return Client(self.hub.service_base, self.hub.token(user) if user else None, user or "anonymous")
 
 
-_HUB: ServiceHub | None = None
-
-
 @pytest.fixture(scope="session")
-def service_hub(request, tmp_path_factory):
-    """One hub for every service test module (each module imports this fixture; the hub is shared)."""
-    global _HUB
-    if _HUB is None:
-        hub = ServiceHub(tmp_path_factory.mktemp("service-hub"))
-        request.config.add_cleanup(hub.stop)
+def service_hub(tmp_path_factory):
+    """One hub for every test of the session that asks (its people signed in once); stopped at the end."""
+    hub = ServiceHub(tmp_path_factory.mktemp("service-hub"))
+    try:
         hub.start()
         hub.sign_in_all(USERS)
-        _HUB = hub
-    return _HUB
+        yield hub
+    finally:
+        hub.stop()
 
 
 @pytest.fixture
@@ -251,11 +223,3 @@ def start_service(service_hub, tmp_path):
     yield start
     for proc in started:
         proc.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    """Each storm runs on SQLite and on the real PostgreSQL (a fresh database each time)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'admission.sqlite'}"
-    return request.getfixturevalue("postgres_url")

@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import BIN, require
+from support.parts import require
+from support.stacks import BIN
 
 EXTENSION = Path(__file__).resolve().parents[2] / "extensions" / "npuhub-lab"
 

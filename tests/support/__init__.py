@@ -1,0 +1,1 @@
+"""What the test tiers share: real parts on loopback, site files, HTTP clients and test doubles."""
