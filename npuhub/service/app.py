@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 from jupyterhub.services.auth import HubOAuth
 from tornado.httpserver import HTTPServer
 from tornado.web import Application as WebApplication
-from traitlets import Bool, Bytes, Dict, Float, Integer, List, Unicode, default
+from traitlets import Bool, Bytes, Dict, Float, Integer, Unicode, default
 from traitlets.config import Application
 
 from .. import __version__
@@ -36,7 +36,7 @@ from ..admission.fairshare import FairShare
 from ..admission.model import State
 from ..admission.quota import Budgets
 from ..admission.store import AdmissionStore
-from ..site_config import SiteConfigError, load_site_config, parse_quota_rules
+from ..site_config import SiteConfigError, load_site_config
 from .enforcement import BudgetWatch
 from .engine import Engine
 from .errors import APIError
@@ -48,7 +48,7 @@ from .reclaim import IdleReclaim
 from .routes import url_table
 from .validation import DRAIN_BYTES
 
-__all__ = ["NPUHubService", "main", "parse_quota_rules"]
+__all__ = ["NPUHubService", "main"]
 
 
 class NPUHubService(Application):
@@ -209,17 +209,6 @@ class NPUHubService(Application):
         True, config=True,
         help="Stop servers whose budget is spent once the grace period has passed. False: only warn.",
     )
-    quota_rules = List(
-        Dict(), config=True,
-        help="""Device-hour budgets, renewed each period by rule.
-
-        Each rule: ``{"scope": "user" or "group", "groups": [...], "device_hours":
-        "10", "period": "day" | "week" | "month", "cap": "20"}``. ``scope: user``
-        gives each member of the groups her own budget (the most generous rule
-        of her groups applies); ``scope: group`` gives the group one budget its
-        members share. Amounts are exact: whole numbers or strings like "1/2".
-        A person or group without a rule is not metered against a budget.""",
-    )
     fairshare_half_life = Float(
         7 * 86400.0, config=True, help="Seconds after which past usage counts half in the fair-share order.",
     )
@@ -264,12 +253,7 @@ class NPUHubService(Application):
             self.site = load_site_config(self.site_config_file or None)
         except SiteConfigError as e:
             self.exit_fatal(str(e))
-        try:
-            # the service's own setting wins; otherwise the site file's quotas section
-            self.rules = parse_quota_rules(self.quota_rules, "NPUHubService.quota_rules") if self.quota_rules \
-                else list(self.site.quotas)
-        except ValueError as e:
-            self.exit_fatal(str(e))
+        self.rules = list(self.site.quotas)  # budgets have one source: the site file's quotas
         self.api_prefix = self.service_prefix + "api/v1"
         self.metrics = Metrics()
         self.store = AdmissionStore(self.db_url, **self._engine_kwargs())

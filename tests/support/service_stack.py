@@ -34,19 +34,18 @@ HUB_CONFIG = Path(__file__).resolve().parents[1] / "service" / "jupyterhub_confi
 PREFIX = "/services/npuhub/"
 
 #: One node with two devices (8 quarter slices), a second course for "another group's teacher".
+#: Budgets: each student 1 device-hour a day; the lab shares 100 a week.
 SITE = make_site(
     devices_per_node=2,
     groups={**DEMO_GROUPS, "course-ai": {"kind": "course"}},
     limits={"max_share": 1, "groups": {"course-demo": {"max_share": "1/4"}, "course-ai": {"max_share": "1/4"},
                                        "lab-demo": {"max_share": 2}}},
+    quotas=[{"scope": "user", "groups": ["course-demo", "course-ai"], "device_hours": 1, "period": "day"},
+            {"scope": "group", "groups": ["lab-demo"], "device_hours": 100, "period": "week"}],
 )
 
-#: Budgets: each student 1 device-hour a day; the lab shares 100 a week. Fast ticks for the tests.
+#: Fast ticks for the tests.
 SERVICE_CONFIG = """
-c.NPUHubService.quota_rules = [
-    {"scope": "user", "groups": ["course-demo", "course-ai"], "device_hours": "1", "period": "day"},
-    {"scope": "group", "groups": ["lab-demo"], "device_hours": 100, "period": "week"},
-]
 c.NPUHubService.meter_interval = METER_INTERVAL
 c.NPUHubService.store_retry_interval = 0.3
 c.NPUHubService.over_budget_grace = GRACE

@@ -9,7 +9,7 @@ import pytest
 
 from npuhub.admission.model import Refused
 from npuhub.admission.quota import Budgets, QuotaRule
-from npuhub.service.app import parse_quota_rules
+from npuhub.site_config import parse_quota_rules
 from npuhub.service.auth import caller_from_model
 from npuhub.service.errors import error_answer
 from npuhub.service.openapi import openapi_document, validate_body
@@ -81,7 +81,7 @@ def test_a_bug_is_a_500_with_a_reference_and_nothing_else_is():
     assert not bug and error.status == 405 and "PATCH is not supported here" in str(error.text)
 
 
-def test_quota_rules_from_config_are_exact_and_checked():
+def test_quota_rules_of_the_site_file_are_exact_and_checked():
     rules = parse_quota_rules([{"scope": "user", "groups": ["course-demo"], "device_hours": "1/2", "period": "day"},
                                {"scope": "group", "groups": ["lab-demo"], "device_hours": 100, "cap": "150"}])
     assert rules[0] == QuotaRule("user", frozenset({"course-demo"}), Fraction(1, 2), "day")
