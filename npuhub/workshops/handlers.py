@@ -158,11 +158,12 @@ class WorkshopsHandler(_TeacherPage):
             union, by_group = [], {}
             if error is None:
                 status, error = e.status, e
+        names = flavor_names(union)
         await self.page(
             "workshops.html", status,
             groups=groups,
             flavors=flavor_choices(union, by_group),
-            workshops=[self.row(w, flavor_names(union)) for w in workshops],
+            workshops=[self.row(w, names) for w in workshops],
             form=form,
             error=error,
             max_guests_limit=self.workshops.max_guests_limit,
@@ -205,7 +206,9 @@ class WorkshopHandler(_TeacherPage):
                            "signed_in": self.when(g.signed_in_at), "removed": removed,
                            "removing": over and not removed})
         removing = sum(g["removing"] for g in guests)
-        notices = [("guests_being_removed", MESSAGES["guests_being_removed"].format(n=removing))] if removing else []
+        notices = []
+        if removing:
+            notices.append(("guests_being_removed", MESSAGES["guests_being_removed"].format(n=removing)))
         names = {}
         if workshop.flavor:
             try:

@@ -1,4 +1,4 @@
-"""The flavors a workshop may name, as the npuhub service lists them: the hub keeps no copy of the site file's."""
+"""The flavors a workshop may name, asked of the npuhub service: the hub keeps no copy of the site's."""
 
 from __future__ import annotations
 
@@ -30,9 +30,8 @@ class WorkshopMenus:
         try:
             answer = await self.client.menu(user, sorted(set(groups)))
         except ServiceUnreachable:
-            raise WorkshopError("service_unreachable", status=503, text=message("service_unreachable")) from None
-        except WorkshopError:
-            raise
+            raise WorkshopError("service_unreachable", status=503,
+                                text=message("service_unreachable")) from None
         except Refusal as e:
             raise WorkshopError(e.reason, status=e.status, text=e.text) from None
         return list(answer.get("flavors") or [])
@@ -63,7 +62,7 @@ def flavor_names(menu: Iterable[Mapping]) -> dict[str, Text]:
 
 
 def flavor_choices(union: Iterable[Mapping], menus: Mapping[str, Iterable[Mapping]]) -> list[dict]:
-    """The new-code form's flavors: those of ``union`` (for its order) on some group's menu, with those groups.
+    """The new-code form's flavors: those of ``union`` (in its order) on a group's menu, with those groups.
 
     Each group's menu is its own answer from the service: a flavor open to
     everyone is on each of them.

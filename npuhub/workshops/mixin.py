@@ -105,7 +105,7 @@ class WorkshopCodesMixin(LoggingConfigurable):
     admission_token = Unicode(
         "",
         config=True,
-        help="The token the hub uses at the npuhub service (``custom:npuhub:operate``: it asks on a teacher's behalf).",
+        help="The hub's token at the npuhub service (``custom:npuhub:operate``: it asks for a teacher).",
     )
 
     site_groups = List(
