@@ -16,9 +16,9 @@ proxy, every secret generated). Settings come from:
 - ``$NPUHUB_SERVICE_URL`` and ``$NPUHUB_SERVICE_API_TOKEN`` when the service
   runs on its own (a Deployment) instead of being started by the hub.
 
-The hub reads only the site file's ``auth`` section (and the workshops their
-own part); flavors, the pool and budgets are the service's, which the
-spawners ask.
+The hub reads only the site file's ``auth`` section and the names of its
+groups (the courses an admin may make workshop codes for); flavors, the
+pool and budgets are the service's, which the spawners and the workshops ask.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def configure(c, *, embedded: bool = False, spawner_class: str = "npuhub.spawner
     c.JupyterHub.default_url = "/hub/home"
     c.JupyterHub.template_paths = [TEMPLATES, *config_list(c.JupyterHub, "template_paths")]
     configure_auth(c, site.auth, public_url.rstrip("/"), data)
-    configure_workshops(c, data, site_file)
+    configure_workshops(c, data, sorted(site.groups))
 
     c.JupyterHub.spawner_class = spawner_class
     # A CPU notebook to work in while a named NPU server waits in the queue (the lab
@@ -164,13 +164,15 @@ def configure_auth(c, auth: AuthConfig, public_url: str, data: Path) -> None:
         cas.group_mapping = auth.groups
 
 
-def configure_workshops(c, data: Path, site_file: str) -> None:
+def configure_workshops(c, data: Path, site_groups: list[str]) -> None:
     """Workshop codes, when the authenticator has them (npuhub.workshops.with_workshop_codes).
 
     Their tables go into ``<data dir>/npuhub.sqlite``, their pages into the
     hub's templates, and the clean-up gets the hub service ``npuhub-workshops``,
     with its own token and one scope: remove accounts of the guest group, so
-    the hub itself keeps it away from everyone else.
+    the hub itself keeps it away from everyone else. The flavors a code may
+    name come from the npuhub service (``configure_service`` gives the
+    workshops its address); of the site file they get the group names only.
     """
     from .workshops import TEMPLATES as WORKSHOP_TEMPLATES
     from .workshops import WorkshopCodesMixin
@@ -181,7 +183,7 @@ def configure_workshops(c, data: Path, site_file: str) -> None:
     # Before JupyterHub's own templates: our login.html and page.html extend those.
     c.JupyterHub.template_paths = [WORKSHOP_TEMPLATES, *config_list(c.JupyterHub, "template_paths")]
     c.WorkshopCodesMixin.db_url = f"sqlite:///{data / 'npuhub.sqlite'}"
-    c.WorkshopCodesMixin.site_config_file = site_file
+    c.WorkshopCodesMixin.site_groups = list(site_groups)
     if os.environ.get(CLEANUP_INTERVAL_ENV):
         c.WorkshopCodesMixin.cleanup_interval = float(os.environ[CLEANUP_INTERVAL_ENV])
     guest_group = WorkshopCodesMixin.guest_group.default_value
@@ -252,6 +254,9 @@ def configure_service(c, *, data_dir: Path, site_file: str = "", embedded: bool 
     c.JupyterHub.services = services + [service]
     c.NPUSpawnerMixin.admission_url = service["url"] + "/services/npuhub/api/v1"
     c.NPUSpawnerMixin.admission_token = spawner_token
+    # the workshop pages ask the same service, with the same token, for a course's flavors
+    c.WorkshopCodesMixin.admission_url = c.NPUSpawnerMixin.admission_url
+    c.WorkshopCodesMixin.admission_token = spawner_token
     roles = [r for r in config_list(c.JupyterHub, "load_roles")
              if r.get("name") not in ("npuhub-service", "npuhub-spawner")]
     roles.append({"name": "npuhub-spawner", "description": "The hub's spawners asking for slices for people",

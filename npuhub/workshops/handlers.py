@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -14,6 +15,7 @@ from jupyterhub.scopes import Scope, has_scope
 from jupyterhub.utils import url_path_join
 
 from ..i18n import Text
+from .menu import flavor_choices, flavor_names
 from .mixin import CODE_FIELD, NAME_FIELD, WorkshopCodesMixin, WorkshopSignInRefused
 from .policy import (
     DISPLAY_NAME_MAX,
@@ -107,9 +109,9 @@ class _TeacherPage(_WorkshopPage):
             raise web.HTTPError(403, "%s", str(MESSAGES["not_teacher_of_group"].format(group=workshop.group)))
         return workshop
 
-    def row(self, workshop: Workshop) -> dict:
-        """A workshop as the pages show it."""
-        flavor = self.workshops.workshop_site.catalogue.get(workshop.flavor)
+    def row(self, workshop: Workshop, names: dict[str, Text]) -> dict:
+        """A workshop as the pages show it; its flavor's name from ``names`` (the service's), else its id."""
+        flavor = workshop.flavor
         state = workshop.state(utcnow())
         return {
             "code": workshop.code,
@@ -117,8 +119,8 @@ class _TeacherPage(_WorkshopPage):
             "group": workshop.group,
             "start": self.when(workshop.starts_at),
             "end": self.when(workshop.ends_at),
-            "flavor": flavor.name if flavor else None,
-            "flavor_id": workshop.flavor,
+            "flavor": (names.get(flavor) or Text(flavor, flavor)) if flavor else None,
+            "flavor_id": flavor,
             "guests": workshop.guests,
             "max_guests": workshop.max_guests,
             "state": state,
@@ -143,15 +145,25 @@ class WorkshopsHandler(_TeacherPage):
             "flavor": "",
             "max_guests": "",
         }
-        catalogue = self.workshops.workshop_site.catalogue
-        flavors = [{"id": f.id, "name": f.name, "groups": [g for g in groups if f.allows({g})]}
-                   for f in catalogue if any(f.allows({g}) for g in groups)]
+        workshops = self.workshops.workshop_store.list(None if self.is_operator() else groups)
+        menus = self.workshops.workshop_menus
+        user = self.current_user.name
+        try:
+            union, by_group = await asyncio.gather(
+                menus.union(user, set(groups) | {w.group for w in workshops if w.flavor}),
+                menus.of_groups(user, groups))
+        except WorkshopError as e:
+            # the codes can still be listed, revoked, and made for "any flavor of the course"
+            self.log.warning("Workshop page of %s without the flavors: %s", user, e)
+            union, by_group = [], {}
+            if error is None:
+                status, error = e.status, e
+        names = flavor_names(union)
         await self.page(
             "workshops.html", status,
             groups=groups,
-            flavors=flavors,
-            workshops=[self.row(w) for w in self.workshops.workshop_store.list(
-                None if self.is_operator() else groups)],
+            flavors=flavor_choices(union, by_group),
+            workshops=[self.row(w, names) for w in workshops],
             form=form,
             error=error,
             max_guests_limit=self.workshops.max_guests_limit,
@@ -168,7 +180,7 @@ class WorkshopsHandler(_TeacherPage):
         form = {name: self.get_body_argument(name, "") for name in
                 ("group", "starts_at", "ends_at", "flavor", "max_guests")}
         try:
-            workshop = self.workshops.create_workshop(
+            workshop = await self.workshops.create_workshop(
                 creator=self.current_user.name, may_teach=self.may_teach, **form)
         except WorkshopError as e:
             self.log.info("%s: workshop code refused: %s", self.current_user.name, e.reason)
@@ -194,8 +206,18 @@ class WorkshopHandler(_TeacherPage):
                            "signed_in": self.when(g.signed_in_at), "removed": removed,
                            "removing": over and not removed})
         removing = sum(g["removing"] for g in guests)
-        notice = MESSAGES["guests_being_removed"].format(n=removing) if removing else None
-        await self.page("workshop.html", workshop=self.row(workshop), guests=guests, notice=notice)
+        notices = []
+        if removing:
+            notices.append(("guests_being_removed", MESSAGES["guests_being_removed"].format(n=removing)))
+        names = {}
+        if workshop.flavor:
+            try:
+                names = flavor_names(await self.workshops.workshop_menus.of_group(self.current_user.name,
+                                                                                  workshop.group))
+            except WorkshopError as e:  # the code is shown all the same, its flavor by id
+                self.log.warning("Workshop %s shown without its flavor's name: %s", workshop.code, e)
+                notices.append((e.reason, e.text))
+        await self.page("workshop.html", workshop=self.row(workshop, names), guests=guests, notices=notices)
 
 
 class RevokeHandler(_TeacherPage):

@@ -9,16 +9,16 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tornado import web
-from traitlets import Bool, Float, Integer, Unicode, validate
+from traitlets import Bool, Float, Integer, List, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
 from jupyterhub.utils import make_ssl_context, maybe_future
 
 from ..groups import GroupMapping
-from ..site_config import SiteConfig, load_site_config
 from ..auth_state import ONLY_FLAVOR_KEY, WORKSHOP_KEY
 from ..spawners.mixin import NPUHubSpawnError
 from .cleanup import SERVICE_NAME, WorkshopCleanup
+from .menu import WorkshopMenus
 from .policy import (
     GUEST_PREFIX,
     MESSAGES,
@@ -73,7 +73,8 @@ class WorkshopCodesMixin(LoggingConfigurable):
     (``service_name``) with an API token and the scopes of
     ``cleanup.service_scopes``; ``npuhub.embedded.hub.configure_workshops`` sets
     all three. With ``enable_auth_state`` the spawner holds guests to the
-    workshop's flavor.
+    workshop's flavor. The flavors a code may name come from the npuhub
+    service (``admission_url``), at each page: the hub keeps no copy of them.
     """
 
     enable_workshop_codes = Bool(
@@ -93,10 +94,25 @@ class WorkshopCodesMixin(LoggingConfigurable):
         """,
     )
 
-    site_config_file = Unicode(
+    admission_url = Unicode(
         "",
         config=True,
-        help="The site file (npuhub.yaml) whose flavors a workshop may name. Empty: the built-in example.",
+        help="""The npuhub service's API (e.g. http://npuhub:8090/services/npuhub/api/v1), asked for the
+        flavors of a course when a teacher makes a code. ``npuhub.hubconfig`` sets it, and
+        ``admission_token``, to the spawner's (``c.NPUSpawnerMixin``).""",
+    )
+
+    admission_token = Unicode(
+        "",
+        config=True,
+        help="The hub's token at the npuhub service (``custom:npuhub:operate``: it asks for a teacher).",
+    )
+
+    site_groups = List(
+        Unicode(),
+        config=True,
+        help="""Groups the site file lists (``npuhub.hubconfig`` fills it): an admin may make codes for
+        their courses and labs even before any member has signed in, and so made the hub group.""",
     )
 
     cleanup_interval = Float(
@@ -184,8 +200,8 @@ class WorkshopCodesMixin(LoggingConfigurable):
         return WorkshopStore(self.db_url)
 
     @cached_property
-    def workshop_site(self) -> SiteConfig:
-        return load_site_config(self.site_config_file or None)
+    def workshop_menus(self) -> WorkshopMenus:
+        return WorkshopMenus(self.admission_url, self.admission_token)
 
     @cached_property
     def join_throttle(self) -> JoinThrottle:
@@ -207,8 +223,8 @@ class WorkshopCodesMixin(LoggingConfigurable):
         return mapping if isinstance(mapping, GroupMapping) else GroupMapping()
 
     def class_groups(self, hub_groups: list[str]) -> set[str]:
-        """Every course and lab group, from the site file and the hub: what an admin may make codes for."""
-        names = set(hub_groups) | set(self.workshop_site.groups)
+        """Every course and lab group, of the site file and the hub: what an admin may make codes for."""
+        names = set(hub_groups) | set(self.site_groups)
         return {g for g in names if self.workshop_mapping.kind_of(g) in ("course", "lab")}
 
     @property
@@ -356,11 +372,13 @@ class WorkshopCodesMixin(LoggingConfigurable):
             raise NPUHubSpawnError.of("workshop_over", MESSAGES["workshop_over"], status=403)
 
     # -- for the teachers' pages ---------------------------------------------------------------
-    def create_workshop(self, *, creator: str, may_teach, group: str, starts_at: str, ends_at: str,
-                        flavor: str = "", max_guests: str = "") -> Workshop:
+    async def create_workshop(self, *, creator: str, may_teach, group: str, starts_at: str, ends_at: str,
+                              flavor: str = "", max_guests: str = "") -> Workshop:
         """A new code from the teacher's form. ``may_teach(group)`` says whether the creator teaches it.
 
-        Raises WorkshopError (403 for a group she does not teach, else 400).
+        A flavor must be on the group's menu, which the npuhub service gives.
+        Raises WorkshopError (403 for a group she does not teach, 503 when the
+        service does not answer, else 400).
         """
         group = (group or "").strip()
         if not may_teach(group):
@@ -371,15 +389,19 @@ class WorkshopCodesMixin(LoggingConfigurable):
         start = parse_time(starts_at, self.workshop_zone) if (starts_at or "").strip() else now
         end = parse_time(ends_at, self.workshop_zone)
         check_window(start, end, now, self.max_window_hours)
+        limit = parse_max_guests(max_guests, self.max_guests_limit,
+                                 default=min(self.default_max_guests, self.max_guests_limit) or None)
+        flavor = (flavor or "").strip()
+        # only a code held to one flavor needs the service: without one, the guests' starts ask it anyway
+        menu = await self.workshop_menus.of_group(creator, group) if flavor else []
         return self.workshop_store.create(
             group=group,
             starts_at=start,
             ends_at=end,
             created_by=creator,
             now=now,
-            flavor=check_flavor(self.workshop_site.catalogue, (flavor or "").strip(), group),
-            max_guests=parse_max_guests(max_guests, self.max_guests_limit,
-                                        default=min(self.default_max_guests, self.max_guests_limit) or None),
+            flavor=check_flavor(menu, flavor, group),
+            max_guests=limit,
         )
 
 

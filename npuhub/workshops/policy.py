@@ -7,9 +7,8 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
-from ..flavors import FlavorCatalogue, FlavorError
 from ..i18n import Text
 from ..refusals import Refusal
 
@@ -120,6 +119,10 @@ MESSAGES: dict[str, Text] = {
     "guests_being_removed": Text(
         "正在停止 {n} 位来宾的服务器并删除其账号，约一分钟内完成。",
         "Stopping the servers of {n} guest(s) and removing their accounts: done within about a minute.",
+    ),
+    "flavor_not_allowed": Text(
+        "“{group}”的成员不能使用规格“{flavor}”。可选的规格：{allowed}。",
+        "Members of '{group}' cannot start the flavor '{flavor}'. Flavors of '{group}': {allowed}.",
     ),
     "workshop_not_found": Text(
         "没有这个工作坊。",
@@ -246,14 +249,18 @@ def parse_max_guests(value: str | int | None, limit: int, default: int | None = 
     return int(text)
 
 
-def check_flavor(catalogue: FlavorCatalogue, flavor_id: str | None, group: str) -> str | None:
-    """The workshop's flavor, which members of ``group`` must be allowed; None (empty) for any of theirs."""
+def check_flavor(menu: Iterable[Mapping], flavor_id: str | None, group: str) -> str | None:
+    """The workshop's flavor, which must be on ``menu`` (the service's entries for ``group``); None for any.
+
+    Raises WorkshopError ``flavor_not_allowed``, which names the flavors of the group.
+    """
     if not flavor_id:
         return None
-    try:
-        return catalogue.resolve(flavor_id, {group}).id
-    except FlavorError as e:
-        raise WorkshopError(e.reason, text=e.text) from None
+    ids = [entry["id"] for entry in menu]
+    if flavor_id not in ids:
+        raise WorkshopError("flavor_not_allowed", flavor=flavor_id[:80], group=group[:80],
+                            allowed=", ".join(ids) or "-")
+    return flavor_id
 
 
 # -- records -----------------------------------------------------------------------

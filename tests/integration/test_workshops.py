@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -334,3 +337,62 @@ def test_non_guests_are_untouched(stack):
         assert person in users
     assert sorted(users["teacher1"]["groups"]) == ["course-demo", "teachers"]
     assert not any("workshop-guests" in u["groups"] for n, u in users.items() if not n.startswith("guest-"))
+
+
+#: The small site, with a name for the quarter flavor that only the site file (and so the service) knows.
+NAMED_SITE = ONE_DEVICE_SITE.replace(
+    "  - id: npu-quarter\n",
+    "  - id: npu-quarter\n    display_name: {zh: 四分之一张卡, en: A quarter of a card}\n")
+
+
+def service_pid(stack) -> int:
+    """The npuhub service the hub started for ``stack`` (it runs in the stack's data directory)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"npuhub.service" in cmdline and (proc / "cwd").resolve() == stack.data_dir.resolve():
+                return int(proc.name)
+        except (OSError, ValueError):
+            continue
+    raise AssertionError("no npuhub service process for this stack")
+
+
+def test_the_hub_takes_the_flavors_from_the_service_never_from_the_site_file(tmp_path):
+    """Issue 9: only the service reads the site file, at its start. Garbage on disk afterwards changes nothing
+    the teacher sees; the service gone is a sentence in both languages, and the codes stay usable."""
+    stack = EmbeddedStack(tmp_path, NAMED_SITE).start()
+    site = stack.config.read_text()
+    try:
+        stack.config.write_text("flavors: [this is {not a site file\n")
+        teacher = signed_in(stack, "teacher1")
+        page = teacher.http.get(teacher.url("/hub/workshops"), timeout=30)
+        assert page.status_code == 200, page.text[:2000]
+        select = page.text.split('name="flavor"')[1].split("</select>")[0]
+        offered = re.findall(r'<option value="([^"]+)"', select)
+        assert offered == ["cpu", "npu-quarter"]  # course-demo's menu, as the service read it at its start
+        assert "四分之一张卡 / A quarter of a card" in page.text
+        refused(make_code(teacher, flavor="npu-half"), 400, "flavor_not_allowed",
+                "Flavors of &#39;course-demo&#39;: cpu, npu-quarter")
+        code = new_code(teacher, flavor="npu-quarter")
+        shown = teacher.http.get(teacher.url(f"/hub/workshops/{code}"), timeout=30)
+        assert shown.status_code == 200 and "四分之一张卡 / A quarter of a card" in shown.text
+
+        # The hub starts it again at its next poll, and that start stops at the garbage: it stays down.
+        os.kill(service_pid(stack), signal.SIGKILL)
+        log_before = stack.log_path.stat().st_size
+        listing = teacher.http.get(teacher.url("/hub/workshops"), timeout=30)
+        refused(listing, 503, "service_unreachable", "暂时无法连接资源调度服务",
+                "The npuhub scheduling service cannot be reached right now; please try again in a minute.")
+        assert f'data-code="{code}"' in listing.text and "npu-quarter" in listing.text  # by id, still listed
+        refused(make_code(teacher, flavor="cpu"), 503, "service_unreachable", "try again in a minute")
+        assert new_code(teacher)  # a code for any flavor of the course needs no menu
+        shown = teacher.http.get(teacher.url(f"/hub/workshops/{code}"), timeout=30)
+        assert shown.status_code == 200 and 'data-reason="service_unreachable"' in shown.text
+        assert f"{code[:4]}-{code[4:]}" in shown.text  # still on the projector
+        with open(stack.log_path, errors="replace") as f:
+            f.seek(log_before)
+            log = f.read()
+        assert "Traceback" not in log and not re.search(r"\b500 (GET|POST) ", log), log[-6000:]
+    finally:
+        stack.config.write_text(site)
+        stack.stop()

@@ -15,27 +15,41 @@ from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import maybe_future
 
 from npuhub.auth.demo import DemoAuthenticator
+from npuhub.service.models import menu_view
+from npuhub.site_config import load_site_config
 from npuhub.spawners.mixin import ONLY_FLAVOR_KEY
 from npuhub.workshops import TEMPLATES, WorkshopCodesMixin, with_workshop_codes
 from npuhub.workshops.mixin import WorkshopSignInRefused
 from npuhub.workshops.policy import WorkshopError, format_code, utcnow
+from scripted_http import Answer, ScriptedServer, closed_port_url
 
 PASSWORD = "long-enough-password"
 
 
 @pytest.fixture
-def auth(monkeypatch, tmp_path):
+def service():
+    """The npuhub service as the workshops see it: it answers course-demo's menu of the example site."""
+    with ScriptedServer(Answer.json(200, menu_view(load_site_config().catalogue, ["course-demo"]))) as server:
+        yield server
+
+
+def at(service) -> dict:
+    return dict(admission_url=service.url + "/api/v1", admission_token="hub-token")
+
+
+@pytest.fixture
+def auth(monkeypatch, tmp_path, service):
     monkeypatch.setenv("NPUHUB_MODE", "embedded")
-    a = DemoAuthenticator(password=PASSWORD, db_url=f"sqlite:///{tmp_path / 'npuhub.sqlite'}")
+    a = DemoAuthenticator(password=PASSWORD, db_url=f"sqlite:///{tmp_path / 'npuhub.sqlite'}", **at(service))
     yield a
     a.workshop_store.close()
 
 
-def new_code(auth, group="course-demo", minutes=60, **form):
+async def new_code(auth, group="course-demo", minutes=60, **form):
     now = utcnow()
     ends = now + timedelta(minutes=minutes)
-    return auth.create_workshop(creator="teacher1", may_teach=lambda g: True, group=group,
-                                starts_at=now.isoformat(), ends_at=ends.isoformat(), **form)
+    return await auth.create_workshop(creator="teacher1", may_teach=lambda g: True, group=group,
+                                      starts_at=now.isoformat(), ends_at=ends.isoformat(), **form)
 
 
 async def sign_in(auth, code, name):
@@ -50,7 +64,7 @@ async def refusal(auth, code, name) -> WorkshopError:
 
 
 async def test_a_guest_gets_an_account_in_the_course_and_no_more(auth):
-    w = new_code(auth, flavor="npu-quarter", max_guests="30")
+    w = await new_code(auth, flavor="npu-quarter", max_guests="30")
     model = await sign_in(auth, format_code(w.code).lower(), "  Zoë   Li ")
     assert re.fullmatch(r"guest-zoe-li-[a-z2-9]{4}", model["name"]) and w.code.lower() not in model["name"]
     assert model["groups"] == ["course-demo", "workshop-guests"]
@@ -69,7 +83,7 @@ async def test_a_guest_gets_an_account_in_the_course_and_no_more(auth):
 
 
 async def test_a_workshop_without_a_flavor_leaves_the_course_menu(auth):
-    w = new_code(auth, group="lab-demo")
+    w = await new_code(auth, group="lab-demo")
     model = await sign_in(auth, w.code, "张三")
     assert re.fullmatch(r"guest-[a-z2-9]{6}", model["name"])
     assert ONLY_FLAVOR_KEY not in model["auth_state"]
@@ -77,7 +91,7 @@ async def test_a_workshop_without_a_flavor_leaves_the_course_menu(auth):
 
 
 async def test_refusals_say_why_in_both_languages(auth):
-    full = new_code(auth, max_guests="1")
+    full = await new_code(auth, max_guests="1")
     await sign_in(auth, full.code, "first")
     cases = {
         "workshop_full": (full.code, "second"),
@@ -88,7 +102,7 @@ async def test_refusals_say_why_in_both_languages(auth):
     for reason, (code, name) in cases.items():
         error = await refusal(auth, code, name)
         assert error.reason == reason and error.text.zh and error.text.en
-    revoked = new_code(auth)
+    revoked = await new_code(auth)
     auth.workshop_store.revoke(revoked.code, by="teacher1", now=utcnow())
     assert (await refusal(auth, revoked.code, "late")).reason == "code_revoked"
     now = utcnow()
@@ -130,7 +144,7 @@ async def test_the_providers_sign_ins_never_get_guest_rights_or_names(echo):
     data = {"username": "mallory", "groups": ["workshop-guests", "x"]}
     model = await echo.get_authenticated_user(None, data)
     assert model["groups"] == ["x"]
-    w = new_code(echo)
+    w = await new_code(echo)
     guest = await sign_in(echo, w.code, "Li Lei")
     # A person at the identity provider who happens to have a guest's name does not get her account.
     assert await echo.get_authenticated_user(None, {"username": guest["name"]}) is None
@@ -161,7 +175,7 @@ async def test_the_decorator_puts_the_mixin_before_the_authenticators_own_method
 
 
 async def test_a_guest_stays_signed_in_while_the_workshop_is_open(auth):
-    w = new_code(auth)
+    w = await new_code(auth)
     guest = await sign_in(auth, w.code, "Li Lei")
     user = SimpleNamespace(name=guest["name"])
     assert await auth.refresh_user(user) is True
@@ -176,7 +190,7 @@ async def test_a_guest_stays_signed_in_while_the_workshop_is_open(auth):
 
 async def test_a_guest_starts_no_server_once_her_workshop_is_over(auth):
     """Signed in for a few more minutes (the hub refreshes auth lazily), she still cannot start anything."""
-    w = new_code(auth)
+    w = await new_code(auth)
     guest = await sign_in(auth, w.code, "Li Lei")
     user = SimpleNamespace(name=guest["name"])
     await maybe_future(auth.pre_spawn_start(user, SimpleNamespace(name="")))
@@ -189,31 +203,48 @@ async def test_a_guest_starts_no_server_once_her_workshop_is_over(auth):
     await maybe_future(auth.pre_spawn_start(SimpleNamespace(name="student1"), SimpleNamespace(name="")))
 
 
-def test_teachers_make_codes_for_their_courses_only(auth):
+async def test_teachers_make_codes_for_their_courses_only(auth, service):
     now = utcnow()
     form = dict(starts_at="", ends_at=(now + timedelta(hours=2)).isoformat())
+
+    async def create(group="course-demo", may_teach=lambda g: True, creator="teacher1", **more):
+        return await auth.create_workshop(creator=creator, may_teach=may_teach, group=group, **form, **more)
+
     with pytest.raises(WorkshopError) as info:
-        auth.create_workshop(creator="teacher1", may_teach=lambda g: g == "course-demo", group="lab-demo",
-                             **form)
+        await create("lab-demo", may_teach=lambda g: g == "course-demo")
     assert (info.value.reason, info.value.status) == ("not_teacher_of_group", 403)
     assert "lab-demo" in info.value.text.zh and "do not teach 'lab-demo'" in info.value.text.en
     with pytest.raises(WorkshopError) as info:
-        auth.create_workshop(creator="admin", may_teach=lambda g: True, group="teachers", **form)
+        await create("teachers", creator="admin")
     assert info.value.reason == "group_not_a_class"
+    assert service.asked == []  # nothing to ask the service yet
     with pytest.raises(WorkshopError) as info:
-        auth.create_workshop(creator="teacher1", may_teach=lambda g: True, group="course-demo",
-                             flavor="npu-2", **form)
+        await create(flavor="npu-2")
     assert (info.value.reason, info.value.status) == ("flavor_not_allowed", 400)
-    w = auth.create_workshop(creator="teacher1", may_teach=lambda g: g == "course-demo", group="course-demo",
-                             flavor="cpu", max_guests="40", **form)
+    assert "Flavors of 'course-demo': cpu, npu-eighth, npu-quarter" in info.value.text.en
+    assert service.asked[-1] == ("GET", "/api/v1/flavors?user=teacher1&group=course-demo")
+    w = await create(may_teach=lambda g: g == "course-demo", flavor="cpu", max_guests="40")
     assert (w.group, w.flavor, w.max_guests, w.created_by) == ("course-demo", "cpu", 40, "teacher1")
     assert w.starts_at - now < timedelta(seconds=5)  # an empty start means now
-    unbounded = auth.create_workshop(creator="teacher1", may_teach=lambda g: True, group="course-demo",
-                                     **form)
+    unbounded = await create()
     assert unbounded.max_guests == 60  # "most guests" left empty: the default limit, not any number
     auth.default_max_guests = 0
-    assert auth.create_workshop(creator="teacher1", may_teach=lambda g: True, group="course-demo",
-                                **form).max_guests is None
+    assert (await create()).max_guests is None
+
+
+async def test_a_code_for_one_flavor_waits_for_the_service_and_any_flavor_does_not(monkeypatch, tmp_path):
+    monkeypatch.setenv("NPUHUB_MODE", "embedded")
+    auth = DemoAuthenticator(password=PASSWORD, db_url=f"sqlite:///{tmp_path / 'npuhub.sqlite'}",
+                             admission_url=closed_port_url() + "/api/v1", admission_token="hub-token")
+    form = dict(creator="teacher1", may_teach=lambda g: True, group="course-demo", starts_at="",
+                ends_at=(utcnow() + timedelta(hours=2)).isoformat())
+    with pytest.raises(WorkshopError) as info:
+        await auth.create_workshop(flavor="cpu", **form)
+    assert (info.value.reason, info.value.status) == ("service_unreachable", 503)
+    assert "稍后再试" in info.value.text.zh and "try again in a minute" in info.value.text.en
+    assert auth.workshop_store.list(None) == []
+    assert (await auth.create_workshop(**form)).flavor is None
+    auth.workshop_store.close()
 
 
 def fake_app(**kw):
@@ -225,7 +256,7 @@ def fake_app(**kw):
 
 
 @pytest.mark.parametrize("kind", ["oidc", "cas"])
-async def test_the_university_sign_ins_take_the_mixin_too(kind, tmp_path):
+async def test_the_university_sign_ins_take_the_mixin_too(kind, tmp_path, service):
     """What `@with_workshop_codes` above their class statement gives the OIDC and CAS authenticators."""
     if kind == "oidc":
         from npuhub.auth.oidc import NPUHubOIDCAuthenticator as base
@@ -238,12 +269,12 @@ async def test_the_university_sign_ins_take_the_mixin_too(kind, tmp_path):
         own_route = "/cas/callback"
     cls = with_workshop_codes(base)
     assert with_workshop_codes(cls) is cls  # applying it twice changes nothing
-    auth = cls(db_url=f"sqlite:///{tmp_path / 'npuhub.sqlite'}", **settings)
+    auth = cls(db_url=f"sqlite:///{tmp_path / 'npuhub.sqlite'}", **at(service), **settings)
     routes = [route for route, *_ in auth.get_handlers(fake_app())]
     auth._workshop_cleanup.stop()
     assert own_route in routes and "/join" in routes
 
-    guest = await sign_in(auth, new_code(auth, flavor="cpu").code, "Li Lei")  # no ticket, no provider
+    guest = await sign_in(auth, (await new_code(auth, flavor="cpu")).code, "Li Lei")  # no ticket, no provider
     assert guest["groups"] == ["course-demo", "workshop-guests"] and guest["admin"] is False
     assert await auth.refresh_user(SimpleNamespace(name=guest["name"])) is True
     auth.workshop_store.close()

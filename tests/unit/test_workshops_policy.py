@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from npuhub.service.models import menu_view
 from npuhub.site_config import load_site_config
 from npuhub.workshops.policy import (
     ALPHABET,
@@ -116,13 +117,19 @@ def test_max_guests_and_flavor_of_the_form():
     for bad in ("0", "-1", "501", "3.5", "many"):
         with refused("max_guests_invalid"):
             parse_max_guests(bad, 500)
-    catalogue = load_site_config().catalogue
-    assert check_flavor(catalogue, "", "course-demo") is None
-    assert check_flavor(catalogue, "npu-quarter", "course-demo") == "npu-quarter"
-    with refused("flavor_not_allowed"):
-        check_flavor(catalogue, "npu-1", "course-demo")  # a lab flavor
-    with refused("flavor_unknown"):
-        check_flavor(catalogue, "npu-99", "course-demo")
+    # the group's menu as the npuhub service answers it; the policy never sees the site file
+    menu = menu_view(load_site_config().catalogue, ["course-demo"])["flavors"]
+    assert check_flavor(menu, "", "course-demo") is None
+    assert check_flavor(menu, "npu-quarter", "course-demo") == "npu-quarter"
+    for not_on_the_menu in ("npu-1", "npu-99"):  # a lab's flavor, and one the site does not list
+        with refused("flavor_not_allowed") as info:
+            check_flavor(menu, not_on_the_menu, "course-demo")
+        text = info.value.text
+        assert f"'{not_on_the_menu}'" in text.en and "course-demo" in text.en and "npu-quarter" in text.en
+        assert f"“{not_on_the_menu}”" in text.zh and "course-demo" in text.zh
+    with refused("flavor_not_allowed") as info:
+        check_flavor([], "cpu", "course-x")  # a group with no flavor at all
+    assert info.value.text.en.endswith(": -.")
 
 
 def test_why_a_guest_is_refused():

@@ -1,0 +1,76 @@
+"""The flavors a workshop may name, asked of the npuhub service: the hub keeps no copy of the site's."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+
+from ..i18n import Text, message
+from ..refusals import Refusal
+from ..spawners.client import AdmissionClient, ServiceUnreachable
+from .policy import WorkshopError
+
+__all__ = ["WorkshopMenus", "flavor_choices", "flavor_names"]
+
+
+class WorkshopMenus:
+    """Asks the service (``GET /flavors?user=&group=``) what members of a group may start, at each page.
+
+    Every method raises WorkshopError: ``service_unreachable`` (503) when the
+    service does not answer or is not configured, else the service's own
+    refusal (its reason, status and sentence).
+    """
+
+    def __init__(self, api_url: str, token: str, *, timeout: float = 10.0):
+        self.client = AdmissionClient(api_url, token, timeout=timeout) if api_url else None
+
+    async def _menu(self, user: str, groups: Iterable[str]) -> list[dict]:
+        if self.client is None:
+            raise WorkshopError("service_unreachable", status=503, text=message("service_not_configured"))
+        try:
+            answer = await self.client.menu(user, sorted(set(groups)))
+        except ServiceUnreachable:
+            raise WorkshopError("service_unreachable", status=503,
+                                text=message("service_unreachable")) from None
+        except Refusal as e:
+            raise WorkshopError(e.reason, status=e.status, text=e.text) from None
+        return list(answer.get("flavors") or [])
+
+    async def of_group(self, user: str, group: str) -> list[dict]:
+        """The menu of members of ``group`` (``user`` is who asks: the teacher)."""
+        return await self._menu(user, [group])
+
+    async def of_groups(self, user: str, groups: Sequence[str]) -> dict[str, list[dict]]:
+        """Each group's own menu, asked at once."""
+        menus = await asyncio.gather(*(self._menu(user, [g]) for g in groups))
+        return dict(zip(groups, menus))
+
+    async def union(self, user: str, groups: Iterable[str]) -> list[dict]:
+        """Every flavor a member of any of ``groups`` may start, in the service's menu order."""
+        groups = set(groups)
+        return await self._menu(user, groups) if groups else []
+
+
+def _name(entry: Mapping) -> Text:
+    names = entry.get("names") or {}
+    return Text(str(names.get("zh") or entry["id"]), str(names.get("en") or entry["id"]))
+
+
+def flavor_names(menu: Iterable[Mapping]) -> dict[str, Text]:
+    """Flavor id -> its name in both languages."""
+    return {entry["id"]: _name(entry) for entry in menu}
+
+
+def flavor_choices(union: Iterable[Mapping], menus: Mapping[str, Iterable[Mapping]]) -> list[dict]:
+    """The new-code form's flavors: those of ``union`` (in its order) on a group's menu, with those groups.
+
+    Each group's menu is its own answer from the service: a flavor open to
+    everyone is on each of them.
+    """
+    members = {group: {entry["id"] for entry in menu} for group, menu in menus.items()}
+    choices = []
+    for entry in union:
+        groups = [g for g in menus if entry["id"] in members[g]]
+        if groups:
+            choices.append({"id": entry["id"], "name": _name(entry), "groups": groups})
+    return choices
