@@ -340,9 +340,9 @@ def test_non_guests_are_untouched(stack):
 
 
 #: The small site, with a name for the quarter flavor that only the site file (and so the service) knows.
-NAMED_SITE = ONE_DEVICE_SITE.replace(
-    "  - id: npu-quarter\n",
-    "  - id: npu-quarter\n    display_name: {zh: 四分之一张卡, en: A quarter of a card}\n")
+NAMED_SITE = make_site()
+NAMED_SITE["flavors"] = [dict(f, display_name={"zh": "四分之一张卡", "en": "A quarter of a card"})
+                         if f["id"] == "npu-quarter" else f for f in NAMED_SITE["flavors"]]
 
 
 def service_pid(stack) -> int:

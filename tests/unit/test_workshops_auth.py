@@ -21,7 +21,7 @@ from npuhub.spawners.mixin import ONLY_FLAVOR_KEY
 from npuhub.workshops import TEMPLATES, WorkshopCodesMixin, with_workshop_codes
 from npuhub.workshops.mixin import WorkshopSignInRefused
 from npuhub.workshops.policy import WorkshopError, format_code, utcnow
-from scripted_http import Answer, ScriptedServer, closed_port_url
+from support.scripted_http import Answer, ScriptedServer, closed_port_url
 
 PASSWORD = "long-enough-password"
 

@@ -13,7 +13,7 @@ from npuhub.service.models import menu_view
 from npuhub.site_config import load_site_config
 from npuhub.workshops.menu import WorkshopMenus, flavor_choices, flavor_names
 from npuhub.workshops.policy import WorkshopError
-from scripted_http import Answer, ScriptedServer, closed_port_url
+from support.scripted_http import Answer, ScriptedServer, closed_port_url
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = load_site_config().catalogue
