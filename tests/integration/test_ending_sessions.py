@@ -109,3 +109,21 @@ def test_a_student_cannot_end_someone_elses_grant(stack):
     assert stack.admin("DELETE", "/users/student3/server").status_code in (202, 204)
     stack.admin.wait_for_server("student3", ready=False)
     assert_pool_agrees(stack, operator)
+
+
+def test_a_server_that_dies_gives_its_slice_back_and_the_pool_agrees(stack):
+    import os
+    import signal
+
+    operator = service(stack, "admin")
+    assert stack.spawn("student5", "npu-quarter").status_code in (201, 202)
+    pid = stack.admin.wait_for_server("student5")["servers"][""]["state"]["pid"]
+    assert_pool_agrees(stack, operator)
+    os.kill(pid, signal.SIGKILL)
+    # the hub polls its servers every 10 s; the spawner then releases the slice
+    deadline = time.monotonic() + 60
+    while operator.get(api(stack, "/requests"), params={"user": "student5", "state": "granted"},
+                       timeout=30).json()["requests"]:
+        assert time.monotonic() < deadline, "the dead server's slice was never released"
+        time.sleep(1)
+    assert_pool_agrees(stack, operator)
