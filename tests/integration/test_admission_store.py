@@ -138,7 +138,7 @@ def test_a_database_of_the_first_schema_is_upgraded_with_its_requests(db_url):
             "'cancelled', 1.0, 1, '0', 2.0)"))
     engine.dispose()
     store = AdmissionStore(db_url)
-    store.open(SITE, Clock())
+    store.open(SITE, FakeClock(NOW))
     old = store.get_request("old-1")
     assert old.state is State.CANCELLED and old.ended_by is None and old.ended_at == 2.0
     store.close()
