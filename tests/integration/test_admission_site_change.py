@@ -7,6 +7,7 @@ import pytest
 from npuhub.admission.model import State
 from npuhub.admission.store import AdmissionStore
 from npuhub.site_config import parse_site_config
+from support.doubles import FakeClock
 
 pytestmark = pytest.mark.integration
 
@@ -23,14 +24,6 @@ BEFORE = {
 AFTER = {**BEFORE, "pool": BEFORE["pool"][:1], "flavors": BEFORE["flavors"][:1]}
 
 
-class Clock:
-    def __init__(self):
-        self.now = 1_700_000_000.0
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
     if request.param == "sqlite":
@@ -39,7 +32,7 @@ def db_url(request, tmp_path):
 
 
 def test_a_reload_on_a_smaller_site_refuses_what_can_no_longer_be_served(db_url):
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     store = AdmissionStore(db_url)
     adm = store.open(parse_site_config(BEFORE), clock)
     adm.reserve("course-a", "small", 1, clock.now + 60, clock.now + 3600, "teacher", reservation_id="lesson")

@@ -11,6 +11,7 @@ from npuhub.admission.model import CoreState, Refused, Request, Reservation, Res
 from npuhub.admission.quota import Budgets, QuotaRule
 from npuhub.flavors import FlavorCatalogue
 from npuhub.site_config import parse_site_config
+from support.doubles import FakeClock
 
 SITE = parse_site_config({
     "pool": [{"model": "Ascend 910B", "nodes": 1, "devices_per_node": 1, "node_prefix": "n"}],
@@ -27,15 +28,7 @@ SITE = parse_site_config({
 HOUR = 3600
 
 
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def admission(clock: Clock, **kwargs) -> Admission:
+def admission(clock: FakeClock, **kwargs) -> Admission:
     budgets = Budgets(rules=[QuotaRule("user", frozenset({"course-a", "lab-x"}), Fraction(1), "week")])
     return Admission(SITE, clock, budgets=budgets, **kwargs)
 
@@ -47,7 +40,7 @@ def test_the_catalogue_finds_a_flavor_by_id_whoever_may_use_it():
 
 
 def test_metering_charges_the_price_the_core_tells():
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     adm = admission(clock)
     assert adm.price("half") == 2 and adm.price("quarter") == Fraction(1, 4) and adm.price("cpu") == 0
     rid = adm.submit("x0", {"lab-x"}, "half").request
@@ -57,7 +50,7 @@ def test_metering_charges_the_price_the_core_tells():
 
 
 def test_end_cancels_a_waiting_request_and_releases_a_granted_one():
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     adm = admission(clock)
     granted = [adm.submit(f"a{i}", {"course-a"}, "quarter").request for i in range(4)]
     waiting = adm.submit("a4", {"course-a"}, "quarter").request
@@ -72,7 +65,7 @@ def test_end_cancels_a_waiting_request_and_releases_a_granted_one():
 
 
 def test_holdings_are_her_granted_requests_in_arrival_order():
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     adm = admission(clock)
     first = adm.submit("x0", {"lab-x"}, "quarter").request
     second = adm.submit("x0", {"lab-x"}, "half").request
@@ -96,7 +89,7 @@ def test_holdings_are_her_granted_requests_in_arrival_order():
     (dict(reservation_id="taken"), "reservation_id_taken"),
 ])
 def test_a_reservation_the_rules_refuse_says_why_and_changes_nothing(change, reason):
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     adm = admission(clock)
     adm.reserve("course-a", "quarter", 1, clock.now + HOUR, clock.now + 2 * HOUR, "t", reservation_id="taken")
     args = dict(flavor="quarter", count=1, starts=HOUR, ends=2 * HOUR, reservation_id=None) | change
@@ -110,7 +103,7 @@ def test_a_reservation_the_rules_refuse_says_why_and_changes_nothing(change, rea
 
 
 def test_reservation_use_counts_members_placeholders_and_lending():
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     adm = admission(clock)
     res = adm.reserve("course-a", "quarter", 3, clock.now, clock.now + 2 * HOUR, "t", hold=600)
     assert adm.reservation_use(res.id, clock.now) == ReservationUse(in_use=0, held=3, lent=False)
@@ -122,7 +115,7 @@ def test_reservation_use_counts_members_placeholders_and_lending():
 
 
 def test_over_budget_reads_the_budget_without_opening_or_renewing_it():
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     adm = admission(clock)
     rid = adm.submit("x0", {"lab-x"}, "half").request
     req = adm.find(rid)
@@ -138,7 +131,7 @@ def test_over_budget_reads_the_budget_without_opening_or_renewing_it():
 
 
 def test_snapshot_and_restore_carry_what_the_estimates_and_arrivals_need():
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     adm = admission(clock, default_session=600.0)
     granted = [adm.submit(f"a{i}", {"course-a"}, "quarter").request for i in range(4)]
     clock.now += 1200
@@ -158,7 +151,7 @@ def test_snapshot_and_restore_carry_what_the_estimates_and_arrivals_need():
 
 
 def test_reserved_capacity_is_what_placeholders_hold_by_model():
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     adm = admission(clock)
     assert adm.reserved() == {}
     adm.reserve("course-a", "quarter", 3, clock.now, clock.now + HOUR, "t")
@@ -170,7 +163,7 @@ def test_reserved_capacity_is_what_placeholders_hold_by_model():
 
 def test_a_reservation_for_a_flavor_the_site_dropped_holds_nothing_and_stops_nothing():
     """The site file changed under a stored reservation: the service must still load and schedule."""
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     adm = admission(clock)
     gone = Reservation("r-gone", "course-a", "gone", 2, clock.now, clock.now + HOUR, "t")
     adm.restore(None, [], [gone])
@@ -181,7 +174,7 @@ def test_a_reservation_for_a_flavor_the_site_dropped_holds_nothing_and_stops_not
 
 def test_a_stored_waiting_request_for_a_model_the_pool_dropped_is_refused_on_restore():
     """The pool lost a device model while people waited for it: they are told, the rest is served."""
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.0)
     adm = admission(clock)
     lost = Request("w-lost", "a0", frozenset({"course-a"}), "old", "Ascend 310P", Fraction(1, 2), clock.now - 60,
                    seq=1)

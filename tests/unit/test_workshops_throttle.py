@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from npuhub.workshops.throttle import JoinThrottle
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from support.doubles import FakeClock
 
 
 def test_a_burst_of_wrong_codes_is_slowed_down_with_growing_waits():
-    clock = Clock()
+    clock = FakeClock(1000.0)
     throttle = JoinThrottle(free=3, window=60, first_wait=2, max_wait=10, clock=clock)
     for _ in range(3):
         assert throttle.retry_after("10.0.0.1") is None
@@ -34,7 +27,7 @@ def test_a_burst_of_wrong_codes_is_slowed_down_with_growing_waits():
 
 
 def test_a_class_behind_one_address_that_mistypes_now_and_then_never_waits():
-    clock = Clock()
+    clock = FakeClock(1000.0)
     throttle = JoinThrottle(free=3, window=60, first_wait=2, max_wait=10, clock=clock)
     for _ in range(20):
         throttle.wrong_code("school-nat")
@@ -43,7 +36,7 @@ def test_a_class_behind_one_address_that_mistypes_now_and_then_never_waits():
 
 
 def test_quiet_clients_are_forgotten_and_the_table_stays_bounded():
-    clock = Clock()
+    clock = FakeClock(1000.0)
     throttle = JoinThrottle(free=1, window=60, first_wait=2, max_wait=10, max_clients=100, clock=clock)
     throttle.wrong_code("x")
     throttle.wrong_code("x")
