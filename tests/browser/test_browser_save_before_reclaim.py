@@ -16,8 +16,7 @@ import pytest
 
 from support.sites import make_site
 from support.stacks import EmbeddedStack
-from test_browser_lab_panel import set_settings, sign_in_and_start
-from support.browser import LAB_TIMEOUT_MS, VIEWPORT
+from support.browser import LAB_TIMEOUT_MS, VIEWPORT, set_settings, sign_in_and_start
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
