@@ -4,7 +4,8 @@ A real JupyterLab (``python -m jupyterlab``) with the front end installed and
 the server part switched off the way an operator would, in the server's user
 config (``ServerApp.jpserver_extensions = {"npuhub_lab": false}``, what
 ``jupyter server extension disable npuhub_lab --user`` writes). The status
-bar and the panel show that the server part is not installed.
+bar and the panel show that the server part is not installed, in JupyterLab's
+language (the browser set to the other one).
 """
 
 from __future__ import annotations
@@ -24,14 +25,24 @@ from support.stacks import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-MISSING = "The npuhub server part is not installed on this server; ask the centre's staff."
+#: JupyterLab's language, the browser's language, and the sentence.
+LANGUAGES = [
+    ("en", "zh-CN", "The npuhub server part is not installed on this server; ask the centre's staff."),
+    ("zh_CN", "en-US", "此服务器上没有安装 npuhub 服务端组件，请联系计算中心工作人员。"),
+]
 
 
-@pytest.fixture
-def lab_without_server_part(tmp_path):
-    """JupyterLab on a free loopback port with npuhub_lab's server part disabled; its URL with the token."""
+@pytest.fixture(params=LANGUAGES, ids=[lab for lab, _, _ in LANGUAGES])
+def lab_without_server_part(request, tmp_path):
+    """JupyterLab on a free loopback port with npuhub_lab's server part disabled, in one language.
+
+    Yields its URL, its token, the browser's locale to use and the sentence to expect.
+    """
+    lab_locale, browser_locale, sentence = request.param
     config = tmp_path / "config"
-    config.mkdir()
+    language = config / "lab" / "user-settings" / "@jupyterlab" / "translation-extension"
+    language.mkdir(parents=True)
+    (language / "plugin.jupyterlab-settings").write_text(json.dumps({"locale": lab_locale}))
     (config / "jupyter_server_config.json").write_text(json.dumps({
         "ServerApp": {"jpserver_extensions": {"npuhub_lab": False}},
         "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
@@ -49,16 +60,16 @@ def lab_without_server_part(tmp_path):
     try:
         wait_until_up(proc, f"{base}/api/status?token={token}", what="JupyterLab", timeout=60,
                       log=lambda: log_tail(log), interval=0.2)
-        yield base, token
+        yield base, token, browser_locale, sentence
     finally:
         stop_group(proc)
 
 
 def test_the_status_bar_and_the_panel_say_the_server_part_is_missing(chromium, lab_without_server_part):
-    base, token = lab_without_server_part
+    base, token, browser_locale, sentence = lab_without_server_part
     # the server part is really off: its route is unknown to this server
     assert requests.get(f"{base}/npuhub-lab/status?token={token}", timeout=10).status_code == 404
-    context = chromium.new_context(viewport=VIEWPORT, locale="en-US")
+    context = chromium.new_context(viewport=VIEWPORT, locale=browser_locale)
     context.set_default_timeout(15_000)
     try:
         page = context.new_page()
@@ -66,10 +77,10 @@ def test_the_status_bar_and_the_panel_say_the_server_part_is_missing(chromium, l
         page.wait_for_selector("#jp-main-dock-panel", timeout=LAB_TIMEOUT_MS)
         problem = page.locator(".jp-npuhub-status .jp-npuhub-status-problem")
         problem.wait_for(timeout=30_000)
-        assert problem.inner_text() == MISSING
+        assert problem.inner_text() == sentence
         page.locator(".jp-npuhub-status").click()
         panel_problem = page.locator("#npuhub-lab-panel .jp-npuhub-problem")
         panel_problem.wait_for()
-        assert MISSING in panel_problem.inner_text(), panel_problem.inner_text()
+        assert sentence in panel_problem.inner_text(), panel_problem.inner_text()
     finally:
         context.close()
