@@ -131,6 +131,9 @@ def test_no_hub_token_reaches_the_browser(chromium, tmp_path):
                     if place.startswith("response body") and "/npuhub-lab/status" in place]
         assert any("Ascend 910B" in text for text in statuses), statuses
         assert not record.unread, record.unread
+        # and the other channels were really read: the spawn page's progress, Lab's WebSocket, the cookies
+        places = {place.split(" ")[0] for place, _ in record.seen}
+        assert {"event", "ws", "cookie", "DOM"} <= places, places
         assert where(server_token, record.seen) == []
         assert where(spawner_token, record.seen) == []
     finally:
