@@ -35,7 +35,7 @@ def stack(tmp_path_factory):
 
 
 def open_lab_in(chromium, stack, browser_locale: str, lab_locale: str, start: bool):
-    """A browser set to ``browser_locale`` showing student1's Lab, with Lab's language set to ``lab_locale``."""
+    """A browser in ``browser_locale`` showing student1's Lab, Lab's language set to ``lab_locale``."""
     context = chromium.new_context(viewport=VIEWPORT, locale=browser_locale)
     context.set_default_timeout(15_000)
     page = context.new_page()

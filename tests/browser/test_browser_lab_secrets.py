@@ -71,7 +71,8 @@ class Recorder:
 
     def _request(self, event) -> None:
         request = event["request"]
-        self.seen.append((f"request {request['url']}", repr(request.get("headers")) + request.get("postData", "")))
+        sent = repr(request.get("headers")) + request.get("postData", "")
+        self.seen.append((f"request {request['url']}", sent))
 
     def _response(self, event) -> None:
         url, status = event["request"]["url"], event.get("responseStatusCode", 0)
@@ -82,7 +83,9 @@ class Recorder:
             if not (event.get("responseErrorReason") or 300 <= status < 400 or status == 204
                     or event["resourceType"] == "EventSource"):
                 body = self.cdp.send("Fetch.getResponseBody", {"requestId": event["requestId"]})
-                text = base64.b64decode(body["body"]).decode("latin-1") if body["base64Encoded"] else body["body"]
+                text = body["body"]
+                if body["base64Encoded"]:
+                    text = base64.b64decode(text).decode("latin-1")
                 self.seen.append((f"response body {url}", text))
         except Exception as error:  # noqa: BLE001 (named by the test, never a hung page)
             self.unread.append(f"{url} {status} {event.get('responseErrorReason')}: {error}")
@@ -104,8 +107,9 @@ class Recorder:
 def test_the_search_finds_a_token_hidden_as_tornado_hides_it():
     token = "0123456789abcdef" * 4
     signed = "2|1:0|10:1700000000|5:value|88:" + base64.b64encode(token.encode()).decode() + "|abc"
-    assert where(token, [("cookie", signed), ("url", "?t=" + token[:8] + "%" + "%02x" % ord(token[8]) + token[9:]),
-                         ("clean", "nothing here")]) == ["cookie", "url"]
+    url_encoded = "?t=" + token[:8] + "%" + "%02x" % ord(token[8]) + token[9:]
+    seen = [("cookie", signed), ("url", url_encoded), ("clean", "nothing here")]
+    assert where(token, seen) == ["cookie", "url"]
 
 
 def test_no_hub_token_reaches_the_browser(chromium, tmp_path):

@@ -40,7 +40,8 @@ def cell_sources(path) -> list[str]:
     return ["".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]]
 
 
-def test_an_open_notebook_and_file_are_saved_before_an_idle_stop(chromium, tmp_path, monkeypatch, screenshot_dir):
+def test_an_open_notebook_and_file_are_saved_before_an_idle_stop(chromium, tmp_path, monkeypatch,
+                                                                 screenshot_dir):
     monkeypatch.setenv("NPUHUB_SERVICE_ARGS", " ".join([
         "--NPUHubService.reconcile_interval=1",
         "--NPUHubService.idle_hard_limit=1",

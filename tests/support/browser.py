@@ -1,4 +1,4 @@
-"""What the browser tests share: Debian's Chromium, the window size, signing in, Lab's settings, the screenshots."""
+"""What the browser tests share: Debian's Chromium, window size, signing in, Lab's settings, screenshots."""
 
 from __future__ import annotations
 
