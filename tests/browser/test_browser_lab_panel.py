@@ -9,15 +9,14 @@ screenshots of the status bar and the panel, in English and in Chinese.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 
 import pytest
 
 from support.sites import make_site
-from support.stacks import PASSWORD, EmbeddedStack
-from support.browser import LAB_TIMEOUT_MS, VIEWPORT
+from support.stacks import EmbeddedStack
+from support.browser import LAB_TIMEOUT_MS, VIEWPORT, set_settings, sign_in, sign_in_and_start
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -47,36 +46,6 @@ def browser_context(chromium):
     yield new
     for context in contexts:
         context.close()
-
-
-def sign_in(page, base: str, user: str) -> None:
-    page.goto(base + "/hub/login")
-    page.fill("#username_input", user)
-    page.fill("#password_input", PASSWORD)
-    page.click("#login_submit")
-    page.wait_for_url(re.compile(r"/hub/home"))
-
-
-def sign_in_and_start(page, base: str, user: str, flavor: str) -> None:
-    sign_in(page, base, user)
-    page.goto(base + "/hub/spawn")
-    page.check(f"#npuhub-flavor-{flavor}")
-    page.click('#spawn_form button[type="submit"]')
-    page.wait_for_selector("#jp-main-dock-panel", timeout=LAB_TIMEOUT_MS)
-
-
-def set_settings(page, base: str, user: str, plugin: str, values: dict) -> None:
-    """Change a JupyterLab plugin's user settings through Lab's settings API, as the Settings editor does."""
-    answer = page.evaluate(
-        """async ([url, raw]) => {
-            const xsrf = document.cookie.split('; ').find(c => c.startsWith('_xsrf='))?.slice(6) ?? '';
-            const r = await fetch(url, {method: 'PUT', headers: {'X-XSRFToken': decodeURIComponent(xsrf),
-                                   'Content-Type': 'application/json'}, body: JSON.stringify({raw})});
-            return r.status;
-        }""",
-        [f"{base}/user/{user}/lab/api/settings/{plugin}", json.dumps(values)],
-    )
-    assert answer == 204, f"changing the settings of {plugin} answered {answer}"
 
 
 def test_status_bar_and_panel_show_slice_quota_and_queue(stack, browser_context, screenshot_dir):

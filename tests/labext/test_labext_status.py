@@ -53,7 +53,8 @@ def test_a_student_holding_nothing_sees_her_budget_and_the_pool(run, jp_fetch, j
     assert status["reservations"] == []
     fetched = dt.datetime.fromisoformat(status["fetched_at"])
     assert abs((dt.datetime.now(dt.UTC) - fetched).total_seconds()) < 60
-    # the browser never gets the server's hub token
+    # the browser never gets the server's hub token (in this answer; every answer, cookie and storage the
+    # page sees is searched in tests/browser/test_browser_lab_secrets.py)
     assert lab_client(jp_serverapp).settings.api_token not in r.body.decode()
     # polling is not activity: the server would never look idle to the hub (and idle reclaim never happen)
     assert "api_last_activity" not in jp_serverapp.web_app.settings or \
