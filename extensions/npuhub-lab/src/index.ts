@@ -15,6 +15,7 @@ import { pickText, StatusModel } from './model';
 import { Notifier } from './notify';
 import { saveDirtyDocuments } from './save';
 import { TRANSLATION_DOMAIN } from './tokens';
+import { setTimeLocale } from './view';
 import { SidePanel, StatusItem } from './widgets';
 
 const PLUGIN_ID = 'npuhub-lab:plugin';
@@ -32,6 +33,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const trans = (translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
     const language = translator?.languageCode ?? 'en';
+    setTimeLocale(language);
     const model = new StatusModel({ language });
 
     const onCancel = async (id: string): Promise<void> => {

@@ -101,7 +101,14 @@ export function serverLabel(server: string, trans: TranslationBundle): string {
   return server ? server : trans.__('default server');
 }
 
-/** Local time "14:05", with the date when it is not today. */
+let timeLocales: string[] = [];
+
+/** Write times and dates in JupyterLab's language ("zh-CN", "en"), not the browser's. */
+export function setTimeLocale(language: string | null | undefined): void {
+  timeLocales = language ? [language.replace('_', '-')] : [];
+}
+
+/** Local time "14:05", with the date when it is not today, in JupyterLab's language. */
 export function formatTime(iso: string | null | undefined, now: Date = new Date()): string {
   if (!iso) {
     return '';
@@ -110,11 +117,11 @@ export function formatTime(iso: string | null | undefined, now: Date = new Date(
   if (isNaN(when.getTime())) {
     return iso;
   }
-  const time = when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const time = when.toLocaleTimeString(timeLocales, { hour: '2-digit', minute: '2-digit' });
   if (when.toDateString() === now.toDateString()) {
     return time;
   }
-  const date = when.toLocaleDateString([], { month: 'short', day: 'numeric' });
+  const date = when.toLocaleDateString(timeLocales, { month: 'short', day: 'numeric' });
   return `${date} ${time}`;
 }
 
