@@ -396,7 +396,8 @@ class NPUHubService(Application):
             return
         for request_id, why in ended:
             self.log.info("Ended request %s: the hub no longer runs or starts its server (%s)", request_id, why)
-        await self.idle_reclaim.update(active)
+        # a server still starting is not idle (a slow start, an image pull, must not lose its slice)
+        await self.idle_reclaim.update({key: seen for key, seen in active.items() if key in ready})
 
     async def _recover(self) -> None:
         if not self.engine.available:
