@@ -1,4 +1,4 @@
-"""How fresh the hub's view of a server's activity is: the report interval servers use, and the lag it implies.
+"""How fresh the hub's view of a server's activity is: how often servers report it, and the lag that gives.
 
 JupyterHub learns of a server's activity two ways: from the proxy's routes,
 polled every ``JupyterHub.last_activity_interval`` (300 s), and from the

@@ -75,16 +75,16 @@ MESSAGES: dict[str, Text] = {
     "idle_warning": Text(
         "您的服务器已空闲 {idle} 分钟以上，且有人在排队等待加速卡：除非您继续使用，它将于 {at}停止并释放资源。"
         "已保存的文件都会保留；浏览器中尚未保存的修改和内核中的变量会丢失，请及时保存。",
-        "Your server has been idle for over {idle} minutes and others are waiting for its accelerator: unless "
-        "you keep working, it will be stopped at {at}. Saved files are kept; unsaved edits in the browser and "
-        "variables in running kernels are lost, so save now.",
+        "Your server has been idle for over {idle} minutes and others are waiting for its accelerator: "
+        "unless you keep working, it will be stopped at {at}. Saved files are kept; unsaved edits in the "
+        "browser and variables in running kernels are lost, so save now.",
     ),
     "idle_hard_warning": Text(
         "您的服务器已空闲 {idle} 分钟以上，达到本中心空闲服务器的上限（无论是否有人排队）：除非您继续使用，"
         "它将于 {at}停止并释放资源。已保存的文件都会保留；浏览器中尚未保存的修改和内核中的变量会丢失，请及时保存。",
-        "Your server has been idle for over {idle} minutes, the centre's limit for idle servers whether or not "
-        "anyone waits: unless you keep working, it will be stopped at {at}. Saved files are kept; unsaved edits "
-        "in the browser and variables in running kernels are lost, so save now.",
+        "Your server has been idle for over {idle} minutes, the centre's limit for idle servers whether or "
+        "not anyone waits: unless you keep working, it will be stopped at {at}. Saved files are kept; "
+        "unsaved edits in the browser and variables in running kernels are lost, so save now.",
     ),
     "cost_per_hour": Text(
         "每运行 1 小时计 {hours} 卡时",

@@ -16,7 +16,8 @@ from fractions import Fraction
 
 from .i18n import MESSAGES, Text, message
 
-__all__ = ["REASON_STATUS", "Refusal", "hours_text", "status_for", "when", "stop_time", "whose", "iso", "parse_iso"]
+__all__ = ["REASON_STATUS", "Refusal", "hours_text", "status_for", "when", "stop_time", "whose", "iso",
+           "parse_iso"]
 
 #: HTTP status of each reason; a reason not listed is a 409 (a conflict with the current state).
 REASON_STATUS: dict[str, int] = {

@@ -256,8 +256,9 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
             minutes = r.number(entry["idle_minutes"], f"{key}.idle_minutes")
             if minutes < MIN_IDLE_MINUTES:
                 # a server in use can look idle to the hub for up to the activity lag (npuhub/activity.py)
-                r.fail(f"{key}.idle_minutes", f"must be at least {MIN_IDLE_MINUTES} (minutes), not {minutes:g}: "
-                                              "servers' activity reaches the hub up to half a minute late")
+                r.fail(f"{key}.idle_minutes",
+                       f"must be at least {MIN_IDLE_MINUTES} (minutes), not {minutes:g}: "
+                       "servers' activity reaches the hub up to half a minute late")
             idle_limit = minutes * 60
         default = entry.get("default", False)
         if not isinstance(default, bool):

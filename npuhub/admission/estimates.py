@@ -203,7 +203,7 @@ class Fluid:
                 continue
             mean_end = run.granted_at + self.mean
             if reclaim_at <= (mean_end if mean_end > now else self.overdue):
-                # stopped by idle reclaim before its expected end: a fixed time the expected end only recedes from
+                # stopped by idle reclaim before its expected end: a fixed time the expected end only leaves
                 if run.reclaim_at < now:
                     self.movable = False  # a stop already due happens "now", which moves with the clock
                 self._push_fixed(state, reclaim_at, run.share)

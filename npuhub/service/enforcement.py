@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 from ..admission.model import Request, State
 from ..i18n import Text, message
-from .engine import Engine
 from ..refusals import stop_time
+from .engine import Engine
 from .errors import APIError, iso, whose
 from .hubapi import HubClient, HubUnavailable
 from .metrics import Metrics
@@ -58,7 +58,9 @@ class WarnThenStop:
         raise NotImplementedError
 
     def basis(self, req: Request) -> object:
-        """What a warning was given on; when it differs at a later round, the warning is withdrawn and judged anew."""
+        """What a warning was given on: if it differs at a later round, the warning is withdrawn, judged anew.
+
+        None by default (a budget warning stands as long as the budget is spent)."""
         return None
 
     def on_warned(self, req: Request, stop_at: float) -> None:

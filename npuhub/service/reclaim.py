@@ -35,9 +35,9 @@ from fractions import Fraction
 from ..admission.core import Admission
 from ..admission.model import Request
 from ..i18n import Text, message
+from ..refusals import stop_time
 from .engine import Engine
 from .enforcement import WarnThenStop
-from ..refusals import stop_time
 from .errors import iso
 from .hubapi import HubClient
 from .metrics import Metrics
@@ -50,8 +50,8 @@ RECLAIMED, HARD_LIMIT = "idle_reclaimed", "idle_hard_limit"
 
 def reclaimable(adm: Admission, last_activity: dict[tuple[str, str], float], now: float,
                 idle_limit: Callable[[Request], float], hard_limit: float) -> dict[str, str]:
-    """Granted requests to reclaim now, with why: longest idle first, only as many as the waiting demand needs,
-    then any past the hard limit.
+    """Granted requests to reclaim now, with why: longest idle first, only as many as the waiting demand
+    needs, then any past the hard limit.
 
     ``last_activity`` maps (user, server) to the hub's last activity time;
     a session the hub does not report is left alone (reconciliation ends it).
@@ -83,7 +83,8 @@ class IdleReclaim(WarnThenStop):
     def __init__(self, engine: Engine, hub: HubClient | None, *, idle_limit: float, hard_limit: float,
                  grace: float, metrics: Metrics, log: logging.Logger | None = None,
                  clock: Callable[[], float] = time.time, lag: float = 0.0):
-        """``lag``: how late activity can reach the service (``activity.activity_lag``); no limit is shorter."""
+        """``lag``: how late activity may reach the service (``activity.activity_lag``); no limit is
+        shorter."""
         super().__init__(engine, hub, grace, metrics, log, clock)
         self.lag = lag
         self.default_idle_limit = self._at_least_lag("idle_limit", idle_limit)
@@ -94,8 +95,8 @@ class IdleReclaim(WarnThenStop):
     def _at_least_lag(self, name: str, seconds: float) -> float:
         if seconds >= self.lag:
             return seconds
-        self.log.warning("%s=%g s is shorter than the activity lag (%.1f s): using %.1f s, so that a server in "
-                         "use is never judged idle", name, seconds, self.lag, self.lag)
+        self.log.warning("%s=%g s is shorter than the activity lag (%.1f s): using %.1f s, so that a server "
+                         "in use is never judged idle", name, seconds, self.lag, self.lag)
         return self.lag
 
     def idle_limit(self, req: Request) -> float:

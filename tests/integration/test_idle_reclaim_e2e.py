@@ -1,5 +1,6 @@
 """Idle reclaim's two negative cases on the real stack: nobody waits, so an idle server stays; someone waits,
-but the server is in use, so it stays. Each then shows the reclaim does happen once the reason to spare it goes.
+but the server is in use, so it stays. Each then shows the reclaim does happen once the reason to spare it
+goes.
 
 Short limits through NPUHUB_SERVICE_ARGS; servers report activity every 2 s (NPUHUB_ACTIVITY_INTERVAL), so the
 activity lag is 2.2 s + one reconciliation (1 s) and no limit below it is used.
@@ -27,8 +28,8 @@ ARGS = (f"--NPUHubService.reconcile_interval=1 --NPUHubService.idle_limit={LIMIT
 
 def request_state(db, user: str):
     with db.connect() as c:
-        return c.execute(sa.text("SELECT state, reason FROM npuhub_requests WHERE user = :u ORDER BY arrived DESC"),
-                         {"u": user}).first()
+        return c.execute(sa.text("SELECT state, reason FROM npuhub_requests WHERE user = :u "
+                                 "ORDER BY arrived DESC"), {"u": user}).first()
 
 
 @pytest.fixture
@@ -63,7 +64,8 @@ def test_an_idle_server_with_nobody_waiting_survives_many_rounds(stack):
 def test_a_server_in_use_survives_while_someone_waits(stack):
     assert stack.spawn("labmember1", "npu-1").status_code in (201, 202)
     pid = stack.admin.wait_for_server("labmember1")["servers"][""]["state"]["pid"]
-    token = stack.session("labmember1").api("POST", "/users/labmember1/tokens", json={"note": "work"}).json()["token"]
+    answer = stack.session("labmember1").api("POST", "/users/labmember1/tokens", json={"note": "work"})
+    token = answer.json()["token"]
     work = requests.Session()
     work.headers["Authorization"] = f"token {token}"
     # student1 asks meanwhile (the hub answers a start that waits only after its slow-spawn timeout, 10 s)

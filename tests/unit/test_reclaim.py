@@ -1,5 +1,6 @@
-"""Idle reclaim: only what the queue needs, longest idle first, the hard limit with its own words, never faster
-than activity reaches the service, a stop time to the second, and estimates that count on reclaimed slices."""
+"""Idle reclaim: only what the queue needs, longest idle first, the hard limit with its own words, never
+faster than activity reaches the service, a stop time to the second, estimates that count on reclaimed
+slices."""
 
 import asyncio
 from types import SimpleNamespace
@@ -73,8 +74,8 @@ def test_flavor_idle_minutes_from_the_site_file():
 
 # -- warning and stop, with a hub that stops what it is asked to ------------------------------------
 class Hub:
-    """Stops what it is asked to; its spawner reports the stop (a plain end) before the hub answers, as the real
-    hub's does."""
+    """Stops what it is asked to; its spawner reports the stop (a plain end) before the hub answers, as the
+    real hub's does."""
 
     def __init__(self, adm):
         self.adm = adm
@@ -186,7 +187,8 @@ def test_the_site_file_refuses_an_idle_limit_below_a_minute(tmp_path):
 
 def test_local_servers_report_their_activity_every_15_seconds(monkeypatch):
     monkeypatch.delenv("NPUHUB_ACTIVITY_INTERVAL", raising=False)
-    spawner = LocalNPUSpawner(user=SimpleNamespace(name="someone", url="/user/someone/"), hub=SimpleNamespace())
+    owner = SimpleNamespace(name="someone", url="/user/someone/")
+    spawner = LocalNPUSpawner(user=owner, hub=SimpleNamespace())
     assert spawner.user_env({})["JUPYTERHUB_ACTIVITY_INTERVAL"] == "15"
 
 
