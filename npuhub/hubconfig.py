@@ -33,6 +33,7 @@ from pathlib import Path
 from traitlets.config import LazyConfigValue
 from traitlets.utils.importstring import import_item
 
+from .activity import report_interval
 from .groups import CUSTOM_SCOPES
 from .site_config import AuthConfig, SiteConfig, SiteConfigError, load_site_config
 
@@ -245,6 +246,8 @@ def configure_service(c, *, data_dir: Path, site_file: str = "", embedded: bool 
             environment={
                 "NPUHUB_SITE_CONFIG": site_file,
                 "NPUHUB_DB_URL": os.environ.get("NPUHUB_DB_URL") or f"sqlite:///{data_dir / 'admission.sqlite'}",
+                # idle reclaim judges no faster than the servers report activity (npuhub/activity.py)
+                "NPUHUB_ACTIVITY_INTERVAL": str(report_interval()),
             },
         )
     services = [s for s in config_list(c.JupyterHub, "services") if s.get("name") not in ("npuhub", "npuhub-spawner")]

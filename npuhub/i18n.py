@@ -71,12 +71,20 @@ MESSAGES: dict[str, Text] = {
         "排队时间过长，已放弃本次申请。请稍后再试，或选择更小的规格。",
         "You waited too long in the queue, so the request was given up. Try again later, or pick a smaller flavor.",
     ),
+    # -- idle reclaim (service/reclaim.py): each end says why, and when to the second ------------------
     "idle_warning": Text(
-        "您的服务器已空闲较久，且有人在排队等待加速卡：除非您继续使用，它将于 {at} 停止并释放资源。"
+        "您的服务器已空闲 {idle} 分钟以上，且有人在排队等待加速卡：除非您继续使用，它将于 {at}停止并释放资源。"
         "已保存的文件都会保留；浏览器中尚未保存的修改和内核中的变量会丢失，请及时保存。",
-        "Your server has been idle a while and others are waiting for its accelerator: unless you keep "
-        "working, it will be stopped at {at}. Saved files are kept; unsaved edits in the browser and "
-        "variables in running kernels are lost, so save now.",
+        "Your server has been idle for over {idle} minutes and others are waiting for its accelerator: "
+        "unless you keep working, it will be stopped at {at}. Saved files are kept; unsaved edits in the "
+        "browser and variables in running kernels are lost, so save now.",
+    ),
+    "idle_hard_warning": Text(
+        "您的服务器已空闲 {idle} 分钟以上，达到本中心空闲服务器的上限（无论是否有人排队）：除非您继续使用，"
+        "它将于 {at}停止并释放资源。已保存的文件都会保留；浏览器中尚未保存的修改和内核中的变量会丢失，请及时保存。",
+        "Your server has been idle for over {idle} minutes, the centre's limit for idle servers whether or "
+        "not anyone waits: unless you keep working, it will be stopped at {at}. Saved files are kept; "
+        "unsaved edits in the browser and variables in running kernels are lost, so save now.",
     ),
     "cost_per_hour": Text(
         "每运行 1 小时计 {hours} 卡时",
@@ -160,6 +168,11 @@ MESSAGES: dict[str, Text] = {
     "ended_idle_reclaimed": Text(
         "服务器空闲过久，已停止以便把资源让给排队的人。已保存的文件都还在。",
         "The server was idle too long and was stopped to give its slice to others. Your saved files are kept.",
+    ),
+    "ended_idle_hard_limit": Text(
+        "服务器空闲时间超过了本中心的上限，已停止并释放资源。已保存的文件都还在。",
+        "The server was idle longer than the centre allows, so it was stopped and its slice released. "
+        "Your saved files are kept.",
     ),
     "ended_server_gone": Text(
         "JupyterHub 已不再运行或启动这个服务器，申请已结束，不再计费。",

@@ -16,7 +16,8 @@ from fractions import Fraction
 
 from .i18n import MESSAGES, Text, message
 
-__all__ = ["REASON_STATUS", "Refusal", "hours_text", "status_for", "when", "whose", "iso", "parse_iso"]
+__all__ = ["REASON_STATUS", "Refusal", "hours_text", "status_for", "when", "stop_time", "whose", "iso",
+           "parse_iso"]
 
 #: HTTP status of each reason; a reason not listed is a 409 (a conflict with the current state).
 REASON_STATUS: dict[str, int] = {
@@ -111,6 +112,20 @@ def _text_of(structured, line, reason: str) -> Text:
 def when(at: float) -> str:
     """A time as people read it in a message, to the minute: ``2026-05-04 10:00 UTC``."""
     return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def stop_time(at: float, now: float) -> Text:
+    """When a running server will be stopped, to the second, and how soon: ``11:03:51 UTC (in 2 minutes)``.
+
+    The date is added when the stop is not on today's (UTC) date. "in N minutes" rounds down, so that it
+    never promises more time than there is.
+    """
+    stop, today = dt.datetime.fromtimestamp(at, dt.UTC), dt.datetime.fromtimestamp(now, dt.UTC)
+    clock = stop.strftime("%H:%M:%S UTC" if stop.date() == today.date() else "%Y-%m-%d %H:%M:%S UTC")
+    left = max(0, int(at - now))
+    if left < 120:
+        return Text(f"{clock}（{left} 秒后）", f"{clock} (in {left} seconds)")
+    return Text(f"{clock}（{left // 60} 分钟后）", f"{clock} (in {left // 60} minutes)")
 
 
 def iso(at: float | None) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from .groups import GroupMapping
+from .activity import MIN_IDLE_MINUTES
 from .flavors import FLAVOR_ID_RE, Flavor, FlavorCatalogue
 from .i18n import Text
 from .pool import NodeSpec
@@ -252,7 +253,13 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
             price = _amount(r, entry["price"], f"{key}.price")
         idle_limit = None
         if "idle_minutes" in entry:
-            idle_limit = r.number(entry["idle_minutes"], f"{key}.idle_minutes") * 60
+            minutes = r.number(entry["idle_minutes"], f"{key}.idle_minutes")
+            if minutes < MIN_IDLE_MINUTES:
+                # a server in use can look idle to the hub for up to the activity lag (npuhub/activity.py)
+                r.fail(f"{key}.idle_minutes",
+                       f"must be at least {MIN_IDLE_MINUTES} (minutes), not {minutes:g}: "
+                       "servers' activity reaches the hub up to half a minute late")
+            idle_limit = minutes * 60
         default = entry.get("default", False)
         if not isinstance(default, bool):
             r.fail(f"{key}.default", "must be true or false")

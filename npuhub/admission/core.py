@@ -29,7 +29,7 @@ of positions re-run it over the whole queue, once.
 
 What others may use (everything else is private to this module):
 - changes: ``submit``, ``end`` (cancel a waiting request or release a granted
-  one), ``release``, ``reserve`` / ``cancel_reservation``, ``meter``, ``schedule``;
+  one), ``release``, ``stopping_for``, ``reserve`` / ``cancel_reservation``, ``meter``, ``schedule``;
 - reads: ``find``, ``active_of``, ``holdings``, ``held_by``, ``queue``,
   ``positions``, ``decision``, ``waiting``, ``granted``, ``price``,
   ``accounts_of``, ``over_budget``, ``reserved_for``, ``reservation_use``,
@@ -37,7 +37,8 @@ What others may use (everything else is private to this module):
   ``pool`` but never change them (``budgets`` and ``fairshare`` have their own
   public API, which the store and the adjustments use);
 - for the store: ``snapshot`` / ``restore`` and the ``dirty`` sets it drains;
-- for the estimates: ``fluid_input``, the frozen input of ``estimates.Fluid``.
+- for the estimates: ``fluid_input``, the frozen input of ``estimates.Fluid``,
+  and ``set_reclaim_times`` (idle reclaim says when it will stop idle sessions).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from ..flavors import Flavor, FlavorCatalogue, FlavorError
 from ..pool import Grant, NoCapacity, Pool, PoolError
@@ -106,6 +107,8 @@ class Admission:
         #: bumped by every change the estimates read (besides the pool's own version and the mean)
         self._version = 0
         self._fluid: Fluid | None = None  # the kept simulation of the whole queue
+        self._reclaim_at: dict[str, float] = {}  # granted request id -> when idle reclaim will stop it
+        self._stopping: dict[str, str] = {}  # granted request id -> why the service is stopping its server
         self.stats = Stats()
 
     # -- reading --------------------------------------------------------------
@@ -179,7 +182,7 @@ class Admission:
         pool = self.pool
         capacity = {m: float(pool.capacity(m)) for m in pool.models}
         free = {m: float(pool.capacity(m) - pool.held(m)) for m in pool.models}
-        running = tuple(Running(r.model, r.share_float, r.granted_at)
+        running = tuple(Running(r.model, r.share_float, r.granted_at, self._reclaim_at.get(r.id))
                         for r in self._granted.values() if r.grant is not None)
         held = []
         for res_id, placeholders in self._placeholders.items():
@@ -189,6 +192,17 @@ class Admission:
             frees_at = min(res.ends, res.starts + res.hold)
             held += [Held(p.model, float(p.share), frees_at) for p in placeholders]
         return FluidInput(self._session_mean, free, capacity, running, tuple(held))
+
+    def set_reclaim_times(self, stop_at: Mapping[str, float]) -> None:
+        """When idle reclaim will stop these granted sessions (epoch seconds); replaces what it said before.
+
+        The estimates count on a session's slice from ``min(expected end, stop time)``. Kept in memory
+        only: the service says it again at every reconciliation.
+        """
+        times = {rid: float(at) for rid, at in stop_at.items() if rid in self._granted}
+        if times != self._reclaim_at:
+            self._reclaim_at = times
+            self._version += 1
 
     # -- persisting -------------------------------------------------------------
     def snapshot(self) -> CoreState:
@@ -419,8 +433,17 @@ class Admission:
             self._end(req, State.CANCELLED, self.clock(), reason or "cancelled", by)
             self.schedule()
         elif req.state is State.GRANTED:
-            self.release(request_id, reason or "stopped", by)
+            self.release(request_id, reason or self._stopping.get(request_id, "stopped"), by)
         return req
+
+    def stopping_for(self, request_id: str, reason: str) -> None:
+        """The service is stopping this granted session's server for ``reason`` (idle, budget spent).
+
+        The release, whoever reports the stop (the hub's spawner, usually, with a plain ``end``), then
+        carries that reason, so the person reads why her server stopped. Kept in memory only.
+        """
+        if request_id in self._granted:
+            self._stopping[request_id] = reason
 
     def cancel(self, request_id: str, reason: str = "cancelled", by: str | None = None) -> Request:
         """``end`` with one reason whatever the state (withdrawn, or released if already granted)."""
@@ -437,6 +460,7 @@ class Admission:
         req = self.requests[request_id]
         if req.state is not State.GRANTED:
             return req
+        self._stopping.pop(request_id, None)
         now = self.clock()
         if meter:
             self._meter_one(req, now)
@@ -460,6 +484,7 @@ class Admission:
         return self._free(req, now, reason, None, learn=False)
 
     def _free(self, req: Request, now: float, reason: str, by: str | None, learn: bool = True) -> Request:
+        self._stopping.pop(req.id, None)
         if req.grant is not None:
             self.pool.release(req.grant.id)
             if req.reservation:

@@ -1,7 +1,8 @@
 """Estimated start times for waiting requests, from running sessions' expected ends.
 
 A fluid model per device model: capacity frees when a running session is
-expected to end (its hard maximum, or the observed mean session length), and
+expected to end (the observed mean session length, or sooner when idle reclaim
+has said when it will stop it), and
 waiting requests take it in queue order. It ignores fragmentation (a ½ may
 wait although ½ is free in two quarters), so estimates err on the early side
 when the pool is fragmented; they are refreshed at every change.
@@ -34,11 +35,13 @@ NEAR = 1e-6
 
 
 class Running(NamedTuple):  # a tuple: one is made per running session at every re-run
-    """A granted session holding slices: what it holds, and since when (None: not known)."""
+    """A granted session holding slices: what it holds, since when (None: not known), and when idle reclaim
+    will stop it (None: it is not being reclaimed)."""
 
     model: str
     share: float
     granted_at: float | None
+    reclaim_at: float | None = None
 
 
 class Held(NamedTuple):
@@ -91,7 +94,10 @@ def estimate_starts(inp: FluidInput, order: list["Request"], now: float) -> dict
         cursor[model] = now
     for run in inp.running:
         if run.model in events:
-            heapq.heappush(events[run.model], (expected_end(run.granted_at, now, inp.session_mean), seq, run.share))
+            end = expected_end(run.granted_at, now, inp.session_mean)
+            if run.reclaim_at is not None:
+                end = min(end, max(run.reclaim_at, now))
+            heapq.heappush(events[run.model], (end, seq, run.share))
             seq += 1
     for held in inp.held:
         heapq.heappush(events[held.model], (held.frees_at, seq, held.share))
@@ -190,12 +196,20 @@ class Fluid:
             if run.model not in self.models:
                 continue
             state = self.models[run.model]
+            reclaim_at = max(run.reclaim_at, now) if run.reclaim_at is not None else float("inf")
             if run.granted_at is None:
                 self.movable = False  # not worth modelling: rare, and correct at t0
-                self._push_fixed(state, expected_end(None, now, self.mean), run.share)
+                self._push_fixed(state, min(expected_end(None, now, self.mean), reclaim_at), run.share)
                 continue
             mean_end = run.granted_at + self.mean
-            if mean_end <= now:
+            if reclaim_at <= (mean_end if mean_end > now else self.overdue):
+                # stopped by idle reclaim before its expected end: a fixed time the expected end only leaves
+                if run.reclaim_at < now:
+                    self.movable = False  # a stop already due happens "now", which moves with the clock
+                self._push_fixed(state, reclaim_at, run.share)
+            elif mean_end <= now:
+                if reclaim_at < float("inf"):
+                    self.until = min(self.until, reclaim_at - self.mean / 4)  # the overdue end passes it then
                 self._push_derived(state, self.overdue, OVERDUE, run.share)
             else:
                 self.until = min(self.until, mean_end)

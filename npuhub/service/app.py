@@ -32,6 +32,7 @@ from traitlets import Bool, Bytes, Dict, Float, Integer, Unicode, default
 from traitlets.config import Application
 
 from .. import __version__
+from ..activity import activity_lag
 from ..admission.fairshare import FairShare
 from ..admission.model import State
 from ..admission.quota import Budgets
@@ -268,7 +269,8 @@ class NPUHubService(Application):
                                         self.over_budget_grace, self.metrics, self.log)
         self.idle_reclaim = IdleReclaim(self.engine, self.hub, idle_limit=self.idle_limit,
                                         hard_limit=self.idle_hard_limit, grace=self.reclaim_grace,
-                                        metrics=self.metrics, log=self.log)
+                                        metrics=self.metrics, log=self.log,
+                                        lag=activity_lag(self.reconcile_interval))
         self.web = self._make_web_app()
 
     def exit_fatal(self, problem: str):
@@ -394,7 +396,8 @@ class NPUHubService(Application):
             return
         for request_id, why in ended:
             self.log.info("Ended request %s: the hub no longer runs or starts its server (%s)", request_id, why)
-        await self.idle_reclaim.update(active)
+        # a server still starting is not idle (a slow start, an image pull, must not lose its slice)
+        await self.idle_reclaim.update({key: seen for key, seen in active.items() if key in ready})
 
     async def _recover(self) -> None:
         if not self.engine.available:

@@ -93,6 +93,8 @@ def test_slices_of_servers_stopped_with_the_hub_are_released_after_restart(tmp_p
 
 def test_an_idle_server_gives_its_slice_to_the_one_waiting(tmp_path, monkeypatch):
     """labmember1 sits idle on the only device while student1 waits: warned, then stopped; student1 starts."""
+    # servers report activity every second: limits this short are above the activity lag (npuhub/activity.py)
+    monkeypatch.setenv("NPUHUB_ACTIVITY_INTERVAL", "1")
     monkeypatch.setenv("NPUHUB_SERVICE_ARGS", "--NPUHubService.reconcile_interval=1 --NPUHubService.idle_limit=1 "
                                               "--NPUHubService.reclaim_grace=3")
     stack = EmbeddedStack(tmp_path, make_site()).start()
