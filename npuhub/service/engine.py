@@ -60,6 +60,8 @@ class Engine:
         self.version = 0
         self._positions: tuple[int, float, dict[str, Decision]] | None = None
         self._changed = asyncio.Event()  # set, and replaced, at every committed change (long polls wait on it)
+        #: requests a failed commit changed in memory only: until the reload, memory may tell what never was
+        self.in_doubt: set[str] = set()
 
     # -- loading and recovering --------------------------------------------------------------
     async def load(self) -> bool:
@@ -76,6 +78,7 @@ class Engine:
             return False
         recovered = self.adm is not None and not self.available
         self.adm = adm
+        self.in_doubt.clear()
         self.available = True
         self.down_since = None
         self.last_error = None
@@ -121,7 +124,13 @@ class Engine:
         return cached[2]
 
     def find(self, request_id: str) -> Request | None:
-        """A request by id: active ones from memory, finished ones from the database."""
+        """A request by id: active ones from memory, finished ones from the database.
+
+        One a failed commit changed is 503 until the reload: its retry must not
+        be told "granted" or "released" from memory the database never saw.
+        """
+        if request_id in self.in_doubt:
+            raise self.unavailable("read")
         req = self.current().find(request_id)
         if req is not None:
             return req
@@ -170,6 +179,7 @@ class Engine:
                 try:
                     self.store.commit(adm)
                 except StoreUnavailable as e:
+                    self.in_doubt.update(adm.dirty)
                     self._mark_down(e)
                     raise self.unavailable(what) from None
             self._bump()
