@@ -35,7 +35,7 @@ from ..site_config import SiteConfig
 from .errors import APIError
 from .metrics import Metrics
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "NeverBack"]
 
 T = TypeVar("T")
 
@@ -50,7 +50,9 @@ class Engine:
         self.admission_kwargs = admission_kwargs
         self.metrics = metrics
         self.log = log or logging.getLogger("npuhub.service")
-        self.clock = clock
+        #: the admission's time: a system clock stepped back (NTP) holds still until it catches up, so that
+        #: no request ends before it began and no ledger entry comes before the one it follows
+        self.clock = NeverBack(clock)
         self.adm: Admission | None = None
         self.available = False
         self.down_since: float | None = None
@@ -239,3 +241,17 @@ class Engine:
 
     def close(self) -> None:
         self.store.close()
+
+
+class NeverBack:
+    """A clock that never goes back: the latest time it has told, or the source's if that is later."""
+
+    def __init__(self, source: Callable[[], float]):
+        self.source = source
+        self.latest = float("-inf")
+
+    def __call__(self) -> float:
+        now = self.source()
+        if now > self.latest:
+            self.latest = now
+        return self.latest

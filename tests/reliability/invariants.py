@@ -14,7 +14,8 @@ service's memory:
   account it drew on; nothing negative was charged; and the amount is
   exact (share times the time its server held the slice, or nothing for a
   slice no server used), within one accrual interval for a session still
-  running;
+  running; and each account's ledger entries follow one from another
+  (``ledger_chain``);
 - ``unserved``: every granted request has a server the hub runs or starts;
 - ``api_disagrees``: the API tells each request's state as the database has it.
 """
@@ -175,6 +176,22 @@ def charges(history: History, site: SiteConfig, served: Callable[[Request], bool
             if not at_least - rate * ROUNDING <= req.charged <= upto + rate * ROUNDING:
                 found.append(f"running request {req.id} held {now - req.granted_at:.3f}s and is charged "
                              f"{float(req.charged / rate):.3f}s worth (interval {accrual_interval}s)")
+    return found
+
+
+def ledger_chain(history: History) -> list[str]:
+    """Ledger entries that do not follow from the one before on their account (one lost, doubled or altered)."""
+    found = []
+    last: dict[str, Fraction] = {}
+    for entry in sorted(history.ledger, key=lambda e: e["id"]):
+        account = entry["account"]
+        before, amount, after = (Fraction(entry[k]) for k in ("before", "amount", "after"))
+        if before + amount != after:
+            found.append(f"ledger entry {entry['id']} of {account}: {before} + {amount} != {after}")
+        if account in last and last[account] != before:
+            found.append(f"ledger entry {entry['id']} of {account} starts from {before}, the entry before ended "
+                         f"at {last[account]}")
+        last[account] = after
     return found
 
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "service"))
 
 from service_stack import Client, db_url, service_hub, start_service  # noqa: E402,F401 (fixtures)
 from invariants import (  # noqa: E402
-    Heard, Tally, api_disagrees, charges, hub_active, lost, over_capacity, read_history, unserved,
+    Heard, Tally, api_disagrees, charges, hub_active, ledger_chain, lost, over_capacity, read_history, unserved,
 )
 
 from npuhub.site_config import load_site_config  # noqa: E402
@@ -122,6 +122,7 @@ def check(db_url: str, hub, heard: Heard, admin: Client | None, served: Callable
         "lost": lost(history, heard),
         "over_capacity": over_capacity(history, site),
         "charges": charges(history, site, served, now if now is not None else time.time(), accrual_interval),
+        "ledger_chain": ledger_chain(history),
         "unserved": unserved(history, hub_active(hub.admin)),
     }
     if admin is not None:

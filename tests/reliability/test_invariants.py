@@ -16,7 +16,7 @@ from fractions import Fraction
 
 import pytest
 from conftest import ONE_DEVICE_SITE
-from invariants import Heard, api_disagrees, charges, lost, over_capacity, read_history, unserved
+from invariants import Heard, api_disagrees, charges, ledger_chain, lost, over_capacity, read_history, unserved
 
 from npuhub.admission.core import Admission
 from npuhub.admission.quota import Budgets, QuotaRule
@@ -87,6 +87,7 @@ def violations(db_url: str, site, clock: Clock, heard: Heard, served: set[str]) 
         "over_capacity": over_capacity(history, site),
         "charges": charges(history, site, lambda r: r.id in served, clock.now, accrual_interval=1.0),
         "unserved": unserved(history, still_granted),
+        "ledger_chain": ledger_chain(history),
     }
 
 
@@ -95,7 +96,7 @@ def test_a_sound_history_has_no_violations(tmp_path, site):
     db_url = f"sqlite:///{tmp_path / 'a.sqlite'}"
     heard, served = play(db_url, site, clock)
     found = violations(db_url, site, clock, heard, served)
-    assert found == {"lost": [], "over_capacity": [], "charges": [], "unserved": []}
+    assert found == {"lost": [], "over_capacity": [], "charges": [], "unserved": [], "ledger_chain": []}
     history = read_history(db_url)
     states = {r.user: r.state.value for r in history.requests.values()}
     assert states == {"student1": "released", "student2": "released", "student3": "released",
@@ -162,3 +163,19 @@ def test_a_commit_that_drops_new_requests_is_caught_as_lost(tmp_path, site, monk
     heard, served = play(db_url, site, clock)
     found = violations(db_url, site, clock, heard, served)
     assert found["lost"] == ["request req-student5 of student5 was acknowledged and is not in the database"]
+
+
+def test_a_ledger_entry_written_twice_is_caught(tmp_path, site, monkeypatch):
+    clock = Clock()
+    db_url = f"sqlite:///{tmp_path / 'a.sqlite'}"
+    commit = AdmissionStore.commit
+
+    def commit_a_charge_twice(self, adm):  # the broken rule: one charge of each commit is written twice
+        adm.budgets.pending.extend([dict(e) for e in adm.budgets.pending if e["kind"] == "charge"][:1])
+        commit(self, adm)
+
+    monkeypatch.setattr(AdmissionStore, "commit", commit_a_charge_twice)
+    heard, served = play(db_url, site, clock)
+    found = violations(db_url, site, clock, heard, served)
+    assert any("starts from" in v for v in found["ledger_chain"]), found
+    assert found["charges"], "a charge written twice is also a request charged other than once"

@@ -1,4 +1,7 @@
-"""A change whose commit failed is never acknowledged afterwards, not even by a retry of the same call.
+"""The engine under faults: a commit that failed, a clock stepped back. Real core, store and SQLite file.
+
+A change whose commit failed is never acknowledged afterwards, not even by
+a retry of the same call.
 
 Found by the PostgreSQL-restart storm: a student's DELETE whose commit was
 cut by the restart was answered 503, her retry was answered 200 "released"
@@ -8,7 +11,7 @@ next request refused with ``share_limit``. The same path acknowledged a
 POST whose commit had failed (the retry found the request in memory), a
 request the database never held.
 
-Here the commit fails deterministically: another connection holds the
+Here a commit fails deterministically: another connection holds the
 SQLite file locked while the engine (the real core, store and database)
 commits.
 """
@@ -31,14 +34,25 @@ from npuhub.site_config import load_site_config
 RULES = [QuotaRule("user", frozenset({"course-demo"}), Fraction(1), "day")]
 
 
+class HandClock:
+    def __init__(self, now: float = 1_790_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
 def engine(tmp_path):
     site_file = tmp_path / "npuhub.yaml"
     site_file.write_text(ONE_DEVICE_SITE)
     path = tmp_path / "admission.sqlite"
     store = AdmissionStore(f"sqlite:///{path}", connect_args={"timeout": 0.2})
-    engine = Engine(store, load_site_config(site_file), lambda: {"budgets": Budgets(rules=list(RULES))}, Metrics())
+    hand = HandClock()
+    engine = Engine(store, load_site_config(site_file), lambda: {"budgets": Budgets(rules=list(RULES))}, Metrics(),
+                    clock=hand)
     engine.path = path
+    engine.hand = hand
     yield engine
     engine.close()
 
@@ -58,8 +72,8 @@ class Locked:
         self.db.close()
 
 
-def submit(rid):
-    return lambda adm: adm.submit("student1", ["course-demo"], "npu-quarter", request_id=rid)
+def submit(rid, user="student1"):
+    return lambda adm: adm.submit(user, ["course-demo"], "npu-quarter", request_id=rid)
 
 
 async def test_a_submit_whose_commit_failed_is_not_found_by_its_retry(engine):
@@ -93,3 +107,23 @@ async def test_an_end_whose_commit_failed_is_not_acknowledged_by_its_retry(engin
     assert engine.find("r1").state.value == "granted"  # as the database has it; the retry ends it for real
     await engine.change(lambda adm: adm.end("r1", by="student1"), "cancel")
     assert engine.store.get_request("r1").state.value == "released"
+
+
+
+async def test_a_clock_stepped_back_never_ends_a_request_before_it_was_granted(engine):
+    """Found by test_clock.py: a system clock stepped back (NTP) wrote histories that end before they begin."""
+    hand = engine.hand
+    assert await engine.load()
+    await engine.change(submit("r1"), "submit")
+    hand.now += 60
+    await engine.tick()
+    hand.now -= 1800  # the system clock is stepped back half an hour
+    await engine.tick()
+    await engine.change(submit("r2", "student2"), "submit")
+    await engine.change(lambda adm: adm.end("r1", by="student1"), "cancel")
+    first, second = engine.store.get_request("r1"), engine.store.get_request("r2")
+    assert first.ended_at >= first.granted_at
+    assert first.charged == Fraction(1, 4) * 60  # the minute it held; nothing for, or against, the step
+    assert second.arrived >= first.granted_at  # what came later is recorded as later
+    stamps = [e["at"] for e in sorted(engine.store.ledger(limit=100), key=lambda e: e["id"])]
+    assert stamps == sorted(stamps)
