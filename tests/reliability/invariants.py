@@ -195,11 +195,17 @@ def ledger_chain(history: History) -> list[str]:
     return found
 
 
-def unserved(history: History, active: set[tuple[str, str]]) -> list[str]:
-    """Granted requests whose server the hub neither runs nor starts (``active``: its (user, server) pairs)."""
+def unserved(history: History, active: set[tuple[str, str]], granted_before: float | None = None) -> list[str]:
+    """Granted requests whose server the hub neither runs nor starts (``active``: its (user, server) pairs).
+
+    ``granted_before``: only requests granted before then (the time of the
+    hub's listing less one reconciliation round: a grant may wait that long
+    for the service to notice its start was forgotten).
+    """
     return [f"request {req.id} of {req.user} holds a slice and the hub has no server {req.server!r} for it"
             for req in history.requests.values()
-            if req.state is State.GRANTED and req.share and (req.user, req.server) not in active]
+            if req.state is State.GRANTED and req.share and (req.user, req.server) not in active
+            and (granted_before is None or req.granted_at < granted_before)]
 
 
 def api_disagrees(history: History, api_states: Mapping[str, str]) -> list[str]:
@@ -218,7 +224,7 @@ def hub_active(hub_api) -> set[tuple[str, str]]:
     r = hub_api("GET", "/users", params={"state": "active"})
     r.raise_for_status()
     return {(user["name"], name) for user in r.json() for name, server in (user.get("servers") or {}).items()
-            if server.get("ready") or server.get("pending") == "spawn"}
+            if server.get("ready") or server.get("pending")}
 
 
 @dataclass
