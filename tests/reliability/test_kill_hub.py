@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import os
 import random
-import shlex
 import signal
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -88,13 +86,13 @@ class Student:
         rng = random.Random(seed)
         for _ in range(ROUNDS):
             self.call("POST", f"/users/{self.name}/server", json={"profile": "npu-quarter"})
-            give_up_at = time.monotonic() + rng.uniform(4.0, 12.0)
+            give_up_at = time.monotonic() + rng.uniform(3.0, 9.0)
             server = self.server()
             while server and not server.get("ready") and time.monotonic() < give_up_at:
                 time.sleep(0.3)
                 server = self.server()
             if server and server.get("ready"):
-                time.sleep(rng.uniform(1.0, 4.0))
+                time.sleep(rng.uniform(1.0, 3.0))
             # stop the server, or withdraw the start still waiting in the queue
             self.call("DELETE", f"/users/{self.name}/server")
             while (server := self.server()) and (server.get("ready") or server.get("pending")):
