@@ -460,9 +460,12 @@ class OffsetClock:
             stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
         except FileNotFoundError:
             stamp = None
-        if stamp != self._stamp:
-            with open(self.path) if stamp else open(os.devnull) as f:
-                self._offset = float(f.read().strip() or 0)
+        if stamp != self._stamp:  # a stat per reading; the file is read only when it changed
+            if stamp is None:
+                self._offset = 0.0
+            else:
+                with open(self.path) as f:
+                    self._offset = float(f.read().strip() or 0)
             self._stamp = stamp
         return time.time() + self._offset
 
