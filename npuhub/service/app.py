@@ -239,6 +239,14 @@ class NPUHubService(Application):
         must never share it. ``configure_service`` sets this for the managed
         service of the embedded stack.""",
     )
+    clock_offset_file = Unicode(
+        "", config=True,
+        help="""For tests only: a file holding seconds to add to the service's clock, re-read whenever it changes.
+
+        Lets the fault-injection tests (tests/reliability/test_clock.py) move
+        the clock of a running service, forward across a budget period or
+        back. Leave it unset anywhere else: the clock is then the system's.""",
+    )
     hub_cache_max_age = Integer(
         60, config=True,
         help="Seconds the hub's answer to 'whose token is this?' is cached: a role change reaches the service "
@@ -257,8 +265,10 @@ class NPUHubService(Application):
         self.rules = list(self.site.quotas)  # budgets have one source: the site file's quotas
         self.api_prefix = self.service_prefix + "api/v1"
         self.metrics = Metrics()
+        clock = OffsetClock(self.clock_offset_file) if self.clock_offset_file else time.time
         self.store = AdmissionStore(self.db_url, **self._engine_kwargs())
-        self.engine = Engine(self.store, self.site, self._admission_kwargs, self.metrics, self.log)
+        self.engine = Engine(self.store, self.site, self._admission_kwargs, self.metrics, self.log, clock)
+        self.clock = self.engine.clock  # one time for every rule (it never goes back)
         self.metrics.watch(self.engine)
         self.hub = HubClient(self.hub_api_url, self.api_token, self.log) if self.api_token else None
         #: granted requests the hub has been seen running a server for (in memory; re-learned after a restart)
@@ -266,7 +276,7 @@ class NPUHubService(Application):
         #: grants made before this process started may have had servers it never saw
         self.started_at = time.time()
         self.budget_watch = BudgetWatch(self.engine, self.hub if self.stop_over_budget else None,
-                                        self.over_budget_grace, self.metrics, self.log)
+                                        self.over_budget_grace, self.metrics, self.log, self.clock)
         self.idle_reclaim = IdleReclaim(self.engine, self.hub, idle_limit=self.idle_limit,
                                         hard_limit=self.idle_hard_limit, grace=self.reclaim_grace,
                                         metrics=self.metrics, log=self.log,
@@ -357,13 +367,13 @@ class NPUHubService(Application):
         """End requests whose server the hub neither runs nor starts (see reconcile_interval)."""
         if self.hub is None or not self.engine.available:
             return
-        asked_at = time.time()
+        asked_at = self.clock()
         try:
             active, ready = await self.hub.active_and_ready()
         except HubUnavailable as e:
             self.log.warning("Reconciliation skipped: the hub did not answer (%s)", e)
             return
-        now = time.time()
+        now = self.clock()
         seen_running = self.seen_running
         granted = {r.id for r in self.engine.current().granted()}
         seen_running.intersection_update(granted)
@@ -444,6 +454,30 @@ class NPUHubService(Application):
 
     def start(self) -> None:
         asyncio.run(self.run())
+
+
+class OffsetClock:
+    """``time.time()`` plus the seconds written in a file (the test hook ``clock_offset_file``)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._stamp: tuple | None = None
+        self._offset = 0.0
+
+    def __call__(self) -> float:
+        try:
+            st = os.stat(self.path)
+            stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self._stamp:  # a stat per reading; the file is read only when it changed
+            if stamp is None:
+                self._offset = 0.0
+            else:
+                with open(self.path) as f:
+                    self._offset = float(f.read().strip() or 0)
+            self._stamp = stamp
+        return time.time() + self._offset
 
 
 def _safe_url(url: str) -> str:

@@ -38,7 +38,7 @@ from ..site_config import SiteConfig
 from .errors import APIError
 from .metrics import Metrics
 
-__all__ = ["Engine", "data_error_answer"]
+__all__ = ["Engine", "NeverBack", "data_error_answer"]
 
 T = TypeVar("T")
 
@@ -66,7 +66,9 @@ class Engine:
         self.admission_kwargs = admission_kwargs
         self.metrics = metrics
         self.log = log or logging.getLogger("npuhub.service")
-        self.clock = clock
+        #: the admission's time: a system clock stepped back (NTP) holds still until it catches up, so that
+        #: no request ends before it began and no ledger entry comes before the one it follows
+        self.clock = NeverBack(clock)
         self.adm: Admission | None = None
         self.available = False
         self.down_since: float | None = None
@@ -76,6 +78,8 @@ class Engine:
         self.version = 0
         self._positions: tuple[int, float, dict[str, Decision]] | None = None
         self._changed = asyncio.Event()  # set, and replaced, at every committed change (long polls wait on it)
+        #: requests a failed commit changed in memory only: until the reload, memory may tell what never was
+        self.in_doubt: set[str] = set()
 
     # -- loading and recovering --------------------------------------------------------------
     async def load(self) -> bool:
@@ -92,6 +96,7 @@ class Engine:
             return False
         recovered = self.adm is not None and not self.available
         self.adm = adm
+        self.in_doubt.clear()
         self.available = True
         self.down_since = None
         self.last_error = None
@@ -137,7 +142,13 @@ class Engine:
         return cached[2]
 
     def find(self, request_id: str) -> Request | None:
-        """A request by id: active ones from memory, finished ones from the database."""
+        """A request by id: active ones from memory, finished ones from the database.
+
+        One a failed commit changed is 503 until the reload: its retry must not
+        be told "granted" or "released" from memory the database never saw.
+        """
+        if request_id in self.in_doubt:
+            raise self.unavailable("read")
         req = self.current().find(request_id)
         if req is not None:
             return req
@@ -188,6 +199,7 @@ class Engine:
                 except StoreUnavailable as e:
                     bad_data = data_error_answer(e)
                     if bad_data is None:
+                        self.in_doubt.update(adm.dirty)
                         self._mark_down(e)
                         raise self.unavailable(what) from None
                     # this change's data, not the database: drop the change, keep serving everyone else
@@ -251,3 +263,17 @@ class Engine:
 
     def close(self) -> None:
         self.store.close()
+
+
+class NeverBack:
+    """A clock that never goes back: the latest time it has told, or the source's if that is later."""
+
+    def __init__(self, source: Callable[[], float]):
+        self.source = source
+        self.latest = float("-inf")
+
+    def __call__(self) -> float:
+        now = self.source()
+        if now > self.latest:
+            self.latest = now
+        return self.latest

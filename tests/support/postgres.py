@@ -20,7 +20,8 @@ def postgres_url():
 
     admin_url = os.environ.get("NPUHUB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     name = f"npuhub_test_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    # pre-ping: a test may restart PostgreSQL in between (tests/reliability), cutting the pooled connection
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     try:
         with engine.connect() as db:
             db.execute(sa.text(f'CREATE DATABASE "{name}"'))
