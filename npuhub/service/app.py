@@ -427,7 +427,8 @@ class NPUHubService(Application):
                           _safe_url(self.db_url), len(adm.granted()), len(adm.waiting()), len(adm.reservations))
         # handlers refuse bodies over validation.MAX_BODY_BYTES with a 413; the server reads on (and drops) up to
         # DRAIN_BYTES so that the client hears it, rather than tornado's reset connection past its own limit
-        server = HTTPServer(self.web, xheaders=True, max_body_size=DRAIN_BYTES)
+        # a long query (a person's many groups) gets the route's JSON 400, not tornado's bare 431
+        server = HTTPServer(self.web, xheaders=True, max_body_size=DRAIN_BYTES, max_header_size=1 << 20)
         server.listen(self.port, self.ip)
         self.log.info("npuhub service %s listening on http://%s:%d%s", __version__, self.ip, self.port,
                       self.service_prefix)

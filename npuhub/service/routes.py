@@ -65,6 +65,8 @@ LIMIT = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100,
 ACCOUNT = {"type": "string", "pattern": ACCOUNT_PATTERN}
 ACCOUNT_PARAM = {"account": (ACCOUNT, "`user:<name>` or `group:<name>`.")}
 ID = {"type": "string", "pattern": REQUEST_ID_PATTERN}
+#: the most groups ``GET /flavors`` takes in its query (beyond, the caller leaves them out: the hub is asked)
+MENU_GROUPS = 32
 
 ROUTES: tuple[Route, ...] = (
     Route("/openapi.json", OpenAPIHandler, {
@@ -122,7 +124,9 @@ ROUTES: tuple[Route, ...] = (
             description="The caller's own menu; with `user` (operators: the hub's spawner), that person's, for her "
                         "groups as given in `group` or as the hub knows them.",
             query={"user": {**USER, "description": "Whose menu (operators)."},
-                   "group": {"type": "array", "items": {"type": "string", "maxLength": 249},
+                   # bounded so that the longest valid query stays far below the proxy's header limit (16 KiB)
+                   "group": {"type": "array", "maxItems": MENU_GROUPS,
+                             "items": {"type": "string", "pattern": "^[A-Za-z0-9._@-]{1,255}$"},
                              "description": "Her groups (repeat the parameter); default: the hub's."}}),
     }),
     Route("/queue", QueueHandler, {

@@ -22,6 +22,7 @@ from traitlets.config import LoggingConfigurable
 from jupyterhub.spawner import SpawnException
 
 from ..auth_state import ONLY_FLAVOR_KEY
+from ..flavors import FLAVOR_ID_RE
 from ..i18n import Text, message
 from ..refusals import Refusal
 from .client import AdmissionClient, ServiceUnreachable, retrying
@@ -215,7 +216,8 @@ class NPUSpawnerMixin(LoggingConfigurable):
             raise NPUHubSpawnError.of("options_invalid", message(
                 "options_invalid", detail="unknown option(s): " + ", ".join(map(str, unknown))[:200]))
         profile = options.get("profile")
-        if profile is not None and not isinstance(profile, str):
+        if profile is not None and not (isinstance(profile, str) and FLAVOR_ID_RE.match(profile)):
+            # no flavor is called that (the service says the same of a well-formed id it does not know)
             raise NPUHubSpawnError.of("flavor_unknown", message("flavor_unknown", flavor=str(profile)[:80]))
         return profile
 

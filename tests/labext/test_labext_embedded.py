@@ -92,13 +92,14 @@ def test_server_tokens_carry_what_their_owner_holds(lab_hub):
 
     r = as_server(lab_hub, "student1", "me")
     assert r.status_code == 200 and r.json()["user"] == "student1"
-    # The teacher's server sees her course's requests (student1's quarter; CPU servers ask for none);
-    # the admin's server, which does not operate, sees only the admin's own: none.
+    # The teacher's server sees her course's requests (student1's quarter, and her own CPU server's: every
+    # server, CPU ones too, is a request at the service); the admin's server, which does not operate, sees
+    # only the admin's own (her CPU server's).
     def users(user):
         r = as_server(lab_hub, user, "requests")
         assert r.status_code == 200, r.text
         return {req["user"] for req in r.json()["requests"]}
 
-    assert users("teacher1") == {"student1"}
+    assert users("teacher1") == {"student1", "teacher1"}
     assert users("student1") == {"student1"}
-    assert users("admin") == set()
+    assert users("admin") == {"admin"}
