@@ -13,6 +13,7 @@ from npuhub.admission.estimates import FluidInput, estimate_starts
 from npuhub.admission.fairshare import FairShare
 from npuhub.admission.model import Refused, State
 from npuhub.admission.quota import Budgets, QuotaRule
+from npuhub.service.models import ended_text
 from npuhub.site_config import parse_site_config
 from support.doubles import FakeClock
 from support.sites import flavor, make_site
@@ -422,4 +423,6 @@ def test_a_request_whose_budget_ran_out_while_it_waited_is_refused_not_granted()
     adm.release(adm.holdings("x1")[0].id)  # a whole device comes free
     assert adm.requests["second"].state is State.REFUSED
     assert adm.requests["second"].reason == "quota_spent"
+    said = ended_text(adm.requests["second"])  # what her spawn page says: a sentence of its own, filled in
+    assert "ran out while you waited" in said.en and "排队期间" in said.zh and "{" not in said.en + said.zh
     assert adm.holdings("a0") == [adm.holdings("a0")[0]] and adm.held_by("a0") == Fraction(1, 4)
