@@ -31,8 +31,9 @@ USERS = {f"a{i}": {"course-a"} for i in range(4)} | {f"b{i}": {"course-b"} for i
 
 NOW = 1_700_000_000.0
 COURSES = frozenset({"course-a", "course-b"})
-#: each course member has 2 device-hours a week; lab-x shares 6 a week (its members can spend that in hours)
-RULES = [QuotaRule("user", COURSES, Fraction(1), "week"), QuotaRule("group", frozenset({"lab-x"}), Fraction(4), "week")]
+#: small daily budgets, spent within a few steps and renewed within a run: each course member 1/2 device-hour,
+#: lab-x 2 shared by its members
+RULES = [QuotaRule("user", COURSES, Fraction(1, 2), "day"), QuotaRule("group", frozenset({"lab-x"}), Fraction(2), "day")]
 FLAVORS = ["cpu", "eighth", "quarter", "half", "one", "two"]
 #: mostly what her groups may ask for, sometimes what they may not
 ASKS = st.one_of(
@@ -92,7 +93,20 @@ class AdmissionMachine(RuleBasedStateMachine):
     @rule(ask=ASKS)
     def submit(self, ask):
         self._mark()
-        user, flavor = ask
+        self._submit(*ask)
+
+    @rule(asks=st.lists(ASKS, min_size=2, max_size=6))
+    def rush(self, asks):
+        """Several ask in a row (a class starts): the pool fills and a queue forms; checked after each."""
+        for ask in asks:
+            self._mark()
+            self._submit(*ask)
+            for check in (self.grants_only_with_budget_left, self.charges_are_share_times_time,
+                          self.members_take_held_slices_inside_the_window,
+                          self.backfill_never_delays_the_head_beyond_the_slack):
+                check()
+
+    def _submit(self, user, flavor):
         adm, groups = self.adm, USERS[user]
         before = {u: adm.held_by(u, include_waiting=True) for u in USERS}
         expected = self._shortfall(user, groups, flavor)
@@ -147,7 +161,8 @@ class AdmissionMachine(RuleBasedStateMachine):
     def time_passes(self, seconds):
         self._mark()
         self.clock.now += seconds
-        self.adm.meter()
+        self.adm.meter()  # the service's tick: meter, then schedule (the order may have changed)
+        self.adm.schedule()
 
     # one reservation at a time, for course-a: two windows would make the queue's order depend on both
     @precondition(lambda self: not self.adm.reservations)
@@ -315,9 +330,9 @@ class ArrivalOrderMachine(AdmissionMachine):
 
 
 TestAdmission = AdmissionMachine.TestCase
-TestAdmission.settings = settings(max_examples=120, stateful_step_count=40, deadline=None)
+TestAdmission.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 TestAdmissionInArrivalOrder = ArrivalOrderMachine.TestCase
-TestAdmissionInArrivalOrder.settings = settings(max_examples=200, stateful_step_count=50, deadline=None)
+TestAdmissionInArrivalOrder.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 
 
 def test_quota_spent_is_refused_with_a_retry_time():
