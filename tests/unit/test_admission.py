@@ -346,11 +346,21 @@ def test_quota_spent_is_refused_with_a_retry_time():
     with pytest.raises(Refused) as refused:
         adm.submit("a0", {"course-a"}, "eighth")
     assert refused.value.reason == "quota_spent"
-    assert refused.value.retry_at > clock.now
     # charged exactly what was used: 1/2 device x 3600 s
     ledger = [e for e in budgets.pending if e["kind"] == "charge"]
     assert sum(-e["amount"] for e in ledger) == Fraction(1800)
-    clock.now = refused.value.retry_at  # the budget renews at the next period
+    # By hand: 360 device-seconds a day, 1800 spent: -1440 left on 2023-11-14. Each midnight (UTC) adds
+    # 360: -1080, -720, -360, 0 (still nothing left), then +360 on 2023-11-19 00:00 UTC, when she may go on.
+    renews = 1_700_352_000.0  # 2023-11-19T00:00:00Z
+    assert refused.value.retry_at == renews
+    said = refused.value.text  # the sentence she reads says that very time, in both languages
+    assert said.en.endswith("It renews at 2023-11-19 00:00 UTC; try again then.")
+    assert "2023-11-19 00:00 UTC" in said.zh
+    clock.now = renews - 1  # a second before, still refused, with the same time
+    with pytest.raises(Refused) as again:
+        adm.submit("a0", {"course-a"}, "eighth")
+    assert again.value.retry_at == renews
+    clock.now = renews
     assert adm.submit("a0", {"course-a"}, "eighth").state is State.GRANTED
 
 
