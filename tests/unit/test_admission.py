@@ -9,7 +9,7 @@ from hypothesis import event, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from npuhub.admission.core import Admission
-from npuhub.admission.estimates import FluidInput, estimate_starts
+from npuhub.admission.estimates import FluidInput, Running, estimate_starts
 from npuhub.admission.fairshare import FairShare
 from npuhub.admission.model import Refused, State
 from npuhub.admission.quota import Budgets, QuotaRule
@@ -249,7 +249,6 @@ class AdmissionMachine(RuleBasedStateMachine):
         if not queue or self.fairshare is not NoFairShare:
             return  # with fair share learning usage, which request was behind the head is the core's secret
         head = queue[0]
-        rank = {rid: i for i, rid in enumerate(self.queue_before)}
 
         def behind_head(req):
             if adm.reserved_for(head, now) != adm.reserved_for(req, now):
@@ -260,15 +259,14 @@ class AdmissionMachine(RuleBasedStateMachine):
                       if r.share and r.reservation is None and behind_head(r)]
         if not backfilled:
             return
-        assert all(rank.get(r.id, len(rank)) > rank.get(head.id, -1) for r in backfilled if r.id in rank)
         inp = adm.fluid_input(now)
         free = dict(inp.free)
         for r in backfilled:
             free[r.model] += float(r.share)
-        running = tuple(run for run in inp.running
-                        if not any(run.granted_at == r.granted_at and run.share == float(r.share)
-                                   and run.model == r.model for r in backfilled))
-        before = FluidInput(inp.session_mean, free, inp.capacity, running, inp.held)
+        running = list(inp.running)
+        for r in backfilled:  # exactly one running session per back-filled request (others may look alike)
+            running.remove(Running(r.model, float(r.share), r.granted_at))
+        before = FluidInput(inp.session_mean, free, inp.capacity, tuple(running), inp.held)
         head_start = estimate_starts(before, [head], now)[head.id]
         assert head_start is not None
         event("back-fill past a blocked head")
