@@ -165,6 +165,11 @@ MESSAGES: dict[str, Text] = {
         "The device-hour budget was spent, so the server was stopped. Your saved files are kept; "
         "start again once the budget renews.",
     ),
+    "ended_quota_spent": Text(
+        "您排队期间算力额度已用完，这次启动未获批准。额度恢复后可再次启动。",
+        "Your device-hour budget ran out while you waited, so this start was refused. "
+        "Start again once the budget renews.",
+    ),
     "ended_idle_reclaimed": Text(
         "服务器空闲过久，已停止以便把资源让给排队的人。已保存的文件都还在。",
         "The server was idle too long and was stopped to give its slice to others. Your saved files are kept.",

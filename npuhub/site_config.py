@@ -327,6 +327,11 @@ def parse_quota_rules(rules: Any, source: str = "npuhub.yaml", key: str = "quota
             r.string(group, f"{where}.groups[{j}]")
             if known_groups is not None and group not in known_groups:
                 r.fail(f"{where}.groups[{j}]", f"{group!r} is not a group listed under 'groups'")
+        if rule.get("period") == "term":
+            # asked for often; say why not and what to use instead (docs/reference/site-file.md)
+            r.fail(f"{where}.period", "'term' is not one of day, week, month: budgets per academic term are not "
+                   "supported (see 'Budgets per term' in the site-file reference); use period: month with a cap, "
+                   "or add hours at a term's start with npuhub quota adjust")
         period = r.choice(rule.get("period", "week"), f"{where}.period", PERIODS)
         hours = _amount(r, rule["device_hours"], f"{where}.device_hours")
         cap = _amount(r, rule["cap"], f"{where}.cap") if rule.get("cap") is not None else None

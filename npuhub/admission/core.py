@@ -397,6 +397,10 @@ class Admission:
                 return group
         return None
 
+    def _budget_spent(self, req: Request, now: float) -> bool:
+        """A waiting request one of whose budgets is spent: scheduling refuses it ("quota_spent")."""
+        return any(a.balance <= 0 for a in self.accounts_of(req.user, req.groups, req.charge_group, now))
+
     def _check_quota(self, req: Request, now: float) -> None:
         limit = self.site.limits.max_share_for(set(req.groups))
         held = self.held_by(req.user, include_waiting=True)
@@ -536,6 +540,10 @@ class Admission:
             if not active_reservations and blocked_models >= waiting_models:
                 break  # nothing still waiting is small enough to fit
             req = self.requests[rid]
+            if req.share and self._budget_spent(req, now):
+                # her budget ran out while she waited (the quota is checked on arrival): refuse, never grant
+                self._end(req, State.REFUSED, now, "quota_spent")
+                continue
             reservation = self._reservation_for(req, now)
             if reservation is not None and self._placeholders.get(reservation.id):
                 placeholder = self._placeholders[reservation.id].pop()
