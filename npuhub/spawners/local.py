@@ -16,7 +16,6 @@ from traitlets import Unicode, default
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 
-from ..activity import report_interval
 from .mixin import NPUSpawnerMixin
 
 __all__ = ["LocalNPUSpawner", "safe_dirname"]
@@ -59,7 +58,4 @@ class LocalNPUSpawner(NPUSpawnerMixin, SimpleLocalProcessSpawner):
         # Quiet, offline-friendly JupyterLab defaults (no news, no update checks, root allowed
         # when the hub itself runs as root in a container or CI).
         env["JUPYTER_CONFIG_PATH"] = str(resources.files("npuhub") / "data" / "singleuser")
-        # the server reports its own activity this often (JupyterHub's default, 300 s, would let a server
-        # in use look idle for minutes, and idle reclaim take it: see npuhub/activity.py)
-        env["JUPYTERHUB_ACTIVITY_INTERVAL"] = str(report_interval())
         return env

@@ -21,6 +21,7 @@ from traitlets.config import LoggingConfigurable
 
 from jupyterhub.spawner import SpawnException
 
+from ..activity import report_interval
 from ..auth_state import ONLY_FLAVOR_KEY
 from ..flavors import FLAVOR_ID_RE
 from ..i18n import Text, message
@@ -288,13 +289,29 @@ class NPUSpawnerMixin(LoggingConfigurable):
         return status
 
     async def _end_request(self) -> None:
-        """Give up the place in the queue, or release the slice of a server that has stopped (never raises)."""
+        """Give up the place in the queue, or release the slice of a server that has stopped (never raises).
+
+        A service that does not answer (the hub restarts it after a crash, up to ~30 s) is asked again
+        in the background for two minutes, so a stop is not held up; its reconciliation with the hub
+        would end the request anyway.
+        """
         request_id, self.request_id = self.request_id, None
         self.launch = None
         if request_id is None:
             return
         try:
-            await retrying(lambda: self.admission.end(request_id, stopped=True), log=self.log, what="releasing")
+            await self.admission.end(request_id, stopped=True)
+        except ServiceUnreachable:
+            task = asyncio.ensure_future(self._end_later(request_id))
+            _BACKGROUND.add(task)
+            task.add_done_callback(_BACKGROUND.discard)
+        except (Refusal, SpawnException) as e:
+            self.log.warning("Could not end npuhub request %s of %s: %s", request_id, self._log_name, e)
+
+    async def _end_later(self, request_id: str) -> None:
+        try:
+            await retrying(lambda: self.admission.end(request_id, stopped=True), attempts=8, log=self.log,
+                           what=f"releasing {request_id}")
         except (ServiceUnreachable, Refusal, SpawnException) as e:
             # the service's reconciliation with the hub ends it within a round
             self.log.warning("Could not end npuhub request %s of %s: %s", request_id, self._log_name, e)
@@ -359,6 +376,9 @@ class NPUSpawnerMixin(LoggingConfigurable):
     def npuhub_env(self) -> dict[str, str]:
         """What the server learns of its slice and of the service: the grant's environment and NPUHUB_URL."""
         env = dict((self.launch or {}).get("env") or {})
+        # the server reports its own activity this often (JupyterHub's default, 300 s, would let a server
+        # in use look idle for minutes, and idle reclaim take it: see npuhub/activity.py)
+        env["JUPYTERHUB_ACTIVITY_INTERVAL"] = str(report_interval())
         service_url = self.npuhub_service_url()
         if service_url:
             env["NPUHUB_URL"] = service_url
@@ -381,6 +401,10 @@ class NPUSpawnerMixin(LoggingConfigurable):
         super().clear_state()
         if self.request_id is not None:  # cleared without a stop (the hub found the server gone)
             asyncio.ensure_future(self._end_request())
+
+
+#: releases still being retried (kept so that they are not garbage-collected half-way)
+_BACKGROUND: set[asyncio.Task] = set()
 
 
 def _text(structured) -> Text | None:

@@ -185,11 +185,14 @@ def test_the_site_file_refuses_an_idle_limit_below_a_minute(tmp_path):
     assert one_minute.catalogue.resolve("quarter", set()).idle_limit == 60
 
 
-def test_local_servers_report_their_activity_every_15_seconds(monkeypatch):
+def test_servers_report_their_activity_every_15_seconds(monkeypatch):
+    """Any npuhub spawner (the mixin's environment, not only the local one's) sets the report interval."""
     monkeypatch.delenv("NPUHUB_ACTIVITY_INTERVAL", raising=False)
     owner = SimpleNamespace(name="someone", url="/user/someone/")
     spawner = LocalNPUSpawner(user=owner, hub=SimpleNamespace())
-    assert spawner.user_env({})["JUPYTERHUB_ACTIVITY_INTERVAL"] == "15"
+    assert spawner.npuhub_env()["JUPYTERHUB_ACTIVITY_INTERVAL"] == "15"
+    monkeypatch.setenv("NPUHUB_ACTIVITY_INTERVAL", "2")
+    assert spawner.npuhub_env()["JUPYTERHUB_ACTIVITY_INTERVAL"] == "2"
 
 
 # -- estimates ----------------------------------------------------------------------------------
