@@ -39,6 +39,10 @@ What others may use (everything else is private to this module):
 - for the store: ``snapshot`` / ``restore`` and the ``dirty`` sets it drains;
 - for the estimates: ``fluid_input``, the frozen input of ``estimates.Fluid``,
   and ``set_reclaim_times`` (idle reclaim says when it will stop idle sessions).
+
+Two roles live in their own modules as mixins of ``Admission`` (one object,
+one state): reservations (``reservations.ReservationBook``) and metering
+(``metering.Metering``).
 """
 
 from __future__ import annotations
@@ -55,13 +59,12 @@ from ..pool import Grant, NoCapacity, Pool, PoolError
 from ..site_config import SiteConfig
 from .estimates import Fluid, FluidInput, Held, Running, expected_end
 from .fairshare import FairShare
-from .model import CoreState, Decision, Refused, Request, Reservation, ReservationUse, State
+from .metering import Metering
+from .reservations import ReservationBook
+from .model import CoreState, Decision, Refused, Request, Reservation, State
 from .quota import Account, Budgets
 
 __all__ = ["Admission", "Stats", "price_of"]
-
-MS = Fraction(1, 1000)
-
 
 @dataclass
 class Stats:
@@ -77,7 +80,7 @@ class Stats:
 
 
 @dataclass
-class Admission:
+class Admission(ReservationBook, Metering):
     site: SiteConfig
     clock: Callable[[], float]
     budgets: Budgets = field(default_factory=Budgets)
@@ -157,25 +160,6 @@ class Admission:
         if req.state is not State.GRANTED or not req.share:
             return False
         return any(a.balance <= 0 for a in self.accounts_of(req.user, req.groups, req.charge_group, now))
-
-    def reserved_for(self, req: Request, now: float) -> bool:
-        """Whether an active reservation of one of her groups serves this request's flavor."""
-        return self._reservation_for(req, now) is not None
-
-    def reservation_use(self, reservation_id: str, now: float) -> ReservationUse:
-        """How a reservation is used: members' sessions on it, placeholders held, and whether it was lent."""
-        in_use = sum(1 for r in self._granted.values() if r.reservation == reservation_id)
-        held = len(self._placeholders.get(reservation_id, ()))
-        res = self.reservations.get(reservation_id)  # None once its window is over
-        return ReservationUse(in_use, held, res is not None and res.active(now) and now >= res.starts + res.hold)
-
-    def reserved(self) -> dict[str, Fraction]:
-        """Devices held by reservations' placeholders now, by device model."""
-        held: dict[str, Fraction] = {}
-        for placeholders in self._placeholders.values():
-            for p in placeholders:
-                held[p.model] = held.get(p.model, Fraction(0)) + p.share
-        return held
 
     def fluid_input(self, now: float) -> FluidInput:
         """What the estimates read, as of ``now``: free capacity, running sessions, reservations' placeholders."""
@@ -584,118 +568,6 @@ class Admission:
         alone = Fluid(self.fluid_input(now), now)  # a simulation of this one request: O(running sessions)
         alone.extend([req])
         return alone.eta(alone.results[req.id][1], now)
-
-    # -- reservations ------------------------------------------------------------------
-    def reserve(self, group: str, flavor_id: str, count: int, starts: float, ends: float, created_by: str,
-                hold: float = 600.0, reservation_id: str | None = None) -> Reservation:
-        """Hold ``count`` slices of ``flavor_id`` for ``group`` from ``starts`` to ``ends`` (epoch seconds).
-
-        Raises Refused: "reservation_invalid" (count below 1, or ``ends`` not
-        after ``starts``), "reservation_past" (the window is over),
-        "flavor_unknown" / "flavor_not_allowed" (for the group),
-        "reservation_cpu_only", "reservation_id_taken".
-        """
-        if count < 1 or ends <= starts:
-            raise Refused("reservation_invalid", {"count": count})
-        if ends <= self.clock():
-            raise Refused("reservation_past")
-        flavor = self._resolve(flavor_id, {group})
-        if not flavor.has_accelerator:
-            raise Refused("reservation_cpu_only", {"flavor": flavor.id})
-        if reservation_id is not None and reservation_id in self.reservations:
-            raise Refused("reservation_id_taken", {"id": reservation_id})
-        res = Reservation(reservation_id or str(uuid.uuid4()), group, flavor.id, count, starts, ends,
-                          created_by, hold)
-        self.reservations[res.id] = res
-        self.dirty_reservations.add(res.id)
-        self._invalidate_order()
-        self.schedule()
-        return res
-
-    def cancel_reservation(self, reservation_id: str) -> None:
-        res = self.reservations.pop(reservation_id)
-        self.dirty_reservations.add(res.id)
-        self._invalidate_order()
-        for placeholder in self._placeholders.pop(res.id, []):
-            self.pool.release(placeholder.id)
-        self._lent.discard(res.id)
-        self.schedule()
-
-    def _reservation_for(self, req: Request, now: float) -> Reservation | None:
-        for res in self.reservations.values():
-            if res.active(now) and res.group in req.groups and res.flavor == req.flavor:
-                return res
-        return None
-
-    def _sync_reservations(self, now: float) -> None:
-        """Place placeholders for active windows, lend them after the hold, drop them at the end."""
-        for res in list(self.reservations.values()):
-            placeholders = self._placeholders.setdefault(res.id, [])
-            if now >= res.ends:
-                for placeholder in placeholders:
-                    self.pool.release(placeholder.id)
-                del self.reservations[res.id]
-                self._placeholders.pop(res.id, None)
-                self.dirty_reservations.add(res.id)
-                self._invalidate_order()
-                continue
-            if not res.active(now):
-                continue
-            if now >= res.starts + res.hold:
-                if res.id not in self._lent:
-                    for placeholder in placeholders:
-                        self.pool.release(placeholder.id)
-                    placeholders.clear()
-                    self._lent.add(res.id)
-                continue
-            flavor = self.catalogue.get(res.flavor)
-            if flavor is None or not flavor.has_accelerator:
-                continue  # the site file no longer offers it: nothing to hold (and nothing to crash on)
-            in_use = sum(1 for r in self._granted.values() if r.reservation == res.id)
-            while in_use + len(placeholders) < res.count:
-                try:
-                    placeholders.append(self.pool.place(f"reservation:{res.id}", flavor.device_model, flavor.share))
-                except NoCapacity:
-                    break
-
-    def _return_to_reservation(self, req: Request) -> None:
-        """A member's reserved slice goes back to the reservation while it still holds."""
-        res = self.reservations.get(req.reservation)
-        now = self.clock()
-        if res is None or res.id in self._lent or not res.active(now):
-            return
-        placeholder = Grant(str(uuid.uuid4()), f"reservation:{res.id}", req.grant.model, req.grant.share,
-                            req.grant.slices)
-        self.pool.restore(placeholder)
-        self._placeholders.setdefault(res.id, []).append(placeholder)
-
-    # -- metering -------------------------------------------------------------------------
-    def meter(self) -> list[Request]:
-        """Charge every granted request up to now. Returns those whose budget is spent."""
-        now = self.clock()
-        spent = []
-        for req in self.granted():
-            if self._meter_one(req, now):
-                spent.append(req)
-        self._invalidate_order()  # usage changed, so did fair share
-        return spent
-
-    def _meter_one(self, req: Request, now: float) -> bool:
-        """Charge whole milliseconds since the last charge; True if a budget is now spent."""
-        if req.metered_until is None or not req.share:
-            return False
-        elapsed_ms = int((now - req.metered_until) * 1000)
-        if elapsed_ms <= 0:
-            return False
-        req.metered_until += elapsed_ms / 1000
-        cost = self.price(req.flavor, req.share) * elapsed_ms * MS
-        req.charged += cost
-        accounts = self.budgets.accounts_for(req.user, req.groups, req.charge_group, now)
-        self.budgets.charge(accounts, cost, now, req.id)
-        self.fairshare.add(self.account_of(req), float(cost), now)
-        self.dirty.add(req.id)
-        return any(a.balance <= 0 for a in accounts)
-
 
 def _arrival(req: Request) -> int:
     return req.seq

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable
 
-from ..quota_rules import HOUR, PERIODS, QuotaRule
+from ..quota_rules import PERIODS, QuotaRule
 
 __all__ = ["QuotaRule", "Account", "Budgets", "period_bounds", "PERIODS"]
 

@@ -22,7 +22,6 @@ import secrets
 import signal
 import sys
 import time
-from fractions import Fraction
 from urllib.parse import urlparse
 
 from jupyterhub.services.auth import HubOAuth

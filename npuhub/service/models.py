@@ -7,6 +7,7 @@ display and as the exact fraction the ledger keeps (``{"device_hours": 0.25,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
 
 from ..admission.core import Admission
