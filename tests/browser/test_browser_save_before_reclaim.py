@@ -1,12 +1,14 @@
-"""Before an idle server is stopped, the edits open in JupyterLab are saved, and the person is told.
+"""Before a server is stopped, the edits open in JupyterLab are saved, and the person is told.
 
-The real embedded stack with an idle hard limit of one second: the service warns
-student1's fresh server at once and stops it 90 seconds later (room for a slow
-first start of JupyterLab). In between she types into a notebook's cell and into a
-text file, with JupyterLab's autosave turned off, so only the lab extension can
-save them: when its next poll sees the warning, it saves both and shows the
-notification; the cell's text is in the ``.ipynb`` on disk before the server
-is stopped, and the file's text too.
+The real embedded stack. Student1 types into a notebook's cell and into a text
+file, with JupyterLab's autosave turned off, so only the lab extension can save
+them. Then her budget is spent (an operator takes her hours away): the service
+warns her running server and stops it 90 seconds later. When its next poll sees
+the warning, the extension saves both and shows the notification; the cell's
+text is in the ``.ipynb`` on disk before the server is stopped, and the file's
+text too. (A budget stop, not an idle one: a JupyterLab tab open in a browser
+keeps its server active, as it polls the server, so idle reclaim never takes
+it; the save on warning is the same for both.)
 """
 
 from __future__ import annotations
@@ -43,11 +45,11 @@ def cell_sources(path) -> list[str]:
 def test_an_open_notebook_and_file_are_saved_before_an_idle_stop(chromium, tmp_path, monkeypatch,
                                                                  screenshot_dir):
     monkeypatch.setenv("NPUHUB_SERVICE_ARGS", " ".join([
-        "--NPUHubService.reconcile_interval=1",
-        "--NPUHubService.idle_hard_limit=1",
-        f"--NPUHubService.reclaim_grace={GRACE}",
+        "--NPUHubService.meter_interval=1",
+        f"--NPUHubService.over_budget_grace={GRACE}",
     ]))
-    stack = EmbeddedStack(tmp_path, make_site()).start()
+    stack = EmbeddedStack(tmp_path, make_site(quotas=[
+        {"scope": "user", "groups": ["course-demo"], "device_hours": 10, "period": "week"}])).start()
     context = chromium.new_context(viewport=VIEWPORT, locale="en-US")
     context.set_default_timeout(15_000)
     try:
@@ -77,8 +79,12 @@ def test_an_open_notebook_and_file_are_saved_before_an_idle_stop(chromium, tmp_p
         page.keyboard.type(TYPED)
         assert cell_sources(notebook) == [""], "the notebook was saved before the warning"
         assert notes.read_text() == "", "the file was saved before the warning"
+        # her budget is spent: the service warns her running server, and stops it GRACE seconds later
+        r = stack.admin.http.post(stack.base_url + "/services/npuhub/api/v1/accounts/user:student1/adjustments",
+                                  json={"device_hours": "-20", "reason": "test: spend her week"}, timeout=60)
+        assert r.status_code == 201, r.text
 
-        toast = page.locator(".Toastify__toast").filter(has_text="will be released")
+        toast = page.locator(".Toastify__toast").filter(has_text="its budget is spent")
         toast.wait_for(timeout=(GRACE - 5) * 1000)
         assert "Your open notebooks have been saved." in toast.inner_text(), toast.inner_text()
         assert re.search(r"Your 1/4 Ascend 910B will be released at", toast.inner_text())
