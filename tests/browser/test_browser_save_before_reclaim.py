@@ -3,7 +3,7 @@
 The real embedded stack. Student1 types into a notebook's cell and into a text
 file, with JupyterLab's autosave turned off, so only the lab extension can save
 them. Then her budget is spent (an operator takes her hours away): the service
-warns her running server and stops it 90 seconds later. When its next poll sees
+warns her running server and stops it 45 seconds later. When its next poll sees
 the warning, the extension saves both and shows the notification; the cell's
 text is in the ``.ipynb`` on disk before the server is stopped, and the file's
 text too. (A budget stop, not an idle one: a JupyterLab tab open in a browser
@@ -25,7 +25,7 @@ from support.browser import LAB_TIMEOUT_MS, VIEWPORT, set_settings, sign_in_and_
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-GRACE = 90
+GRACE = 45
 TYPED = "results of run 7: loss 0.031"
 TYPED_CELL = "loss_history = [0.9, 0.31, 0.031]"
 #: A notebook with one empty code cell, on the server's Python kernel.

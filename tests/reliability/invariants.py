@@ -126,7 +126,8 @@ def over_capacity(history: History, site: SiteConfig) -> list[str]:
 
 
 def charges(history: History, site: SiteConfig, served: Callable[[Request], bool], now: float,
-            accrual_interval: float, accounts: Iterable[str] | None = None) -> list[str]:
+            accrual_interval: float, accounts: Iterable[str] | None = None,
+            died: Iterable[float] = ()) -> list[str]:
     """Requests charged other than once and exactly.
 
     ``served(req)`` says whether a server used the request's slice (the test
@@ -135,7 +136,12 @@ def charges(history: History, site: SiteConfig, served: Callable[[Request], bool
     one never served ends charged nothing (what metering charged is refunded).
     A grant still held at ``now`` is charged up to within ``accrual_interval``.
     ``accounts``: check only ledger entries of these accounts (None: all).
+    ``died``: when service processes were killed. A grant that outlived the
+    process that made it cannot be told from one whose server ran (the next
+    process never saw the hub run it, and meters it as served): it may be charged
+    anything from nothing to its price for the time it was held, never more.
     """
+    deaths = sorted(died)
     found = []
     wanted = set(accounts) if accounts is not None else None
     net: dict[str, dict[str, Fraction]] = {}
@@ -162,7 +168,13 @@ def charges(history: History, site: SiteConfig, served: Callable[[Request], bool
             found.append(f"request {req.id} is charged a negative amount {req.charged}")
         rate = price_of(site.catalogue, req.flavor, req.share)
         if not served(req):
-            if req.state.final and req.charged:
+            death = next((t for t in deaths if req.granted_at < t < (req.ended_at or now)), None)
+            if death is not None:
+                held = Fraction((req.ended_at or now) - req.granted_at)
+                if req.charged > rate * held + rate * ROUNDING:
+                    found.append(f"request {req.id} held {float(held):.3f}s across a service's death and is "
+                                 f"charged {float(req.charged / rate):.3f}s worth")
+            elif req.state.final and req.charged:
                 found.append(f"request {req.id} had no server and is charged {req.charged}")
             continue
         if req.state.final:

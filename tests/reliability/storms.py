@@ -16,7 +16,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -110,14 +110,15 @@ def api_states(admin: Client, heard: Heard) -> dict[str, str]:
 
 
 def check(db_url: str, hub, heard: Heard, admin: Client | None, served: Callable, accrual_interval: float,
-          now: float | None = None) -> dict[str, list[str]]:
+          now: float | None = None, died: Iterable[float] = ()) -> dict[str, list[str]]:
     """Every invariant after a storm: from the database, the API (``admin``) and the hub's list of servers."""
     site = load_site_config(hub.config)
     history = read_history(db_url)
     found = {
         "lost": lost(history, heard),
         "over_capacity": over_capacity(history, site),
-        "charges": charges(history, site, served, now if now is not None else time.time(), accrual_interval),
+        "charges": charges(history, site, served, now if now is not None else time.time(), accrual_interval,
+                           died=died),
         "ledger_chain": ledger_chain(history),
         "unserved": unserved(history, hub_active(hub.admin)),
     }
