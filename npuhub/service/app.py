@@ -273,7 +273,7 @@ class NPUHubService(Application):
         #: granted requests the hub has been seen running a server for (in memory; re-learned after a restart)
         self.seen_running: set[str] = set()
         #: grants made before this process started may have had servers it never saw
-        self.started_at = time.time()
+        self.started_at = self.clock()
         self.budget_watch = BudgetWatch(self.engine, self.hub if self.stop_over_budget else None,
                                         self.over_budget_grace, self.metrics, self.log, self.clock)
         self.idle_reclaim = IdleReclaim(self.engine, self.hub, idle_limit=self.idle_limit,
