@@ -35,7 +35,9 @@ from traitlets.utils.importstring import import_item
 
 from .activity import report_interval
 from .groups import CUSTOM_SCOPES
+from .refusals import Refusal
 from .site_config import AuthConfig, SiteConfig, SiteConfigError, load_site_config
+from .spawners.mixin import NPUHubSpawnError
 
 __all__ = ["configure", "configure_auth", "configure_service", "configure_workshops", "check", "secret",
            "SERVICE_SCOPES", "TEMPLATES"]
@@ -115,9 +117,6 @@ class RefusalsWithoutTraceback(logging.Filter):
     (``exc_info=True`` for any error); keep its line, drop the traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from .refusals import Refusal
-        from .spawners.mixin import NPUHubSpawnError
-
         if record.exc_info and isinstance(record.exc_info[1], (NPUHubSpawnError, Refusal)):
             record.exc_info = None
             record.exc_text = None

@@ -15,9 +15,9 @@ from .auth import OAuthCallbackHandler
 from .base import BaseHandler, Context
 from .handlers.budgets import AccountHandler, AdjustmentsHandler, LedgerHandler
 from .handlers.meta import MetricsHandler, OpenAPIHandler
-from .handlers.requests import FlavorsHandler, RequestHandler, RequestsHandler
+from .handlers.requests import RequestHandler, RequestsHandler
 from .handlers.reservations import ReservationHandler, ReservationsHandler
-from .handlers.status import MeHandler, PoolHandler, QueueHandler
+from .handlers.status import FlavorsHandler, MeHandler, PoolHandler, QueueHandler
 from .openapi import ACCOUNT_PATTERN, REQUEST_ID_PATTERN, STATES, USER
 
 __all__ = ["ROUTES", "Operation", "Route", "url_table"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from urllib.parse import quote, urlencode
 
@@ -135,7 +134,3 @@ async def retrying(call, *, attempts: int = 5, log=None, what: str = "") -> obje
             await asyncio.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _now() -> float:
-    return time.monotonic()

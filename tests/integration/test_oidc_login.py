@@ -14,24 +14,14 @@ import re
 import pytest
 import requests
 
-from support.sites import make_site
 from support.stacks import EmbeddedStack, free_port
 from support.hubclient import HubAPI, HubSession
-from support.oidc_idp import (ACCOUNTS, CLIENT_ID, CLIENT_SECRET, SECRET_ENV, OIDCProvider, authorize,
-                      require_provider, sign_in)
+from support.oidc_idp import (ACCOUNTS, CLIENT_ID, CLIENT_SECRET, SECRET_ENV, OIDCProvider, authorize, oidc_site,
+                              require_provider, sign_in)
 
 from npuhub.auth.oidc import NOT_ALLOWED, PROVIDER_DENIED, PROVIDER_UNREACHABLE, STATE_INVALID
 
 pytestmark = pytest.mark.integration
-
-
-def oidc_site(issuer: str, claim: str = "groups") -> dict:
-    return make_site(auth={
-        "type": "oidc",
-        "oidc": {"issuer": issuer, "client_id": CLIENT_ID, "client_secret_env": SECRET_ENV,
-                 "scopes": ["openid", "profile", "email", "groups"], "username_claim": "preferred_username"},
-        "groups": {"claim": claim, "admins": ["admins"], "allowed": ["course-demo", "lab-demo"]},
-    })
 
 
 def start_stack(stack: EmbeddedStack) -> EmbeddedStack:

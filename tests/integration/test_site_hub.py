@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from support.hubclient import HubAPI, HubSession
-from support.oidc_idp import CLIENT_ID, CLIENT_SECRET, SECRET_ENV, OIDCProvider, require_provider, sign_in
+from support.oidc_idp import CLIENT_SECRET, SECRET_ENV, OIDCProvider, oidc_site, require_provider, sign_in
 from support.sites import make_site, write_site
 from support.stacks import BIN, EmbeddedStack, free_port, process_env
 
@@ -24,15 +24,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 HUB_CONFIG = ROOT / "hub_config" / "jupyterhub_config.py"
-
-
-def oidc_site(issuer: str) -> dict:
-    return make_site(auth={
-        "type": "oidc",
-        "oidc": {"issuer": issuer, "client_id": CLIENT_ID, "client_secret_env": SECRET_ENV,
-                 "scopes": ["openid", "profile", "email", "groups"], "username_claim": "preferred_username"},
-        "groups": {"claim": "groups", "admins": ["admins"], "allowed": ["course-demo", "lab-demo"]},
-    })
 
 
 class SiteHub(EmbeddedStack):

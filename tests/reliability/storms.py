@@ -19,9 +19,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-import requests
 
-from support.service_stack import Client
+from support.service_stack import Client, Patient
 from invariants import (  # noqa: E402
     Heard, Tally, api_disagrees, charges, hub_active, ledger_chain, lost, over_capacity, read_history, unserved,
 )
@@ -30,28 +29,6 @@ from npuhub.site_config import load_site_config  # noqa: E402
 
 STUDENTS = [f"student{i}" for i in range(1, 25)]
 ENDED = ("released", "cancelled", "refused")
-
-
-class Patient:
-    """A client that retries through outages (no answer, 502/503/504) with the same request, up to a deadline."""
-
-    def __init__(self, client: Client, deadline: float):
-        self.client = client
-        self.deadline = deadline
-        self.outages = 0
-
-    def __call__(self, method: str, path: str, **kwargs) -> requests.Response:
-        while True:
-            try:
-                r = self.client(method, path, timeout=10, **kwargs)
-                if r.status_code not in (502, 503, 504):
-                    return r
-            except requests.RequestException:
-                pass
-            self.outages += 1
-            if time.monotonic() > self.deadline:
-                raise TimeoutError(f"{self.client.name}: {method} {path} never answered")
-            time.sleep(0.1)
 
 
 def student_life(svc_client: Callable[[str], Client], name: str, seed: int, heard: Heard, rounds: int,

@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 import requests
 
 from support.parts import require
+from support.sites import make_site
 from support.processes import log_tail, stop_group, wait_until_up
 
 IDP_DIR = Path(__file__).resolve().parents[1] / "idp" / "oidc"
@@ -136,3 +137,13 @@ def authorize(http: requests.Session, hub_url: str, username: str, password: str
 def sign_in(http: requests.Session, hub_url: str, username: str, **kwargs) -> requests.Response:
     """The whole sign-in; the hub's last page (its home, or the page that says why not)."""
     return http.get(authorize(http, hub_url, username, **kwargs), timeout=30)
+
+
+def oidc_site(issuer: str, claim: str = "groups") -> dict:
+    """The one-device demo site signing in through the provider at ``issuer`` (groups from ``claim``)."""
+    return make_site(auth={
+        "type": "oidc",
+        "oidc": {"issuer": issuer, "client_id": CLIENT_ID, "client_secret_env": SECRET_ENV,
+                 "scopes": ["openid", "profile", "email", "groups"], "username_claim": "preferred_username"},
+        "groups": {"claim": claim, "admins": ["admins"], "allowed": ["course-demo", "lab-demo"]},
+    })

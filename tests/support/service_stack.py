@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from unittest import mock
@@ -131,6 +132,28 @@ class Client:
 
     def delete(self, path, **kw):
         return self("DELETE", path, **kw)
+
+
+class Patient:
+    """A client that retries through outages (no answer, 502/503/504 from the proxy) with the same request, up to a deadline."""
+
+    def __init__(self, client: Client, deadline: float):
+        self.client = client
+        self.deadline = deadline
+        self.outages = 0
+
+    def __call__(self, method: str, path: str, **kwargs) -> requests.Response:
+        while True:
+            try:
+                r = self.client(method, path, timeout=10, **kwargs)
+                if r.status_code not in (502, 503, 504):
+                    return r
+            except requests.RequestException:
+                pass
+            self.outages += 1
+            if time.monotonic() > self.deadline:
+                raise TimeoutError(f"{self.client.name}: {method} {path} never answered")
+            time.sleep(0.1)
 
 
 class ServiceProcess:

@@ -13,10 +13,9 @@ from ..auth import OPERATE
 from ..base import BaseHandler
 from ..errors import APIError
 from ..hubapi import HubUnavailable
-from ..models import menu_view
 from ..openapi import STATES
 
-__all__ = ["FlavorsHandler", "RequestHandler", "RequestsHandler", "view_tag"]
+__all__ = ["RequestHandler", "RequestsHandler", "view_tag"]
 
 
 class RequestsHandler(BaseHandler):
@@ -176,17 +175,3 @@ def view_tag(view: dict) -> str:
     seen = {k: v for k, v in view.items() if k != "eta_seconds"}
     return '"' + hashlib.sha1(json.dumps(seen, sort_keys=True).encode()).hexdigest()[:20] + '"'
 
-
-class FlavorsHandler(BaseHandler):
-    """The menu a person may start from: ``GET /flavors`` (mine), or ``?user=`` for the hub's spawner."""
-
-    async def get(self):
-        caller = self.caller
-        user = self.query.get("user")
-        if user is None or (caller.kind == "user" and user == caller.name):
-            groups = sorted(caller.groups)
-        else:
-            caller.require_operate()
-            given = self.query.get("group")
-            groups = sorted(set(given)) if given else await self.groups_of(user)
-        self.send(menu_view(self.engine.site.catalogue, groups))

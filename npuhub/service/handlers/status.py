@@ -1,4 +1,4 @@
-"""What is going on: the queue, the pool, and the caller's own status (``/me``)."""
+"""What is going on: the queue, the pool, the caller's own status (``/me``) and menu (``/flavors``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from ...shares import format_share
 from ..base import BaseHandler
 from ..models import account_view, menu_view, pool_view, queue_view
 
-__all__ = ["MeHandler", "PoolHandler", "QueueHandler"]
+__all__ = ["FlavorsHandler", "MeHandler", "PoolHandler", "QueueHandler"]
 
 
 class QueueHandler(BaseHandler):
@@ -45,3 +45,18 @@ class MeHandler(BaseHandler):
             "flavors": flavors,
             "store": {"available": self.engine.available},
         })
+
+
+class FlavorsHandler(BaseHandler):
+    """The menu a person may start from: ``GET /flavors`` (mine), or ``?user=`` for the hub's spawner."""
+
+    async def get(self):
+        caller = self.caller
+        user = self.query.get("user")
+        if user is None or (caller.kind == "user" and user == caller.name):
+            groups = sorted(caller.groups)
+        else:
+            caller.require_operate()
+            given = self.query.get("group")
+            groups = sorted(set(given)) if given else await self.groups_of(user)
+        self.send(menu_view(self.engine.site.catalogue, groups))
