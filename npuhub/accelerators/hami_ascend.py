@@ -73,10 +73,7 @@ class HAMiAscend(Backend):
         memory = options.integer("memory_mib", known.memory if known else None)
         cores = options.integer("ai_cores", known.ai_cores if known else None)
         raw = options.raw("templates")
-        if raw is None and known is not None:
-            templates = known.templates
-        else:
-            templates = self._templates(raw)
+        templates = known.templates if raw is None and known is not None else self._templates(raw) if raw else ()
         if memory is None or cores is None or not templates:
             raise BackendConfigError("chip", f"{self.word!r} is not in HAMi's built-in list ({', '.join(CHIPS)}); "
                                              "give memory_mib, ai_cores and templates as in HAMi's device-config.yaml")
