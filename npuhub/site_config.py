@@ -325,13 +325,9 @@ def _backends(r: "_Reader", specs: dict[str | None, tuple[str, Any]], cpu_spec: 
     backends: dict[str | None, Backend] = {}
     for model, (key, spec) in specs.items():
         try:
-            backend = make_backend(spec, model)
+            backends[model] = make_backend(spec, model, vendors.get(model))
         except BackendConfigError as e:
             r.fail(f"{key}.{e.key}" if e.key else key, e.problem)
-        if model is not None and backend.vendor not in (None, vendors[model]):
-            r.fail(f"{key}.kind", f"{backend.kind} is a {backend.vendor} backend, but the {model!r} devices "
-                                  f"are {vendors[model]}")
-        backends[model] = backend
     problems = check_flavors(flavors, backends)
     if problems:
         first = problems[0]

@@ -61,11 +61,11 @@ def backend_classes() -> dict[str, type[Backend]]:
     return kinds
 
 
-def make_backend(spec: Mapping[str, Any], model: str | None) -> Backend:
-    """The backend ``spec`` (``{kind: ..., options...}``) names, for ``model`` (None: CPU only).
+def make_backend(spec: Mapping[str, Any], model: str | None, vendor: str | None = None) -> Backend:
+    """The backend ``spec`` (``{kind: ..., options...}``) names, for ``model`` of ``vendor`` (None: CPU only).
 
     Raises BackendConfigError naming the option at fault (``kind`` for an
-    unknown kind or a plugin that does not load).
+    unknown kind, a plugin that does not load, or a backend of another vendor).
     """
     if not isinstance(spec, Mapping):
         raise BackendConfigError("", f"must be a mapping like {{kind: ascend-device-plugin}}, not {spec!r}")
@@ -82,6 +82,8 @@ def make_backend(spec: Mapping[str, Any], model: str | None) -> Backend:
                 from None
         if not (isinstance(cls, type) and issubclass(cls, Backend)):
             raise BackendConfigError("kind", f"the {kind!r} entry point is not an npuhub Backend class")
+    if vendor is not None and cls.vendor not in (None, vendor):
+        raise BackendConfigError("kind", f"{kind} is a {cls.vendor} backend, but the {model!r} devices are {vendor}")
     return cls(model, spec)
 
 

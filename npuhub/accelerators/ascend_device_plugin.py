@@ -106,7 +106,8 @@ class AscendDevicePlugin(Backend):
         self.ai_cores = options.integer("ai_cores", default_cores)
         # share -> template, for the 310P variants that also fix AI CPUs and media units
         self.templates: dict[Fraction, str] = {}
-        raw = options.raw("templates", {}) or {}
+        raw = options.raw("templates")
+        raw = {} if raw is None else raw
         if not isinstance(raw, dict):
             raise BackendConfigError("templates", "must be a mapping from a share to a template, like {1/4: 2c.1cpu}")
         for share_text, template in raw.items():

@@ -166,7 +166,8 @@ class Options:
 
     def string_map(self, key: str, keys: re.Pattern = _KEY_RE, values: re.Pattern | None = None,
                    what: str = "label") -> dict[str, str]:
-        value = self.raw(key, {}) or {}
+        value = self.raw(key)
+        value = {} if value is None else value
         if not isinstance(value, dict):
             raise BackendConfigError(key, f"must be a mapping, not {type(value).__name__}")
         out = {}
@@ -183,7 +184,8 @@ class Options:
 
 
 def _tolerations(options: Options) -> list[dict]:
-    value = options.raw("tolerations", []) or []
+    value = options.raw("tolerations")
+    value = [] if value is None else value
     if not isinstance(value, list):
         raise BackendConfigError("tolerations", f"must be a list, not {type(value).__name__}")
     out = []
