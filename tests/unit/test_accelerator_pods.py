@@ -241,3 +241,32 @@ def test_a_site_adds_its_own_backend_through_the_entry_point_group(tmp_path, mon
         parse_site_config(make_site(pool=[pool_of(model="In-house NPU", backend={"kind": "centre-npu"})],
                                     flavors=[CPU]))
     assert err.value.key == "pool[0].backend.kind" and "could not be loaded (AttributeError" in err.value.problem
+
+
+# -- what the service sends ----------------------------------------------------------------------------
+def test_the_service_sends_the_fragment_with_a_granted_request_as_its_openapi_schema_says():
+    import fastjsonschema
+
+    from npuhub.admission.core import Admission
+    from npuhub.service.models import request_view
+    from npuhub.service.openapi import SCHEMAS
+
+    site = parse_site_config(site_for("volcano-vnpu"))
+    adm = Admission(site, lambda: 1_000_000.0)
+    quarter = adm.submit("student1", [], "f1", request_id="r-quarter")
+    cpu = adm.submit("student2", [], "cpu", request_id="r-cpu")
+    check = fastjsonschema.compile({"$ref": "#/components/schemas/Request", "components": {"schemas": SCHEMAS}})
+    for decision, limits in ((quarter, {"huawei.com/npu-core": "2"}), (cpu, {})):
+        view = request_view(adm.requests[decision.request], now=1_000_000.0, adm=adm)
+        check(view)
+        assert view["launch"]["kubernetes"]["resources"]["limits"] == limits
+    assert view["launch"]["kubernetes"]["env"] == {"NVIDIA_VISIBLE_DEVICES": "void"}
+
+
+def test_pyproject_registers_every_builtin_backend_as_an_entry_point():
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    points = project["entry-points"]["npuhub.accelerators"]
+    assert {kind: f"{cls.__module__}:{cls.__name__}" for kind, cls in BUILTIN.items()} == points
