@@ -270,3 +270,22 @@ def test_pyproject_registers_every_builtin_backend_as_an_entry_point():
     project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
     points = project["entry-points"]["npuhub.accelerators"]
     assert {kind: f"{cls.__module__}:{cls.__name__}" for kind, cls in BUILTIN.items()} == points
+
+
+def test_the_examples_commented_backend_gives_every_example_flavor():
+    import yaml
+
+    from npuhub.site_config import default_site_config_path
+
+    text = default_site_config_path().read_text()
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith("# backend:"))
+    data = yaml.safe_load(text)
+    data["pool"][0]["backend"] = yaml.safe_load(line.strip()[2:])["backend"]
+    site = parse_site_config(data)
+    assert sorted(site.backends, key=str) == ["Ascend 910B", None]
+    for f in site.catalogue:
+        for version in (OLDEST, NEWEST):
+            grant = Pool(site.nodes).place("someone", f.device_model, f.share) if f.has_accelerator else None
+            backend = site.backends[f.device_model if f.has_accelerator else None]
+            kubernetes_validate.validate(pod_manifest(launch_view(f, grant, "ascend", "r", backend)), version,
+                                         strict=True)
