@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from .base import Backend, BackendConfigError, Expression, HostPath, Options
+from .base import Backend, BackendConfigError, Expression, HostPath, Options, share_key
 from ..shares import format_share
 
 __all__ = ["AscendDevicePlugin", "ascend_host_paths", "guess_chip"]
@@ -111,10 +111,7 @@ class AscendDevicePlugin(Backend):
         if not isinstance(raw, dict):
             raise BackendConfigError("templates", "must be a mapping from a share to a template, like {1/4: 2c.1cpu}")
         for share_text, template in raw.items():
-            try:
-                share = Fraction(str(share_text))
-            except (ValueError, ZeroDivisionError):
-                raise BackendConfigError(f"templates.{share_text}", "is not a share like 1/4") from None
+            share = share_key(f"templates.{share_text}", share_text)
             if template not in TEMPLATES[self.chip]:
                 known = ", ".join(TEMPLATES[self.chip]) or "none (no vNPU)"
                 raise BackendConfigError(f"templates.{share_text}",

@@ -29,7 +29,7 @@ overcommit extended resources). When the grant names a node and the backend
 pins placements (``pin_node``, on by default), ``nodeSelector`` carries
 ``kubernetes.io/hostname: <node>`` so the pod lands where the pool counted it.
 
-Writing a backend (``docs/reference/backends.md``): subclass ``Backend``, set
+Writing a backend (``docs/backends/index.md``): subclass ``Backend``, set
 ``kind`` and ``vendor``, read your options in ``configure`` (with
 ``self.options``' checked getters, which raise ``BackendConfigError`` naming
 the key), and implement ``express(share)``. Register the class under the
@@ -46,7 +46,7 @@ from typing import Any, ClassVar, Mapping
 
 from ..i18n import Text
 from ..refusals import Refusal
-from ..shares import format_share
+from ..shares import ShareError, format_share, parse_share
 
 __all__ = ["Backend", "BackendConfigError", "Expression", "Options", "ShareInexpressible", "HostPath",
            "HOSTNAME_LABEL"]
@@ -327,6 +327,14 @@ class Backend:
         if scheduler:
             out["schedulerName"] = scheduler
         return out
+
+
+def share_key(key: str, value: Any) -> Fraction:
+    """A share written as an option's key (``1/4``, ``1``), or BackendConfigError; decimals are refused."""
+    try:
+        return parse_share(value)
+    except ShareError as e:
+        raise BackendConfigError(key, str(e)) from None
 
 
 def check_resource_name(key: str, value: str) -> str:

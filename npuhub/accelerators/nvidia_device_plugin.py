@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from .base import Backend, BackendConfigError, Expression, Options, check_resource_name
+from .base import Backend, BackendConfigError, Expression, Options, check_resource_name, share_key
 from ..shares import format_share
 
 __all__ = ["NvidiaDevicePlugin", "NvidiaMIG", "NvidiaTimeSlicing", "MIG_PROFILES"]
@@ -93,11 +93,8 @@ class NvidiaMIG(_NvidiaBase):
                 raise BackendConfigError("profiles", "must map shares to MIG profiles, like {1/7: 1g.10gb, 1: 7g.80gb}")
             self.profiles = {}
             for share_text, profile in raw.items():
-                try:
-                    share = Fraction(str(share_text))
-                except (ValueError, ZeroDivisionError):
-                    raise BackendConfigError(f"profiles.{share_text}", "is not a share like 1/7") from None
-                if not 0 < share <= 1:
+                share = share_key(f"profiles.{share_text}", share_text)
+                if share > 1:
                     raise BackendConfigError(f"profiles.{share_text}", "must be a share of one GPU (at most 1)")
                 if not isinstance(profile, str) or not _PROFILE_RE.match(profile):
                     raise BackendConfigError(f"profiles.{share_text}", f"{profile!r} is not a MIG profile like 1g.10gb")

@@ -318,3 +318,14 @@ def test_every_builtin_backend_states_its_vendor_and_documentation():
         assert cls.kind == kind
         assert cls.documentation.startswith("https://")
         assert cls.__doc__ and cls.__module__.startswith("npuhub.accelerators.")
+
+
+@pytest.mark.parametrize("spec, key", [
+    ({"kind": "ascend-device-plugin", "templates": {0.25: "2c"}}, "templates.0.25"),
+    ({"kind": "nvidia-mig", "profiles": {"1/0": "1g.10gb", 1: "7g.80gb"}}, "profiles.1/0"),
+    ({"kind": "nvidia-mig", "profiles": {"3/2": "1g.10gb", 1: "7g.80gb"}}, "profiles.3/2"),
+])
+def test_shares_in_options_are_exact_like_everywhere_else(spec, key):
+    with pytest.raises(BackendConfigError) as caught:
+        make_backend(spec, "310P")
+    assert caught.value.key == key
