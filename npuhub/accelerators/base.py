@@ -224,6 +224,18 @@ def _node_affinity(options: Options) -> dict | None:
         if unknown:
             raise BackendConfigError(f"node_affinity[{i}].{sorted(unknown)[0]}",
                                      "unknown key (known keys: matchExpressions, matchFields)")
+        for part in ("matchExpressions", "matchFields"):
+            requirements = term.get(part, [])
+            if not isinstance(requirements, list):
+                raise BackendConfigError(f"node_affinity[{i}].{part}", "must be a list")
+            for j, req in enumerate(requirements):
+                where = f"node_affinity[{i}].{part}[{j}]"
+                if (not isinstance(req, dict) or set(req) - {"key", "operator", "values"}
+                        or not isinstance(req.get("key"), str)
+                        or req.get("operator") not in ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
+                        or not all(isinstance(v, str) for v in req.get("values", []))):
+                    raise BackendConfigError(where, "must be {key, operator (In, NotIn, Exists, DoesNotExist, Gt, "
+                                                    "Lt), values: [strings]}")
     return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": list(value)}}}
 
 
@@ -246,7 +258,10 @@ class Backend:
       cannot give, with a sentence that says what it can give.
     - ``host_paths()``: the read-only host paths the vendor runtime needs.
 
-    ``fragment(flavor, grant)`` is not overridden: it adds the site's common
+    Build a refusal with ``self.refuse(zh, en, share)``: ``{share}`` and
+    ``{model}`` in both sentences are filled in.
+
+    ``fragment(share, node)`` (what ``pod_fragment`` calls) is not overridden: it adds the site's common
     options (``node_selector``, ``tolerations``, ``labels``, ``annotations``,
     ``env``, ``node_affinity``, ``pin_node``, ``scheduler_name``,
     ``volcano_queue``) to the expression and builds the JSON shape above.

@@ -329,3 +329,10 @@ def test_shares_in_options_are_exact_like_everywhere_else(spec, key):
     with pytest.raises(BackendConfigError) as caught:
         make_backend(spec, "310P")
     assert caught.value.key == key
+
+
+def test_node_affinity_requirements_are_checked():
+    with pytest.raises(BackendConfigError) as caught:
+        make_backend({"kind": "cpu-only", "node_affinity": [
+            {"matchExpressions": [{"key": "zone", "operator": "Within", "values": ["a"]}]}]}, None)
+    assert caught.value.key == "node_affinity[0].matchExpressions[0]"
