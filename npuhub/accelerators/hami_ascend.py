@@ -40,11 +40,20 @@ __all__ = ["HAMiAscend", "CHIPS"]
 
 @dataclass(frozen=True)
 class Chip:
-    """One model in HAMi's device configuration: card memory (MiB), AI cores, and templates (memory, cores)."""
+    """One model in HAMi's device configuration: card memory (MiB), AI cores, templates (memory, cores).
+
+    ``allocatable``: the memory HAMi may hand out (``memoryAllocatable``), when
+    less than the card's; a whole card asks for exactly that.
+    """
 
     memory: int
     ai_cores: int
     templates: tuple[tuple[int, int], ...]
+    allocatable: int | None = None
+
+    @property
+    def whole(self) -> int:
+        return self.allocatable or self.memory
 
 
 #: HAMi's built-in vNPU configuration (device-config.yaml), by the model's common word
@@ -53,7 +62,7 @@ CHIPS: dict[str, Chip] = {
     "Ascend910B2": Chip(65536, 24, ((8192, 3), (16384, 6), (32768, 12))),
     "Ascend910B3": Chip(65536, 20, ((16384, 5), (32768, 10))),
     "Ascend910B4": Chip(32768, 20, ((8192, 5), (16384, 10))),
-    "Ascend310P": Chip(24576, 8, ((3072, 1), (6144, 2), (12288, 4))),
+    "Ascend310P": Chip(24576, 8, ((3072, 1), (6144, 2), (12288, 4)), allocatable=21527),
 }
 
 
@@ -77,7 +86,9 @@ class HAMiAscend(Backend):
         if memory is None or cores is None or not templates:
             raise BackendConfigError("chip", f"{self.word!r} is not in HAMi's built-in list ({', '.join(CHIPS)}); "
                                              "give memory_mib, ai_cores and templates as in HAMi's device-config.yaml")
-        self.chip = Chip(memory, cores, templates)
+        allocatable = options.integer("memory_allocatable_mib",
+                                      known.allocatable if known is not None and raw is None else None)
+        self.chip = Chip(memory, cores, templates, allocatable)
         self.policy = options.choice("policy", ("binpack", "spread"), "binpack")
         self.paths: list[HostPath] = ascend_host_paths(options)
 
@@ -106,7 +117,7 @@ class HAMiAscend(Backend):
             limits = {resource: str(int(share))}
             if share == 1:
                 # the whole card's memory: with no -memory HAMi would give one card a default slice
-                limits[f"{resource}-memory"] = str(self.chip.memory)
+                limits[f"{resource}-memory"] = str(self.chip.whole)
             return Expression(limits=limits, annotations=annotations, scheduler_name="hami-scheduler")
         fits = [(m, c) for m, c in self.chip.templates if Fraction(c, self.chip.ai_cores) >= share]
         exact = [(m, c) for m, c in fits if Fraction(c, self.chip.ai_cores) == share]

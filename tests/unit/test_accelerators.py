@@ -142,6 +142,7 @@ def test_ascend_device_plugin_refusals(spec, model, share, words):
     ("Ascend910B4", "1/4", {"huawei.com/Ascend910B4": "1", "huawei.com/Ascend910B4-memory": "8192"}),
     ("Ascend910A", "4/15", {"huawei.com/Ascend910A": "1", "huawei.com/Ascend910A-memory": "8738"}),
     ("Ascend310P", "1/8", {"huawei.com/Ascend310P": "1", "huawei.com/Ascend310P-memory": "3072"}),
+    ("Ascend310P", 1, {"huawei.com/Ascend310P": "1", "huawei.com/Ascend310P-memory": "21527"}),  # allocatable
 ])
 def test_hami_ascend(chip, share, limits):
     got = fragment({"kind": "hami-ascend", "chip": chip}, "Ascend", share, node="npu-3")
