@@ -189,6 +189,7 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
 
     nodes: list[NodeSpec] = []
     backend_specs: dict[str | None, tuple[str, Any]] = {}  # model -> (key, spec)
+    without_backend: list[tuple[str, str]] = []  # (key, model) of pool entries that name none
     for i, entry in enumerate(r.sequence(top.get("pool", []), "pool")):
         key = f"pool[{i}]"
         entry = r.mapping(entry, key, {"model", "vendor", "nodes", "devices_per_node", "node_prefix", "backend"},
@@ -201,6 +202,8 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
                 r.fail(f"{key}.backend", f"differs from {earlier[0]}.backend; every {model!r} pool entry "
                                          "must name the same backend")
             backend_specs[model] = (f"{key}.backend", entry["backend"])
+        else:
+            without_backend.append((key, model))
         count = r.integer(entry["nodes"], f"{key}.nodes")
         per_node = r.integer(entry["devices_per_node"], f"{key}.devices_per_node")
         prefix = r.string(entry.get("node_prefix", _slug(model)), f"{key}.node_prefix", _NAME_RE,
@@ -287,6 +290,9 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
             idle_limit=idle_limit,
         ))
 
+    if (backend_specs or "cpu_backend" in top) and without_backend:
+        key, model = without_backend[0]
+        r.fail(f"{key}.backend", f"is missing: in a cluster every pool entry names its backend ({model!r} has none)")
     backends = _backends(r, backend_specs, top.get("cpu_backend"), nodes, flavors)
 
     lim = r.mapping(top.get("limits", {}) or {}, "limits", {"max_share", "groups"})
@@ -310,17 +316,13 @@ def _backends(r: "_Reader", specs: dict[str | None, tuple[str, Any]], cpu_spec: 
     """The backend of each model and of CPU-only servers, and the check that each can give every flavor.
 
     A site that names no backend anywhere runs embedded (simulated pool, local
-    servers): no backends. Once one model has a backend, every model must
-    have one, and CPU-only servers get ``cpu_backend`` (default: cpu-only).
+    servers): no backends. Once one pool entry names a backend, every entry
+    must (the caller checks), and CPU-only servers get ``cpu_backend``
+    (default: cpu-only).
     """
     if not specs and cpu_spec is None:
         return {}
     vendors = {n.model: n.vendor for n in nodes}
-    for model in vendors:
-        if model not in specs:
-            index = next(i for i, n in enumerate(nodes) if n.model == model)
-            r.fail("pool", f"the {model!r} entry names no backend, but others do; name one for every model "
-                           f"(the entry of node {nodes[index].name!r})")
     specs = {**specs, None: ("cpu_backend", cpu_spec if cpu_spec is not None else {"kind": "cpu-only"})}
     backends: dict[str | None, Backend] = {}
     for model, (key, spec) in specs.items():
