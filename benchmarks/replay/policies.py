@@ -77,7 +77,8 @@ def make_site(nodes: int = 4, devices_per_node: int = 8) -> SiteConfig:
         "pool": [{"model": MODEL, "nodes": nodes, "devices_per_node": devices_per_node, "node_prefix": "n"}],
         "groups": {},
         "flavors": [{"id": fid, "cpu": 1, "memory": "1G",
-                     "accelerator": {"model": MODEL, "share": str(share)}} for fid, share in FLAVORS.items()],
+                     "accelerator": {"model": MODEL, "share": str(share)}} for fid, share in FLAVORS.items()
+                    if share <= devices_per_node],  # a request larger than a node is refused (flavor_unknown)
         "limits": {"max_share": 8},
     }, "replay")
 

@@ -7,11 +7,14 @@ the people: a granted person works and idles as her session says, stops when
 her session ends, gives up when she has waited longer than her patience, and
 comes back after an idle reclaim if she had more work to do. Idle reclaim is
 the service's own ``IdleReclaim`` with the service's defaults, driven every
-``tick`` seconds with the activity the hub would report; metering runs at
-every tick too, as the service's metering loop does.
+``tick`` seconds with the activity the hub would report; the queue is
+scheduled at every tick, as the service's metering loop does.
 
 The clock is simulated and fixed between events (the core reads the event's
-time); the whole run is deterministic for a given trace.
+time); the whole run is deterministic for a given trace. Metering runs every
+``meter_every`` ticks (5 minutes by default, where the service meters every
+minute): charges are exact either way, only fair-share usage is up to five
+minutes staler, and metering every session is most of a replay's cost.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import heapq
-import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -34,7 +36,7 @@ from npuhub.service.metrics import Metrics
 from npuhub.service.reclaim import HARD_LIMIT, RECLAIMED, IdleReclaim
 
 from .metrics import Observer, SessionRecord
-from .policies import MODEL, ArrivalOrder, FirstFitPool, Policy, flavor_for, make_site
+from .policies import FLAVORS, MODEL, ArrivalOrder, FirstFitPool, Policy, flavor_for, make_site
 from .synthetic import GROUPS
 from .trace import Session, Trace, idle_seconds, last_active
 
@@ -92,12 +94,13 @@ class Replay:
     """One policy over one trace. ``run()`` once."""
 
     def __init__(self, trace: Trace, policy: Policy, *, nodes: int = 4, devices_per_node: int = 8,
-                 store_url: str | None = None, tick: float = 60.0, retry: float = 300.0,
+                 store_url: str | None = None, tick: float = 60.0, meter_every: int = 5, retry: float = 300.0,
                  idle_limit: float = 1800.0, hard_limit: float = 4 * 3600.0, grace: float = 600.0):
         self.trace, self.policy = trace, policy
         self.site = make_site(nodes, devices_per_node)
         self.devices = nodes * devices_per_node
-        self.tick, self.retry = tick, retry
+        self.tick, self.meter_every, self.retry = tick, meter_every, retry
+        self._ticks = 0
         self.now = 0.0
         groups = sorted({s.group for s in trace.sessions})
         weights = {f"group:{g}": GROUPS[g][0] if g in GROUPS else 1.0 for g in groups}
@@ -222,7 +225,11 @@ class Replay:
                 self._stop_waiting(sid)
                 self.records[sid].gave_up = True
         elif kind == TICK:
-            self.change(lambda adm: (adm.meter(), adm.schedule()))
+            self._ticks += 1
+            if self._ticks % self.meter_every == 0:
+                self.change(lambda adm: (adm.meter(), adm.schedule()))
+            else:
+                self.change(lambda adm: adm.schedule())
             if self.reclaim is not None:
                 self._reclaim_round()
         elif kind == WAKE:
@@ -342,8 +349,7 @@ class Replay:
         return len(self.waiting), free, fits_total, fits_total and any(_placeable(pool, s) for s in shares)
 
     def _asked(self, sid: str) -> Fraction:
-        share = self.sessions[sid].share
-        return Fraction(math.ceil(share)) if self.policy.whole else share
+        return FLAVORS[flavor_for(self.sessions[sid].share, self.policy.whole)]
 
 
 def _placeable(pool, share: Fraction) -> bool:

@@ -92,6 +92,12 @@ WORKSHOP = {"group": "workshop", "share": Fraction(1, 4), "students": 40, "at": 
             "class": 90 * MINUTE, "patience": 10 * MINUTE}
 
 
+#: the teacher's reservation opens this long before the class: the core holds slices only as running
+#: sessions end (it stops nobody for a reservation), so on a full pool the window must open early enough
+#: for 40 quarters to free up; unused slices are lent 15 minutes after the class starts
+RESERVE_AHEAD = 45 * MINUTE
+
+
 def workshop_day(seed: int = 2, per_day: float = 900) -> Trace:
     """One day of the synthetic background load, with a class of 40 arriving within five minutes at 14:00."""
     base = synthetic(seed, per_day, days=1, name="workshop-day")
@@ -106,7 +112,7 @@ def workshop_day(seed: int = 2, per_day: float = 900) -> Trace:
             patience=w["patience"], tag="class"))
     base.sessions.sort(key=lambda s: (s.arrival, s.id))
     base.workshops.append({"group": w["group"], "share": str(w["share"]), "count": w["students"],
-                           "starts": w["at"] - 5 * MINUTE, "ends": w["at"] + w["class"] + 10 * MINUTE,
-                           "hold": 15 * MINUTE})
+                           "starts": w["at"] - RESERVE_AHEAD, "ends": w["at"] + w["class"] + 10 * MINUTE,
+                           "hold": RESERVE_AHEAD + 15 * MINUTE})
     base.source = f"workshop_day(seed={seed}, per_day={per_day})"
     return base
