@@ -159,7 +159,8 @@ class Replay:
     def _commit(self) -> None:
         adm = self.adm
         if self.store is not None:
-            self.store.commit(adm)
+            if adm.dirty or adm.dirty_reservations or adm.fairshare.dirty or adm.budgets.pending:
+                self.store.commit(adm)  # one transaction per change, as the service's engine does
             return
         # what AdmissionStore.commit does to the core's memory: ended requests live on in the database only
         for rid in adm.dirty:

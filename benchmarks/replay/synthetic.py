@@ -28,7 +28,7 @@ SHARE_MIX = {Fraction(1, 8): 20, Fraction(1, 4): 45, Fraction(1, 2): 20, Fractio
 GROUPS = {"course-a": (2.0, 1), "course-b": (1.0, 1), "lab-x": (2.0, 1), "lab-y": (1.0, 1)}
 
 #: Relative arrival rate per hour of the day (UTC of the simulated site). Assumption, shaped as a
-#: working day; the Helios study (Hu et al., SC '21) reports a clear daily cycle of GPU demand.
+#: working day with a lunch dip and quiet nights.
 HOURLY = [0.15] * 8 + [0.6, 1.0, 1.0, 1.0, 0.7, 0.7, 1.0, 1.0, 1.0, 1.0, 0.6, 0.6, 0.5, 0.5, 0.5, 0.25]
 
 #: session length: lognormal, median 100 min, sigma 0.7, within [10 min, 10 h]. Assumption.
