@@ -31,7 +31,8 @@ def _load(spec: str, limit: int | None):
         return load_philly(paths[0], limit=limit)
     if kind == "helios":
         return load_helios(paths[0], limit=limit)
-    raise SystemExit(f"--load: unknown kind {kind!r} (alibaba:task[,job[,instance]], philly:file, helios:file)")
+    raise SystemExit(f"--load: unknown kind {kind!r} "
+                     "(alibaba:task[,job[,instance]], philly:file, helios:file)")
 
 
 def main(argv=None) -> None:
@@ -55,7 +56,8 @@ def main(argv=None) -> None:
     if args.load:
         trace = _load(args.load, args.limit)
         results = [replay(trace, pol, **kw) for pol in POLICIES if not pol.reservations]
-        print(f"{trace.source}: {len(trace.sessions)} sessions over {trace.days:g} days, {args.nodes * 8} devices")
+        print(f"{trace.source}: {len(trace.sessions)} sessions over {trace.days:g} days, "
+              f"{args.nodes * 8} devices")
         print(table([row(r) for r in results]))
         return
 
@@ -64,20 +66,24 @@ def main(argv=None) -> None:
     syn_results = [replay(syn, pol, **kw) for pol in POLICIES if not pol.reservations]
     ws_results = [replay(ws, pol, **kw) for pol in POLICIES]
     # one class on one day is one draw: the class's fate on two more workshop days
-    classes = {pol.name: [row(r).get("class_served", 0) for r in ws_results if r.policy is pol] for pol in POLICIES}
+    classes = {pol.name: [row(r).get("class_served", 0) for r in ws_results if r.policy is pol]
+               for pol in POLICIES}
     for seed in (args.seed + 2, args.seed + 3):
         other = workshop_day(seed, args.per_day)
         for pol in POLICIES:
             classes[pol.name].append(row(replay(other, pol, **kw)).get("class_served", 0))
     # why allocation stays under 100 % while people wait: the same trace without whole-device requests
-    small = dataclasses.replace(syn, name="synthetic-fractions", sessions=[s for s in syn.sessions if s.share < 1])
-    small_results = [replay(small, pol, **kw) for pol in POLICIES if pol.name in ("whole-noqueue", "frac-reclaim")]
+    small = dataclasses.replace(syn, name="synthetic-fractions",
+                                sessions=[s for s in syn.sessions if s.share < 1])
+    small_results = [replay(small, pol, **kw) for pol in POLICIES
+                     if pol.name in ("whole-noqueue", "frac-reclaim")]
     sweep: dict[str, list[tuple[float, float]]] = {}
     for per_day in (300, 600, 900, 1200, 1800):
         trace = synthetic(args.seed + 10, per_day, 1)
         for pol in POLICIES:
             if pol.name in ("whole-noqueue", "frac-fair", "frac-reclaim"):
-                sweep.setdefault(pol.name, []).append((per_day, row(replay(trace, pol, **kw))["served_per_device_day"]))
+                served = row(replay(trace, pol, **kw))["served_per_device_day"]
+                sweep.setdefault(pol.name, []).append((per_day, served))
     elapsed = time.perf_counter() - started
     events = sum(r.events for r in syn_results + ws_results + small_results)
     busy = sum(r.seconds for r in syn_results + ws_results + small_results)
@@ -87,7 +93,8 @@ def main(argv=None) -> None:
     text = "\n".join([
         f"Synthetic trace: {len(syn.sessions)} sessions over {args.days} days (seed {args.seed}, "
         f"{args.per_day:g} a day on average), on {args.nodes} nodes x 8 devices; shares asked: {mix}; "
-        f"the shares asked times the sessions' lengths come to {100 * offered:.0f} % of the pool's device-time.",
+        f"the shares asked times the sessions' lengths come to {100 * offered:.0f} % of the pool's "
+        "device-time.",
         "",
         table([row(r) for r in syn_results]),
         "",
@@ -101,13 +108,14 @@ def main(argv=None) -> None:
         "",
         "| policy | " + " | ".join(f"day {i + 1}" for i in range(3)) + " |",
         "|---|" + "---|" * 3,
-        *[f"| {pol.label} | " + " | ".join(f"{n} of 40" for n in classes[pol.name]) + " |" for pol in POLICIES],
+        *[f"| {pol.label} | " + " | ".join(f"{n} of 40" for n in classes[pol.name]) + " |"
+          for pol in POLICIES],
         "",
         f"The synthetic trace without its whole-device requests ({len(small.sessions)} sessions):",
         "",
         table([row(r) for r in small_results]),
         "",
-        "Load sweep (1-day synthetic traces, seed " + str(args.seed + 10) + "), people served per device per day:",
+        f"Load sweep (1-day synthetic traces, seed {args.seed + 10}), people served per device per day:",
         "",
         "| sessions a day | " + " | ".join(sweep) + " | frac-reclaim vs whole-noqueue |",
         "|---|" + "---|" * (len(sweep) + 1),
@@ -115,7 +123,8 @@ def main(argv=None) -> None:
           + f" | {sweep['frac-reclaim'][i][1] / sweep['whole-noqueue'][i][1]:.2f}x |"
           for i, (x, _) in enumerate(sweep["whole-noqueue"])],
         "",
-        f"Replayer speed: {events:,} events in {busy:.1f} s of replay ({events / busy:,.0f} events/s) over the "
+        f"Replayer speed: {events:,} events in {busy:.1f} s of replay ({events / busy:,.0f} events/s) "
+        "over the "
         f"two traces and the variant; the whole command took {elapsed:.0f} s ({machine}; "
         f"store: {args.store or 'in memory'}).",
     ])

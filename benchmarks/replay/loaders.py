@@ -41,16 +41,16 @@ from typing import Iterable
 
 from .trace import Session, Trace
 
-__all__ = ["load_alibaba", "load_philly", "load_helios", "TraceFormatError", "PAI_TASK", "PAI_JOB", "PAI_INSTANCE",
-           "HELIOS"]
+__all__ = ["load_alibaba", "load_philly", "load_helios", "TraceFormatError", "PAI_TASK", "PAI_JOB",
+           "PAI_INSTANCE", "HELIOS"]
 
 PAI_TASK = ["job_name", "task_name", "inst_num", "status", "start_time", "end_time", "plan_cpu", "plan_mem",
             "plan_gpu", "gpu_type"]
 PAI_JOB = ["job_name", "inst_id", "user", "status", "start_time", "end_time"]
-PAI_INSTANCE = ["job_name", "task_name", "inst_name", "worker_name", "inst_id", "status", "start_time", "end_time",
-                "machine"]
-HELIOS = ["job_id", "user", "vc", "gpu_num", "cpu_num", "node_num", "state", "submit_time", "start_time", "end_time",
-          "duration", "queue"]
+PAI_INSTANCE = ["job_name", "task_name", "inst_name", "worker_name", "inst_id", "status", "start_time",
+                "end_time", "machine"]
+HELIOS = ["job_id", "user", "vc", "gpu_num", "cpu_num", "node_num", "state", "submit_time", "start_time",
+          "end_time", "duration", "queue"]
 
 
 class TraceFormatError(ValueError):

@@ -153,7 +153,8 @@ def summarize(records: Sequence[SessionRecord], observer: Observer, devices: int
                           if observer.contention else None),
         "contention_h": observer.contention / 3600.0,
         "utilisation_pct": 100.0 * observer.held_total / (devices * observer.t) if observer.t else None,
-        "idle_device_h_per_day": sum(r.idle_device_seconds for r in records) / 3600.0 / days if days else None,
+        "idle_device_h_per_day": (sum(r.idle_device_seconds for r in records) / 3600.0 / days
+                                  if days else None),
     }
     groups = sorted(fair_groups if fair_groups is not None else observer.weights)
     out["jain"] = jain(observer.group_contention.get(g, 0.0) / observer.weights.get(g, 1.0) for g in groups)

@@ -30,7 +30,8 @@ from npuhub.admission.fairshare import FairShare
 from npuhub.pool import Pool, Slice
 from npuhub.site_config import SiteConfig, parse_site_config
 
-__all__ = ["Policy", "POLICIES", "MODEL", "FLAVORS", "flavor_for", "make_site", "FirstFitPool", "ArrivalOrder"]
+__all__ = ["Policy", "POLICIES", "MODEL", "FLAVORS", "flavor_for", "make_site", "FirstFitPool",
+           "ArrivalOrder"]
 
 MODEL = "Ascend 910B"
 #: the menu: flavor id -> share of one device

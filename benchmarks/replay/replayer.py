@@ -114,14 +114,16 @@ class Replay:
             Admission(self.site, self.clock, **kwargs)
         if policy.first_fit:
             self.adm.pool = FirstFitPool(self.site.nodes)
-        self.reclaim = IdleReclaim(_Engine(self), _Hub(), idle_limit=idle_limit, hard_limit=hard_limit,
-                                   grace=grace, metrics=Metrics(), clock=self.clock) if policy.reclaim else None
+        self.reclaim = None
+        if policy.reclaim:
+            self.reclaim = IdleReclaim(_Engine(self), _Hub(), idle_limit=idle_limit, hard_limit=hard_limit,
+                                       grace=grace, metrics=Metrics(), clock=self.clock)
         self.sessions = {s.id: s for s in trace.sessions}
         self.records = {s.id: SessionRecord(s) for s in trace.sessions}
         self.plans: dict[str, _Plan] = {}
         self.rids: dict[str, str] = {}  # request id -> session id
         self.attempts: dict[str, int] = {}
-        self.waiting: dict[str, str] = {}  # session id -> its waiting request id (None-free: no-queue retries too)
+        self.waiting: dict[str, str] = {}  # session id -> its waiting request id (no queue: her last try)
         self.granted: dict[str, str] = {}  # request id -> session id
         self.refusals: dict[str, int] = {}
         self.observer = Observer(self.devices, self.weights)
@@ -149,7 +151,8 @@ class Replay:
                 continue
             if req.state is State.GRANTED and rid not in self.granted:
                 self._on_granted(sid, rid)
-            elif req.state is State.RELEASED and rid in self.granted and req.reason in (RECLAIMED, HARD_LIMIT):
+            elif (req.state is State.RELEASED and rid in self.granted
+                  and req.reason in (RECLAIMED, HARD_LIMIT)):
                 self._on_reclaimed(sid, rid, req.reason)
             elif req.state is State.REFUSED and self.waiting.get(sid) == rid:
                 self.refusals[req.reason] = self.refusals.get(req.reason, 0) + 1
@@ -246,8 +249,9 @@ class Replay:
         rec.requests += 1
         since = self.now
         try:
-            decision = self.change(lambda adm: adm.submit(s.user, {s.group}, flavor_for(s.share, self.policy.whole),
-                                                          request_id=rid, server=sid))
+            flavor = flavor_for(s.share, self.policy.whole)
+            decision = self.change(
+                lambda adm: adm.submit(s.user, {s.group}, flavor, request_id=rid, server=sid))
         except Refused as e:
             self.refusals[e.reason] = self.refusals.get(e.reason, 0) + 1
             self._stop_waiting(sid)
@@ -322,7 +326,8 @@ class Replay:
         for rid, sid in self.granted.items():
             rec = self.records[sid]
             seen = last_active(self.plans[sid].activity, self.now - rec.started)
-            activity[(self.sessions[sid].user, sid)] = EPOCH + rec.started + (seen if seen is not None else 0.0)
+            seen = seen if seen is not None else 0.0
+            activity[(self.sessions[sid].user, sid)] = EPOCH + rec.started + seen
         loop = self._loop()
         loop.run_until_complete(self.reclaim.update(activity))
 

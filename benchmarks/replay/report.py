@@ -1,4 +1,4 @@
-"""The replay's report: one table per trace (markdown), the plots (PNG), and its section of benchmarks/README.md."""
+"""The replay's report: a table per trace (markdown), the plots (PNG), its part of benchmarks/README.md."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def table(rows: Sequence[dict], speed: bool = True, workshop: bool = False) -> s
                  _f(r["idle_device_h_per_day"], 0), _f(r["reclaimed"]), eta]
         if workshop:
             cells += [f"{r.get('class_served', 0)} of {r.get('class_size', 0)}",
-                      f"{_f(r.get('class_wait_median_min'))} / {_f(r.get('class_wait_p95_min'), suffix=' min')}"]
+                      f"{_f(r.get('class_wait_median_min'))} / "
+                      f"{_f(r.get('class_wait_p95_min'), suffix=' min')}"]
         if speed:
             cells += [_f(r["events"]), _f(r["events_per_s"], 0)]
         lines.append("| " + " | ".join(cells) + " |")
@@ -104,7 +105,8 @@ def plot_all(out: Path, synthetic: Sequence[ReplayResult], workshop: Sequence[Re
     for r in synthetic:
         waits = sorted(rec.waits[0] / 60 for rec in r.records if rec.served)
         if waits:
-            ax.step(waits, [(i + 1) / len(r.records) for i in range(len(waits))], where="post", label=r.policy.name)
+            shares = [(i + 1) / len(r.records) for i in range(len(waits))]
+            ax.step(waits, shares, where="post", label=r.policy.name)
     ax.set_xlabel("wait before the start (minutes)")
     ax.set_ylabel("share of all sessions served by then")
     ax.set_xlim(0, 60)
