@@ -13,7 +13,7 @@ import platform
 import time
 from pathlib import Path
 
-from .loaders import load_alibaba, load_helios, load_philly
+from .loaders import TraceFormatError, load_alibaba, load_helios, load_philly
 from .policies import POLICIES
 from .replayer import replay
 from .report import plot_all, row, table, write_section
@@ -54,7 +54,10 @@ def main(argv=None) -> None:
     machine = f"{platform.machine()}, CPython {platform.python_version()}"
 
     if args.load:
-        trace = _load(args.load, args.limit)
+        try:
+            trace = _load(args.load, args.limit)
+        except (OSError, TraceFormatError) as e:
+            raise SystemExit(f"--load: {e}") from None
         results = [replay(trace, pol, **kw) for pol in POLICIES if not pol.reservations]
         print(f"{trace.source}: {len(trace.sessions)} sessions over {trace.days:g} days, "
               f"{args.nodes * 8} devices")
