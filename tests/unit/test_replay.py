@@ -249,3 +249,17 @@ def test_helios_cluster_log(tmp_path):
         ("uXBbc", "vcJkd", 0.0, Fraction(1), 36848.0), ("uzqls", "vcpDC", 27.0, Fraction(4), 600.0)]
     result = replay(trace, POLICY["frac-fair"], nodes=1)
     assert row(result)["served"] == 2  # a loaded trace replays like any other
+
+
+def test_replaying_a_public_trace_from_the_command_line(tmp_path, capsys):
+    from benchmarks.replay.__main__ import main
+
+    log = tmp_path / "cluster_log.csv"
+    log.write_text("1,u1,vcA,1,1,1,COMPLETED,2020-06-09 18:41:01,2020-06-09 18:41:01,2020-06-09 19:41:01,3600,0\n")
+    main(["--load", f"helios:{log}", "--nodes", "1"])
+    out = capsys.readouterr().out
+    assert "1 sessions over 1 days, 8 devices" in out and "| fractional + fair queue | 0.12 |" in out
+    with pytest.raises(SystemExit, match="--load: .*No such file"):
+        main(["--load", f"helios:{tmp_path}/missing.csv"])
+    with pytest.raises(SystemExit, match="unknown kind 'slurm'"):
+        main(["--load", f"slurm:{log}"])
