@@ -1,5 +1,5 @@
 # The two commands of the README: `make up` and `make test`.
-.PHONY: up test test-unit docs screenshots bench clean help
+.PHONY: up test test-unit docs screenshots bench replay clean help
 
 PYTHON ?= python3
 BIN := .venv/bin
@@ -11,6 +11,7 @@ help:
 	@echo "make test    install (first time) and run the whole test suite"
 	@echo "make docs    build the documentation into docs/_build/html"
 	@echo "make bench   run the benchmarks (results: benchmarks/README.md)"
+	@echo "make replay  replay the workloads through the admission core (table and plots: benchmarks/README.md)"
 	@echo "make screenshots  retake the documentation's screenshots (browser test)"
 
 # The JupyterLab extension is built and installed by bootstrap.sh too: rebuild when it changes.
@@ -36,6 +37,12 @@ bench: .venv/.installed
 	$(BIN)/python benchmarks/placement.py
 	$(BIN)/python benchmarks/admission.py
 	$(BIN)/python benchmarks/status_reads.py
+	$(MAKE) replay
+
+# The workload replayer (benchmarks/replay): a few minutes; its plots need the `bench` extra (matplotlib).
+replay: .venv/.installed
+	$(BIN)/python -c "import matplotlib" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m benchmarks.replay
 
 docs: .venv/.installed
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
