@@ -20,7 +20,10 @@ VISIBLE_DEVICES_ENV = {"ascend": "ASCEND_VISIBLE_DEVICES", "nvidia": "CUDA_VISIB
 
 
 def launch_view(flavor: Flavor, grant: Grant | None, vendor: str | None, request_id: str) -> dict:
-    """``{"env": {...}, "cpu": 4.0, "memory": "16G"}`` for a server started on ``grant`` (None: CPU only)."""
+    """``{"env": {...}, "cpu": 4.0, "memory": "16G"}`` for a server started on ``grant`` (None: CPU only).
+
+    ``image`` is added when the flavor names its own container image.
+    """
     env = {
         "NPUHUB_FLAVOR": flavor.id,
         "NPUHUB_SHARE": format_share(flavor.share) if flavor.share else "0",
@@ -32,4 +35,7 @@ def launch_view(flavor: Flavor, grant: Grant | None, vendor: str | None, request
         env["NPUHUB_NODE"] = grant.node
         env["NPUHUB_GRANT_ID"] = request_id  # what the server's slice is known by at the service
         env["NPUHUB_SLICES"] = ",".join(f"{s.device}:{format_share(s.fraction)}" for s in grant.slices)
-    return {"env": env, "cpu": flavor.cpu, "memory": flavor.memory}
+    view = {"env": env, "cpu": flavor.cpu, "memory": flavor.memory}
+    if flavor.image:
+        view["image"] = flavor.image
+    return view
