@@ -59,7 +59,7 @@ def _unschedulable(pod: dict) -> str | None:
     return None
 
 
-_INSUFFICIENT = re.compile(r"Insufficient ([A-Za-z0-9./_-]+)")
+_INSUFFICIENT = re.compile(r"Insufficient ([A-Za-z0-9./_-]*[A-Za-z0-9])")
 _RESOURCE_WORDS = {"cpu": Text("CPU", "CPU"), "memory": Text("内存", "memory"),
                    "ephemeral-storage": Text("临时存储", "local storage"), "pods": Text("Pod 数量", "pod slots")}
 

@@ -18,6 +18,7 @@ from npuhub.i18n import MESSAGES
 from npuhub.spawners.kube import KubeNPUSpawner
 from npuhub.spawners.pod_spec import pod_settings
 from npuhub.spawners.pod_watch import failure_of_api_error, pod_news, stage_text
+from support.kube_emulator import write_kubeconfig
 
 #: The Kubernetes versions npuhub supports: its pods validate against both ends.
 K8S_VERSIONS = ("1.25", "1.37")
@@ -100,6 +101,19 @@ class Owner:
         self.groups = [SimpleNamespace(name="course-demo")]
 
 
+@pytest.fixture(autouse=True)
+def kubeconfig(tmp_path, monkeypatch):
+    """KubeSpawner loads a kubeconfig when made; this one names an address nothing listens on (no call is made)."""
+    from kubernetes_asyncio.config import kube_config
+    from kubespawner.clients import load_config
+
+    path = write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9")
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
+    load_config.cache_clear()
+    yield
+    load_config.cache_clear()
+
+
 def kube_spawner(**config) -> KubeNPUSpawner:
     hub = SimpleNamespace(api_url="http://hub:8081/hub/api", public_host="", base_url="/hub/", url="/hub/")
     spawner = KubeNPUSpawner(user=Owner(), hub=hub, namespace="npuhub", _mock=True, **config)
@@ -110,8 +124,13 @@ def kube_spawner(**config) -> KubeNPUSpawner:
 async def manifest_of(spawner: KubeNPUSpawner, launch: dict) -> dict:
     spawner.launch = launch
     spawner.apply_launch(launch)
-    pod = await spawner.get_pod_manifest()
-    return ApiClient().sanitize_for_serialization(pod)
+    return await serialized(await spawner.get_pod_manifest())
+
+
+async def serialized(model) -> dict:
+    """A kubernetes_asyncio model as the API would receive it (JSON, camelCase)."""
+    async with ApiClient() as api:
+        return api.sanitize_for_serialization(model)
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
@@ -122,8 +141,8 @@ async def test_the_pod_of_a_granted_quarter_is_valid_kubernetes(version):
     container = pod["spec"]["containers"][0]
     assert container["image"] == ASCEND_QUARTER["image"]
     assert container["resources"] == {
-        "limits": {"cpu": "4.0", "memory": str(16 * 1024 ** 3), "huawei.com/Ascend910-8c": "1"},
-        "requests": {"cpu": "4.0", "memory": str(16 * 1024 ** 3), "huawei.com/Ascend910-8c": "1"}}
+        "limits": {"cpu": 4.0, "memory": 16 * 1024 ** 3, "huawei.com/Ascend910-8c": "1"},
+        "requests": {"cpu": 4.0, "memory": 16 * 1024 ** 3, "huawei.com/Ascend910-8c": "1"}}
     assert pod["spec"]["schedulerName"] == "volcano"
     assert pod["spec"]["nodeSelector"] == {"accelerator": "huawei-Ascend910"}
     assert pod["metadata"]["annotations"]["huawei.com/npu-core"] == "8"
@@ -145,8 +164,8 @@ async def test_the_next_start_on_a_cpu_flavor_carries_nothing_of_the_last_grant(
     kubernetes_validate.validate(pod, version, strict=True)
     container = pod["spec"]["containers"][0]
     assert container["image"] == "quay.io/jupyter/base-notebook:latest"
-    assert container["resources"] == {"limits": {"cpu": "1.0", "memory": str(2 * 1024 ** 3)},
-                                      "requests": {"cpu": "1.0", "memory": str(2 * 1024 ** 3)}}
+    assert container["resources"] == {"limits": {"cpu": 1.0, "memory": 2 * 1024 ** 3},
+                                      "requests": {"cpu": 1.0, "memory": 2 * 1024 ** 3}}
     assert "nodeSelector" not in pod["spec"] and "tolerations" not in pod["spec"]
     assert "schedulerName" not in pod["spec"]
     assert [v["name"] for v in pod["spec"]["volumes"]] == ["home"]
@@ -154,7 +173,7 @@ async def test_the_next_start_on_a_cpu_flavor_carries_nothing_of_the_last_grant(
 
 async def test_the_per_user_claim_has_sane_defaults():
     spawner = kube_spawner(storage_class="fast-ssd")
-    pvc = ApiClient().sanitize_for_serialization(spawner.get_pvc_manifest())
+    pvc = await serialized(spawner.get_pvc_manifest())
     kubernetes_validate.validate(pvc, K8S_VERSIONS[-1], strict=True)
     assert pvc["metadata"]["name"] == "claim-alice"
     assert pvc["spec"]["resources"]["requests"]["storage"] == "10Gi"
