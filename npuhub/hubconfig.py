@@ -138,6 +138,8 @@ def configure_kubernetes(c, settings: dict) -> None:
         kube.volume_mounts = [{"name": "home", "mountPath": settings["home_mount_path"]}]
     if "pod_start_timeout" in settings:
         kube.pod_start_timeout = settings["pod_start_timeout"]
+    if "unschedulable_grace" in settings:
+        kube.unschedulable_grace = settings["unschedulable_grace"]
 
 
 class RefusalsWithoutTraceback(logging.Filter):

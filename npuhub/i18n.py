@@ -113,8 +113,8 @@ MESSAGES: dict[str, Text] = {
         "The cluster's resource quota for npuhub is used up, so no more servers can start. Your slice was "
         "given back; try again later, or tell the centre's staff."),
     "pod_timeout": Text(
-        "服务器在 {minutes} 分钟内未能启动（最后状态：{stage}）。您的资源已释放，请稍后再试或告知中心工作人员。",
-        "Your server did not start within {minutes} minutes (last seen: {stage}). Your slice was given back; "
+        "服务器在 {duration}内未能启动（最后状态：{stage}）。您的资源已释放，请稍后再试或告知中心工作人员。",
+        "Your server did not start within {duration} (last seen: {stage}). Your slice was given back; "
         "try again later, or tell the centre's staff."),
     "pod_api_failed": Text(
         "集群拒绝创建服务器。您的资源已释放，请告知中心工作人员。",

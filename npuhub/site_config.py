@@ -450,7 +450,7 @@ def _parse_spawner(r: _Reader, data: Any) -> SpawnerConfig:
     kind = r.choice(spawner.get("type", "local"), "spawner.type", SPAWNER_TYPES)
     k = r.mapping(spawner.get("kubernetes") or {}, "spawner.kubernetes",
                   {"namespace", "image", "storage_class", "storage_capacity", "home_mount_path",
-                   "pod_start_timeout"})
+                   "pod_start_timeout", "unschedulable_grace"})
     kube: dict = {}
     if "namespace" in k:
         kube["namespace"] = r.string(k["namespace"], "spawner.kubernetes.namespace", _NAME_RE,
@@ -473,4 +473,6 @@ def _parse_spawner(r: _Reader, data: Any) -> SpawnerConfig:
         if seconds < 10:
             r.fail("spawner.kubernetes.pod_start_timeout", "must be at least 10 (seconds)")
         kube["pod_start_timeout"] = seconds
+    if "unschedulable_grace" in k:
+        kube["unschedulable_grace"] = r.number(k["unschedulable_grace"], "spawner.kubernetes.unschedulable_grace")
     return SpawnerConfig(kind, kube)

@@ -30,7 +30,7 @@ from kubespawner import KubeSpawner
 
 from .mixin import NPUHubSpawnError, NPUSpawnerMixin
 from .pod_spec import POD_TRAITS, grant_env, pod_settings
-from .pod_watch import PodNews, failure_of_api_error, pod_news, stage_text
+from .pod_watch import PodNews, duration_text, failure_of_api_error, pod_news, stage_text
 from ..i18n import message
 
 __all__ = ["KubeNPUSpawner", "WatchedKubeSpawner"]
@@ -120,7 +120,7 @@ class WatchedKubeSpawner(KubeSpawner):
                 self.npuhub_progress(news.text, _STAGE_PROGRESS[news.stage], {"stage": news.stage})
             if now - began > self.pod_start_timeout:
                 stage = stage_text(last, self.image)
-                return PodNews("failed", message("pod_timeout", minutes=f"{self.pod_start_timeout / 60:g}",
+                return PodNews("failed", message("pod_timeout", duration=duration_text(self.pod_start_timeout),
                                                  stage=stage), "pod_timeout")
             await asyncio.sleep(self.watch_interval)
         await asyncio.Future()  # the start finished: nothing to report (cancelled by start())

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..i18n import Text, message
 
-__all__ = ["PodNews", "pod_news", "stage_text", "failure_of_api_error"]
+__all__ = ["PodNews", "pod_news", "stage_text", "failure_of_api_error", "duration_text"]
 
 IMAGE_FAILURES = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
                   "RegistryUnavailable", "SignatureValidationFailed"}
@@ -138,6 +138,13 @@ def stage_text(news: PodNews, image: str) -> Text:
     if news.stage in ("starting", "running"):
         return message("stage_starting")
     return message("stage_waiting")
+
+
+def duration_text(seconds: float) -> Text:
+    """A start timeout in words: seconds under two minutes, else minutes."""
+    if seconds < 120:
+        return Text(f"{seconds:g} 秒", f"{seconds:g} seconds")
+    return Text(f"{seconds / 60:g} 分钟", f"{seconds / 60:g} minutes")
 
 
 def failure_of_api_error(status: int | None, body: str) -> PodNews:

@@ -2,7 +2,7 @@
 
 Fixtures: ``emulated_cluster`` (the API emulator and its emulated kubelet,
 tests/support/kube_emulator.py; parametrize it indirectly with
-``{"nodes": [...], "images": {...}}``) and ``kube_stack`` (tests/kubernetes/stack.py).
+``{"nodes": [...], "images": {...}}``) and ``support.kube_stack.KubeStack`` (`npuhub up` against it).
 """
 
 from __future__ import annotations
