@@ -253,3 +253,12 @@ def test_every_pod_sentence_exists_in_both_languages():
     for key, text in MESSAGES.items():
         if key.startswith(("pod_", "stage_")):
             assert text.zh and text.en and text.zh != text.en, key
+
+
+def test_a_flavors_image_travels_with_its_grant():
+    from npuhub.flavors import Flavor
+    from npuhub.launch import launch_view
+
+    lab = Flavor("cpu-lab", cpu=1, memory="2G", image="registry.example.edu/npuhub/cpu-lab:2026.1")
+    assert launch_view(lab, None, None, "r1")["image"] == "registry.example.edu/npuhub/cpu-lab:2026.1"
+    assert "image" not in launch_view(Flavor("cpu", cpu=1, memory="2G"), None, None, "r2")
