@@ -80,9 +80,10 @@ class WatchedKubeSpawner(KubeSpawner):
             watching = asyncio.ensure_future(self._follow_pod(started))
             try:
                 await asyncio.wait({started, watching}, return_when=asyncio.FIRST_COMPLETED)
-            except BaseException:
+            except BaseException:  # cancelled (the hub's own start timeout): no pod may outlive its slice
                 started.cancel()
                 watching.cancel()
+                await asyncio.shield(self._delete_pod())
                 raise
             if started.done():
                 watching.cancel()
@@ -91,6 +92,9 @@ class WatchedKubeSpawner(KubeSpawner):
                 except ApiException as e:
                     news = failure_of_api_error(e.status, str(e.body or e.reason or ""))
                     await self._give_up(news, f"the API refused the pod: {e.status} {e.reason}")
+                except Exception:
+                    await self._delete_pod()
+                    raise
             news = watching.result()
             started.cancel()
             await self._give_up(news, news.reason)
@@ -104,7 +108,7 @@ class WatchedKubeSpawner(KubeSpawner):
         unplaceable_since: float | None = None
         last = PodNews("created", message("pod_created"))
         while not started.done():
-            reflector = self.__class__.reflectors.get(self._get_reflector_key("pods"))
+            reflector = self.pod_reflector
             pod = reflector.pods.get(ref_key) if reflector is not None else None
             now = time.monotonic()
             news = pod_news(pod, self.events, image=self.image, unschedulable_grace=self.unschedulable_grace,
@@ -129,11 +133,15 @@ class WatchedKubeSpawner(KubeSpawner):
     async def _give_up(self, news: PodNews, why: str) -> None:
         """Delete the pod that cannot start, then fail the start with the student's sentence."""
         self.log.info("%s's pod %s cannot start (%s): deleting it", self.user.name, self.pod_name, why)
+        await self._delete_pod()
+        raise NPUHubSpawnError.of(news.reason or "pod_failed", news.text)
+
+    async def _delete_pod(self) -> None:
+        """Delete this server's pod and wait until it is gone (before the mixin releases the slice)."""
         try:
             await KubeSpawner.stop(self, now=True)
         except Exception:  # the hub's own stop after the failed start tries again
             self.log.warning("Could not delete the pod %s of %s", self.pod_name, self.user.name, exc_info=True)
-        raise NPUHubSpawnError.of(news.reason or "pod_failed", news.text)
 
     async def load_user_options(self):
         # The flavor is npuhub's (the service's menu), not KubeSpawner's profile_list.
