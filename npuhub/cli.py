@@ -102,10 +102,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"{site.source}: valid")
     devices = sum(n.devices for n in site.nodes)
     print(f"  pool: {_count(len(site.nodes), 'node', 'nodes')}, {_count(devices, 'device', 'devices')}")
+    if not site.backends:
+        print("  backends: none (servers run as local processes on the simulated pool)")
+    for model, backend in site.backends.items():
+        print(f"  backend of {model or 'CPU-only servers'}: {backend.describe()}")
     for flavor in site.catalogue:
         groups = ", ".join(sorted(flavor.groups)) or "everyone"
         share = f"{format_share(flavor.share)} x {flavor.device_model}" if flavor.has_accelerator else "CPU only"
-        print(f"  flavor {flavor.id}: {share}, {flavor.cpu:g} CPU, {flavor.memory}; for {groups}")
+        backend = site.backends.get(flavor.device_model if flavor.has_accelerator else None)
+        asks = ""
+        if backend is not None:  # the site loader has checked that every flavor can be expressed
+            limits = backend.express(flavor.share).limits
+            asks = "; pod asks for " + (", ".join(f"{k}: {v}" for k, v in limits.items()) or "no accelerator")
+        print(f"  flavor {flavor.id}: {share}, {flavor.cpu:g} CPU, {flavor.memory}; for {groups}{asks}")
     if not site.quotas:
         print("  budgets: none (device-hours are not limited)")
     for rule in site.quotas:

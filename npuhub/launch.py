@@ -2,13 +2,15 @@
 
 The service sends this with every granted request (``launch`` in the request
 view), so a spawner needs nothing but the request: it never reads the site
-file, the flavors or the vendors itself. The accelerator backends of a
-cluster add pod resources here; the local spawner uses the environment and
-the CPU and memory limits.
+file, the flavors or the vendors itself. The local spawner uses the
+environment and the CPU and memory limits. In a cluster the model's
+accelerator backend adds ``kubernetes``, the pod fragment the Kubernetes
+spawner merges into the pod (its shape: ``npuhub.accelerators.base``).
 """
 
 from __future__ import annotations
 
+from .accelerators import Backend, pod_fragment
 from .flavors import Flavor
 from .pool import Grant
 from .shares import format_share
@@ -19,9 +21,13 @@ __all__ = ["VISIBLE_DEVICES_ENV", "launch_view"]
 VISIBLE_DEVICES_ENV = {"ascend": "ASCEND_VISIBLE_DEVICES", "nvidia": "CUDA_VISIBLE_DEVICES"}
 
 
-def launch_view(flavor: Flavor, grant: Grant | None, vendor: str | None, request_id: str) -> dict:
+def launch_view(flavor: Flavor, grant: Grant | None, vendor: str | None, request_id: str,
+                backend: Backend | None = None) -> dict:
     """``{"env": {...}, "cpu": 4.0, "memory": "16G"}`` for a server started on ``grant`` (None: CPU only).
 
+    With a ``backend`` (a cluster), also ``"kubernetes"``: the pod fragment.
+    The visible-devices variable is then left to the device plugin, which
+    picks the device; npuhub's device index is only its own bookkeeping.
     ``image`` is added when the flavor names its own container image.
     """
     env = {
@@ -30,7 +36,8 @@ def launch_view(flavor: Flavor, grant: Grant | None, vendor: str | None, request
         "NPUHUB_REQUEST_ID": request_id,
     }
     if grant is not None:
-        env[VISIBLE_DEVICES_ENV.get(vendor or "", "NPUHUB_VISIBLE_DEVICES")] = ",".join(map(str, grant.devices))
+        if backend is None:
+            env[VISIBLE_DEVICES_ENV.get(vendor or "", "NPUHUB_VISIBLE_DEVICES")] = ",".join(map(str, grant.devices))
         env["NPUHUB_DEVICE_MODEL"] = grant.model
         env["NPUHUB_NODE"] = grant.node
         env["NPUHUB_GRANT_ID"] = request_id  # what the server's slice is known by at the service
@@ -38,4 +45,6 @@ def launch_view(flavor: Flavor, grant: Grant | None, vendor: str | None, request
     view = {"env": env, "cpu": flavor.cpu, "memory": flavor.memory}
     if flavor.image:
         view["image"] = flavor.image
+    if backend is not None:
+        view["kubernetes"] = pod_fragment(backend, flavor, grant)
     return view

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from .accelerators import Backend, BackendConfigError, check_flavors, make_backend
 from .groups import GroupMapping
 from .activity import MIN_IDLE_MINUTES
 from .flavors import FLAVOR_ID_RE, Flavor, FlavorCatalogue
@@ -90,6 +91,8 @@ class SiteConfig:
     source: str = "npuhub.yaml"
     auth: AuthConfig = field(default_factory=AuthConfig)
     quotas: tuple[QuotaRule, ...] = ()
+    #: the accelerator backend of each device model, and of CPU-only servers (key None); empty: embedded
+    backends: dict[str | None, Backend] = field(default_factory=dict)
     spawner: SpawnerConfig = field(default_factory=lambda: SpawnerConfig())
 
 
@@ -204,15 +207,25 @@ def _slug(text: str) -> str:
 def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     """Validate the parsed YAML of a site file into a SiteConfig."""
     r = _Reader(source)
-    top = r.mapping(data, "", {"pool", "groups", "flavors", "limits", "auth", "quotas", "spawner"})
+    top = r.mapping(data, "", {"pool", "groups", "flavors", "limits", "auth", "quotas", "cpu_backend", "spawner"})
 
     nodes: list[NodeSpec] = []
+    backend_specs: dict[str | None, tuple[str, Any]] = {}  # model -> (key, spec)
+    without_backend: list[tuple[str, str]] = []  # (key, model) of pool entries that name none
     for i, entry in enumerate(r.sequence(top.get("pool", []), "pool")):
         key = f"pool[{i}]"
-        entry = r.mapping(entry, key, {"model", "vendor", "nodes", "devices_per_node", "node_prefix"},
+        entry = r.mapping(entry, key, {"model", "vendor", "nodes", "devices_per_node", "node_prefix", "backend"},
                           {"model", "nodes", "devices_per_node"})
         model = r.string(entry["model"], f"{key}.model")
         vendor = r.choice(entry.get("vendor", "ascend"), f"{key}.vendor", VENDORS)
+        if "backend" in entry:
+            earlier = backend_specs.get(model)
+            if earlier is not None and earlier[1] != entry["backend"]:
+                r.fail(f"{key}.backend", f"differs from {earlier[0]}.backend; every {model!r} pool entry "
+                                         "must name the same backend")
+            backend_specs[model] = (f"{key}.backend", entry["backend"])
+        else:
+            without_backend.append((key, model))
         count = r.integer(entry["nodes"], f"{key}.nodes")
         per_node = r.integer(entry["devices_per_node"], f"{key}.devices_per_node")
         prefix = r.string(entry.get("node_prefix", _slug(model)), f"{key}.node_prefix", _NAME_RE,
@@ -304,6 +317,11 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
             image=image,
         ))
 
+    if (backend_specs or "cpu_backend" in top) and without_backend:
+        key, model = without_backend[0]
+        r.fail(f"{key}.backend", f"is missing: in a cluster every pool entry names its backend ({model!r} has none)")
+    backends = _backends(r, backend_specs, top.get("cpu_backend"), nodes, flavors)
+
     lim = r.mapping(top.get("limits", {}) or {}, "limits", {"max_share", "groups"})
     group_limits: dict[str, Fraction] = {}
     for name, entry in r.mapping(lim.get("groups", {}) or {}, "limits.groups", set(groups)).items():
@@ -317,7 +335,37 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     auth = _parse_auth(r, top.get("auth") or {}, frozenset(groups))
     quotas = parse_quota_rules(top.get("quotas") or [], source, "quotas", frozenset(groups))
     spawner = _parse_spawner(r, top.get("spawner") or {})
-    return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source, auth, tuple(quotas), spawner)
+    return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source, auth, tuple(quotas),
+                      backends, spawner)
+
+
+def _backends(r: "_Reader", specs: dict[str | None, tuple[str, Any]], cpu_spec: Any, nodes: list[NodeSpec],
+              flavors: list[Flavor]) -> dict[str | None, Backend]:
+    """The backend of each model and of CPU-only servers, and the check that each can give every flavor.
+
+    A site that names no backend anywhere runs embedded (simulated pool, local
+    servers): no backends. Once one pool entry names a backend, every entry
+    must (the caller checks), and CPU-only servers get ``cpu_backend``
+    (default: cpu-only).
+    """
+    if not specs and cpu_spec is None:
+        return {}
+    vendors = {n.model: n.vendor for n in nodes}
+    specs = {**specs, None: ("cpu_backend", cpu_spec if cpu_spec is not None else {"kind": "cpu-only"})}
+    backends: dict[str | None, Backend] = {}
+    for model, (key, spec) in specs.items():
+        try:
+            backends[model] = make_backend(spec, model, vendors.get(model))
+        except BackendConfigError as e:
+            r.fail(f"{key}.{e.key}" if e.key else key, e.problem)
+    problems = check_flavors(flavors, backends)
+    if problems:
+        first = problems[0]
+        index = next(i for i, f in enumerate(flavors) if f.id == first.flavor)
+        more = f" (and {len(problems) - 1} more flavor(s): {', '.join(p.flavor for p in problems[1:])})" \
+            if len(problems) > 1 else ""
+        r.fail(f"flavors[{index}]", f"cannot start: {first}{more}")
+    return backends
 
 
 def _amount(r: "_Reader", value: Any, key: str) -> Fraction:

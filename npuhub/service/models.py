@@ -109,7 +109,8 @@ def launch_of(adm: Admission, req: Request) -> dict | None:
     if flavor is None:
         return None
     vendor = adm.pool.vendor_of(req.grant.model) if req.grant is not None else None
-    return launch_view(flavor, req.grant, vendor, req.id)
+    backend = adm.site.backends.get(req.grant.model if req.grant is not None else None)
+    return launch_view(flavor, req.grant, vendor, req.id, backend)
 
 
 def flavor_view(flavor: Flavor, default_id: str | None) -> dict:

@@ -179,6 +179,34 @@ SCHEMAS: dict[str, dict] = {
                                    "(`ASCEND_VISIBLE_DEVICES`, `CUDA_VISIBLE_DEVICES`) and `NPUHUB_*`."},
             "cpu": {"type": "number"},
             "memory": {"type": "string"},
+            "kubernetes": {"$ref": "#/components/schemas/PodFragment"},
+        },
+    },
+    "PodFragment": {
+        "type": "object",
+        "description": "In a cluster: what the device model's accelerator backend adds to the server's pod, as "
+                       "Kubernetes-API JSON (npuhub.accelerators.base). CPU and memory stay in `cpu` and `memory`.",
+        "required": ["resources", "nodeSelector", "tolerations", "annotations", "labels", "env", "volumes",
+                     "volumeMounts"],
+        "properties": {
+            "resources": {
+                "type": "object", "required": ["limits", "requests"],
+                "properties": {"limits": {"type": "object", "additionalProperties": {"type": "string"}},
+                               "requests": {"type": "object", "additionalProperties": {"type": "string"}}},
+                "description": "Extended resources of the accelerator only (`huawei.com/Ascend910-8c: \"1\"`).",
+            },
+            "nodeSelector": {"type": "object", "additionalProperties": {"type": "string"},
+                             "description": "With `kubernetes.io/hostname` when the pool placed the grant on a node."},
+            "affinity": {"type": "object"},
+            "tolerations": {"type": "array", "items": {"type": "object"}},
+            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "env": {"type": "object", "additionalProperties": {"type": "string"}},
+            "volumes": {"type": "array", "items": {"type": "object"},
+                        "description": "Read-only hostPath volumes the vendor's runtime needs (the Ascend driver, "
+                                       "`npu-smi`)."},
+            "volumeMounts": {"type": "array", "items": {"type": "object"}},
+            "schedulerName": {"type": "string"},
         },
     },
     "RequestList": {

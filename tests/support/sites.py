@@ -31,9 +31,10 @@ def flavor(id: str, share=None, *, model: str = MODEL, cpu=1, memory: str = "1G"
 
 
 def pool_of(nodes: int = 1, devices_per_node: int = 1, *, model: str = MODEL,
-            node_prefix: str = "node") -> dict:
-    """A pool entry: ``nodes`` nodes of ``devices_per_node`` devices each."""
-    return {"model": model, "nodes": nodes, "devices_per_node": devices_per_node, "node_prefix": node_prefix}
+            node_prefix: str = "node", **more) -> dict:
+    """A pool entry: ``nodes`` nodes of ``devices_per_node`` devices each (``vendor``, ``backend``: as given)."""
+    return {"model": model, "nodes": nodes, "devices_per_node": devices_per_node, "node_prefix": node_prefix,
+            **more}
 
 
 #: The demo flavors: what a student, a teacher and a lab member may each pick.
