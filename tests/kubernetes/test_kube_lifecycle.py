@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import pytest
 
-from support.kube_emulator import LAB, SLOW_PULL, EmulatedCluster, exits_with
+from support.kube_emulator import LAB, SLOW_PULL, EmulatedCluster, EmulatedNode, exits_with
 from support.progress import Progress
 from support.stacks import pid_alive
 
-from support.kube_stack import (CRASHING_IMAGE, LAB_IMAGE, POD_START_TIMEOUT, SLOW_IMAGE, KubeStack, MISSING_IMAGE,
-                    lab_reachable, wait_until)
+from support.kube_stack import (CRASHING_IMAGE, LAB_IMAGE, MISSING_IMAGE, NODE, POD_START_TIMEOUT, SLOW_IMAGE,
+                                KubeStack, lab_reachable, wait_until)
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,8 @@ IMAGES = {LAB_IMAGE: LAB, CRASHING_IMAGE: exits_with(3), SLOW_IMAGE: SLOW_PULL}
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    cluster = EmulatedCluster(tmp_path_factory.mktemp("emulated-cluster"), images=IMAGES).start()
+    cluster = EmulatedCluster(tmp_path_factory.mktemp("emulated-cluster"), nodes=[EmulatedNode(NODE)],
+                              images=IMAGES).start()
     yield cluster
     cluster.stop()
 
@@ -59,15 +60,20 @@ def pod_env(pod: dict) -> dict:
 
 def test_emulator_a_queued_start_gets_its_pod_once_granted_and_stop_deletes_it_then_frees_the_slice(stack, cluster):
     log = lambda: stack.log() + "\n--- pods ---\n" + cluster.as_json()  # noqa: E731
-    # labmember1 holds the only device, in a pod running a real JupyterLab
+    # labmember1 holds the only device, in a pod running a real JupyterLab, made from the backend's grant
     assert stack.spawn("labmember1", "npu-1").status_code in (201, 202)
     stack.admin.wait_for_server("labmember1", timeout=90)
     pod = cluster.pod("jupyter-labmember1")
     env = pod_env(pod)
-    assert env["NPUHUB_SHARE"] == "1" and env["ASCEND_VISIBLE_DEVICES"] == "0" and env["NPUHUB_FLAVOR"] == "npu-1"
-    resources = pod["spec"]["containers"][0]["resources"]
-    assert resources["limits"] == {"cpu": 1.0, "memory": 2 * 1024 ** 3} == resources["requests"]
-    assert pod["spec"]["containers"][0]["image"] == LAB_IMAGE
+    assert env["NPUHUB_SHARE"] == "1" and env["NPUHUB_FLAVOR"] == "npu-1"
+    assert "ASCEND_VISIBLE_DEVICES" not in env  # the device plugin sets it in a cluster
+    container = pod["spec"]["containers"][0]
+    assert container["resources"]["limits"] == {"cpu": 1.0, "memory": 2 * 1024 ** 3, "huawei.com/Ascend910": "1"}
+    assert container["resources"]["requests"] == container["resources"]["limits"]
+    assert pod["spec"]["nodeSelector"] == {"kubernetes.io/hostname": NODE} and pod["spec"]["nodeName"] == NODE
+    assert {"name": "ascend-driver", "mountPath": "/usr/local/Ascend/driver", "readOnly": True} in \
+        container["volumeMounts"]
+    assert container["image"] == LAB_IMAGE and not container.get("securityContext", {}).get("privileged")
     claim = next(c for c in cluster.claims() if c["metadata"]["name"] == "claim-labmember1")
     assert claim["spec"]["storageClassName"] == "emulated" and claim["spec"]["resources"]["requests"] == {
         "storage": "1Gi"}
@@ -89,12 +95,14 @@ def test_emulator_a_queued_start_gets_its_pod_once_granted_and_stop_deletes_it_t
     assert cluster.pod("jupyter-labmember1") is None and holder.process.returncode is not None
     stack.admin.wait_for_server("student1", timeout=90)
     messages = [e.get("message", "") for e in progress.events]
-    for stage in ("Granted ¼ Ascend 910B", "Your server has a place on node emulated-node-1",
+    for stage in ("Granted ¼ Ascend 910B", f"Your server has a place on node {NODE}",
                   f"Downloading the image {LAB_IMAGE}", "The image is ready; starting the container"):
         assert any(stage in m for m in messages), (stage, messages)
     assert any("正在下载镜像" in m for m in messages)
     assert not any("Pulling image" in m or "Successfully assigned" in m for m in messages)  # never raw events
-    assert pod_env(cluster.pod("jupyter-student1"))["NPUHUB_SHARE"] == "1/4"
+    quarter = cluster.pod("jupyter-student1")
+    assert pod_env(quarter)["NPUHUB_SHARE"] == "1/4"
+    assert quarter["spec"]["containers"][0]["resources"]["limits"]["huawei.com/Ascend910-8c"] == "1"
     assert stack.held() == "1/4" and len(stack.requests_of("student1")) == 1
 
     # poll: she shuts her server down from JupyterLab; its container ends, the hub notices, the slice is released
@@ -146,7 +154,7 @@ def test_emulator_a_pod_on_tainted_nodes_or_over_the_namespace_quota_is_one_sent
 
 
 def test_emulator_a_hub_restarted_with_pods_running_finds_them_and_counts_nothing_twice(tmp_path):
-    cluster = EmulatedCluster(tmp_path / "cluster", images=IMAGES).start()
+    cluster = EmulatedCluster(tmp_path / "cluster", nodes=[EmulatedNode(NODE)], images=IMAGES).start()
     (tmp_path / "stack").mkdir()
     stack = KubeStack(tmp_path / "stack", cluster).start()
     try:

@@ -18,7 +18,7 @@ from unittest import mock
 import requests
 
 from support.kube_emulator import EmulatedCluster
-from support.sites import flavor, make_site
+from support.sites import flavor, make_site, pool_of
 from support.stacks import EmbeddedStack
 
 #: The emulated registry's images (tests/support/kube_emulator.py says what each does).
@@ -32,9 +32,16 @@ POD_START_TIMEOUT = 20
 UNSCHEDULABLE_GRACE = 2
 
 
+#: The pool's one node (``node-0``) as the emulated cluster has it: the Ascend device plugin's grants pin
+#: their pods to the node the slice was placed on (``kubernetes.io/hostname``).
+NODE = "node-0"
+
+
 def kube_site(**more) -> dict:
-    """One node with one Ascend 910B (make_site's default), flavors with the emulated registry's images."""
+    """One node with one Ascend 910B behind the Ascend device plugin (32 AI cores, static vNPU templates),
+    flavors with the emulated registry's images."""
     return make_site(
+        pool=[pool_of(1, 1, backend={"kind": "ascend-device-plugin", "ai_cores": 32})],
         flavors=[
             flavor("cpu", image=LAB_IMAGE),
             flavor("npu-quarter", "1/4", memory="2G", default=True),  # the site's default image
