@@ -62,6 +62,8 @@ class Flavor:
     price: Fraction | None = None
     #: seconds idle after which the slice is reclaimed when someone waits; None: the service's default
     idle_limit: float | None = None
+    #: the singleuser container image of its servers in a cluster; None: the spawner's default image
+    image: str | None = None
 
     @property
     def device_hours_per_hour(self) -> Fraction:

@@ -39,7 +39,7 @@ from .refusals import Refusal
 from .site_config import AuthConfig, SiteConfig, SiteConfigError, load_site_config
 from .spawners.mixin import NPUHubSpawnError
 
-__all__ = ["configure", "configure_auth", "configure_service", "configure_workshops", "check", "secret",
+__all__ = ["configure", "configure_auth", "configure_kubernetes", "configure_service", "configure_workshops", "check", "secret",
            "SERVICE_SCOPES", "TEMPLATES"]
 
 #: npuhub's page templates for the hub (the spawn page that shows each reader her language).
@@ -75,7 +75,12 @@ def secret(env: str, path: Path) -> str:
     return path.read_text().strip()
 
 
-def configure(c, *, embedded: bool = False, spawner_class: str = "npuhub.spawners.local.LocalNPUSpawner",
+#: The spawner for each ``spawner.type`` of the site file.
+SPAWNER_CLASSES = {"local": "npuhub.spawners.local.LocalNPUSpawner",
+                   "kubernetes": "npuhub.spawners.kube.KubeNPUSpawner"}
+
+
+def configure(c, *, embedded: bool = False, spawner_class: str | None = None,
               public_url: str = "") -> SiteConfig:
     """Fill the JupyterHub config ``c`` from the site file. Returns the site read (for its ``auth``)."""
     site_file = os.environ.get("NPUHUB_SITE_CONFIG", "")
@@ -96,7 +101,9 @@ def configure(c, *, embedded: bool = False, spawner_class: str = "npuhub.spawner
     configure_auth(c, site.auth, public_url.rstrip("/"), data)
     configure_workshops(c, data, sorted(site.groups))
 
-    c.JupyterHub.spawner_class = spawner_class
+    c.JupyterHub.spawner_class = spawner_class or SPAWNER_CLASSES[site.spawner.type]
+    if site.spawner.type == "kubernetes":
+        configure_kubernetes(c, site.spawner.kubernetes)
     # A CPU notebook to work in while a named NPU server waits in the queue (the lab
     # extension shows its place); the site's max_share still bounds what one person holds.
     c.JupyterHub.allow_named_servers = True
@@ -110,6 +117,29 @@ def configure(c, *, embedded: bool = False, spawner_class: str = "npuhub.spawner
     configure_service(c, data_dir=data, site_file=site_file, embedded=embedded)
     logging.getLogger("JupyterHub").addFilter(RefusalsWithoutTraceback())
     return site
+
+
+def configure_kubernetes(c, settings: dict) -> None:
+    """The pod settings a site changes most, from the site file's ``spawner.kubernetes`` (see the site-file reference).
+
+    Anything else of KubeSpawner is set in ``jupyterhub_config.d/`` as
+    ``c.KubeNPUSpawner.<trait>``; the grant's resources are laid over it at each start.
+    """
+    kube = c.KubeNPUSpawner
+    if "namespace" in settings:
+        kube.namespace = settings["namespace"]
+    if "image" in settings:
+        kube.image = settings["image"]
+    if "storage_class" in settings:
+        kube.storage_class = settings["storage_class"]
+    if "storage_capacity" in settings:
+        kube.storage_capacity = settings["storage_capacity"]
+    if "home_mount_path" in settings:
+        kube.volume_mounts = [{"name": "home", "mountPath": settings["home_mount_path"]}]
+    if "pod_start_timeout" in settings:
+        kube.pod_start_timeout = settings["pod_start_timeout"]
+    if "unschedulable_grace" in settings:
+        kube.unschedulable_grace = settings["unschedulable_grace"]
 
 
 class RefusalsWithoutTraceback(logging.Filter):

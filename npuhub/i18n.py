@@ -71,6 +71,57 @@ MESSAGES: dict[str, Text] = {
         "排队时间过长，已放弃本次申请。请稍后再试，或选择更小的规格。",
         "You waited too long in the queue, so the request was given up. Try again later, or pick a smaller flavor.",
     ),
+    # -- a server's pod in a cluster (spawners/pod_watch.py): each stage, and ONE sentence when it fails -----
+    "pod_created": Text("正在为您的服务器申请运行位置……", "Finding a place in the cluster for your server..."),
+    "pod_scheduled": Text("服务器已分配到节点 {node}。", "Your server has a place on node {node}."),
+    "pod_pulling": Text("正在下载镜像 {image}（首次使用可能需要几分钟）……",
+                        "Downloading the image {image} (the first time can take a few minutes)..."),
+    "pod_starting": Text("镜像已就绪，正在启动容器……", "The image is ready; starting the container..."),
+    "pod_unschedulable_taint": Text(
+        "集群中能运行该规格的节点暂不接受新的服务器（节点被标记为维护或专用）。您的资源已释放，请稍后再试或告知中心工作人员。",
+        "The nodes that can run this flavor are not taking new servers right now (marked for maintenance or "
+        "reserved). Your slice was given back; try again later, or tell the centre's staff."),
+    "pod_unschedulable_room": Text(
+        "集群中没有节点能放下该服务器（{resources} 不足）。您的资源已释放，请稍后再试或选择更小的规格。",
+        "No node in the cluster has room for this server (not enough {resources}). Your slice was given back; "
+        "try again later, or pick a smaller flavor."),
+    "pod_unschedulable_match": Text(
+        "集群中没有与该规格匹配的节点。您的资源已释放，请告知中心工作人员。",
+        "No node in the cluster matches this flavor. Your slice was given back; please tell the centre's staff."),
+    "pod_unschedulable": Text(
+        "集群暂时无法为该服务器安排节点。您的资源已释放，请稍后再试或告知中心工作人员。",
+        "The cluster could not find a node for this server. Your slice was given back; try again later, "
+        "or tell the centre's staff."),
+    "pod_image_failed": Text(
+        "无法下载镜像 {image}（镜像名有误、不存在或无权访问）。您的资源已释放，请告知中心工作人员。",
+        "The image {image} could not be downloaded (a wrong name, missing, or not allowed). Your slice was "
+        "given back; please tell the centre's staff."),
+    "pod_exited": Text(
+        "服务器启动后随即退出（退出码 {code}）。您的资源已释放，请重试；若再次发生，请告知中心工作人员。",
+        "Your server exited as it started (exit code {code}). Your slice was given back; try again, and tell "
+        "the centre's staff if it happens again."),
+    "pod_out_of_memory": Text(
+        "服务器启动时内存不足而被终止。您的资源已释放，请选择内存更大的规格。",
+        "Your server ran out of memory as it started and was stopped. Your slice was given back; pick a "
+        "flavor with more memory."),
+    "pod_config_failed": Text(
+        "服务器的容器配置有误，无法启动。您的资源已释放，请告知中心工作人员。",
+        "Your server's container is misconfigured and cannot start. Your slice was given back; please tell "
+        "the centre's staff."),
+    "pod_quota": Text(
+        "集群为本服务划定的资源配额已用完，无法再启动服务器。您的资源已释放，请稍后再试或告知中心工作人员。",
+        "The cluster's resource quota for npuhub is used up, so no more servers can start. Your slice was "
+        "given back; try again later, or tell the centre's staff."),
+    "pod_timeout": Text(
+        "服务器在 {duration}内未能启动（最后状态：{stage}）。您的资源已释放，请稍后再试或告知中心工作人员。",
+        "Your server did not start within {duration} (last seen: {stage}). Your slice was given back; "
+        "try again later, or tell the centre's staff."),
+    "pod_api_failed": Text(
+        "集群拒绝创建服务器。您的资源已释放，请告知中心工作人员。",
+        "The cluster refused to create your server. Your slice was given back; please tell the centre's staff."),
+    "stage_waiting": Text("等待安排节点", "waiting for a node"),
+    "stage_pulling": Text("正在下载镜像 {image}", "downloading the image {image}"),
+    "stage_starting": Text("正在启动容器", "starting the container"),
     # -- idle reclaim (service/reclaim.py): each end says why, and when to the second ------------------
     "idle_warning": Text(
         "您的服务器已空闲 {idle} 分钟以上，且有人在排队等待加速卡：除非您继续使用，它将于 {at}停止并释放资源。"

@@ -28,6 +28,7 @@ def launch_view(flavor: Flavor, grant: Grant | None, vendor: str | None, request
     With a ``backend`` (a cluster), also ``"kubernetes"``: the pod fragment.
     The visible-devices variable is then left to the device plugin, which
     picks the device; npuhub's device index is only its own bookkeeping.
+    ``image`` is added when the flavor names its own container image.
     """
     env = {
         "NPUHUB_FLAVOR": flavor.id,
@@ -42,6 +43,8 @@ def launch_view(flavor: Flavor, grant: Grant | None, vendor: str | None, request
         env["NPUHUB_GRANT_ID"] = request_id  # what the server's slice is known by at the service
         env["NPUHUB_SLICES"] = ",".join(f"{s.device}:{format_share(s.fraction)}" for s in grant.slices)
     view = {"env": env, "cpu": flavor.cpu, "memory": flavor.memory}
+    if flavor.image:
+        view["image"] = flavor.image
     if backend is not None:
         view["kubernetes"] = pod_fragment(backend, flavor, grant)
     return view

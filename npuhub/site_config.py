@@ -36,6 +36,10 @@ GROUP_KINDS = ("course", "lab", "role", "other")
 # The suffixes JupyterHub's ByteSpecification (mem_limit) understands; 1G = 1024**3 bytes.
 _MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[KMGT]$")
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# registry/path:tag or @sha256:digest, as a container runtime accepts it (no spaces, no scheme)
+_IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$", re.IGNORECASE)
+# a Kubernetes quantity such as 10Gi or 500M
+_QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)?$")
 
 
 class SiteConfigError(ValueError):
@@ -89,6 +93,24 @@ class SiteConfig:
     quotas: tuple[QuotaRule, ...] = ()
     #: the accelerator backend of each device model, and of CPU-only servers (key None); empty: embedded
     backends: dict[str | None, Backend] = field(default_factory=dict)
+    spawner: SpawnerConfig = field(default_factory=lambda: SpawnerConfig())
+
+
+SPAWNER_TYPES = ("local", "kubernetes")
+
+
+@dataclass(frozen=True)
+class SpawnerConfig:
+    """Where the hub starts servers (the site file's ``spawner`` section, read by the hub only).
+
+    ``local``: processes on the hub's machine (``LocalNPUSpawner``).
+    ``kubernetes``: one pod per server (``KubeNPUSpawner``), with ``kubernetes``
+    holding the pod settings a site usually changes (namespace, default image,
+    per-user storage, how long a pod may take to start).
+    """
+
+    type: str = "local"
+    kubernetes: dict = field(default_factory=dict)
 
 
 def default_site_config_path() -> Path:
@@ -185,7 +207,7 @@ def _slug(text: str) -> str:
 def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     """Validate the parsed YAML of a site file into a SiteConfig."""
     r = _Reader(source)
-    top = r.mapping(data, "", {"pool", "groups", "flavors", "limits", "auth", "quotas", "cpu_backend"})
+    top = r.mapping(data, "", {"pool", "groups", "flavors", "limits", "auth", "quotas", "cpu_backend", "spawner"})
 
     nodes: list[NodeSpec] = []
     backend_specs: dict[str | None, tuple[str, Any]] = {}  # model -> (key, spec)
@@ -235,7 +257,7 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     for i, entry in enumerate(raw_flavors):
         key = f"flavors[{i}]"
         entry = r.mapping(entry, key, {"id", "display_name", "description", "cpu", "memory",
-                                       "accelerator", "groups", "default", "price", "idle_minutes"},
+                                       "accelerator", "groups", "default", "price", "idle_minutes", "image"},
                           {"id", "cpu", "memory"})
         fid = r.string(entry["id"], f"{key}.id", FLAVOR_ID_RE, "use lower-case letters, digits and '-'")
         if fid in seen:
@@ -273,6 +295,10 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
                        f"must be at least {MIN_IDLE_MINUTES} (minutes), not {minutes:g}: "
                        "servers' activity reaches the hub up to half a minute late")
             idle_limit = minutes * 60
+        image = None
+        if "image" in entry:
+            image = r.string(entry["image"], f"{key}.image", _IMAGE_RE,
+                             "write a container image like registry.example.edu/npuhub/ascend-lab:2026.1")
         default = entry.get("default", False)
         if not isinstance(default, bool):
             r.fail(f"{key}.default", "must be true or false")
@@ -288,6 +314,7 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
             default=default,
             price=price,
             idle_limit=idle_limit,
+            image=image,
         ))
 
     if (backend_specs or "cpu_backend" in top) and without_backend:
@@ -307,8 +334,9 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     )
     auth = _parse_auth(r, top.get("auth") or {}, frozenset(groups))
     quotas = parse_quota_rules(top.get("quotas") or [], source, "quotas", frozenset(groups))
+    spawner = _parse_spawner(r, top.get("spawner") or {})
     return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source, auth, tuple(quotas),
-                      backends)
+                      backends, spawner)
 
 
 def _backends(r: "_Reader", specs: dict[str | None, tuple[str, Any]], cpu_spec: Any, nodes: list[NodeSpec],
@@ -463,3 +491,36 @@ def _parse_auth(r: _Reader, data: Any, known_groups: frozenset[str]) -> AuthConf
         known=known_groups,
     )
     return AuthConfig(kind, public_url, oidc, cas, mapping)
+
+
+def _parse_spawner(r: _Reader, data: Any) -> SpawnerConfig:
+    spawner = r.mapping(data, "spawner", {"type", "kubernetes"})
+    kind = r.choice(spawner.get("type", "local"), "spawner.type", SPAWNER_TYPES)
+    k = r.mapping(spawner.get("kubernetes") or {}, "spawner.kubernetes",
+                  {"namespace", "image", "storage_class", "storage_capacity", "home_mount_path",
+                   "pod_start_timeout", "unschedulable_grace"})
+    kube: dict = {}
+    if "namespace" in k:
+        kube["namespace"] = r.string(k["namespace"], "spawner.kubernetes.namespace", _NAME_RE,
+                                     "use lower-case letters, digits and '-'")
+    if "image" in k:
+        kube["image"] = r.string(k["image"], "spawner.kubernetes.image", _IMAGE_RE,
+                                 "write a container image like registry.example.edu/npuhub/cpu-lab:2026.1")
+    if "storage_class" in k:
+        kube["storage_class"] = r.string(k["storage_class"], "spawner.kubernetes.storage_class")
+    if "storage_capacity" in k:
+        kube["storage_capacity"] = r.string(str(k["storage_capacity"]), "spawner.kubernetes.storage_capacity",
+                                            _QUANTITY_RE, "write a size like 10Gi")
+    if "home_mount_path" in k:
+        path = r.string(k["home_mount_path"], "spawner.kubernetes.home_mount_path")
+        if not path.startswith("/"):
+            r.fail("spawner.kubernetes.home_mount_path", "must be an absolute path like /home/jovyan")
+        kube["home_mount_path"] = path
+    if "pod_start_timeout" in k:
+        seconds = r.number(k["pod_start_timeout"], "spawner.kubernetes.pod_start_timeout")
+        if seconds < 10:
+            r.fail("spawner.kubernetes.pod_start_timeout", "must be at least 10 (seconds)")
+        kube["pod_start_timeout"] = seconds
+    if "unschedulable_grace" in k:
+        kube["unschedulable_grace"] = r.number(k["unschedulable_grace"], "spawner.kubernetes.unschedulable_grace")
+    return SpawnerConfig(kind, kube)

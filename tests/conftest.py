@@ -13,6 +13,12 @@ def pytest_terminal_summary(terminalreporter):
     """Say loudly which real parts were missing, so a green run on a laptop is not taken for a full one."""
     reasons = [report.longrepr[2] for report in terminalreporter.stats.get("skipped", [])
                if isinstance(report.longrepr, tuple)]
+    not_run = sum(1 for reason in reasons if "not run: no Kubernetes cluster" in reason)
+    if not_run:
+        terminalreporter.section("real-cluster suite (tests/cluster): NOT RUN, no Kubernetes cluster", sep="-",
+                                 yellow=True)
+        terminalreporter.line(f"  {not_run} test{'s' if not_run > 1 else ''} not run; an operator runs them "
+                              "against a cluster (docs/guides/operator.md)", yellow=True)
     missing = missing_parts(reasons)
     if not missing:
         return

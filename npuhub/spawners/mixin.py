@@ -337,9 +337,19 @@ class NPUSpawnerMixin(LoggingConfigurable):
         text = _text(view.get("message"))
         if text is None:
             return
-        event = {"progress": 40 if view["state"] == "granted" else 10, "message": str(text),
-                 "html_message": bilingual_html(text),
-                 "npuhub": {k: view.get(k) for k in ("id", "state", "position", "eta", "reason", "message")}}
+        self.npuhub_progress(text, 40 if view["state"] == "granted" else 10,
+                             {k: view.get(k) for k in ("id", "state", "position", "eta", "reason", "message")})
+
+    def npuhub_progress(self, text: Text, progress: int, detail: dict | None = None) -> None:
+        """Show ``text`` on every open spawn page (unless it is what they show already).
+
+        ``detail`` travels with the event as ``npuhub`` (the queue's position
+        and estimate; a pod's stage), for clients that read more than the sentence.
+        """
+        if not hasattr(self, "_npuhub_events"):
+            self._events_reset()
+        event = {"progress": progress, "message": str(text), "html_message": bilingual_html(text),
+                 "npuhub": dict(detail or {})}
         if self._npuhub_events and self._npuhub_events[-1]["message"] == event["message"]:
             return
         self._npuhub_events.append(event)

@@ -49,7 +49,8 @@ def test_generated_references_follow_the_code(html):
     config = (html / "reference" / "config.html").read_text(encoding="utf-8")
     for text in ("c.LocalNPUSpawner.work_root", "c.NPUSpawnerMixin.admission_url",
                  "c.DemoAuthenticator.students", "c.NPUHubOIDCAuthenticator.issuer",
-                 "c.WorkshopCodesMixin.db_url", "c.WorkshopCodesMixin.admission_url"):
+                 "c.WorkshopCodesMixin.db_url", "c.WorkshopCodesMixin.admission_url",
+                 "c.WatchedKubeSpawner.pod_start_timeout", "c.WatchedKubeSpawner.unschedulable_grace"):
         assert text in config
     # Only npuhub's own traits: JupyterHub's inherited ones are documented by JupyterHub.
-    assert "c.LocalNPUSpawner.cmd" not in config
+    assert "c.LocalNPUSpawner.cmd" not in config and "c.WatchedKubeSpawner.image" not in config

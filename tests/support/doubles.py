@@ -11,6 +11,10 @@
   (the integration tests use the real provider of tests/idp/oidc).
 - ``FakeSignedInUser``: a hub user's name and stored auth state, for
   ``NPUHubOIDCAuthenticator.refresh_user``.
+- The Kubernetes API emulator and its emulated kubelet live in
+  ``support/kube_emulator.py`` (a server on loopback, not an object): no
+  Kubernetes can run on npuhub's machines, so it stands in for one, named an
+  emulator wherever it is used.
 """
 
 from __future__ import annotations

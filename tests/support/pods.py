@@ -2,8 +2,8 @@
 
 ``pod_manifest(launch)`` maps ``launch.kubernetes`` (the accelerator backend's
 pod fragment, ``npuhub.accelerators.base``) onto ``kubespawner.objects.make_pod``'s
-arguments, the way the Kubernetes spawner does, and serialises the result to
-the JSON a cluster would receive.
+arguments with the Kubernetes spawner's own mapping (``npuhub.spawners.pod_spec``),
+and serialises the result to the JSON a cluster would receive.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import re
 
 from kubernetes_asyncio.client import ApiClient
 from kubespawner.objects import make_pod
+
+from npuhub.spawners.pod_spec import grant_env, pod_settings
 
 __all__ = ["pod_manifest", "kube_memory"]
 
@@ -26,33 +28,37 @@ def kube_memory(memory: str) -> str:
 
 
 def pod_manifest(launch: dict, name: str = "jupyter-student1", image: str = "npuhub/singleuser-ascend:1") -> dict:
-    fragment = launch.get("kubernetes") or {}
-    required = (fragment.get("affinity", {}).get("nodeAffinity", {})
-                .get("requiredDuringSchedulingIgnoredDuringExecution", {}).get("nodeSelectorTerms"))
+    # the Kubernetes spawner's own mapping (npuhub.spawners.pod_spec), over a site that sets only the image
+    settings = pod_settings({"image": image}, launch)
     pod = make_pod(
         name=name,
         cmd=["jupyterhub-singleuser"],
         port=8888,
-        image=image,
+        image=settings["image"],
         uid=1000,
         gid=100,
         fs_gid=100,
-        env={**launch["env"], **fragment.get("env", {})},
+        env=grant_env(launch),
         labels={"app.kubernetes.io/name": "jupyterhub", "component": "singleuser-server",
-                **fragment.get("labels", {})},
-        annotations=fragment.get("annotations") or None,
-        cpu_limit=launch["cpu"],
-        cpu_guarantee=launch["cpu"],
-        mem_limit=kube_memory(launch["memory"]),
-        mem_guarantee=kube_memory(launch["memory"]),
-        extra_resource_limits=fragment.get("resources", {}).get("limits") or None,
-        extra_resource_guarantees=fragment.get("resources", {}).get("requests") or None,
-        node_selector=fragment.get("nodeSelector") or None,
-        tolerations=fragment.get("tolerations") or None,
-        node_affinity_required=required,
-        volumes=fragment.get("volumes") or None,
-        volume_mounts=fragment.get("volumeMounts") or None,
-        scheduler_name=fragment.get("schedulerName"),
+                **settings["extra_labels"]},
+        annotations=settings["extra_annotations"] or None,
+        cpu_limit=settings["cpu_limit"],
+        cpu_guarantee=settings["cpu_guarantee"],
+        mem_limit=kube_memory(settings["mem_limit"]),
+        mem_guarantee=kube_memory(settings["mem_guarantee"]),
+        extra_resource_limits=settings["extra_resource_limits"] or None,
+        extra_resource_guarantees=settings["extra_resource_guarantees"] or None,
+        node_selector=settings["node_selector"] or None,
+        tolerations=settings["tolerations"] or None,
+        node_affinity_required=settings["node_affinity_required"] or None,
+        node_affinity_preferred=settings["node_affinity_preferred"] or None,
+        pod_affinity_required=settings["pod_affinity_required"] or None,
+        pod_affinity_preferred=settings["pod_affinity_preferred"] or None,
+        pod_anti_affinity_required=settings["pod_anti_affinity_required"] or None,
+        pod_anti_affinity_preferred=settings["pod_anti_affinity_preferred"] or None,
+        volumes=settings["volumes"] or None,
+        volume_mounts=settings["volume_mounts"] or None,
+        scheduler_name=settings["scheduler_name"],
     )
     # sanitize_for_serialization reads no client state; a client's __init__ wants an event loop
     return ApiClient.__new__(ApiClient).sanitize_for_serialization(pod)

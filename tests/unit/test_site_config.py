@@ -62,6 +62,18 @@ def share_of(index, value):
          "unknown key"),
         (lambda d: d["limits"].__setitem__("max_share", "1/0"), "limits.max_share", "divides by zero"),
         (lambda d: d["groups"]["course-demo"].__setitem__("kind", "club"), "groups.course-demo.kind", "not one of"),
+        (lambda d: d["flavors"][0].__setitem__("image", "my image"), "flavors[0].image", "container image"),
+        (lambda d: d.__setitem__("spawner", {"type": "docker"}), "spawner.type", "not one of"),
+        (lambda d: d.__setitem__("spawner", {"type": "kubernetes", "kubernetes": {"namespace": "Big NS"}}),
+         "spawner.kubernetes.namespace", "not valid"),
+        (lambda d: d.__setitem__("spawner", {"kubernetes": {"storage_capacity": "lots"}}),
+         "spawner.kubernetes.storage_capacity", "not valid"),
+        (lambda d: d.__setitem__("spawner", {"kubernetes": {"pod_start_timeout": 3}}),
+         "spawner.kubernetes.pod_start_timeout", "at least 10"),
+        (lambda d: d.__setitem__("spawner", {"kubernetes": {"home_mount_path": "home"}}),
+         "spawner.kubernetes.home_mount_path", "absolute path"),
+        (lambda d: d.__setitem__("spawner", {"kubernetes": {"privileged": True}}),
+         "spawner.kubernetes.privileged", "unknown key"),
     ],
 )
 def test_mistakes_name_the_key(change, key, words):
@@ -115,3 +127,17 @@ def test_quotas_and_prices():
         with pytest.raises(SiteConfigError) as err:
             parse_site_config(mutate(change))
         assert err.value.key == key and words in err.value.problem
+
+
+def test_the_spawner_section_and_a_flavors_image():
+    site = parse_site_config(mutate(lambda d: (d.__setitem__("spawner", {"type": "kubernetes", "kubernetes": {
+        "namespace": "npuhub", "image": "registry.example.edu/npuhub/cpu-lab:2026.1", "storage_class": "ceph-rbd",
+        "storage_capacity": "20Gi", "pod_start_timeout": 900}}), d["flavors"][1].__setitem__(
+        "image", "registry.example.edu/npuhub/ascend-lab:2026.1"))))
+    assert site.spawner.type == "kubernetes"
+    assert site.spawner.kubernetes == {"namespace": "npuhub", "image": "registry.example.edu/npuhub/cpu-lab:2026.1",
+                                       "storage_class": "ceph-rbd", "storage_capacity": "20Gi",
+                                       "pod_start_timeout": 900.0}
+    flavors = list(site.catalogue)
+    assert flavors[1].image == "registry.example.edu/npuhub/ascend-lab:2026.1" and flavors[0].image is None
+    assert load_site_config(ROOT / "npuhub.example.yaml").spawner.type == "local"
