@@ -89,7 +89,7 @@ def test_the_hub_process_reads_no_flavors_from_the_site_file():
     for path in hub_side:
         source = path.read_text()
         found = re.findall(SITE_FLAVORS, source)
-        if path.name == "hubconfig.py":  # its import, and its one read: for `auth` and the group names
+        if path.name == "hubconfig.py":  # its import, and its one read: for `auth`, the group names, the spawner
             assert found.count("load_site_config") == 2, found
             found = [f for f in found if f != "load_site_config"]
         if found:
@@ -97,4 +97,4 @@ def test_the_hub_process_reads_no_flavors_from_the_site_file():
     assert offenders == {}
     hubconfig = (ROOT / "npuhub" / "hubconfig.py").read_text()
     assert re.findall(r"\bsite\.(\w+)", hubconfig) and set(re.findall(r"\bsite\.(\w+)", hubconfig)) <= {
-        "auth", "source", "groups"}
+        "auth", "source", "groups", "spawner"}
