@@ -46,7 +46,9 @@ __all__ = ["configure", "configure_auth", "configure_service", "configure_worksh
 TEMPLATES = str(Path(__file__).parent / "templates")
 
 #: What the npuhub service's own token may do at the hub: know people's groups, stop spent servers.
-SERVICE_SCOPES = ["list:users", "read:users:name", "read:users:groups", "read:servers", "admin:servers"]
+#: ``read:groups``: a group's properties may hold its members to some flavors (a workshop's guests)
+SERVICE_SCOPES = ["list:users", "read:users:name", "read:users:groups", "read:groups", "read:servers",
+                  "admin:servers"]
 
 #: Seconds between two workshop clean-ups, when set (the tests shorten it).
 CLEANUP_INTERVAL_ENV = "NPUHUB_WORKSHOP_CLEANUP_INTERVAL"

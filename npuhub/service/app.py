@@ -32,6 +32,7 @@ from traitlets.config import Application
 
 from .. import __version__
 from ..activity import activity_lag
+from ..flavors import flavor_limit
 from ..admission.fairshare import FairShare
 from ..admission.model import State
 from ..admission.quota import Budgets
@@ -136,7 +137,7 @@ class NPUHubService(Application):
 
     api_token = Unicode(
         config=True,
-        help="The service's own token for the hub's API (needs read:users:groups and admin:servers). "
+        help="The service's own token for the hub's API (needs read:users:groups, read:groups and admin:servers). "
              "Default: $JUPYTERHUB_API_TOKEN.",
     )
 
@@ -305,6 +306,7 @@ class NPUHubService(Application):
         hub_auth = HubOAuth(api_token=self.api_token, api_url=self.hub_api_url, cache_max_age=self.hub_cache_max_age,
                             base_url=self.service_prefix)
         ctx = Context(engine=self.engine, log=self.log, metrics=self.metrics, hub_groups=self.hub_groups,
+                      flavor_limit=self.flavor_limit,
                       warnings_for=self._warnings_for, openapi=openapi_document(self.api_prefix.rstrip("/")),
                       authenticate_prometheus=self.authenticate_prometheus,
                       stop_server=self.hub.stop_server if self.hub is not None else None,
@@ -341,6 +343,21 @@ class NPUHubService(Application):
             return await self.hub.user_groups(user)
         except HubUnavailable:
             raise APIError(503, "hub_unavailable") from None
+
+    async def flavor_limit(self, groups) -> frozenset[str] | None:
+        """The flavors these groups' hub properties hold their members to (a workshop's); None: no limit.
+
+        Without a hub token there are no properties to read, and so no limit
+        (a service without one cannot identify anyone either).
+        """
+        groups = sorted(set(groups))
+        if self.hub is None or not groups:
+            return None
+        try:
+            properties = await asyncio.gather(*(self.hub.group_properties(g) for g in groups))
+        except HubUnavailable:
+            raise APIError(503, "hub_unavailable", headers={"Retry-After": "5"}) from None
+        return flavor_limit(properties)
 
     # -- running ----------------------------------------------------------------------------------------
     async def _every(self, seconds: float, what: str, fn) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,6 +38,10 @@ __all__ = ["BaseHandler", "Context", "NotFoundHandler"]
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 
+async def _no_limit(groups: Iterable[str]) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Context:
     """What handlers may use of the service."""
@@ -51,6 +55,9 @@ class Context:
     warnings_for: Callable[[str], list[dict]]
     #: the OpenAPI document served at /openapi.json
     openapi: dict
+    #: the flavors a person's groups hold her to (their hub properties, ``flavors.flavor_limit``); None: no
+    #: limit. Raises APIError 503 when the hub is away and a group was never seen
+    flavor_limit: Callable[[Iterable[str]], Awaitable[frozenset[str] | None]] = _no_limit
     #: whether /metrics asks for a token
     authenticate_prometheus: bool = True
     #: the hub's stop of a person's server: "stopped", "stopping" or "gone"; None without a hub token

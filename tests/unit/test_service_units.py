@@ -142,3 +142,21 @@ def accepts(validator, body) -> bool:
     except fastjsonschema.JsonSchemaException:
         return False
     return True
+
+
+async def test_a_groups_limit_outlives_a_hub_outage_but_an_unseen_group_is_not_guessed():
+    """The service reads a group's flavor limit from the hub; the hub going away must not lift it."""
+    from support.scripted_http import Answer, ScriptedServer
+    from npuhub.service.hubapi import HubClient, HubUnavailable
+
+    limited = {"kind": "group", "name": "workshop-flavor-cpu", "properties": {"npuhub_flavors": ["cpu"]}}
+    with ScriptedServer(Answer.json(200, limited), Answer.json(404, {}), Answer.json(503, {})) as hub:
+        client = HubClient(hub.url, "service-token", cache_seconds=0)  # every call asks again
+        assert await client.group_properties("workshop-flavor-cpu") == {"npuhub_flavors": ["cpu"]}
+        assert await client.group_properties("no-such-group") == {}
+        # the hub answers 503 from now on: the limit once seen holds; a group never seen is not taken as free
+        assert await client.group_properties("workshop-flavor-cpu") == {"npuhub_flavors": ["cpu"]}
+        with pytest.raises(HubUnavailable):
+            await client.group_properties("course-demo")
+        assert hub.asked[0] == ("GET", "/groups/workshop-flavor-cpu")
+        assert hub.headers[0]["Authorization"] == "token service-token"
