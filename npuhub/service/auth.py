@@ -22,6 +22,7 @@ from tornado.web import HTTPError
 
 from ..i18n import message
 from .errors import APIError
+from .headers import HTML_POLICY, set_security_headers
 
 __all__ = ["OPERATE", "TEACH", "USE", "Caller", "HubIdentity", "OAuthCallbackHandler", "caller_from_model"]
 
@@ -154,7 +155,14 @@ class HubIdentity(HubOAuthenticated):
 
 
 class OAuthCallbackHandler(HubOAuthCallbackHandler):
-    """Completes a browser's sign-in to the service through the hub (``<prefix>oauth_callback``)."""
+    """Completes a browser's sign-in to the service through the hub (``<prefix>oauth_callback``).
+
+    It redirects, or answers an HTML error page (tornado's): with the service's security headers.
+    """
+
+    def set_default_headers(self):
+        super().set_default_headers()
+        set_security_headers(self, HTML_POLICY)
 
     @property
     def hub_auth(self) -> HubOAuth:

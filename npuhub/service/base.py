@@ -25,6 +25,7 @@ from ..i18n import message
 from .auth import OPERATE, Caller, HubIdentity
 from .engine import Engine
 from .errors import APIError, error_answer
+from .headers import set_security_headers
 from .metrics import Metrics
 from .models import request_view
 from .openapi import REQUEST_ID_PATTERN
@@ -92,8 +93,10 @@ class BaseHandler(HubIdentity, web.RequestHandler):
         return self.ctx.engine
 
     def set_default_headers(self):
+        # write_error() clears the headers and calls this again: error answers carry them too
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
+        set_security_headers(self)
 
     def check_xsrf_cookie(self):
         pass  # checked in prepare(), once the caller is known (tokens need none)
