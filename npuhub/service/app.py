@@ -24,7 +24,6 @@ import sys
 import time
 from urllib.parse import urlparse
 
-from jupyterhub.services.auth import HubOAuth
 from tornado.httpserver import HTTPServer
 from tornado.web import Application as WebApplication
 from traitlets import Bool, Bytes, Dict, Float, Integer, Unicode, default
@@ -42,6 +41,7 @@ from .enforcement import BudgetWatch
 from .engine import Engine
 from .errors import APIError
 from .hubapi import HubClient, HubUnavailable
+from .auth import NPUHubOAuth
 from .base import Context, NotFoundHandler
 from .metrics import Metrics
 from .openapi import openapi_document
@@ -249,8 +249,9 @@ class NPUHubService(Application):
     )
     hub_cache_max_age = Integer(
         60, config=True,
-        help="Seconds the hub's answer to 'whose token is this?' is cached: a role change reaches the service "
-             "within this time.",
+        help="Seconds the hub's answer to 'whose token is this?' is cached for reads: a role change reaches "
+             "the service's reads within this time. A change (POST, DELETE) always asks the hub afresh, so a "
+             "removed account or a revoked token gets nothing granted.",
     )
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -303,7 +304,7 @@ class NPUHubService(Application):
         }
 
     def _make_web_app(self) -> WebApplication:
-        hub_auth = HubOAuth(api_token=self.api_token, api_url=self.hub_api_url, cache_max_age=self.hub_cache_max_age,
+        hub_auth = NPUHubOAuth(api_token=self.api_token, api_url=self.hub_api_url, cache_max_age=self.hub_cache_max_age,
                             base_url=self.service_prefix)
         ctx = Context(engine=self.engine, log=self.log, metrics=self.metrics, hub_groups=self.hub_groups,
                       flavor_limit=self.flavor_limit,

@@ -60,3 +60,23 @@ def test_a_person_held_to_one_flavor_sees_only_it_and_is_refused_the_rest_whoeve
     r = other.post("/requests", {"flavor": "npu-quarter"})
     assert r.status_code == 201, r.text
     assert "Traceback" not in svc.log()
+
+
+def test_a_token_the_hub_stops_honouring_gets_nothing_granted_though_reads_are_cached(start_service, service_hub):
+    """The service caches 'whose token is this?' (here 300 s) for status polls; a change asks the hub again.
+
+    A workshop guest's token, once her account is removed, must not get a
+    slice from that cache (it did: a grant for a person who no longer exists).
+    """
+    svc = start_service()
+    r = service_hub.session("student21").api("POST", "/users/student21/tokens", json={"note": "to revoke"})
+    assert r.status_code == 201, r.text
+    token, token_id = r.json()["token"], r.json()["id"]
+    client = type(svc.client(None))(service_hub.service_base, token, "student21")
+    assert client.get("/me").status_code == 200  # the hub's answer is now cached
+    assert service_hub.admin("DELETE", f"/users/student21/tokens/{token_id}").status_code == 204
+
+    r = client.post("/requests", {"flavor": "cpu"})
+    assert r.status_code == 401 and r.json()["reason"] == "not_signed_in", r.text
+    assert client.get("/me").status_code == 401  # and the cache now holds the hub's new answer
+    assert svc.client("admin").get("/requests", params={"user": "student21"}).json()["requests"] == []
