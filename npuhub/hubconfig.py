@@ -94,6 +94,10 @@ def configure(c, *, embedded: bool = False, spawner_class: str = "npuhub.spawner
     public_url = public_url or site.auth.public_url or os.environ.get("NPUHUB_PUBLIC_URL") or "http://127.0.0.1:8000"
 
     c.JupyterHub.default_url = "/hub/home"
+    # every hub answer (pages, the workshop pages, the REST API, errors): never taken for another type
+    settings = config_dict(c.JupyterHub, "tornado_settings")
+    settings["headers"] = {"X-Content-Type-Options": "nosniff", **settings.get("headers", {})}
+    c.JupyterHub.tornado_settings = settings
     c.JupyterHub.template_paths = [TEMPLATES, *config_list(c.JupyterHub, "template_paths")]
     configure_auth(c, site.auth, public_url.rstrip("/"), data)
     configure_workshops(c, data, sorted(site.groups))
@@ -199,6 +203,14 @@ def configure_workshops(c, data: Path, site_groups: list[str]) -> None:
         "scopes": service_scopes(guest_group),
         "services": [SERVICE_NAME],
     }]
+
+
+def config_dict(section, name: str) -> dict:
+    """A dict setting as configured so far ({} when unset), to extend by assigning a new dict."""
+    if name not in section:
+        return {}
+    value = section[name]
+    return dict(value.get_value({}) if isinstance(value, LazyConfigValue) else value)
 
 
 def config_list(section, name: str) -> list:

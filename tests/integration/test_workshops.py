@@ -322,6 +322,7 @@ def test_a_burst_of_wrong_codes_is_slowed_down_and_the_right_code_works_afterwar
     assert [r.status_code for r in answers[:9]] == [404] * 9  # a few mistakes cost nothing
     held = answers[-1]
     refused(held, 429, "join_throttled", "输入错误的邀请码次数过多", "Too many wrong codes")
+    assert held.headers.get("X-Content-Type-Options") == "nosniff"
     wait = int(held.headers["Retry-After"])
     assert 1 <= wait <= 300 and f"try again in {wait} s" in held.text
     time.sleep(wait + 0.2)
@@ -408,9 +409,17 @@ def test_a_guest_held_to_an_eighth_gets_nothing_more_and_nothing_outlives_her_wo
 
 def test_hub_and_workshop_pages_forbid_content_sniffing(stack):
     teacher = signed_in(stack, "teacher1")
-    for page in ("/hub/login", "/hub/join", "/hub/home", "/hub/workshops", "/hub/api/user"):
+    code = new_code(teacher)
+    for page in ("/hub/login", "/hub/join", "/hub/home", "/hub/workshops", f"/hub/workshops/{code}",
+                 "/hub/api/user"):
         r = teacher.http.get(teacher.url(page), timeout=30)
         assert r.status_code == 200 and r.headers.get("X-Content-Type-Options") == "nosniff", page
+    # error pages too: a page that is not there, a workshop she cannot see, a refused guest
+    for page, status in (("/hub/no-such-page", 404), ("/hub/workshops/ZZZZZZZZ", 404)):
+        r = teacher.http.get(teacher.url(page), timeout=30)
+        assert r.status_code == status and r.headers.get("X-Content-Type-Options") == "nosniff", page
+    _, r = join(stack, "ZZZZ-ZZZZ", "someone")
+    assert r.status_code == 404 and r.headers.get("X-Content-Type-Options") == "nosniff"
 
 
 def test_non_guests_are_untouched(stack):
