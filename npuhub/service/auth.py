@@ -131,13 +131,26 @@ class NPUHubOAuth(HubOAuth):
     cancellation) asks the hub again and caches the new answer. So a token
     the hub no longer honours (a workshop guest's, once her account is
     removed; a revoked one) gets nothing granted, and the groups a request is
-    judged by are the hub's current ones.
+    judged by are the hub's current ones. While the hub does not answer, a
+    change takes the cached answer (at most ``cache_max_age`` old), as before:
+    a release by the hub's spawner during a hub restart must not be lost.
     """
 
     async def _check_hub_authorization(self, url, api_token, cache_key=None, use_cache=True):
-        if use_cache and _FRESH.get() and cache_key is not None:
-            self.cache.pop(cache_key, None)  # ask the hub, and cache what it says now
-        return await super()._check_hub_authorization(url, api_token, cache_key=cache_key, use_cache=use_cache)
+        if not (use_cache and _FRESH.get() and cache_key is not None):
+            return await super()._check_hub_authorization(url, api_token, cache_key=cache_key, use_cache=use_cache)
+        try:
+            answer = await super()._check_hub_authorization(url, api_token, cache_key=cache_key, use_cache=False)
+        except HTTPError as e:
+            cached = self.cache.get(cache_key, _UNSEEN)
+            if e.status_code < 500 or cached is _UNSEEN:
+                raise
+            return cached
+        self.cache[cache_key] = answer  # what the hub says now, for the reads that follow
+        return answer
+
+
+_UNSEEN = object()
 
 
 class HubIdentity(HubOAuthenticated):
