@@ -31,17 +31,17 @@ from traitlets.config import Application
 
 from .. import __version__
 from ..activity import activity_lag
-from ..flavors import flavor_limit
 from ..admission.fairshare import FairShare
 from ..admission.model import State
 from ..admission.quota import Budgets
 from ..admission.store import AdmissionStore
+from ..flavors import flavor_limit
 from ..site_config import SiteConfigError, load_site_config
 from .enforcement import BudgetWatch
 from .engine import Engine
 from .errors import APIError
-from .hubapi import HubClient, HubUnavailable
 from .auth import NPUHubOAuth
+from .hubapi import HubClient, HubUnavailable
 from .base import Context, NotFoundHandler
 from .metrics import Metrics
 from .openapi import openapi_document
@@ -304,8 +304,8 @@ class NPUHubService(Application):
         }
 
     def _make_web_app(self) -> WebApplication:
-        hub_auth = NPUHubOAuth(api_token=self.api_token, api_url=self.hub_api_url, cache_max_age=self.hub_cache_max_age,
-                            base_url=self.service_prefix)
+        hub_auth = NPUHubOAuth(api_token=self.api_token, api_url=self.hub_api_url,
+                               cache_max_age=self.hub_cache_max_age, base_url=self.service_prefix)
         ctx = Context(engine=self.engine, log=self.log, metrics=self.metrics, hub_groups=self.hub_groups,
                       flavor_limit=self.flavor_limit,
                       warnings_for=self._warnings_for, openapi=openapi_document(self.api_prefix.rstrip("/")),

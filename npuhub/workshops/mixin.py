@@ -74,9 +74,11 @@ class WorkshopCodesMixin(LoggingConfigurable):
     ``c.JupyterHub.template_paths`` to include ``TEMPLATES``, and a hub service
     (``service_name``) with an API token and the scopes of
     ``cleanup.service_scopes``; ``npuhub.embedded.hub.configure_workshops`` sets
-    all three. With ``enable_auth_state`` the spawner holds guests to the
-    workshop's flavor. The flavors a code may name come from the npuhub
-    service (``admission_url``), at each page: the hub keeps no copy of them.
+    all three. The npuhub service holds guests of a code to its flavor (a hub
+    group whose properties say so, ``hold_to_flavor``); with
+    ``enable_auth_state`` the spawner checks it too. The flavors a code may
+    name come from the npuhub service (``admission_url``), at each page: the
+    hub keeps no copy of them.
     """
 
     enable_workshop_codes = Bool(
@@ -263,9 +265,8 @@ class WorkshopCodesMixin(LoggingConfigurable):
         if TEMPLATES not in map(os.path.abspath, app.template_paths):
             raise ValueError(f"WorkshopCodesMixin needs {TEMPLATES} in c.JupyterHub.template_paths")
         if not self.enable_auth_state:
-            self.log.warning("Authenticator.enable_auth_state is off: the spawn page offers workshop guests "
-                             "every flavor of their course (the npuhub service still holds them to the "
-                             "workshop's)")
+            self.log.info("Authenticator.enable_auth_state is off: the spawner does not check a workshop "
+                          "guest's flavor itself; the npuhub service holds her to it (her flavor group)")
         self.start_workshop_cleanup(app)
         _add_nosniff(app)
         from .handlers import workshop_handlers
