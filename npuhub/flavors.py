@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from .i18n import Text, message
 from .refusals import Refusal
@@ -18,9 +18,32 @@ __all__ = [
     "FlavorUnknown",
     "FlavorNotAllowed",
     "FLAVOR_ID_RE",
+    "LIMIT_PROPERTY",
+    "flavor_limit",
 ]
 
 FLAVOR_ID_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+#: The hub group property that holds the group's members to a few flavors (a workshop's guests):
+#: ``{"npuhub_flavors": ["npu-eighth"]}``. The npuhub service reads it with the person's groups.
+LIMIT_PROPERTY = "npuhub_flavors"
+
+
+def flavor_limit(properties: Iterable[Mapping | None]) -> frozenset[str] | None:
+    """The flavors a person in groups with these properties may use at most; None: no limit.
+
+    Each group that names flavors narrows the menu (the intersection), so
+    being in one more group never widens it. A malformed value (not a list
+    of strings) allows nothing: a limit that cannot be read must not lift.
+    """
+    limit: frozenset[str] | None = None
+    for props in properties:
+        if not isinstance(props, Mapping) or LIMIT_PROPERTY not in props:
+            continue
+        value = props[LIMIT_PROPERTY]
+        named = frozenset(v for v in value if isinstance(v, str)) if isinstance(value, (list, tuple)) else frozenset()
+        limit = named if limit is None else limit & named
+    return limit
 
 
 class FlavorError(Refusal):
@@ -136,29 +159,34 @@ class FlavorCatalogue:
         """
         return self._flavors.get(flavor_id) if isinstance(flavor_id, str) else None
 
-    def for_groups(self, groups: Iterable[str]) -> list[Flavor]:
-        """The flavors members of ``groups`` may pick, in menu order."""
+    def for_groups(self, groups: Iterable[str], only: frozenset[str] | None = None) -> list[Flavor]:
+        """The flavors members of ``groups`` may pick, in menu order; within ``only`` when given (a limit)."""
         groups = set(groups)
-        return [f for f in self if f.allows(groups)]
+        return [f for f in self if f.allows(groups) and (only is None or f.id in only)]
 
-    def default_for(self, groups: Iterable[str]) -> Flavor | None:
-        allowed = self.for_groups(groups)
+    def default_for(self, groups: Iterable[str], only: frozenset[str] | None = None) -> Flavor | None:
+        allowed = self.for_groups(groups, only)
         for flavor in allowed:
             if flavor.default:
                 return flavor
         return allowed[0] if allowed else None
 
-    def resolve(self, flavor_id: object, groups: Iterable[str]) -> Flavor:
-        """The flavor ``flavor_id`` if members of ``groups`` may use it.
+    def resolve(self, flavor_id: object, groups: Iterable[str], only: frozenset[str] | None = None) -> Flavor:
+        """The flavor ``flavor_id`` if members of ``groups`` may use it, within ``only`` (see ``flavor_limit``).
 
-        Raises FlavorUnknown or FlavorNotAllowed with a message for the person.
+        Raises FlavorUnknown or FlavorNotAllowed with a message for the person;
+        a flavor outside ``only`` is refused with the sentence of a workshop's
+        limit ("this workshop allows only ...").
         """
         groups = set(groups)
         flavor = self._flavors.get(flavor_id) if isinstance(flavor_id, str) else None
         if flavor is None:
             raise FlavorUnknown(message("flavor_unknown", flavor=str(flavor_id)[:80]))
+        if only is not None and flavor.id not in only:
+            allowed = ", ".join(sorted(only)) or "-"
+            raise FlavorNotAllowed(message("flavor_limited", flavor=flavor.id, allowed=allowed))
         if not flavor.allows(groups):
-            allowed = ", ".join(f.id for f in self.for_groups(groups)) or "-"
+            allowed = ", ".join(f.id for f in self.for_groups(groups, only)) or "-"
             raise FlavorNotAllowed(
                 message("flavor_not_allowed", flavor=flavor.id, allowed=allowed)
             )

@@ -46,7 +46,9 @@ __all__ = ["configure", "configure_auth", "configure_kubernetes", "configure_ser
 TEMPLATES = str(Path(__file__).parent / "templates")
 
 #: What the npuhub service's own token may do at the hub: know people's groups, stop spent servers.
-SERVICE_SCOPES = ["list:users", "read:users:name", "read:users:groups", "read:servers", "admin:servers"]
+#: ``read:groups``: a group's properties may hold its members to some flavors (a workshop's guests)
+SERVICE_SCOPES = ["list:users", "read:users:name", "read:users:groups", "read:groups", "read:servers",
+                  "admin:servers"]
 
 #: Seconds between two workshop clean-ups, when set (the tests shorten it).
 CLEANUP_INTERVAL_ENV = "NPUHUB_WORKSHOP_CLEANUP_INTERVAL"
@@ -97,6 +99,10 @@ def configure(c, *, embedded: bool = False, spawner_class: str | None = None,
     public_url = public_url or site.auth.public_url or os.environ.get("NPUHUB_PUBLIC_URL") or "http://127.0.0.1:8000"
 
     c.JupyterHub.default_url = "/hub/home"
+    # every hub answer (pages, the workshop pages, the REST API, errors): never taken for another type
+    settings = config_dict(c.JupyterHub, "tornado_settings")
+    settings["headers"] = {"X-Content-Type-Options": "nosniff", **settings.get("headers", {})}
+    c.JupyterHub.tornado_settings = settings
     c.JupyterHub.template_paths = [TEMPLATES, *config_list(c.JupyterHub, "template_paths")]
     configure_auth(c, site.auth, public_url.rstrip("/"), data)
     configure_workshops(c, data, sorted(site.groups))
@@ -227,6 +233,14 @@ def configure_workshops(c, data: Path, site_groups: list[str]) -> None:
         "scopes": service_scopes(guest_group),
         "services": [SERVICE_NAME],
     }]
+
+
+def config_dict(section, name: str) -> dict:
+    """A dict setting as configured so far ({} when unset), to extend by assigning a new dict."""
+    if name not in section:
+        return {}
+    value = section[name]
+    return dict(value.get_value({}) if isinstance(value, LazyConfigValue) else value)
 
 
 def config_list(section, name: str) -> list:

@@ -34,6 +34,10 @@ MESSAGES: dict[str, Text] = {
         "您所在的组不能使用规格“{flavor}”。可用的规格：{allowed}。",
         "Your groups may not use the flavor '{flavor}'. Flavors you may use: {allowed}.",
     ),
+    "flavor_limited": Text(
+        "这个工作坊只允许使用规格 {allowed}，不能使用“{flavor}”。",
+        "This workshop allows only {allowed}, not the flavor '{flavor}'.",
+    ),
     "flavor_missing": Text(
         "请选择一个规格。",
         "Please pick a flavor.",

@@ -24,7 +24,6 @@ import sys
 import time
 from urllib.parse import urlparse
 
-from jupyterhub.services.auth import HubOAuth
 from tornado.httpserver import HTTPServer
 from tornado.web import Application as WebApplication
 from traitlets import Bool, Bytes, Dict, Float, Integer, Unicode, default
@@ -36,10 +35,12 @@ from ..admission.fairshare import FairShare
 from ..admission.model import State
 from ..admission.quota import Budgets
 from ..admission.store import AdmissionStore
+from ..flavors import flavor_limit
 from ..site_config import SiteConfigError, load_site_config
 from .enforcement import BudgetWatch
 from .engine import Engine
 from .errors import APIError
+from .auth import NPUHubOAuth
 from .hubapi import HubClient, HubUnavailable
 from .base import Context, NotFoundHandler
 from .metrics import Metrics
@@ -136,7 +137,7 @@ class NPUHubService(Application):
 
     api_token = Unicode(
         config=True,
-        help="The service's own token for the hub's API (needs read:users:groups and admin:servers). "
+        help="The service's own token for the hub's API (needs read:users:groups, read:groups and admin:servers). "
              "Default: $JUPYTERHUB_API_TOKEN.",
     )
 
@@ -248,8 +249,9 @@ class NPUHubService(Application):
     )
     hub_cache_max_age = Integer(
         60, config=True,
-        help="Seconds the hub's answer to 'whose token is this?' is cached: a role change reaches the service "
-             "within this time.",
+        help="Seconds the hub's answer to 'whose token is this?' is cached for reads: a role change reaches "
+             "the service's reads within this time. A change (POST, DELETE) always asks the hub afresh, so a "
+             "removed account or a revoked token gets nothing granted.",
     )
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -302,9 +304,10 @@ class NPUHubService(Application):
         }
 
     def _make_web_app(self) -> WebApplication:
-        hub_auth = HubOAuth(api_token=self.api_token, api_url=self.hub_api_url, cache_max_age=self.hub_cache_max_age,
-                            base_url=self.service_prefix)
+        hub_auth = NPUHubOAuth(api_token=self.api_token, api_url=self.hub_api_url,
+                               cache_max_age=self.hub_cache_max_age, base_url=self.service_prefix)
         ctx = Context(engine=self.engine, log=self.log, metrics=self.metrics, hub_groups=self.hub_groups,
+                      flavor_limit=self.flavor_limit,
                       warnings_for=self._warnings_for, openapi=openapi_document(self.api_prefix.rstrip("/")),
                       authenticate_prometheus=self.authenticate_prometheus,
                       stop_server=self.hub.stop_server if self.hub is not None else None,
@@ -341,6 +344,21 @@ class NPUHubService(Application):
             return await self.hub.user_groups(user)
         except HubUnavailable:
             raise APIError(503, "hub_unavailable") from None
+
+    async def flavor_limit(self, groups) -> frozenset[str] | None:
+        """The flavors these groups' hub properties hold their members to (a workshop's); None: no limit.
+
+        Without a hub token there are no properties to read, and so no limit
+        (a service without one cannot identify anyone either).
+        """
+        groups = sorted(set(groups))
+        if self.hub is None or not groups:
+            return None
+        try:
+            properties = await asyncio.gather(*(self.hub.group_properties(g) for g in groups))
+        except HubUnavailable:
+            raise APIError(503, "hub_unavailable", headers={"Retry-After": "5"}) from None
+        return flavor_limit(properties)
 
     # -- running ----------------------------------------------------------------------------------------
     async def _every(self, seconds: float, what: str, fn) -> None:

@@ -15,6 +15,7 @@ powers (``admin:users``); a restricted token of an admin does not.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
@@ -22,8 +23,10 @@ from tornado.web import HTTPError
 
 from ..i18n import message
 from .errors import APIError
+from .headers import HTML_POLICY, set_security_headers
 
-__all__ = ["OPERATE", "TEACH", "USE", "Caller", "HubIdentity", "OAuthCallbackHandler", "caller_from_model"]
+__all__ = ["OPERATE", "TEACH", "USE", "Caller", "HubIdentity", "NPUHubOAuth", "OAuthCallbackHandler",
+           "caller_from_model"]
 
 USE = "custom:npuhub:use"
 TEACH = "custom:npuhub:teach"
@@ -116,6 +119,40 @@ def caller_from_model(model: dict) -> Caller:
     )
 
 
+#: set while a caller is identified for a change (not a read): the hub is asked afresh
+_FRESH: ContextVar[bool] = ContextVar("npuhub_fresh_identity", default=False)
+
+
+class NPUHubOAuth(HubOAuth):
+    """HubOAuth whose cached answers about a token are not trusted for changes.
+
+    Reads (a status poll every few seconds) take the hub's answer from the
+    cache (``cache_max_age``); a change (a request for a slice, a
+    cancellation) asks the hub again and caches the new answer. So a token
+    the hub no longer honours (a workshop guest's, once her account is
+    removed; a revoked one) gets nothing granted, and the groups a request is
+    judged by are the hub's current ones. While the hub does not answer, a
+    change takes the cached answer (at most ``cache_max_age`` old), as before:
+    a release by the hub's spawner during a hub restart must not be lost.
+    """
+
+    async def _check_hub_authorization(self, url, api_token, cache_key=None, use_cache=True):
+        if not (use_cache and _FRESH.get() and cache_key is not None):
+            return await super()._check_hub_authorization(url, api_token, cache_key=cache_key, use_cache=use_cache)
+        try:
+            answer = await super()._check_hub_authorization(url, api_token, cache_key=cache_key, use_cache=False)
+        except HTTPError as e:
+            cached = self.cache.get(cache_key, _UNSEEN)
+            if e.status_code < 500 or cached is _UNSEEN:
+                raise
+            return cached
+        self.cache[cache_key] = answer  # what the hub says now, for the reads that follow
+        return answer
+
+
+_UNSEEN = object()
+
+
 class HubIdentity(HubOAuthenticated):
     """Mixin for handlers: identifies the caller through the hub, asynchronously, once per request.
 
@@ -124,7 +161,7 @@ class HubIdentity(HubOAuthenticated):
     hub. The hub is asked once per token and cache period, never per request.
     """
 
-    hub_auth_class = HubOAuth
+    hub_auth_class = NPUHubOAuth
 
     @property
     def hub_auth(self) -> HubOAuth:
@@ -135,13 +172,19 @@ class HubIdentity(HubOAuthenticated):
         self.settings["hub_auth"] = value
 
     async def identify(self) -> Caller | None:
-        """The caller, or None for an anonymous request; raises 403 for a token without npuhub scopes."""
+        """The caller, or None for an anonymous request; raises 403 for a token without npuhub scopes.
+
+        For a change (any method but GET, HEAD, OPTIONS) the hub is asked afresh (see NPUHubOAuth).
+        """
+        fresh = _FRESH.set(self.request.method not in ("GET", "HEAD", "OPTIONS"))
         try:
             model = await self.hub_auth.get_user(self, sync=False)
         except HTTPError as e:
             if e.status_code >= 500:
                 raise APIError(503, "hub_unavailable") from None
             raise
+        finally:
+            _FRESH.reset(fresh)
         if not model:
             self._hub_auth_user_cache = None
             return None
@@ -154,7 +197,14 @@ class HubIdentity(HubOAuthenticated):
 
 
 class OAuthCallbackHandler(HubOAuthCallbackHandler):
-    """Completes a browser's sign-in to the service through the hub (``<prefix>oauth_callback``)."""
+    """Completes a browser's sign-in to the service through the hub (``<prefix>oauth_callback``).
+
+    It redirects, or answers an HTML error page (tornado's): with the service's security headers.
+    """
+
+    def set_default_headers(self):
+        super().set_default_headers()
+        set_security_headers(self, HTML_POLICY)
 
     @property
     def hub_auth(self) -> HubOAuth:

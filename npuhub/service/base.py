@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ from ..i18n import message
 from .auth import OPERATE, Caller, HubIdentity
 from .engine import Engine
 from .errors import APIError, error_answer
+from .headers import set_security_headers
 from .metrics import Metrics
 from .models import request_view
 from .openapi import REQUEST_ID_PATTERN
@@ -36,6 +37,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["BaseHandler", "Context", "NotFoundHandler"]
 
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+
+
+async def _no_limit(groups: Iterable[str]) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,9 @@ class Context:
     warnings_for: Callable[[str], list[dict]]
     #: the OpenAPI document served at /openapi.json
     openapi: dict
+    #: the flavors a person's groups hold her to (their hub properties, ``flavors.flavor_limit``); None: no
+    #: limit. Raises APIError 503 when the hub is away and a group was never seen
+    flavor_limit: Callable[[Iterable[str]], Awaitable[frozenset[str] | None]] = _no_limit
     #: whether /metrics asks for a token
     authenticate_prometheus: bool = True
     #: the hub's stop of a person's server: "stopped", "stopping" or "gone"; None without a hub token
@@ -85,8 +93,10 @@ class BaseHandler(HubIdentity, web.RequestHandler):
         return self.ctx.engine
 
     def set_default_headers(self):
+        # write_error() clears the headers and calls this again: error answers carry them too
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
+        set_security_headers(self)
 
     def check_xsrf_cookie(self):
         pass  # checked in prepare(), once the caller is known (tokens need none)

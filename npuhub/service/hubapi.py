@@ -1,9 +1,10 @@
 """The few calls the service makes to JupyterHub's REST API with its own token.
 
 Looking up a person's groups when an operator (the spawner) asks on her
-behalf without giving them, and stopping a server whose budget is spent. The
-service's token needs ``read:users:groups`` and ``admin:servers``
-(``npuhub.embedded.hub.configure_service`` gives its role these scopes).
+behalf without giving them, a group's properties (the flavors it holds its
+members to, ``flavors.LIMIT_PROPERTY``), and stopping a server whose budget
+is spent. The service's token needs ``read:users:groups``, ``read:groups``
+and ``admin:servers`` (``npuhub.hubconfig`` gives its role these scopes).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class HubClient:
         self.log = log or logging.getLogger("npuhub.service")
         self.cache_seconds = cache_seconds
         self._groups: dict[str, tuple[float, list[str] | None]] = {}
+        self._properties: dict[str, tuple[float, dict]] = {}
 
     async def _call(self, method: str, path: str) -> tuple[int, object]:
         request = HTTPRequest(self.api_url + path, method=method,
@@ -61,6 +63,29 @@ class HubClient:
             raise HubUnavailable(f"GET /users/{name}: {code}")
         self._groups[name] = (time.monotonic(), groups)
         return groups
+
+    async def group_properties(self, name: str) -> dict:
+        """The ``properties`` of hub group ``name`` ({} for a group the hub does not know).
+
+        Cached like ``user_groups``. While the hub does not answer, the last
+        answer is kept: a limit once seen is not lifted by an outage. A group
+        never seen raises HubUnavailable.
+        """
+        cached = self._properties.get(name)
+        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+            return cached[1]
+        try:
+            code, data = await self._call("GET", f"/groups/{quote(name, safe='')}")
+            if code not in (200, 404):
+                raise HubUnavailable(f"GET /groups/{name}: {code}")
+        except HubUnavailable:
+            if cached is not None:
+                return cached[1]
+            raise
+        props = data.get("properties") if code == 200 and isinstance(data, dict) else None
+        props = props if isinstance(props, dict) else {}
+        self._properties[name] = (time.monotonic(), props)
+        return props
 
     async def active_servers(self, page: int = 200) -> dict[tuple[str, str], float]:
         """Every (user, server name) the hub has running or starting, with its last activity (epoch)."""

@@ -130,12 +130,16 @@ def flavor_view(flavor: Flavor, default_id: str | None) -> dict:
     }
 
 
-def menu_view(catalogue: FlavorCatalogue, groups: Iterable[str]) -> dict:
-    """The flavors members of ``groups`` may start, in menu order, and which one is preselected."""
+def menu_view(catalogue: FlavorCatalogue, groups: Iterable[str], only: frozenset[str] | None = None) -> dict:
+    """The flavors members of ``groups`` may start, in menu order, and which one is preselected.
+
+    ``only``: the limit their groups' properties set (``flavors.flavor_limit``), None for none.
+    """
     groups = set(groups)
-    default = catalogue.default_for(groups)
+    default = catalogue.default_for(groups, only)
     default_id = default.id if default is not None else None
-    return {"flavors": [flavor_view(f, default_id) for f in catalogue.for_groups(groups)], "default": default_id}
+    return {"flavors": [flavor_view(f, default_id) for f in catalogue.for_groups(groups, only)],
+            "default": default_id}
 
 
 def request_view(req: Request, *, now: float, adm: Admission, decision: Decision | None = None,

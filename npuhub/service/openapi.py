@@ -422,7 +422,11 @@ def _document(api_url: str) -> dict:
             "version": __version__,
             "description": "Ask for slices of the accelerator pool, see the queue and the pool, budgets and "
                            "their ledger, reservations. Authenticate with a JupyterHub token "
-                           "(`Authorization: token <token>`) or the service's OAuth cookie.",
+                           "(`Authorization: token <token>`) or the service's OAuth cookie. A hub group whose "
+                           "`properties` list `npuhub_flavors` holds its members to those flavors (a workshop's "
+                           "guests): menus show only them, and other flavors are refused (`flavor_not_allowed`). "
+                           "Every answer carries `Content-Security-Policy: default-src 'none'; "
+                           "frame-ancestors 'none'` and `X-Content-Type-Options: nosniff`.",
         },
         "servers": [{"url": api_url}],
         "security": [{"token": []}],

@@ -91,7 +91,8 @@ ROUTES: tuple[Route, ...] = (
              201: ("Request", "Granted"), 202: ("Request", "Waiting in the queue")},
             (400, 401, 403, 404, 409, 413, 429, 503),
             description="Granted now (201), queued with a position and an estimated start (202), or refused "
-                        "with a reason a person can act on: `flavor_unknown` (400), `flavor_not_allowed` (403), "
+                        "with a reason a person can act on: `flavor_unknown` (400), `flavor_not_allowed` (403: "
+                        "not for her groups, or a group of hers holds her to other flavors), "
                         "`share_limit` (409), `quota_spent` (429, with `retry_at`), `store_unavailable` (503). "
                         "Sending the same `id` again returns the first request (200 once it has ended).",
             body="NewRequest"),
@@ -122,7 +123,8 @@ ROUTES: tuple[Route, ...] = (
             "getMenu", "people", "The flavors a person may start, in menu order, and the preselected one",
             {200: ("Menu", "The menu")}, (400, 401, 403, 404, 503),
             description="The caller's own menu; with `user` (operators: the hub's spawner), that person's, for her "
-                        "groups as given in `group` or as the hub knows them.",
+                        "groups as given in `group` or as the hub knows them. Only the flavors her groups' "
+                        "`npuhub_flavors` properties allow, when any of them sets one (a workshop's guests).",
             query={"user": {**USER, "description": "Whose menu (operators)."},
                    # bounded so that the longest valid query stays far below the proxy's header limit (16 KiB)
                    "group": {"type": "array", "maxItems": MENU_GROUPS,

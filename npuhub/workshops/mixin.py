@@ -12,8 +12,10 @@ from tornado import web
 from traitlets import Bool, Float, Integer, List, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
+from jupyterhub import orm
 from jupyterhub.utils import make_ssl_context, maybe_future
 
+from ..flavors import LIMIT_PROPERTY
 from ..groups import GroupMapping
 from ..auth_state import ONLY_FLAVOR_KEY, WORKSHOP_KEY
 from ..spawners.mixin import NPUHubSpawnError
@@ -72,9 +74,11 @@ class WorkshopCodesMixin(LoggingConfigurable):
     ``c.JupyterHub.template_paths`` to include ``TEMPLATES``, and a hub service
     (``service_name``) with an API token and the scopes of
     ``cleanup.service_scopes``; ``npuhub.embedded.hub.configure_workshops`` sets
-    all three. With ``enable_auth_state`` the spawner holds guests to the
-    workshop's flavor. The flavors a code may name come from the npuhub
-    service (``admission_url``), at each page: the hub keeps no copy of them.
+    all three. The npuhub service holds guests of a code to its flavor (a hub
+    group whose properties say so, ``hold_to_flavor``); with
+    ``enable_auth_state`` the spawner checks it too. The flavors a code may
+    name come from the npuhub service (``admission_url``), at each page: the
+    hub keeps no copy of them.
     """
 
     enable_workshop_codes = Bool(
@@ -182,6 +186,19 @@ class WorkshopCodesMixin(LoggingConfigurable):
         """,
     )
 
+    flavor_group_prefix = Unicode(
+        "workshop-flavor-",
+        config=True,
+        help="""Prefix of the hub groups that hold a workshop's guests to its flavor (``<prefix><flavor>``).
+
+        A guest of a code limited to one flavor is put in that group; its
+        ``properties`` say ``{"npuhub_flavors": ["<flavor>"]}``, and the npuhub
+        service reads them with her groups: her menus show only that flavor
+        and a request for another is refused, whoever sends it (the spawn
+        page, her own token, a Dask cluster). Made at her sign-in.
+        """,
+    )
+
     service_name = Unicode(
         SERVICE_NAME,
         config=True,
@@ -248,8 +265,8 @@ class WorkshopCodesMixin(LoggingConfigurable):
         if TEMPLATES not in map(os.path.abspath, app.template_paths):
             raise ValueError(f"WorkshopCodesMixin needs {TEMPLATES} in c.JupyterHub.template_paths")
         if not self.enable_auth_state:
-            self.log.warning("Authenticator.enable_auth_state is off: workshop guests may start any flavor "
-                             "of their course, not only the workshop's")
+            self.log.info("Authenticator.enable_auth_state is off: the spawner does not check a workshop "
+                          "guest's flavor itself; the npuhub service holds her to it (her flavor group)")
         self.start_workshop_cleanup(app)
         _add_nosniff(app)
         from .handlers import workshop_handlers
@@ -317,16 +334,41 @@ class WorkshopCodesMixin(LoggingConfigurable):
                       guest.username, display_name)
         auth_state = {WORKSHOP_KEY: {"code": workshop.code, "group": workshop.group,
                                                 "display_name": display_name}}
+        groups = [workshop.group, self.guest_group]
         if workshop.flavor:
             auth_state[ONLY_FLAVOR_KEY] = workshop.flavor
+            groups.append(self.hold_to_flavor(handler, workshop.flavor))
         return {
             "name": guest.username,
             "admin": False,
-            "groups": [workshop.group, self.guest_group],
+            "groups": groups,
             # Only the course group, never admin: a guest can be no teacher, lab lead or admin.
             "roles": self.workshop_mapping.roles_for([workshop.group], admin=False),
             "auth_state": auth_state,
         }
+
+    def hold_to_flavor(self, handler, flavor: str) -> str:
+        """The hub group that holds its members to ``flavor``, with that in its properties; returns its name.
+
+        Written to the hub's database before the guest is signed in (and so
+        before she has any token), in the sign-in's own transaction: the
+        npuhub service never sees her in the group without its limit. Without
+        a handler (tests of the sign-in alone) only the name is returned.
+        """
+        name = f"{self.flavor_group_prefix}{flavor}"
+        db = getattr(handler, "db", None)
+        if db is None:
+            return name
+        group = orm.Group.find(db, name)
+        if group is None:
+            group = orm.Group(name=name)
+            db.add(group)
+        wanted = {**(group.properties or {}), LIMIT_PROPERTY: [flavor]}
+        if group.properties != wanted:
+            group.properties = wanted
+            self.log.info("Hub group %s holds its members to the flavor %s", name, flavor)
+        db.commit()
+        return name
 
     def workshop_guest(self, username: str) -> Guest | None:
         """The store's record of a guest account, or None (every guest's name starts with GUEST_PREFIX)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -11,8 +12,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import requests
 
-from support.sites import make_site
+from support.kernels import run_in_kernel
+from support.sites import DEMO_FLAVORS, flavor, make_site
 from support.stacks import EmbeddedStack, pid_alive, process_env
 from support.hubclient import HubAPI, HubSession
 from npuhub.hubconfig import CLEANUP_INTERVAL_ENV
@@ -21,13 +24,15 @@ pytestmark = pytest.mark.integration
 
 #: The clean-up runs every second here (30 s by default), so "within about a minute" takes a few seconds.
 CLEANUP_SECONDS = 1
+#: The demo flavors and an eighth of a card, for a workshop that holds its guests to it.
+SITE = make_site(flavors=DEMO_FLAVORS + [flavor("npu-eighth", "1/8", memory="2G")])
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     with pytest.MonkeyPatch.context() as env:
         env.setenv(CLEANUP_INTERVAL_ENV, str(CLEANUP_SECONDS))
-        s = EmbeddedStack(tmp_path_factory.mktemp("workshops"), make_site()).start()
+        s = EmbeddedStack(tmp_path_factory.mktemp("workshops"), SITE).start()
     yield s
     s.stop()
 
@@ -131,7 +136,8 @@ def test_a_teacher_makes_a_code_and_thirty_guests_join(stack):
     assert len([a for a in accounts if re.fullmatch(r"guest-[a-z2-9]{6}", a)]) == 3  # 张三
     for name in accounts[:5]:
         model = stack.admin.user(name)
-        assert sorted(model["groups"]) == ["course-demo", "workshop-guests"]
+        # the third group holds her to the workshop's flavor at the npuhub service
+        assert sorted(model["groups"]) == ["course-demo", "workshop-flavor-cpu", "workshop-guests"]
         assert sorted(model["roles"]) == ["npuhub-user", "user"] and model["admin"] is False
     assert elapsed < 20, f"30 sign-ins took {elapsed:.1f} s"
     again = joined[0][0].http.get(stack.base_url + "/hub/join", allow_redirects=False, timeout=30)
@@ -316,6 +322,7 @@ def test_a_burst_of_wrong_codes_is_slowed_down_and_the_right_code_works_afterwar
     assert [r.status_code for r in answers[:9]] == [404] * 9  # a few mistakes cost nothing
     held = answers[-1]
     refused(held, 429, "join_throttled", "输入错误的邀请码次数过多", "Too many wrong codes")
+    assert held.headers.get("X-Content-Type-Options") == "nosniff"
     wait = int(held.headers["Retry-After"])
     assert 1 <= wait <= 300 and f"try again in {wait} s" in held.text
     time.sleep(wait + 0.2)
@@ -323,11 +330,96 @@ def test_a_burst_of_wrong_codes_is_slowed_down_and_the_right_code_works_afterwar
     assert r.status_code == 302, r.text[:2000]
 
 
+#: What a guest's notebook runs: the server's own token, and asking the service for a quarter card with it.
+KERNEL_CODE = """
+import json, os, urllib.error, urllib.request
+token = os.environ["JUPYTERHUB_API_TOKEN"]
+
+def call(method, url, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={
+        "Authorization": "token " + token, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+api = os.environ["NPUHUB_URL"] + "api/v1"
+print(json.dumps({"token": token, "whoami": call("GET", os.environ["JUPYTERHUB_API_URL"] + "/user"),
+                  "quarter": call("POST", api + "/requests", {"flavor": "npu-quarter", "server": "kernel"}),
+                  "menu": call("GET", api + "/flavors"), "me": call("GET", api + "/me")}))
+"""
+
+
+def test_a_guest_held_to_an_eighth_gets_nothing_more_and_nothing_outlives_her_workshop(stack):
+    """Issue 17: from a guest's kernel, the service refuses her a quarter card; when her workshop ends, her
+    default and named servers stop, her account goes within the minute, and every token she had is refused."""
+    teacher = signed_in(stack, "teacher1")
+    ends = datetime.now(timezone.utc) + timedelta(seconds=50)
+    code = new_code(teacher, flavor="npu-eighth", ends_at=ends.isoformat())
+    guest, r = join(stack, code, "Held to an eighth")
+    assert r.status_code == 302
+    name = whoami(guest)
+    r = guest.api("POST", f"/users/{name}/tokens", json={"note": "my own"})  # as the issue's guest did
+    assert r.status_code == 201, r.text
+    own_token = r.json()["token"]
+
+    form = guest.spawn_form().text
+    assert form.count('name="profile"') == 1 and 'value="npu-eighth"' in form
+    assert guest.post_spawn({"profile": "npu-eighth"}, name).status_code == 302
+    r = guest.api("POST", f"/users/{name}/servers/notes", json={"profile": "npu-eighth"})
+    assert r.status_code in (201, 202), r.text
+    wait_until(lambda: all((stack.admin.user(name)["servers"].get(s) or {}).get("ready") for s in ("", "notes")),
+               40, "the guest's default and named servers starting")
+    servers = stack.admin.user(name)["servers"]
+    pids = [servers[s]["state"]["pid"] for s in ("", "notes")]
+
+    seen = json.loads(run_in_kernel(stack.base_url, name, own_token, KERNEL_CODE).strip().splitlines()[-1])
+    server_token = seen["token"]
+    assert seen["whoami"][0] == 200 and seen["whoami"][1]["name"] == name
+    status, refusal = seen["quarter"]
+    assert status == 403 and refusal["reason"] == "flavor_not_allowed", refusal
+    assert "This workshop allows only npu-eighth" in refusal["message"]["en"]
+    assert "这个工作坊只允许使用规格 npu-eighth" in refusal["message"]["zh"]
+    assert [f["id"] for f in seen["menu"][1]["flavors"]] == ["npu-eighth"]
+    assert [f["id"] for f in seen["me"][1]["flavors"]] == ["npu-eighth"]
+    assert sorted(h["server"] for h in seen["me"][1]["holdings"]) == ["", "notes"]  # the refusal took nothing
+    assert all(h["flavor"] == "npu-eighth" for h in seen["me"][1]["holdings"])
+
+    assert datetime.now(timezone.utc) < ends, "the servers took too long to start: the workshop ended first"
+    time.sleep(max(0.0, (ends - datetime.now(timezone.utc)).total_seconds()))
+    wait_until(lambda: not account_exists(stack, name), 60, "removing the guest within a minute of the end")
+    assert (datetime.now(timezone.utc) - ends).total_seconds() < 60
+    assert not any(pid_alive(pid) for pid in pids), "a server of the guest outlived her account"
+    assert [q["state"] for q in service_requests(stack, name)] == ["released", "released"]
+
+    service = stack.base_url + "/services/npuhub/api/v1"
+    for token in (server_token, own_token):
+        auth = {"Authorization": f"token {token}"}
+        r = requests.get(stack.base_url + "/hub/api/user", headers=auth, timeout=30)
+        assert r.status_code == 403, (r.status_code, r.text[:300])
+        r = requests.post(service + "/requests", json={"flavor": "npu-eighth"}, headers=auth, timeout=30)
+        assert r.status_code == 401 and r.json()["reason"] == "not_signed_in", (r.status_code, r.text[:300])
+        r = requests.post(stack.base_url + f"/hub/api/users/{name}/server", headers=auth, timeout=30)
+        assert r.status_code in (403, 404), (r.status_code, r.text[:300])
+    home = guest.http.get(guest.url("/hub/home"), allow_redirects=False, timeout=30)
+    assert home.status_code == 302 and "/hub/login" in home.headers["location"]  # her browser is signed out
+
+
 def test_hub_and_workshop_pages_forbid_content_sniffing(stack):
     teacher = signed_in(stack, "teacher1")
-    for page in ("/hub/login", "/hub/join", "/hub/home", "/hub/workshops", "/hub/api/user"):
+    code = new_code(teacher)
+    for page in ("/hub/login", "/hub/join", "/hub/home", "/hub/workshops", f"/hub/workshops/{code}",
+                 "/hub/api/user"):
         r = teacher.http.get(teacher.url(page), timeout=30)
         assert r.status_code == 200 and r.headers.get("X-Content-Type-Options") == "nosniff", page
+    # error pages too: a page that is not there, a workshop she cannot see, a refused guest
+    for page, status in (("/hub/no-such-page", 404), ("/hub/workshops/ZZZZZZZZ", 404)):
+        r = teacher.http.get(teacher.url(page), timeout=30)
+        assert r.status_code == status and r.headers.get("X-Content-Type-Options") == "nosniff", page
+    _, r = join(stack, "ZZZZ-ZZZZ", "someone")
+    assert r.status_code == 404 and r.headers.get("X-Content-Type-Options") == "nosniff"
 
 
 def test_non_guests_are_untouched(stack):

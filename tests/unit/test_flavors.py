@@ -4,7 +4,7 @@ from fractions import Fraction
 
 import pytest
 
-from npuhub.flavors import Flavor, FlavorCatalogue, FlavorNotAllowed, FlavorUnknown
+from npuhub.flavors import Flavor, FlavorCatalogue, FlavorNotAllowed, FlavorUnknown, flavor_limit
 
 
 @pytest.fixture
@@ -35,6 +35,32 @@ def test_resolve_refuses_unknown_and_forbidden(catalogue):
     for not_an_id in (None, 3, ["npu-1"], {"a": 1}):
         with pytest.raises(FlavorUnknown):
             catalogue.resolve(not_an_id, {"lab-demo"})
+
+
+def test_a_groups_limit_narrows_the_menu_and_refuses_the_rest_in_both_languages(catalogue):
+    only = flavor_limit([{}, None, {"npuhub_flavors": ["cpu"]}, {"other": 1}])
+    assert only == {"cpu"}
+    assert [f.id for f in catalogue.for_groups({"lab-demo"}, only)] == ["cpu"]
+    assert catalogue.default_for({"course-demo"}, only).id == "cpu"  # not the site's default, out of reach
+    assert catalogue.resolve("cpu", {"course-demo"}, only).id == "cpu"
+    with pytest.raises(FlavorNotAllowed) as limited:
+        catalogue.resolve("npu-quarter", {"course-demo"}, only)
+    assert limited.value.reason == "flavor_not_allowed" and limited.value.status == 403
+    assert "This workshop allows only cpu" in limited.value.text.en and "只允许使用规格 cpu" in limited.value.text.zh
+    with pytest.raises(FlavorUnknown):  # an unknown id is still unknown, not "limited"
+        catalogue.resolve("npu-99", {"course-demo"}, only)
+
+
+def test_limits_only_ever_narrow(catalogue):
+    assert flavor_limit([]) is None and flavor_limit([{"note": "x"}]) is None
+    # two limiting groups: only what both allow; one more group never widens the menu
+    assert flavor_limit([{"npuhub_flavors": ["cpu", "npu-quarter"]}, {"npuhub_flavors": ["npu-quarter"]}]) \
+        == {"npu-quarter"}
+    # a limit that cannot be read allows nothing rather than everything
+    for broken in ("cpu", None, 3, {"cpu": True}, [1, 2]):
+        assert flavor_limit([{"npuhub_flavors": broken}]) == frozenset()
+    assert catalogue.for_groups({"lab-demo"}, frozenset()) == []
+    assert catalogue.default_for({"lab-demo"}, frozenset()) is None
 
 
 def test_names_are_made_in_both_languages(catalogue):

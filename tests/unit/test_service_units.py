@@ -142,3 +142,51 @@ def accepts(validator, body) -> bool:
     except fastjsonschema.JsonSchemaException:
         return False
     return True
+
+
+async def test_a_groups_limit_outlives_a_hub_outage_but_an_unseen_group_is_not_guessed():
+    """The service reads a group's flavor limit from the hub; the hub going away must not lift it."""
+    from support.scripted_http import Answer, ScriptedServer
+    from npuhub.service.hubapi import HubClient, HubUnavailable
+
+    limited = {"kind": "group", "name": "workshop-flavor-cpu", "properties": {"npuhub_flavors": ["cpu"]}}
+    with ScriptedServer(Answer.json(200, limited), Answer.json(404, {}), Answer.json(503, {})) as hub:
+        client = HubClient(hub.url, "service-token", cache_seconds=0)  # every call asks again
+        assert await client.group_properties("workshop-flavor-cpu") == {"npuhub_flavors": ["cpu"]}
+        assert await client.group_properties("no-such-group") == {}
+        # the hub answers 503 from now on: the limit once seen holds; a group never seen is not taken as free
+        assert await client.group_properties("workshop-flavor-cpu") == {"npuhub_flavors": ["cpu"]}
+        with pytest.raises(HubUnavailable):
+            await client.group_properties("course-demo")
+        assert hub.asked[0] == ("GET", "/groups/workshop-flavor-cpu")
+        assert hub.headers[0]["Authorization"] == "token service-token"
+
+
+async def test_a_change_asks_the_hub_afresh_and_a_hub_outage_keeps_the_last_answer():
+    """Reads use the cached 'whose token is this?'; a change asks again (a revoked token gets nothing),
+    unless the hub does not answer: then the answer it gave less than cache_max_age ago stands."""
+    from tornado.web import HTTPError
+    from support.scripted_http import Answer, ScriptedServer, closed_port_url
+    from npuhub.service.auth import _FRESH, NPUHubOAuth
+
+    async def ask(auth, token, fresh):
+        mark = _FRESH.set(fresh)
+        try:
+            return await auth.user_for_token(token, sync=False)
+        finally:
+            _FRESH.reset(mark)
+
+    me = model()
+    with ScriptedServer(Answer.json(200, me), Answer.json(403, {})) as hub:
+        auth = NPUHubOAuth(api_token="service", api_url=hub.url + "/hub/api", cache_max_age=300)
+        assert (await ask(auth, "t1", False))["name"] == "student1"
+        assert (await ask(auth, "t1", False))["name"] == "student1" and len(hub.asked) == 1  # a read: cached
+        assert await ask(auth, "t1", True) is None and len(hub.asked) == 2  # a change: asked, revoked since
+        assert await ask(auth, "t1", False) is None and len(hub.asked) == 2  # the new answer is cached
+        auth.cache[next(iter(auth.cache.values.keys()))] = me  # as it was before the revocation
+
+    auth.api_url = closed_port_url() + "/hub/api"  # the hub is away
+    key = next(iter(auth.cache.values.keys()))
+    assert (await ask(auth, "t1", True))["name"] == "student1" and auth.cache[key] == me
+    with pytest.raises(HTTPError):
+        await ask(auth, "never-seen", True)

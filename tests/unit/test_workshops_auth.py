@@ -10,11 +10,13 @@ from types import SimpleNamespace
 import pytest
 from traitlets.config import Config
 
+from jupyterhub import orm
 from jupyterhub.auth import Authenticator
 from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import maybe_future
 
 from npuhub.auth.demo import DemoAuthenticator
+from npuhub.flavors import flavor_limit
 from npuhub.service.models import menu_view
 from npuhub.site_config import load_site_config
 from npuhub.spawners.mixin import ONLY_FLAVOR_KEY
@@ -67,7 +69,8 @@ async def test_a_guest_gets_an_account_in_the_course_and_no_more(auth):
     w = await new_code(auth, flavor="npu-quarter", max_guests="30")
     model = await sign_in(auth, format_code(w.code).lower(), "  Zoë   Li ")
     assert re.fullmatch(r"guest-zoe-li-[a-z2-9]{4}", model["name"]) and w.code.lower() not in model["name"]
-    assert model["groups"] == ["course-demo", "workshop-guests"]
+    # the third group holds her to the workshop's flavor at the npuhub service (its properties say so)
+    assert model["groups"] == ["course-demo", "workshop-guests", "workshop-flavor-npu-quarter"]
     assert model["admin"] is False
     assert [r["name"] for r in model["roles"]] == ["user", "npuhub-user"]
     scopes = {s for r in model["roles"] for s in r["scopes"]}
@@ -82,10 +85,29 @@ async def test_a_guest_gets_an_account_in_the_course_and_no_more(auth):
     assert second["name"] != model["name"] and second["name"].startswith("guest-zoe-li-")
 
 
+async def test_the_flavor_group_carries_the_limit_in_the_hubs_database_before_she_is_signed_in(auth):
+    db = orm.new_session_factory("sqlite://")()
+    login = SimpleNamespace(db=db, find_user=lambda name: None)
+    w = await new_code(auth, flavor="npu-quarter")
+    model = await auth.get_authenticated_user(login, {"workshop_code": w.code, "display_name": "Ada"})
+    group = orm.Group.find(db, "workshop-flavor-npu-quarter")
+    assert group is not None and group.properties == {"npuhub_flavors": ["npu-quarter"]}
+    assert "workshop-flavor-npu-quarter" in model["groups"]
+    # An admin's own properties stay; a limit someone lifted by hand is put back at the next sign-in.
+    group.properties = {"note": "kept", "npuhub_flavors": ["npu-1"]}
+    db.commit()
+    await auth.get_authenticated_user(login, {"workshop_code": w.code, "display_name": "Bea"})
+    db.expire_all()
+    assert orm.Group.find(db, "workshop-flavor-npu-quarter").properties == {"note": "kept",
+                                                                            "npuhub_flavors": ["npu-quarter"]}
+    assert flavor_limit([orm.Group.find(db, "workshop-flavor-npu-quarter").properties]) == {"npu-quarter"}
+
+
 async def test_a_workshop_without_a_flavor_leaves_the_course_menu(auth):
     w = await new_code(auth, group="lab-demo")
     model = await sign_in(auth, w.code, "张三")
     assert re.fullmatch(r"guest-[a-z2-9]{6}", model["name"])
+    assert model["groups"] == ["lab-demo", "workshop-guests"]
     assert ONLY_FLAVOR_KEY not in model["auth_state"]
     assert [r["name"] for r in model["roles"]] == ["user", "npuhub-user"]  # no lab-lead role either
 
@@ -275,6 +297,6 @@ async def test_the_university_sign_ins_take_the_mixin_too(kind, tmp_path, servic
     assert own_route in routes and "/join" in routes
 
     guest = await sign_in(auth, (await new_code(auth, flavor="cpu")).code, "Li Lei")  # no ticket, no provider
-    assert guest["groups"] == ["course-demo", "workshop-guests"] and guest["admin"] is False
+    assert guest["groups"] == ["course-demo", "workshop-guests", "workshop-flavor-cpu"] and guest["admin"] is False
     assert await auth.refresh_user(SimpleNamespace(name=guest["name"])) is True
     auth.workshop_store.close()

@@ -63,7 +63,9 @@ class RequestsHandler(BaseHandler):
             if existing is not None:
                 return self._existing(existing, user)
         try:
-            self.engine.site.catalogue.resolve(body["flavor"], groups)
+            # a workshop's limit lives in the hub (its group's properties), so it is checked here, beside the
+            # groups the hub gave; the core checks the site's own rules again when it submits
+            self.engine.site.catalogue.resolve(body["flavor"], groups, await self.ctx.flavor_limit(groups))
         except FlavorError as e:
             metrics.decisions.labels("refused", e.reason).inc()
             raise

@@ -22,7 +22,7 @@ class PoolHandler(BaseHandler):
 
 
 class MeHandler(BaseHandler):
-    def get(self):
+    async def get(self):
         caller = self.caller
         adm = self.engine.current()
         now = self.now()
@@ -33,7 +33,7 @@ class MeHandler(BaseHandler):
             acct = adm.budgets.peek(f"group:{group}", now)
             if acct is not None:
                 accounts.append(acct)
-        flavors = menu_view(adm.catalogue, groups)["flavors"]
+        flavors = menu_view(adm.catalogue, groups, await self.ctx.flavor_limit(groups))["flavors"]
         self.send({
             "user": caller.name,
             "groups": sorted(groups),
@@ -59,4 +59,4 @@ class FlavorsHandler(BaseHandler):
             caller.require_operate()
             given = self.query.get("group")
             groups = sorted(set(given)) if given else await self.groups_of(user)
-        self.send(menu_view(self.engine.site.catalogue, groups))
+        self.send(menu_view(self.engine.site.catalogue, groups, await self.ctx.flavor_limit(groups)))
