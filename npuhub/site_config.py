@@ -15,6 +15,7 @@ from .groups import GroupMapping
 from .activity import MIN_IDLE_MINUTES
 from .flavors import FLAVOR_ID_RE, Flavor, FlavorCatalogue
 from .i18n import Text
+from .inventory.config import KubernetesPool, parse_kubernetes_pool
 from .pool import NodeSpec
 from .quota_rules import PERIODS, QuotaRule
 from .shares import ShareError, parse_share
@@ -86,6 +87,16 @@ class SiteConfig:
     source: str = "npuhub.yaml"
     auth: AuthConfig = field(default_factory=AuthConfig)
     quotas: tuple[QuotaRule, ...] = ()
+    #: ``pool: {kubernetes: ...}``: the nodes come from the cluster (``nodes`` is then what was last seen)
+    kubernetes: KubernetesPool | None = None
+
+    @property
+    def pool_models(self) -> dict[str, str]:
+        """Device model -> vendor the pool offers, whether or not a node of it is there now."""
+        models = {n.model: n.vendor for n in self.nodes}
+        if self.kubernetes is not None:
+            models.update(self.kubernetes.vendors)
+        return models
 
 
 def default_site_config_path() -> Path:
@@ -185,7 +196,13 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     top = r.mapping(data, "", {"pool", "groups", "flavors", "limits", "auth", "quotas"})
 
     nodes: list[NodeSpec] = []
-    for i, entry in enumerate(r.sequence(top.get("pool", []), "pool")):
+    kubernetes = None
+    raw_pool = top.get("pool", [])
+    if isinstance(raw_pool, dict):  # the cluster's nodes, not a simulated pool
+        r.mapping(raw_pool, "pool", {"kubernetes"}, {"kubernetes"})
+        kubernetes = parse_kubernetes_pool(r, raw_pool["kubernetes"], "pool.kubernetes", VENDORS)
+        raw_pool = []
+    for i, entry in enumerate(r.sequence(raw_pool, "pool")):
         key = f"pool[{i}]"
         entry = r.mapping(entry, key, {"model", "vendor", "nodes", "devices_per_node", "node_prefix"},
                           {"model", "nodes", "devices_per_node"})
@@ -203,6 +220,8 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     models: dict[str, int] = {}  # model -> most devices on one node
     for n in nodes:
         models[n.model] = max(models.get(n.model, 0), n.devices)
+    for m in kubernetes.models if kubernetes is not None else ():
+        models[m.model] = m.max_devices_per_node
 
     groups: dict[str, dict] = {}
     for name, entry in r.mapping(top.get("groups", {}), "groups", set(top.get("groups", {}) or {})).items():
@@ -289,7 +308,8 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     )
     auth = _parse_auth(r, top.get("auth") or {}, frozenset(groups))
     quotas = parse_quota_rules(top.get("quotas") or [], source, "quotas", frozenset(groups))
-    return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source, auth, tuple(quotas))
+    return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source, auth, tuple(quotas),
+                      kubernetes)
 
 
 def _amount(r: "_Reader", value: Any, key: str) -> Fraction:
