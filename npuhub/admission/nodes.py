@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Iterable
 
-from ..pool import NodeSpec
+from ..pool import NodeSpec, PoolError
 from .model import Request, State
 
 __all__ = ["NodeBook", "LOST_NODES_KEPT"]
@@ -39,14 +39,30 @@ class NodeBook:
         now = self.clock()
         wanted = {n.name: n for n in nodes}
         pool = self.pool
-        ended: list[Request] = []
+        relabelled = [n for n, spec in wanted.items() if n in pool.nodes and pool.nodes[n].model != spec.model]
         for spec in wanted.values():
-            old = pool.nodes.get(spec.name)
-            if old is not None and old.model != spec.model:
-                ended += self._lose_node(old.name, now)  # re-labelled to another model: its pods are not ours
-            pool.upsert_node(spec)
-            if not spec.schedulable:
-                self._unhold_placeholders(spec.name)
+            if spec.name not in relabelled:
+                pool.upsert_node(spec)
+                if not spec.schedulable:
+                    self._unhold_placeholders(spec.name)
+        # Before anything is placed (ending a grant schedules): grants the store restored while their node
+        # was not listed yet take their slices again, so nothing is granted twice.
+        for req in list(self._granted.values()):
+            grant = req.grant
+            if grant is None or grant.id in pool.grants or not all(s.node in wanted for s in grant.slices):
+                continue
+            if any(s.node in relabelled for s in grant.slices):
+                continue
+            try:
+                pool.restore(grant)
+            except PoolError:
+                continue  # does not fit (over-full): still counted nowhere, its reason says so
+            if req.reason == "grant_not_in_pool":
+                req.reason = None
+        ended: list[Request] = []
+        for name in relabelled:  # labelled as another model now: its pods are not the ones we granted
+            ended += self._lose_node(name, now)
+            pool.upsert_node(wanted[name])
         for name in [n for n in pool.nodes if n not in wanted]:
             ended += self._lose_node(name, now)
         for req in list(self._granted.values()):

@@ -142,3 +142,16 @@ class NodesUnderTheQueue(RuleBasedStateMachine):
 
 NodesUnderTheQueue.TestCase.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
 test_nodes_under_the_queue = NodesUnderTheQueue.TestCase
+
+
+def test_a_grant_restored_before_its_node_is_listed_takes_its_slice_again_when_it_is():
+    adm, _ = admission()
+    adm.apply_nodes([node("n1")])
+    ann = adm.submit("ann", set(), "npu-1")
+    saved = adm.find(ann.request)
+    again, _ = admission()  # a restart before the first list: an empty pool
+    again.restore(None, [saved])
+    waiting = again.submit("bob", set(), "npu-1")
+    assert again.apply_nodes([node("n1")]) == []
+    assert again.find(ann.request).state is State.GRANTED and again.find(ann.request).reason is None
+    assert again.find(waiting.request).state is State.WAITING  # n1's one device is ann's: never granted twice
