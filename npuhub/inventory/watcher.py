@@ -18,7 +18,10 @@ import asyncio
 import logging
 from typing import Awaitable, Callable
 
-from kubernetes_asyncio import client, config as kube_config, watch
+try:
+    from kubernetes_asyncio import client, config as kube_config, watch
+except ImportError:  # the "kubernetes" extra is not installed: fine for a site without pool.kubernetes
+    client = kube_config = watch = None
 
 from ..pool import NodeSpec
 from .config import KubernetesPool
@@ -46,6 +49,8 @@ class NodeWatcher:
     def __init__(self, settings: KubernetesPool, resources: dict[str, str],
                  on_change: Callable[[list[NodeSpec]], Awaitable[None]],
                  api_factory: Callable[[], Awaitable[client.ApiClient]], log: logging.Logger | None = None):
+        if client is None:
+            raise ValueError("pool.kubernetes needs the Kubernetes client: pip install 'npuhub[kubernetes]'")
         self.settings = settings
         #: device model -> the allocatable resource that counts its devices
         self.resources = resources

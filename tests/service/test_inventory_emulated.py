@@ -8,6 +8,7 @@ from its site file and watching the emulator through kubernetes_asyncio.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -17,6 +18,7 @@ from support.kube_emulator_nodes import EmulatedCluster
 from support.service_stack import SITE, ServiceProcess
 from support.sites import KUBE_LABEL, KUBE_RESOURCE, kube_pool
 
+from test_cli import as_user
 from test_service_api import metric, wait_for
 
 pytestmark = pytest.mark.integration
@@ -93,6 +95,11 @@ def test_emulated_cluster_nodes_feed_the_pool_and_the_queue(cluster, cluster_ser
     assert students[4].get(f"/requests/{fifth['id']}").json()["state"] == "granted"
     assert metric(admin, "npuhub_pool_nodes", state="cordoned") == 1
     assert metric(admin, "npuhub_sessions_on_cordoned_nodes") == 1
+    shown = as_user(svc, "admin", "pool")  # the operator's command line says it too
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"^npu-b\s+Ascend 910B\s+cordoned\s+0\s+1/4\s+3/4", shown.stdout, re.MULTILINE), shown.stdout
+    assert f"Node npu-b is cordoned (or not ready): it takes no new grant; 1 session(s) keep running on it: " \
+           f"{fifth['id']}." in shown.stdout
 
     # Deleted under a running grant: the grant ends with node_lost, in both languages, and is reported.
     cluster.delete_node("npu-b")
@@ -103,6 +110,10 @@ def test_emulated_cluster_nodes_feed_the_pool_and_the_queue(cluster, cluster_ser
     assert "npu-b" not in nodes_of(pool)
     assert pool["lost_nodes"][0]["name"] == "npu-b" and pool["lost_nodes"][0]["requests"] == [fifth["id"]]
     assert metric(admin, "npuhub_node_lost_grants_total") == 1
+    shown = as_user(svc, "admin", "pool")
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr
+    assert f"Node npu-b left the cluster at" in shown.stderr and f"ended with reason node_lost: {fifth['id']}" \
+        in shown.stderr
 
     # A node whose allocatable grows serves the queue too.
     cluster.set_allocatable("npu-a", KUBE_RESOURCE, 2)
