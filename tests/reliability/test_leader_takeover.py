@@ -16,6 +16,7 @@ import random
 import time
 
 import pytest
+import sqlalchemy as sa
 from storms import Tally, check, report, seed_for, storm
 
 from support.service_stack import Client, ServiceProcess
@@ -106,3 +107,31 @@ def test_a_standby_takes_over_from_a_killed_leader_losing_and_doubling_nothing(d
     finally:
         for service in services:
             service.stop()
+
+
+def test_a_leader_that_loses_its_lock_session_stops_and_the_standby_leads(postgres_url, service_hub, tmp_path):
+    """PostgreSQL ends the leader's lock session (as it would a cut-off or hung leader's): the leader stops at
+    once, exit status 3, rather than write beside a new leader; the standby takes over."""
+    first = ServiceProcess(service_hub, postgres_url, tmp_path / "first").start()
+    second = ServiceProcess(service_hub, postgres_url, tmp_path / "second", port=free_port()).start()
+    try:
+        wait_until(lambda: ready(first), 30)
+        assert second.health().status_code == 503
+        held = first.client("student1").post("/requests", {"flavor": "npu-quarter"}).json()
+        assert held["state"] == "granted"
+        database = postgres_url.rsplit("/", 1)[1]
+        engine = sa.create_engine(postgres_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+        with engine.connect() as db:
+            ended = db.execute(sa.text(
+                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = :db"), {"db": database}).all()
+        engine.dispose()
+        assert len(ended) == 1
+        assert first.proc.wait(30) == 3
+        assert "leadership lost" in first.log()
+        wait_until(lambda: ready(second), 30)
+        mine = second.direct_client("student1").get(f"/requests/{held['id']}").json()
+        assert mine["state"] == "granted"  # the grant the first leader made is the second's now
+    finally:
+        first.stop()
+        second.stop()
