@@ -451,18 +451,30 @@ class NPUHubService(Application):
         await self.idle_reclaim.update({key: seen for key, seen in active.items() if key in ready})
 
     async def _recover(self) -> None:
-        if not self.engine.available:
+        if not self.engine.available and self.role == "leader":
             if await self.engine.recover() and self.inventory is not None:
                 await self.inventory.apply()  # nodes lost while the database was away end now
 
     async def _lead(self, stop: asyncio.Event) -> None:
-        """Hold the leader lock; if it is lost, stop at once (another process may now be the writer)."""
-        try:
-            await self.leader_lock.keep()
-        except LeadershipLost as e:
-            self.log.critical("FATAL: leadership lost: %s. Stopping without another write.", e)
-            self.lost_leadership = True
-            stop.set()
+        """Hold the leader lock. If it is in doubt, refuse changes and take it back, or stop if another leads."""
+        while True:
+            try:
+                await self.leader_lock.keep()
+            except LeadershipLost as e:
+                self.role = "regaining"
+                self.metrics.leader.set(0)
+                self.engine.suspend(f"leader lock in doubt: {e}")
+                self.log.error("Leader lock in doubt (%s): refusing changes until it is taken back", e)
+                if not await self.leader_lock.regain():
+                    self.log.critical("FATAL: another service process holds the leader lock now; stopping without "
+                                      "another write.")
+                    self.lost_leadership = True
+                    stop.set()
+                    return
+                self.role = "leader"
+                self.metrics.leader.set(1)
+                if await self.engine.load() and self.inventory is not None:
+                    await self.inventory.apply()
 
     async def _watch_parent(self, parent: int, stop: asyncio.Event) -> None:
         while os.getppid() == parent:
@@ -475,9 +487,16 @@ class NPUHubService(Application):
         # DRAIN_BYTES so that the client hears it, rather than tornado's reset connection past its own limit
         # a long query (a person's many groups) gets the route's JSON 400, not tornado's bare 431
         server = HTTPServer(self.web, xheaders=True, max_body_size=DRAIN_BYTES, max_header_size=1 << 20)
-        server.listen(self.port, self.ip)
-        self.log.info("npuhub service %s listening on http://%s:%d%s", __version__, self.ip, self.port,
-                      self.service_prefix)
+        listening = False
+
+        def listen() -> None:
+            nonlocal listening
+            if not listening:
+                server.listen(self.port, self.ip)
+                listening = True
+                self.log.info("npuhub service %s listening on http://%s:%d%s (%s)", __version__, self.ip, self.port,
+                              self.service_prefix, self.role)
+
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -487,10 +506,14 @@ class NPUHubService(Application):
             tasks.append(asyncio.create_task(self._watch_parent(os.getppid(), stop)))
         self.lost_leadership = False
         try:
-            # a standby answers /health with 503 and every API call with 503 until it leads
             acquired = asyncio.create_task(self.leader_lock.acquire())
             stopped = asyncio.create_task(stop.wait())
-            await asyncio.wait({acquired, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            # the lock free at once (the usual case): listen only once the state is loaded, as a single service
+            # does; else listen now, as a standby that answers /health with 503 and every API call with 503
+            done, _ = await asyncio.wait({acquired, stopped}, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                listen()
+                await asyncio.wait({acquired, stopped}, return_when=asyncio.FIRST_COMPLETED)
             if not acquired.done():
                 acquired.cancel()
                 await asyncio.gather(acquired, return_exceptions=True)
@@ -508,6 +531,7 @@ class NPUHubService(Application):
                               _safe_url(self.db_url), len(adm.granted()), len(adm.waiting()), len(adm.reservations))
                 if self.inventory is not None:
                     await self.inventory.apply()
+            listen()
             tasks += [
                 asyncio.create_task(self._every(self.meter_interval, "metering", self._tick)),
                 asyncio.create_task(self._every(self.store_retry_interval, "database recovery", self._recover)),
@@ -516,7 +540,8 @@ class NPUHubService(Application):
             await stop.wait()
         finally:
             self.log.info("Stopping; running sessions keep their slices (nothing is released on shutdown).")
-            server.stop()
+            if listening:
+                server.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -13,8 +13,11 @@ state from the database, as soon as the leader is gone.
   pings the connection every ``interval`` seconds; the session is opened with
   ``idle_session_timeout`` and TCP keep-alives, so a leader that hangs or is
   cut off from the database loses the session (and the lock) after
-  ``timeout`` seconds. A leader whose ping fails stops at once (exit status
-  3): it may no longer be the only writer.
+  ``timeout`` seconds. A leader whose ping fails refuses every change at
+  once (it may no longer be the only writer) and tries to take the lock back:
+  if it can (the database was away, nobody else took over), it reloads the
+  state and goes on; if another process holds the lock, it stops (exit
+  status 3).
 - SQLite: an exclusive ``fcntl`` lock on ``<database>.leader`` beside the
   database file; the kernel releases it when the process dies. (SQLite is for
   one machine: both replicas must see the same file system.)
@@ -47,7 +50,8 @@ class LeadershipLost(Exception):
 
 class LeaderLock:
     """The contract: ``acquire()`` returns once this process leads; ``keep()`` returns only by raising
-    ``LeadershipLost``; ``release()`` gives the lock up (at a clean stop)."""
+    ``LeadershipLost``; ``regain()`` then tries to take the lock back (True) or finds another process holds
+    it (False); ``release()`` gives the lock up (at a clean stop)."""
 
     description = "no lock"
 
@@ -56,6 +60,9 @@ class LeaderLock:
 
     async def keep(self) -> None:
         raise NotImplementedError
+
+    async def regain(self) -> bool:
+        return False
 
     def release(self) -> None:
         raise NotImplementedError
@@ -133,6 +140,27 @@ class PostgresLeaderLock(LeaderLock):
                 raise LeadershipLost(f"the leader lock's connection failed ({e})") from None
             if not count:
                 raise LeadershipLost("the leader lock is no longer held by this session")
+
+    async def regain(self) -> bool:
+        """After a failed ping: True once the lock is taken back on a new session (nobody else took it), False as
+        soon as the database answers that another session holds it. Waits while the database cannot be reached."""
+        await self._drop()
+        while True:
+            try:
+                self._conn = await self._connect()
+                cur = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))
+                (held,) = await cur.fetchone()
+                if held:
+                    self.log.warning("Leader lock taken back (%s)", self.description)
+                    return True
+                await self._drop()
+                return False
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 (the database away: nobody can write; keep trying)
+                self.log.warning("Cannot reach the database to take the leader lock back (%s)", e)
+                await self._drop()
+            await asyncio.sleep(self.interval / 4)
 
     async def _drop(self) -> None:
         if self._conn is not None:
