@@ -33,18 +33,14 @@ def backend_resource(backend: str, model: str) -> str | None:
     """The resource an accelerator backend counts a model's whole devices by, if it says.
 
     The hook for ``npuhub.accelerators``: a backend registered under
-    ``backend`` in the entry-point group that has ``device_resource(model)``
-    answers; otherwise None (the site file must then give ``resource``).
+    ``backend`` in the entry-point group whose class has a class or static
+    method ``device_resource(model) -> str | None`` answers; otherwise None
+    (the site file must then give ``resource``).
     """
     for ep in entry_points(group=BACKENDS_GROUP):
         if ep.name == backend:
-            found = ep.load()
-            device_resource = getattr(found, "device_resource", None)
-            if callable(device_resource):
-                try:
-                    return device_resource(model)
-                except TypeError:
-                    return device_resource(found, model)  # a plain function on the class
+            device_resource = getattr(ep.load(), "device_resource", None)
+            return device_resource(model) if callable(device_resource) else None
     return None
 
 
