@@ -168,8 +168,10 @@ class Admission(ReservationBook, Metering, NodeBook):
         pool = self.pool
         capacity = {m: float(pool.capacity(m)) for m in pool.models}
         free = {m: float(pool.capacity(m) - pool.held(m)) for m in pool.models}
+        # a session on a cordoned node or a draining device frees nothing new grants could use when it ends
         running = tuple(Running(r.model, r.share_float, r.granted_at, self._reclaim_at.get(r.id))
-                        for r in self._granted.values() if r.grant is not None)
+                        for r in self._granted.values()
+                        if r.grant is not None and all(pool.placeable(s.node, s.device) for s in r.grant.slices))
         held = []
         for res_id, placeholders in self._placeholders.items():
             res = self.reservations.get(res_id)

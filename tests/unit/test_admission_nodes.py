@@ -155,3 +155,17 @@ def test_a_grant_restored_before_its_node_is_listed_takes_its_slice_again_when_i
     assert again.apply_nodes([node("n1")]) == []
     assert again.find(ann.request).state is State.GRANTED and again.find(ann.request).reason is None
     assert again.find(waiting.request).state is State.WAITING  # n1's one device is ann's: never granted twice
+
+
+def test_a_session_on_a_cordoned_node_is_not_counted_on_by_the_estimates():
+    adm, _ = admission()
+    adm.apply_nodes([node("n1"), node("n2")])
+    on_n1 = adm.submit("ann", set(), "npu-1")
+    adm.submit("bob", set(), "npu-1")
+    waiting = adm.submit("carol", set(), "npu-1")
+    before = adm.decision(waiting.request).eta
+    cordoned = adm.find(on_n1.request).grant.node
+    adm.apply_nodes([node(cordoned, schedulable=False), node("n2" if cordoned == "n1" else "n1")])
+    # only the other node's session can free a device for her now: her estimate cannot come sooner
+    assert len(adm.fluid_input(NOW).running) == 1
+    assert adm.decision(waiting.request).eta >= before
