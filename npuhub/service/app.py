@@ -43,7 +43,7 @@ from .errors import APIError
 from .hubapi import HubClient, HubUnavailable
 from .base import Context, NotFoundHandler
 from .inventory import ClusterInventory
-from .leader import LeadershipLost, leader_lock_for
+from .leader import Leadership, leader_lock_for
 from .metrics import Metrics
 from .openapi import openapi_document
 from .reclaim import IdleReclaim
@@ -302,10 +302,8 @@ class NPUHubService(Application):
                                         hard_limit=self.idle_hard_limit, grace=self.reclaim_grace,
                                         metrics=self.metrics, log=self.log,
                                         lag=activity_lag(self.reconcile_interval))
-        #: "standby" until the leader lock is taken, then "leader"
-        self.role = "standby"
-        self.metrics.leader.set(0)
         self.leader_lock = leader_lock_for(self.db_url, self.leader_interval, self.leader_timeout, self.log)
+        self.leadership = Leadership(self.leader_lock, self.engine, self.metrics, self.log)
         self.inventory: ClusterInventory | None = None
         if self.site.kubernetes is not None:
             try:
@@ -320,8 +318,9 @@ class NPUHubService(Application):
         inventory = None
         if self.inventory is not None:
             inventory = {"synced": self.inventory.synced, "nodes": len(self.inventory.watcher.nodes)}
-        ready = self.role == "leader" and self.engine.adm is not None and self.engine.available
-        return ready, {"role": self.role, "store": self.engine.available, "loaded": self.engine.adm is not None,
+        role = self.leadership.role
+        ready = role == "leader" and self.engine.adm is not None and self.engine.available
+        return ready, {"role": role, "store": self.engine.available, "loaded": self.engine.adm is not None,
                        "leader_lock": self.leader_lock.description, "inventory": inventory}
 
     def exit_fatal(self, problem: str):
@@ -451,30 +450,14 @@ class NPUHubService(Application):
         await self.idle_reclaim.update({key: seen for key, seen in active.items() if key in ready})
 
     async def _recover(self) -> None:
-        if not self.engine.available and self.role == "leader":
-            if await self.engine.recover() and self.inventory is not None:
-                await self.inventory.apply()  # nodes lost while the database was away end now
+        if not self.engine.available and self.leadership.role == "leader":
+            if await self.engine.recover():
+                await self._reloaded()
 
-    async def _lead(self, stop: asyncio.Event) -> None:
-        """Hold the leader lock. If it is in doubt, refuse changes and take it back, or stop if another leads."""
-        while True:
-            try:
-                await self.leader_lock.keep()
-            except LeadershipLost as e:
-                self.role = "regaining"
-                self.metrics.leader.set(0)
-                self.engine.suspend(f"leader lock in doubt: {e}")
-                self.log.error("Leader lock in doubt (%s): refusing changes until it is taken back", e)
-                if not await self.leader_lock.regain():
-                    self.log.critical("FATAL: another service process holds the leader lock now; stopping without "
-                                      "another write.")
-                    self.lost_leadership = True
-                    stop.set()
-                    return
-                self.role = "leader"
-                self.metrics.leader.set(1)
-                if await self.engine.load() and self.inventory is not None:
-                    await self.inventory.apply()
+    async def _reloaded(self) -> None:
+        """After each (re)load of the state: nodes that changed meanwhile (lost ones end now)."""
+        if self.inventory is not None:
+            await self.inventory.apply()
 
     async def _watch_parent(self, parent: int, stop: asyncio.Event) -> None:
         while os.getppid() == parent:
@@ -495,7 +478,7 @@ class NPUHubService(Application):
                 server.listen(self.port, self.ip)
                 listening = True
                 self.log.info("npuhub service %s listening on http://%s:%d%s (%s)", __version__, self.ip, self.port,
-                              self.service_prefix, self.role)
+                              self.service_prefix, self.leadership.role)
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -504,24 +487,10 @@ class NPUHubService(Application):
         tasks = []
         if self.exit_with_parent:
             tasks.append(asyncio.create_task(self._watch_parent(os.getppid(), stop)))
-        self.lost_leadership = False
         try:
-            acquired = asyncio.create_task(self.leader_lock.acquire())
-            stopped = asyncio.create_task(stop.wait())
-            # the lock free at once (the usual case): listen only once the state is loaded, as a single service
-            # does; else listen now, as a standby that answers /health with 503 and every API call with 503
-            done, _ = await asyncio.wait({acquired, stopped}, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
-            if not done:
-                listen()
-                await asyncio.wait({acquired, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if not acquired.done():
-                acquired.cancel()
-                await asyncio.gather(acquired, return_exceptions=True)
+            if not await self.leadership.wait(stop, listen):
                 return
-            stopped.cancel()
-            self.role = "leader"
-            self.metrics.leader.set(1)
-            tasks.append(asyncio.create_task(self._lead(stop)))
+            tasks.append(asyncio.create_task(self.leadership.hold(stop, self._reloaded)))
             if self.inventory is not None:  # the nodes first: the state is restored into them
                 tasks.append(await self.inventory.start(self.site.kubernetes.start_timeout))
             loaded = await self.engine.load()
@@ -529,8 +498,7 @@ class NPUHubService(Application):
                 adm = self.engine.adm
                 self.log.info("Admission state loaded from %s: %d granted, %d waiting, %d reservations",
                               _safe_url(self.db_url), len(adm.granted()), len(adm.waiting()), len(adm.reservations))
-                if self.inventory is not None:
-                    await self.inventory.apply()
+                await self._reloaded()
             listen()
             tasks += [
                 asyncio.create_task(self._every(self.meter_interval, "metering", self._tick)),
@@ -547,7 +515,7 @@ class NPUHubService(Application):
             await asyncio.gather(*tasks, return_exceptions=True)
             self.engine.close()
             self.leader_lock.release()
-        if self.lost_leadership:
+        if self.leadership.lost:
             sys.exit(3)
 
     def start(self) -> None:

@@ -35,10 +35,16 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from sqlalchemy.engine import make_url
 
-__all__ = ["LeaderLock", "PostgresLeaderLock", "FileLeaderLock", "NoLeaderLock", "LeadershipLost", "leader_lock_for"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine import Engine
+    from .metrics import Metrics
+
+__all__ = ["LeaderLock", "PostgresLeaderLock", "FileLeaderLock", "NoLeaderLock", "LeadershipLost", "Leadership",
+           "leader_lock_for"]
 
 #: the advisory lock's key: the same in every replica, and unlikely to clash with anything else in the database
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"npuhub-service-leader").digest()[:8], "big", signed=True)
@@ -230,3 +236,61 @@ def leader_lock_for(db_url: str, interval: float = 2.0, timeout: float = 10.0,
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         return FileLeaderLock(f"{url.database}.leader", interval, log)
     return NoLeaderLock()
+
+
+class Leadership:
+    """This process's role around its lock: ``standby``, then ``leader``; ``regaining`` while the lock is in doubt."""
+
+    def __init__(self, lock: LeaderLock, engine: Engine, metrics: Metrics, log: logging.Logger):
+        self.lock = lock
+        self.engine = engine
+        self.metrics = metrics
+        self.log = log
+        self.role = "standby"
+        #: True once another process was found holding the lock: this one stopped, and must exit non-zero
+        self.lost = False
+        metrics.leader.set(0)
+
+    async def wait(self, stop: asyncio.Event, listen: Callable[[], None]) -> bool:
+        """Wait to lead (True), or for ``stop`` (False). ``listen`` is called if the lock is not free at once:
+        a standby listens (its /health says 503); a lone service listens only once its state is loaded."""
+        acquired = asyncio.create_task(self.lock.acquire())
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait({acquired, stopped}, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                listen()
+                await asyncio.wait({acquired, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (acquired, stopped):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(acquired, stopped, return_exceptions=True)
+        if not acquired.done() or acquired.cancelled() or acquired.exception() is not None:
+            return False
+        self._lead()
+        return True
+
+    async def hold(self, stop: asyncio.Event, reloaded: Callable[[], Awaitable[None]]) -> None:
+        """Keep the lock. In doubt: refuse changes, then take it back (reload, call ``reloaded``) or stop."""
+        while True:
+            try:
+                await self.lock.keep()
+            except LeadershipLost as e:
+                self.role = "regaining"
+                self.metrics.leader.set(0)
+                self.engine.suspend(f"leader lock in doubt: {e}")
+                self.log.error("Leader lock in doubt (%s): refusing changes until it is taken back", e)
+                if not await self.lock.regain():
+                    self.log.critical("FATAL: another service process holds the leader lock now; stopping without "
+                                      "another write.")
+                    self.lost = True
+                    stop.set()
+                    return
+                self._lead()
+                if await self.engine.load():
+                    await reloaded()
+
+    def _lead(self) -> None:
+        self.role = "leader"
+        self.metrics.leader.set(1)
