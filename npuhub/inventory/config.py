@@ -22,7 +22,7 @@ A node belongs to the first model whose ``node_selector`` labels it carries
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 __all__ = ["DeviceModel", "KubernetesPool", "parse_kubernetes_pool", "resolve_resource"]
@@ -59,7 +59,6 @@ class KubernetesPool:
     resync_seconds: int = 300
     #: seconds the service waits for the first list of nodes at start-up before it gives up
     start_timeout: int = 60
-    extra: dict = field(default_factory=dict)
 
     @property
     def vendors(self) -> dict[str, str]:
