@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
+from npuhub.cli import main
 from npuhub.inventory.config import DeviceModel, resolve_resource
 from npuhub.inventory.nodes import node_spec
 from npuhub.pool import NodeSpec
@@ -76,3 +78,15 @@ def test_the_resource_comes_from_the_site_file_or_the_backend():
     assert resolve_resource(by_backend, lambda backend, model: f"huawei.com/{model}") == "huawei.com/M"
     with pytest.raises(ValueError, match="no resource to count its devices by"):
         resolve_resource(by_backend, lambda backend, model: None)
+
+
+def test_check_config_describes_a_cluster_pool_and_npuhub_up_refuses_it(tmp_path, capsys):
+    site = tmp_path / "cluster.yaml"
+    site.write_text(yaml.safe_dump(make_site(pool=kube_pool())))
+    assert main(["check-config", str(site)]) == 0
+    assert (f"pool: {MODEL} (ascend) from the cluster's nodes labelled {KUBE_LABEL}=ascend-910b, counting "
+            f"{KUBE_RESOURCE}") in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stopped:
+        main(["up", "--config", str(site), "--data-dir", str(tmp_path / "d")])
+    assert "pool.kubernetes is for a cluster deployment" in stopped.value.code
+    assert not (tmp_path / "d").exists()
