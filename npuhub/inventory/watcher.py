@@ -29,6 +29,11 @@ from .nodes import node_spec
 
 __all__ = ["NodeWatcher", "load_kube_client"]
 
+#: seconds a list of nodes may take
+LIST_TIMEOUT = 30
+#: seconds past resync_seconds after which the client ends a watch the server has not ended
+WATCH_GRACE = 5
+
 
 async def load_kube_client(kubeconfig: str = "") -> client.ApiClient:
     """An API client: from ``kubeconfig`` (a file) when given, else the pod's service account, else $KUBECONFIG."""
@@ -94,7 +99,7 @@ class NodeWatcher:
         v1 = client.CoreV1Api(api)
         selector = self.settings.label_selector()
         kwargs = {"label_selector": selector} if selector else {}
-        listed = await v1.list_node(**kwargs)
+        listed = await v1.list_node(_request_timeout=LIST_TIMEOUT, **kwargs)
         nodes = {}
         for item in listed.items:
             spec = self.spec(api.sanitize_for_serialization(item))
@@ -105,8 +110,11 @@ class NodeWatcher:
         self.synced.set()
         stream = watch.Watch()
         try:
+            # the server ends the watch after resync_seconds; the client gives up a little later, so that a
+            # connection that hangs without a word (an API server gone, a network cut) is noticed too
             async for event in stream.stream(v1.list_node, resource_version=listed.metadata.resource_version,
-                                             timeout_seconds=self.settings.resync_seconds, **kwargs):
+                                             timeout_seconds=self.settings.resync_seconds,
+                                             _request_timeout=self.settings.resync_seconds + WATCH_GRACE, **kwargs):
                 self.events += 1
                 raw = event.get("raw_object") or {}
                 name = (raw.get("metadata") or {}).get("name")
