@@ -46,6 +46,10 @@ def _load_site(path: str | None):
 
 def cmd_up(args: argparse.Namespace) -> int:
     site = _load_site(args.config)
+    if site.kubernetes is not None:
+        sys.exit(f"npuhub: {site.source}: pool.kubernetes is for a cluster deployment (the service watches the "
+                 "cluster's nodes); `npuhub up` runs one machine with a simulated pool: list its nodes instead "
+                 "(pool: [{model: ..., nodes: 2, devices_per_node: 8}])")
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     devices = sum(n.devices for n in site.nodes)
@@ -100,8 +104,15 @@ def _count(n: int, one: str, many: str) -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     site = _load_site(args.config)
     print(f"{site.source}: valid")
-    devices = sum(n.devices for n in site.nodes)
-    print(f"  pool: {_count(len(site.nodes), 'node', 'nodes')}, {_count(devices, 'device', 'devices')}")
+    if site.kubernetes is not None:
+        for m in site.kubernetes.models:
+            backend = site.backends.get(m.model)
+            counted = m.resource or (backend.device_resource() if backend is not None else None)
+            selector = ", ".join(f"{k}={v}" for k, v in m.node_selector.items())
+            print(f"  pool: {m.model} ({m.vendor}) from the cluster's nodes labelled {selector}, counting {counted}")
+    else:
+        devices = sum(n.devices for n in site.nodes)
+        print(f"  pool: {_count(len(site.nodes), 'node', 'nodes')}, {_count(devices, 'device', 'devices')}")
     if not site.backends:
         print("  backends: none (servers run as local processes on the simulated pool)")
     for model, backend in site.backends.items():

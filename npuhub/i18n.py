@@ -238,6 +238,11 @@ MESSAGES: dict[str, Text] = {
         "JupyterHub 已不再运行或启动这个服务器，申请已结束，不再计费。",
         "JupyterHub no longer runs or starts this server, so the request was ended and is no longer charged.",
     ),
+    "ended_node_lost": Text(
+        "运行您服务器的节点已从集群中移除，服务器随之停止。计费只到发现节点丢失的那一刻；已保存到个人存储的文件都还在，可以重新启动。",
+        "The node your server ran on was removed from the cluster, so the server stopped. You are charged only up to "
+        "the moment the loss was noticed; files saved to your storage are kept, and you can start again.",
+    ),
     "ended_revoked": Text(
         "工作坊已结束或访问码已被撤销，申请已结束。",
         "The workshop is over or its code was revoked, so the request was ended.",

@@ -14,6 +14,14 @@ Placing does not scan the devices: the pool keeps, per model, its partly used
 devices bucketed by how much of them is used (each bucket sorted by the
 tie-breaks below) and its nodes bucketed by how many whole devices they have
 free, so a placement looks at a handful of buckets whatever the pool's size.
+
+In a cluster the nodes change under the pool (``upsert_node``,
+``remove_node``; see ``npuhub.inventory``). Only *placeable* devices take new
+grants: devices of a schedulable node below its allocatable count. A cordoned
+node keeps what it holds (its devices are counted apart, in ``held_apart``);
+a device beyond a node's new, smaller allocatable count keeps its holders
+until they leave, then disappears (it *drains*). ``capacity`` and ``held``
+count placeable devices only, so ``held <= capacity`` always holds.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import bisect
 import uuid
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from .shares import format_share, parse_share
 
@@ -47,6 +55,8 @@ class NodeSpec:
     model: str
     devices: int
     vendor: str = "ascend"
+    #: False for a cordoned node: it keeps what it holds and takes no new grant
+    schedulable: bool = True
 
 
 @dataclass(frozen=True, order=True)
@@ -106,33 +116,66 @@ class Grant:
 class Pool:
     """Devices and what is held on them. Not thread-safe; the hub is one event loop."""
 
-    def __init__(self, nodes: Iterable[NodeSpec]):
+    def __init__(self, nodes: Iterable[NodeSpec], models: Mapping[str, str] | None = None,
+                 dynamic: bool = False):
+        """``models``: device model -> vendor the pool offers even with no node of it (yet);
+        ``dynamic``: nodes come and go (a cluster), so a restored grant may sit on a device beyond
+        its node's current allocatable count (it drains)."""
         self.nodes: dict[str, NodeSpec] = {}
         for node in nodes:
             if node.name in self.nodes:
                 raise ValueError(f"node {node.name!r} is listed twice")
             self.nodes[node.name] = node
-        # used[(node, device)] = fraction of that device held
+        self.dynamic = dynamic
+        self._declared = dict(models or {})
+        # used[(node, device)] = fraction of that device held (placeable devices, and draining ones)
         self._used: dict[tuple[str, int], Fraction] = {
             (n.name, d): Fraction(0) for n in self.nodes.values() for d in range(n.devices)
         }
         self.grants: dict[str, Grant] = {}
         #: bumped by every change of occupancy; caches derived from the pool key on it
         self.version = 0
-        self._models = {n.model: n.vendor for n in self.nodes.values()}
-        self._capacity = {m: Fraction(sum(n.devices for n in self.nodes.values() if n.model == m))
+        self._reindex()
+
+    def _reindex(self) -> None:
+        """Rebuild every index from the nodes and ``_used`` (at start, and when the nodes change)."""
+        self.version += 1
+        self._models = dict(self._declared)
+        for n in self.nodes.values():
+            self._models.setdefault(n.model, n.vendor)
+        self._capacity = {m: Fraction(sum(n.devices for n in self.nodes.values() if n.model == m and n.schedulable))
                           for m in self._models}
         self._held = {m: Fraction(0) for m in self._models}
+        self._apart = {m: Fraction(0) for m in self._models}
         # The indexes placement reads instead of scanning every device:
         self._rank = {name: i for i, name in enumerate(sorted(self.nodes))}  # name order, as an int
-        self._free: dict[str, list[int]] = {n.name: list(range(n.devices)) for n in self.nodes.values()}
+        self._free: dict[str, list[int]] = {}
         # model -> number of whole free devices -> sorted [(rank, node)]
         self._nodes_by_free: dict[str, dict[int, list[tuple[int, str]]]] = {m: {} for m in self._models}
-        for n in self.nodes.values():
-            bisect.insort(self._nodes_by_free[n.model].setdefault(n.devices, []), (self._rank[n.name], n.name))
         # model -> used fraction (0 < used < 1) -> sorted [(whole free devices on its node, rank, device, node)]
         self._partly: dict[str, dict[Fraction, list[tuple[int, int, int, str]]]] = {m: {} for m in self._models}
         self._partly_amounts: dict[str, list[Fraction]] = {m: [] for m in self._models}  # sorted keys of _partly
+        for (name, device), used in self._used.items():
+            model = self.nodes[name].model
+            if self.placeable(name, device):
+                self._held[model] += used
+            else:
+                self._apart[model] += used
+        for n in self.nodes.values():
+            if not n.schedulable:
+                self._free[n.name] = []
+                continue
+            self._free[n.name] = [d for d in range(n.devices) if self._used[(n.name, d)] == 0]
+            free = len(self._free[n.name])
+            bisect.insort(self._nodes_by_free[n.model].setdefault(free, []), (self._rank[n.name], n.name))
+        for (name, device), used in self._used.items():
+            if self.placeable(name, device):
+                self._index_partly(self.nodes[name].model, name, device, used)
+
+    def placeable(self, node: str, device: int) -> bool:
+        """Whether a new grant may be placed on this device (its node is schedulable and still offers it)."""
+        spec = self.nodes.get(node)
+        return spec is not None and spec.schedulable and 0 <= device < spec.devices
 
     # -- reading -------------------------------------------------------
     @property
@@ -153,14 +196,30 @@ class Pool:
         return self._capacity.get(model, Fraction(0))
 
     def held(self, model: str) -> Fraction:
+        """What is held on placeable devices of ``model`` (never more than its capacity)."""
         return self._held.get(model, Fraction(0))
+
+    def held_apart(self, model: str) -> Fraction:
+        """What is held on devices that take no new grant: cordoned nodes, draining devices."""
+        return self._apart.get(model, Fraction(0))
+
+    def grants_on(self, node: str) -> list[Grant]:
+        """The grants holding a slice of a device of ``node``, in id order."""
+        return sorted((g for g in self.grants.values() if any(s.node == node for s in g.slices)),
+                      key=lambda g: g.id)
+
+    def node_devices(self, node: str) -> list[int]:
+        """The device indexes ``node`` has now: those it offers, then any still draining."""
+        spec = self.nodes[node]
+        extra = sorted(d for (n, d) in self._used if n == node and d >= spec.devices)
+        return list(range(spec.devices)) + extra
 
     def snapshot(self) -> dict:
         """Occupancy per node and device, for status pages and tests."""
         return {
             name: {
                 "model": node.model,
-                "devices": [format_share(self._used[(name, d)]) for d in range(node.devices)],
+                "devices": [format_share(self._used[(name, d)]) for d in self.node_devices(name)],
             }
             for name, node in self.nodes.items()
         }
@@ -199,11 +258,11 @@ class Pool:
         """The placement rule for fractions as a plain scan of every device (tests compare the two)."""
         best: tuple | None = None
         free_devices: dict[str, int] = {}
-        for (node, _), used in self._used.items():
-            free_devices[node] = free_devices.get(node, 0) + (used == 0)
+        for (node, device), used in self._used.items():
+            free_devices[node] = free_devices.get(node, 0) + (used == 0 and self.placeable(node, device))
         for (node, device), used in self._used.items():
             spec = self.nodes[node]
-            if spec.model != model or ONE - used < share:
+            if spec.model != model or ONE - used < share or not self.placeable(node, device):
                 continue
             key = (used == 0, ONE - used - share, free_devices[node], node, device)
             if best is None or key < best[0]:
@@ -225,7 +284,7 @@ class Pool:
         """The placement rule for whole devices as a plain scan (tests compare the two)."""
         best: tuple | None = None
         for name, spec in self.nodes.items():
-            if spec.model != model:
+            if spec.model != model or not spec.schedulable:
                 continue
             free = [d for d in range(spec.devices) if self._used[(name, d)] == 0]
             if len(free) < count:
@@ -251,6 +310,13 @@ class Pool:
             return
         model = self.nodes[node].model
         self.version += 1
+        if not self.placeable(node, device):
+            self._apart[model] += used - old
+            if used == 0 and device >= self.nodes[node].devices:
+                del self._used[key]  # a draining device, now free: it is gone
+            else:
+                self._used[key] = used
+            return
         self._held[model] += used - old
         self._unindex_partly(model, node, device, old)
         if (old == 0) != (used == 0):
@@ -327,12 +393,47 @@ class Pool:
         extra: dict[tuple[str, int], Fraction] = {}
         for s in grant.slices:
             key = (s.node, s.device)
-            if key not in self._used:
+            known = key in self._used or (self.dynamic and s.node in self.nodes and s.device >= 0)
+            if not known:
                 raise PoolError(f"device {s.device} of node {s.node!r} is not in the pool")
             if self.nodes[s.node].model != grant.model:
                 raise PoolError(f"node {s.node!r} has no {grant.model!r} devices")
             extra[key] = extra.get(key, Fraction(0)) + s.fraction
         for key, fraction in extra.items():
-            if self._used[key] + fraction > ONE:
+            if self._used.get(key, Fraction(0)) + fraction > ONE:
                 raise PoolError(f"device {key[1]} of node {key[0]!r} would be over-full")
+        for key in extra:
+            self._used.setdefault(key, Fraction(0))  # a device beyond its node's allocatable count: it drains
         self._apply(grant)
+
+    # -- nodes changing (a cluster) ---------------------------------------
+    def upsert_node(self, spec: NodeSpec) -> None:
+        """Add a node, or change one (allocatable count, cordoned or not); what it holds stays held.
+
+        Devices beyond a smaller count keep their holders and drain; a cordoned node keeps its grants.
+        """
+        old = self.nodes.get(spec.name)
+        if old == spec:
+            return
+        if old is not None and old.model != spec.model:
+            if self.grants_on(spec.name):
+                raise PoolError(f"node {spec.name!r} changed model from {old.model!r} while holding grants")
+            self.remove_node(spec.name)
+        self.nodes[spec.name] = spec
+        for d in range(spec.devices):
+            self._used.setdefault((spec.name, d), Fraction(0))
+        for key in [k for k in self._used if k[0] == spec.name and k[1] >= spec.devices]:
+            if self._used[key] == 0:
+                del self._used[key]
+        self._reindex()
+
+    def remove_node(self, name: str) -> None:
+        """Forget a node. Its grants must have been released first (the caller decides their fate)."""
+        if name not in self.nodes:
+            return
+        if self.grants_on(name):
+            raise PoolError(f"node {name!r} still holds grants")
+        del self.nodes[name]
+        for key in [k for k in self._used if k[0] == name]:
+            del self._used[key]
+        self._reindex()

@@ -16,6 +16,7 @@ from .groups import GroupMapping
 from .activity import MIN_IDLE_MINUTES
 from .flavors import FLAVOR_ID_RE, Flavor, FlavorCatalogue
 from .i18n import Text
+from .inventory.config import KubernetesPool, parse_kubernetes_pool
 from .pool import NodeSpec
 from .quota_rules import PERIODS, QuotaRule
 from .shares import ShareError, parse_share
@@ -94,6 +95,17 @@ class SiteConfig:
     #: the accelerator backend of each device model, and of CPU-only servers (key None); empty: embedded
     backends: dict[str | None, Backend] = field(default_factory=dict)
     spawner: SpawnerConfig = field(default_factory=lambda: SpawnerConfig())
+
+    #: ``pool: {kubernetes: ...}``: the nodes come from the cluster (``nodes`` is then what was last seen)
+    kubernetes: KubernetesPool | None = None
+
+    @property
+    def pool_models(self) -> dict[str, str]:
+        """Device model -> vendor the pool offers, whether or not a node of it is there now."""
+        models = {n.model: n.vendor for n in self.nodes}
+        if self.kubernetes is not None:
+            models.update(self.kubernetes.vendors)
+        return models
 
 
 SPAWNER_TYPES = ("local", "kubernetes")
@@ -212,7 +224,19 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     nodes: list[NodeSpec] = []
     backend_specs: dict[str | None, tuple[str, Any]] = {}  # model -> (key, spec)
     without_backend: list[tuple[str, str]] = []  # (key, model) of pool entries that name none
-    for i, entry in enumerate(r.sequence(top.get("pool", []), "pool")):
+    kubernetes = None
+    raw_pool = top.get("pool", [])
+    if isinstance(raw_pool, dict):  # the cluster's nodes, not a simulated pool
+        r.mapping(raw_pool, "pool", {"kubernetes"}, {"kubernetes"})
+        kubernetes = parse_kubernetes_pool(r, raw_pool["kubernetes"], "pool.kubernetes", VENDORS)
+        for i, m in enumerate(kubernetes.models):
+            key = f"pool.kubernetes.models[{i}]"
+            if m.backend is not None:
+                backend_specs[m.model] = (f"{key}.backend", dict(m.backend))
+            else:
+                without_backend.append((key, m.model))
+        raw_pool = []
+    for i, entry in enumerate(r.sequence(raw_pool, "pool")):
         key = f"pool[{i}]"
         entry = r.mapping(entry, key, {"model", "vendor", "nodes", "devices_per_node", "node_prefix", "backend"},
                           {"model", "nodes", "devices_per_node"})
@@ -238,6 +262,8 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     models: dict[str, int] = {}  # model -> most devices on one node
     for n in nodes:
         models[n.model] = max(models.get(n.model, 0), n.devices)
+    for m in kubernetes.models if kubernetes is not None else ():
+        models[m.model] = m.max_devices_per_node
 
     groups: dict[str, dict] = {}
     for name, entry in r.mapping(top.get("groups", {}), "groups", set(top.get("groups", {}) or {})).items():
@@ -320,7 +346,14 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     if (backend_specs or "cpu_backend" in top) and without_backend:
         key, model = without_backend[0]
         r.fail(f"{key}.backend", f"is missing: in a cluster every pool entry names its backend ({model!r} has none)")
-    backends = _backends(r, backend_specs, top.get("cpu_backend"), nodes, flavors)
+    vendors = {n.model: n.vendor for n in nodes}
+    if kubernetes is not None:
+        vendors.update(kubernetes.vendors)
+    backends = _backends(r, backend_specs, top.get("cpu_backend"), vendors, flavors)
+    for i, m in enumerate(kubernetes.models if kubernetes is not None else ()):
+        if m.resource is None and backends[m.model].device_resource() is None:
+            r.fail(f"pool.kubernetes.models[{i}].resource", f"is required: the {backends[m.model].kind} backend "
+                                                          "does not say which resource counts whole devices")
 
     lim = r.mapping(top.get("limits", {}) or {}, "limits", {"max_share", "groups"})
     group_limits: dict[str, Fraction] = {}
@@ -336,10 +369,10 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     quotas = parse_quota_rules(top.get("quotas") or [], source, "quotas", frozenset(groups))
     spawner = _parse_spawner(r, top.get("spawner") or {})
     return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source, auth, tuple(quotas),
-                      backends, spawner)
+                      backends, spawner, kubernetes)
 
 
-def _backends(r: "_Reader", specs: dict[str | None, tuple[str, Any]], cpu_spec: Any, nodes: list[NodeSpec],
+def _backends(r: "_Reader", specs: dict[str | None, tuple[str, Any]], cpu_spec: Any, vendors: dict[str, str],
               flavors: list[Flavor]) -> dict[str | None, Backend]:
     """The backend of each model and of CPU-only servers, and the check that each can give every flavor.
 
@@ -350,7 +383,6 @@ def _backends(r: "_Reader", specs: dict[str | None, tuple[str, Any]], cpu_spec: 
     """
     if not specs and cpu_spec is None:
         return {}
-    vendors = {n.model: n.vendor for n in nodes}
     specs = {**specs, None: ("cpu_backend", cpu_spec if cpu_spec is not None else {"kind": "cpu-only"})}
     backends: dict[str | None, Backend] = {}
     for model, (key, spec) in specs.items():

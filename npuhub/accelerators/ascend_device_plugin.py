@@ -125,6 +125,9 @@ class AscendDevicePlugin(Backend):
     def describe(self) -> str:
         return f"{self.kind} (huawei.com/{self.chip}, vNPU templates of {self.ai_cores or '?'} AI cores)"
 
+    def device_resource(self) -> str | None:
+        return f"huawei.com/{self.chip}"
+
     def express(self, share: Fraction) -> Expression:
         if share >= 1:
             return Expression(limits={f"huawei.com/{self.chip}": str(int(share))})

@@ -307,6 +307,15 @@ class Backend:
         """One line for ``npuhub check-config``: the kind and what it asks the cluster for."""
         return self.kind
 
+    def device_resource(self) -> str | None:
+        """The node resource whose allocatable count is the node's whole devices, if this backend has one.
+
+        The cluster inventory (``pool: {kubernetes: ...}``) counts a node's
+        devices by it when the site file gives no ``resource``. None: the site
+        file must say (a sharing technology that advertises slices, not cards).
+        """
+        return None
+
     # -- what everybody calls ------------------------------------------------------------------
     def refuse(self, zh: str, en: str, share: Fraction) -> ShareInexpressible:
         """A refusal of ``share`` with its sentence (``{share}`` and ``{model}`` are filled in)."""

@@ -62,6 +62,9 @@ class NvidiaDevicePlugin(_NvidiaBase):
     def describe(self) -> str:
         return f"{self.kind} ({self.resource})"
 
+    def device_resource(self) -> str | None:
+        return self.resource
+
     def express(self, share: Fraction) -> Expression:
         if share < 1:
             raise self.refuse(

@@ -324,12 +324,24 @@ def pool_show(args, client: ServiceClient) -> int:
                        right=[2, 3, 4, 5, 6]))
     rows = []
     for node in pool["nodes"]:
+        state = node.get("state", "schedulable")
         for d in node["devices"]:
-            rows.append([node["name"], node["model"], d["index"], d["used"], d["free"], _bar(Fraction(d["used"]))])
+            rows.append([node["name"], node["model"], state, d["index"], d["used"], d["free"],
+                         _bar(Fraction(d["used"])) + (" draining" if d.get("draining") else "")])
     if rows:
         print()
-        print(render.table(["NODE", "MODEL", "DEVICE", "USED", "FREE", ""], rows, right=[2, 3, 4]))
+        print(render.table(["NODE", "MODEL", "STATE", "DEVICE", "USED", "FREE", ""], rows, right=[3, 4, 5]))
     print("\nIn devices; RESERVED is held for reservations and counted in HELD.")
+    for node in pool["nodes"]:
+        if node.get("state") == "cordoned":
+            held = node.get("requests") or []
+            print(f"\nNode {node['name']} is cordoned (or not ready): it takes no new grant; "
+                  f"{len(held)} session(s) keep running on it{': ' + ', '.join(held) if held else ''}.")
+    for lost in pool.get("lost_nodes") or []:
+        ended = lost.get("requests") or []
+        print(f"\nNode {lost['name']} left the cluster at {render.local_time(lost.get('lost_at'))}: "
+              f"{len(ended)} grant(s) on it ended with reason node_lost{': ' + ', '.join(ended) if ended else ''}.",
+              file=sys.stderr)
     store = pool.get("store") or {}
     if not store.get("available", True):
         print(f"\nThe admission database has been unreachable since {render.local_time(store.get('down_since'))}: "

@@ -40,9 +40,10 @@ What others may use (everything else is private to this module):
 - for the estimates: ``fluid_input``, the frozen input of ``estimates.Fluid``,
   and ``set_reclaim_times`` (idle reclaim says when it will stop idle sessions).
 
-Two roles live in their own modules as mixins of ``Admission`` (one object,
-one state): reservations (``reservations.ReservationBook``) and metering
-(``metering.Metering``).
+Three roles live in their own modules as mixins of ``Admission`` (one object,
+one state): reservations (``reservations.ReservationBook``), metering
+(``metering.Metering``) and nodes that change in a cluster (``nodes.NodeBook``:
+``apply_nodes``, ``on_node``, ``lost_nodes``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from ..site_config import SiteConfig
 from .estimates import Fluid, FluidInput, Held, Running, expected_end
 from .fairshare import FairShare
 from .metering import Metering
+from .nodes import NodeBook
 from .reservations import ReservationBook
 from .model import CoreState, Decision, Refused, Request, Reservation, State
 from .quota import Account, Budgets
@@ -80,7 +82,7 @@ class Stats:
 
 
 @dataclass
-class Admission(ReservationBook, Metering):
+class Admission(ReservationBook, Metering, NodeBook):
     site: SiteConfig
     clock: Callable[[], float]
     budgets: Budgets = field(default_factory=Budgets)
@@ -90,7 +92,7 @@ class Admission(ReservationBook, Metering):
     default_session: float = 3600.0
 
     def __post_init__(self):
-        self.pool = Pool(self.site.nodes)
+        self.pool = Pool(self.site.nodes, self.site.pool_models, dynamic=self.site.kubernetes is not None)
         self.requests: dict[str, Request] = {}
         self.reservations: dict[str, Reservation] = {}
         self._placeholders: dict[str, list[Grant]] = {}  # reservation id -> held placeholder grants
@@ -166,8 +168,10 @@ class Admission(ReservationBook, Metering):
         pool = self.pool
         capacity = {m: float(pool.capacity(m)) for m in pool.models}
         free = {m: float(pool.capacity(m) - pool.held(m)) for m in pool.models}
+        # a session on a cordoned node or a draining device frees nothing new grants could use when it ends
         running = tuple(Running(r.model, r.share_float, r.granted_at, self._reclaim_at.get(r.id))
-                        for r in self._granted.values() if r.grant is not None)
+                        for r in self._granted.values()
+                        if r.grant is not None and all(pool.placeable(s.node, s.device) for s in r.grant.slices))
         held = []
         for res_id, placeholders in self._placeholders.items():
             res = self.reservations.get(res_id)

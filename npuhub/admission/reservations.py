@@ -117,6 +117,8 @@ class ReservationBook:
         now = self.clock()
         if res is None or res.id in self._lent or not res.active(now):
             return
+        if not all(self.pool.placeable(s.node, s.device) for s in req.grant.slices):
+            return  # its node is cordoned or gone: the reservation places a slice elsewhere instead
         placeholder = Grant(str(uuid.uuid4()), f"reservation:{res.id}", req.grant.model, req.grant.share,
                             req.grant.slices)
         self.pool.restore(placeholder)

@@ -43,6 +43,8 @@ from .errors import APIError
 from .auth import NPUHubOAuth
 from .hubapi import HubClient, HubUnavailable
 from .base import Context, NotFoundHandler
+from .inventory import ClusterInventory
+from .leader import Leadership, leader_lock_for
 from .metrics import Metrics
 from .openapi import openapi_document
 from .reclaim import IdleReclaim
@@ -254,6 +256,26 @@ class NPUHubService(Application):
              "removed account or a revoked token gets nothing granted.",
     )
 
+    kubeconfig = Unicode(
+        "", config=True,
+        help="""A kubeconfig file for the node inventory (site file ``pool: {kubernetes: ...}``).
+
+        Empty: the pod's service account when the service runs in the cluster, else $KUBECONFIG.
+        The account needs list and watch on nodes.""",
+    )
+    leader_interval = Float(
+        2.0, config=True,
+        help="""Seconds between the leader's checks of its leader lock (a standby tries every quarter of it).
+
+        See npuhub.service.leader: with PostgreSQL an advisory lock on a connection of its own, with SQLite
+        a file lock beside the database.""",
+    )
+    leader_timeout = Float(
+        10.0, config=True,
+        help="""Seconds after which PostgreSQL ends the leader lock's session when the leader stops answering
+        (hung, or cut off from the database), so that a standby can take over.""",
+    )
+
     # -- set-up ---------------------------------------------------------------------------------
     def initialize(self, argv=None):
         super().initialize(argv)
@@ -282,7 +304,26 @@ class NPUHubService(Application):
                                         hard_limit=self.idle_hard_limit, grace=self.reclaim_grace,
                                         metrics=self.metrics, log=self.log,
                                         lag=activity_lag(self.reconcile_interval))
+        self.leader_lock = leader_lock_for(self.db_url, self.leader_interval, self.leader_timeout, self.log)
+        self.leadership = Leadership(self.leader_lock, self.engine, self.metrics, self.log)
+        self.inventory: ClusterInventory | None = None
+        if self.site.kubernetes is not None:
+            try:
+                self.inventory = ClusterInventory(self.engine, self.site.kubernetes, self.kubeconfig, self.hub,
+                                                  self.metrics, self.log)
+            except ValueError as e:
+                self.exit_fatal(str(e))
         self.web = self._make_web_app()
+
+    def health(self) -> tuple[bool, dict]:
+        """Ready only as the leader with its state loaded (and, in a cluster, the nodes listed)."""
+        inventory = None
+        if self.inventory is not None:
+            inventory = {"synced": self.inventory.synced, "nodes": len(self.inventory.watcher.nodes)}
+        role = self.leadership.role
+        ready = role == "leader" and self.engine.adm is not None and self.engine.available
+        return ready, {"role": role, "store": self.engine.available, "loaded": self.engine.adm is not None,
+                       "leader_lock": self.leader_lock.description, "inventory": inventory}
 
     def exit_fatal(self, problem: str):
         self.log.critical("FATAL: %s", problem)
@@ -311,7 +352,7 @@ class NPUHubService(Application):
                       warnings_for=self._warnings_for, openapi=openapi_document(self.api_prefix.rstrip("/")),
                       authenticate_prometheus=self.authenticate_prometheus,
                       stop_server=self.hub.stop_server if self.hub is not None else None,
-                      server_ran=self.server_ran)
+                      server_ran=self.server_ran, health=self.health)
         return WebApplication(
             url_table(self.service_prefix, ctx),
             hub_auth=hub_auth,
@@ -427,8 +468,14 @@ class NPUHubService(Application):
         await self.idle_reclaim.update({key: seen for key, seen in active.items() if key in ready})
 
     async def _recover(self) -> None:
-        if not self.engine.available:
-            await self.engine.recover()
+        if not self.engine.available and self.leadership.role == "leader":
+            if await self.engine.recover():
+                await self._reloaded()
+
+    async def _reloaded(self) -> None:
+        """After each (re)load of the state: nodes that changed meanwhile (lost ones end now)."""
+        if self.inventory is not None:
+            await self.inventory.apply()
 
     async def _watch_parent(self, parent: int, stop: asyncio.Event) -> None:
         while os.getppid() == parent:
@@ -437,38 +484,57 @@ class NPUHubService(Application):
         stop.set()
 
     async def run(self) -> None:
-        loaded = await self.engine.load()
-        if loaded:
-            adm = self.engine.adm
-            self.log.info("Admission state loaded from %s: %d granted, %d waiting, %d reservations",
-                          _safe_url(self.db_url), len(adm.granted()), len(adm.waiting()), len(adm.reservations))
         # handlers refuse bodies over validation.MAX_BODY_BYTES with a 413; the server reads on (and drops) up to
         # DRAIN_BYTES so that the client hears it, rather than tornado's reset connection past its own limit
         # a long query (a person's many groups) gets the route's JSON 400, not tornado's bare 431
         server = HTTPServer(self.web, xheaders=True, max_body_size=DRAIN_BYTES, max_header_size=1 << 20)
-        server.listen(self.port, self.ip)
-        self.log.info("npuhub service %s listening on http://%s:%d%s", __version__, self.ip, self.port,
-                      self.service_prefix)
+        listening = False
+
+        def listen() -> None:
+            nonlocal listening
+            if not listening:
+                server.listen(self.port, self.ip)
+                listening = True
+                self.log.info("npuhub service %s listening on http://%s:%d%s (%s)", __version__, self.ip, self.port,
+                              self.service_prefix, self.leadership.role)
+
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        tasks = [
-            asyncio.create_task(self._every(self.meter_interval, "metering", self._tick)),
-            asyncio.create_task(self._every(self.store_retry_interval, "database recovery", self._recover)),
-            asyncio.create_task(self._every(self.reconcile_interval, "reconciliation", self._reconcile)),
-        ]
+        tasks = []
         if self.exit_with_parent:
             tasks.append(asyncio.create_task(self._watch_parent(os.getppid(), stop)))
         try:
+            if not await self.leadership.wait(stop, listen):
+                return
+            tasks.append(asyncio.create_task(self.leadership.hold(stop, self._reloaded)))
+            if self.inventory is not None:  # the nodes first: the state is restored into them
+                tasks.append(await self.inventory.start(self.site.kubernetes.start_timeout))
+            loaded = await self.engine.load()
+            if loaded:
+                adm = self.engine.adm
+                self.log.info("Admission state loaded from %s: %d granted, %d waiting, %d reservations",
+                              _safe_url(self.db_url), len(adm.granted()), len(adm.waiting()), len(adm.reservations))
+                await self._reloaded()
+            listen()
+            tasks += [
+                asyncio.create_task(self._every(self.meter_interval, "metering", self._tick)),
+                asyncio.create_task(self._every(self.store_retry_interval, "database recovery", self._recover)),
+                asyncio.create_task(self._every(self.reconcile_interval, "reconciliation", self._reconcile)),
+            ]
             await stop.wait()
         finally:
             self.log.info("Stopping; running sessions keep their slices (nothing is released on shutdown).")
-            server.stop()
+            if listening:
+                server.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.engine.close()
+            self.leader_lock.release()
+        if self.leadership.lost:
+            sys.exit(3)
 
     def start(self) -> None:
         asyncio.run(self.run())

@@ -65,6 +65,8 @@ class Context:
     stop_server: Callable[[str, str], Awaitable[str]] | None = None
     #: whether a server may have used a grant (seen running by the hub, or granted before this process)
     server_ran: Callable[[object], bool] = lambda req: True
+    #: the service's readiness for /health: (ready, details); None: always ready
+    health: Callable[[], tuple[bool, dict]] | None = None
 
     @property
     def clock(self) -> Callable[[], float]:

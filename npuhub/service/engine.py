@@ -121,6 +121,10 @@ class Engine:
         self.last_error = str(error)
         self.metrics.store_available.set(0)
 
+    def suspend(self, why: str) -> None:
+        """Refuse every change until the next ``load`` (the leader lock is in doubt); reads go on from memory."""
+        self._mark_down(RuntimeError(why))
+
     def unavailable(self, what: str = "change") -> APIError:
         self.metrics.store_refusals.labels(what).inc()
         return APIError(503, "store_unavailable", headers={"Retry-After": "5"})

@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
@@ -50,6 +50,17 @@ class Metrics:
             "npuhub_budget_stops", "Running sessions stopped after their budget was spent and the grace "
             "period passed.", registry=r)
 
+        self.node_lost = Counter(
+            "npuhub_node_lost_grants", "Grants ended because their node left the cluster (reason node_lost).",
+            registry=r)
+        self.leader = Gauge(
+            "npuhub_service_leader", "1 while this service process holds the leader lock (the one writer), "
+            "0 while it waits as a standby.", registry=r)
+
+    def watch_inventory(self, inventory) -> None:
+        """Report the cluster inventory's watch (``service.inventory.ClusterInventory``) at every scrape."""
+        self.registry.register(_InventoryCollector(inventory))
+
     def watch(self, engine: Engine) -> None:
         """Report the queue and the pool of ``engine`` at every scrape."""
         self.registry.register(_StateCollector(engine))
@@ -74,6 +85,13 @@ class _StateCollector:
                                      labels=["model"])
         granted = GaugeMetricFamily("npuhub_sessions_granted", "Requests holding a slice now, by flavor.",
                                     labels=["flavor"])
+        apart = GaugeMetricFamily("npuhub_slices_held_apart_devices",
+                                  "Devices held on nodes that take no new grant (cordoned, not ready) or on devices "
+                                  "a node no longer offers, by device model.", labels=["model"])
+        nodes = GaugeMetricFamily("npuhub_pool_nodes", "Nodes of the pool, by device model and state "
+                                  "(schedulable, cordoned).", labels=["model", "state"])
+        on_cordoned = GaugeMetricFamily("npuhub_sessions_on_cordoned_nodes",
+                                        "Granted requests running on cordoned or not-ready nodes.")
         adm = self.engine.adm
         if adm is not None:
             now = time.time()
@@ -96,4 +114,29 @@ class _StateCollector:
                 held.add_metric([model], float(used))
                 free.add_metric([model], float(cap - used))
                 capacity.add_metric([model], float(cap))
-        yield from (length, oldest, granted, held, free, capacity)
+                apart.add_metric([model], float(adm.pool.held_apart(model)))
+                specs = [n for n in adm.pool.nodes.values() if n.model == model]
+                nodes.add_metric([model, "schedulable"], sum(1 for n in specs if n.schedulable))
+                nodes.add_metric([model, "cordoned"], sum(1 for n in specs if not n.schedulable))
+            on_cordoned.add_metric([], sum(len(adm.on_node(n.name)) for n in adm.pool.nodes.values()
+                                           if not n.schedulable))
+        yield from (length, oldest, granted, held, free, capacity, apart, nodes, on_cordoned)
+
+
+class _InventoryCollector:
+    def __init__(self, inventory):
+        self.inventory = inventory
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        watcher = self.inventory.watcher
+        synced = GaugeMetricFamily("npuhub_inventory_synced", "1 once the node watch has listed the cluster's nodes.")
+        synced.add_metric([], 1 if watcher.synced.is_set() else 0)
+        events = CounterMetricFamily("npuhub_inventory_watch_events", "Node watch events received.")
+        events.add_metric([], watcher.events)
+        failures = CounterMetricFamily("npuhub_inventory_watch_failures",
+                                       "Node watch failures (the last list is kept; the watch starts again).")
+        failures.add_metric([], watcher.failures)
+        yield from (synced, events, failures)

@@ -208,15 +208,23 @@ def pool_view(adm: Admission, available: bool, down_since: float | None) -> dict
         capacity, held = adm.pool.capacity(model), adm.pool.held(model)
         models.append({"model": model, "vendor": vendor, "capacity": str(capacity), "held": str(held),
                        "free": str(capacity - held), "reserved": str(placeholders.get(model, Fraction(0))),
-                       "waiting": waiting.get(model, 0)})
+                       "waiting": waiting.get(model, 0), "held_apart": str(adm.pool.held_apart(model))})
     nodes = []
     for name, node in adm.pool.nodes.items():
         devices = []
-        for index in range(node.devices):
+        for index in adm.pool.node_devices(name):
             used = adm.pool.used(name, index)
-            devices.append({"index": index, "used": str(used), "free": str(1 - used)})
-        nodes.append({"name": name, "model": node.model, "vendor": node.vendor, "devices": devices})
-    return {"models": models, "nodes": nodes, "store": {"available": available, "down_since": iso(down_since)}}
+            offered = index < node.devices
+            devices.append({"index": index, "used": str(used), "free": str(1 - used) if offered else "0",
+                            "draining": not offered})
+        nodes.append({"name": name, "model": node.model, "vendor": node.vendor,
+                      "state": "schedulable" if node.schedulable else "cordoned",
+                      "devices": devices, "requests": [r.id for r in adm.on_node(name)]})
+    lost = [{"name": name, "model": entry["model"], "state": "lost", "lost_at": iso(entry["at"]),
+             "requests": list(entry["requests"])}
+            for name, entry in reversed(list(adm.lost_nodes.items()))]
+    return {"models": models, "nodes": nodes, "lost_nodes": lost,
+            "store": {"available": available, "down_since": iso(down_since)}}
 
 
 def account_view(acct: Account) -> dict:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from .auth import OAuthCallbackHandler
 from .base import BaseHandler, Context
 from .handlers.budgets import AccountHandler, AdjustmentsHandler, LedgerHandler
-from .handlers.meta import MetricsHandler, OpenAPIHandler
+from .handlers.meta import HealthHandler, MetricsHandler, OpenAPIHandler
 from .handlers.requests import RequestHandler, RequestsHandler
 from .handlers.reservations import ReservationHandler, ReservationsHandler
 from .handlers.status import FlavorsHandler, MeHandler, PoolHandler, QueueHandler
@@ -178,6 +178,10 @@ ROUTES: tuple[Route, ...] = (
         "DELETE": Operation("cancelReservation", "reservations", "End a reservation",
                             {204: (None, "Ended")}, (401, 403, 404, 503)),
     }, params={"id": (ID, "The reservation's id.")}),
+    Route("/health", HealthHandler, {
+        "GET": Operation("getHealth", "meta", "Readiness: 200 from the leader, 503 from a standby",
+                         {200: (None, "Ready (the leader, its state loaded)")}, (503,)),
+    }, mount="service", documented=False),
     Route("/metrics", MetricsHandler, {
         "GET": Operation("getMetrics", "meta", "Prometheus metrics", {200: (None, "The metrics")}, (401, 403)),
     }, mount="service", documented=False),

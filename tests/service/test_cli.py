@@ -158,7 +158,7 @@ def test_queue_shows_the_waiting_request_with_its_position(start_service):
 
     pool = ok(as_user(svc, "admin", "pool"))
     assert re.search(r"^Ascend 910B\s+\S+\s+2\s+2\s+0\s+0\s+1$", pool, re.MULTILINE), pool
-    assert len(re.findall(r"Ascend 910B\s+[01]\s+1\s+0\s+\[########\]$", pool, re.MULTILINE)) == 2
+    assert len(re.findall(r"Ascend 910B\s+schedulable\s+[01]\s+1\s+0\s+\[########\]$", pool, re.MULTILINE)) == 2
     assert json.loads(ok(as_user(svc, "student1", "pool", "--json")))["models"][0]["free"] == "0"
 
     # she cannot withdraw someone else's place; her teacher can; a running session is not touched

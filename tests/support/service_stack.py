@@ -160,16 +160,21 @@ class ServiceProcess:
     """``python -m npuhub.service`` as the hub would start it, on the port the hub routes to."""
 
     def __init__(self, hub: ServiceHub, db_url: str, workdir: Path, meter_interval: float = 0.5,
-                 grace: float = 600.0):
+                 grace: float = 600.0, port: int | None = None, site: Path | None = None, extra_config: str = ""):
+        """``port``: another port than the one the hub routes to (a second replica, reached directly);
+        ``site``: a site file of its own (the hub's otherwise); ``extra_config``: lines added to its config."""
         self.hub = hub
         self.db_url = db_url
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "npuhub_service_config.py"
-        self.config.write_text(textwrap.dedent(SERVICE_CONFIG.replace("METER_INTERVAL", repr(meter_interval)).replace("GRACE", repr(grace))))
+        self.config.write_text(textwrap.dedent(SERVICE_CONFIG.replace("METER_INTERVAL", repr(meter_interval)).replace("GRACE", repr(grace)))
+                               + textwrap.dedent(extra_config))
         self.log_path = workdir / "service.log"
         self.proc: subprocess.Popen | None = None
-        self.url = f"http://127.0.0.1:{hub.service_port}"
+        self.port = port or hub.service_port
+        self.site = site or hub.config
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict:
         return dict(
@@ -183,7 +188,7 @@ class ServiceProcess:
             JUPYTERHUB_BASE_URL="/",
             JUPYTERHUB_OAUTH_CALLBACK_URL=PREFIX + "oauth_callback",
             JUPYTERHUB_OAUTH_ACCESS_SCOPES='["access:services!service=npuhub"]',
-            NPUHUB_SITE_CONFIG=str(self.hub.config),
+            NPUHUB_SITE_CONFIG=str(self.site),
             NPUHUB_DB_URL=self.db_url,
         )
 
@@ -215,6 +220,18 @@ class ServiceProcess:
 
     def client(self, user: str | None) -> Client:
         return Client(self.hub.service_base, self.hub.token(user) if user else None, user or "anonymous")
+
+    @property
+    def direct_base(self) -> str:
+        """The service's API on its own port, not through the hub's proxy (a replica the hub does not route to)."""
+        return f"{self.url}{PREFIX}api/v1"
+
+    def direct_client(self, user: str | None) -> Client:
+        return Client(self.direct_base, self.hub.token(user) if user else None, user or "anonymous")
+
+    def health(self) -> requests.Response:
+        """``GET /services/npuhub/health`` on its own port: 200 from the leader, 503 from a standby."""
+        return requests.get(f"{self.url}{PREFIX}health", timeout=10)
 
 
 @pytest.fixture(scope="session")

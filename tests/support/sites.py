@@ -69,3 +69,16 @@ def write_site(path: Path, content: dict | None = None, **parts) -> Path:
     """Write ``content`` (default: ``make_site(**parts)``) as the YAML site file ``path``; return the path."""
     path.write_text(yaml.safe_dump(make_site(**parts) if content is None else content, sort_keys=False))
     return path
+
+
+#: The node label and resource of the Kubernetes pool the inventory tests use (``kube_pool``).
+KUBE_LABEL = "npuhub.test/accelerator"
+KUBE_RESOURCE = "huawei.com/Ascend910"
+
+
+def kube_pool(*, model: str = MODEL, label_value: str = "ascend-910b", resource: str = KUBE_RESOURCE,
+              max_devices_per_node: int = 8, **more) -> dict:
+    """A ``pool: {kubernetes: ...}`` section: one device model, nodes labelled ``KUBE_LABEL=label_value``."""
+    return {"kubernetes": {"models": [{"model": model, "vendor": "ascend",
+                                       "node_selector": {KUBE_LABEL: label_value}, "resource": resource,
+                                       "max_devices_per_node": max_devices_per_node}], **more}}

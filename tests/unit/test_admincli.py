@@ -203,7 +203,7 @@ def test_a_share_of_1_120_is_shown_as_a_fraction(capsys):
         assert args.func(args) == 0
     out = capsys.readouterr().out
     assert re.search(r"^Ascend 910B\s+ascend\s+1\s+1/120\s+119/120\s", out, re.MULTILINE), out
-    assert re.search(r"^n0\s+Ascend 910B\s+0\s+1/120\s+119/120\s+\[\.{8}\]$", out, re.MULTILINE), out
+    assert re.search(r"^n0\s+Ascend 910B\s+schedulable\s+0\s+1/120\s+119/120\s+\[\.{8}\]$", out, re.MULTILINE), out
     with ScriptedServer(Answer.json(200, granted)) as server:
         args = parse("queue", "cancel", "r-1", "--url", server.url, "--token", "t")
         assert args.func(args) == 1

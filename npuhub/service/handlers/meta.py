@@ -1,4 +1,4 @@
-"""About the service itself: its OpenAPI document and its Prometheus metrics."""
+"""About the service itself: its OpenAPI document, its readiness and its Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ..auth import OPERATE
 from ..base import BaseHandler
 from ..errors import APIError
 
-__all__ = ["MetricsHandler", "OpenAPIHandler"]
+__all__ = ["HealthHandler", "MetricsHandler", "OpenAPIHandler"]
 
 
 class OpenAPIHandler(BaseHandler):
@@ -17,6 +17,22 @@ class OpenAPIHandler(BaseHandler):
 
     def get(self):
         self.send(self.ctx.openapi)
+
+
+class HealthHandler(BaseHandler):
+    """Readiness: 200 from the leader with its state loaded, 503 from a standby (or while loading).
+
+    Open to anyone (a Kubernetes readiness probe has no token); it tells no
+    one's data: the role, whether the database answers, whether the node
+    inventory is synced.
+    """
+
+    anonymous = True
+
+    def get(self):
+        ready, details = self.ctx.health() if self.ctx.health is not None else (True, {"role": "leader"})
+        self.set_header("Cache-Control", "no-store")
+        self.send({"ready": ready, **details}, status=200 if ready else 503)
 
 
 class MetricsHandler(BaseHandler):
