@@ -275,6 +275,7 @@ class Engine:
                 return self._one_by_one(group, None, None)
         self.groups += 1
         self.grouped += len(group)
+        self.metrics.commit_groups.observe(len(group))
         self._bump()
         self._record(observed)
         for (_, _, answer), (result, error) in zip(group, outcomes):
@@ -341,6 +342,7 @@ class Engine:
                 raise bad_data from None
         self.groups += 1
         self.grouped += 1
+        self.metrics.commit_groups.observe(1)
         self._bump()
         self._record(observed)
         if refused is not None:
