@@ -21,6 +21,12 @@ Two workloads (``--workload``, default both, reported side by side):
 
 For both, the table says how many timed joins re-ran the estimate of the
 whole queue, and why (the core's own counts, ``Admission.stats``).
+
+First, unless ``--durable ''`` is given, a *durable* section on each store:
+admits and joins through the service's engine (``Engine.change``, group
+commit) with 1, 64 ... callers in flight at once, each answered once its own
+change is durable, beside the store's single-row durable commit rate measured
+in the same run (``group_commit.py``).
 PostgreSQL is the one on 127.0.0.1:5432 (set NPUHUB_BENCH_POSTGRES to another URL).
 The timed loops do nothing but the operation, its commit and the
 benchmark's own note of which session ends when.
@@ -412,8 +418,8 @@ def main() -> None:
                              "with every join in between also timed")
     parser.add_argument("--backends", default="memory,sqlite,postgresql",
                         help="comma-separated, of memory, sqlite, postgresql (default: all three)")
-    parser.add_argument("--workload", choices=("stress", "realistic", "both"), default="both",
-                        help="which workload to run (default both, side by side)")
+    parser.add_argument("--workload", choices=("stress", "realistic", "both", "none"), default="both",
+                        help="which workload to run (default both, side by side; none: only the durable section)")
     parser.add_argument("--join-every", type=float, default=0.5,
                         help="realistic: mean seconds between joins (default 0.5)")
     parser.add_argument("--session-minutes", type=float, default=60.0,
@@ -425,7 +431,7 @@ def main() -> None:
                         help="durable section: admits and joins timed per row (default 2000)")
     args = parser.parse_args()
     waiting, ops, backends = args.waiting, args.ops, args.backends.split(",")
-    workloads = ["stress", "realistic"] if args.workload == "both" else [args.workload]
+    workloads = {"both": ["stress", "realistic"], "none": []}.get(args.workload, [args.workload])
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, CPython {platform.python_version()}; "
           f"{waiting} waiting, 128 devices full, {ops} operations each")
     if args.durable:
