@@ -47,7 +47,7 @@ from typing import TypeVar
 from sqlalchemy import exc as sa_exc
 
 from ..admission.core import Admission
-from ..admission.model import Decision, Refused, Request
+from ..admission.model import Decision, Refused, Request, State
 from ..admission.store import AdmissionStore, StoreUnavailable
 from ..i18n import message
 from ..site_config import SiteConfig
@@ -162,6 +162,19 @@ class Engine:
         if cached is None or cached[0] != self.version or now - cached[1] > max_age:
             cached = self._positions = (self.version, now, adm.positions())
         return cached[2]
+
+    def decision(self, request_id: str) -> Decision | None:
+        """Position and estimate of one waiting request (None if it is not waiting).
+
+        The same answer as ``positions()`` gives for it, but O(1) while the
+        kept simulation of the queue holds: a join answered from this costs
+        no walk over the whole queue.
+        """
+        adm = self.current()
+        req = adm.find(request_id)
+        if req is None or req.state is not State.WAITING:
+            return None
+        return adm.decision(request_id)
 
     def find(self, request_id: str) -> Request | None:
         """A request by id: active ones from memory, finished ones from the database.
@@ -301,9 +314,12 @@ class Engine:
 
     @staticmethod
     def _marker(adm: Admission) -> tuple:
-        """What a change grows: compared around a change that raised, to tell whether it changed anything."""
-        return (frozenset(adm.dirty), len(adm.budgets.pending), frozenset(adm.dirty_reservations),
-                frozenset(adm.fairshare.dirty))
+        """What a change grows: compared around a change that raised, to tell whether it changed anything.
+
+        Sizes, so that a group costs O(changes): a buggy change that raised after touching only what an
+        earlier change of its group had already touched goes unnoticed, and is committed with the group.
+        """
+        return len(adm.dirty), len(adm.budgets.pending), len(adm.dirty_reservations), len(adm.fairshare.dirty)
 
     def _alone(self, fn: Callable[[Admission], T], what: str) -> T:
         """One change, one transaction (the lock is held)."""
