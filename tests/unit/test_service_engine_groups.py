@@ -156,3 +156,79 @@ def test_a_change_that_fails_half_way_in_a_group_leaves_nothing_and_the_others_a
     assert stored(engine, "a") is not None and stored(engine, "b") is not None
     assert stored(engine, "half") is None and engine.find("half") is None
     assert [r.id for r in engine.current().granted()] == ["a", "b"]
+
+
+# -- a group is the same as its changes one by one -----------------------------------------------------------------
+
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from support.sites import write_site  # noqa: E402
+
+USERS = [f"s{i}" for i in range(12)] + ["labmember1"]
+FLAVORS = ["npu-quarter", "npu-quarter", "npu-quarter", "cpu", "npu-eighth"]  # npu-eighth: not on this site
+submit_op = st.tuples(st.just("submit"), st.integers(0, len(USERS) - 1), st.sampled_from(FLAVORS))
+operation = st.one_of(submit_op, submit_op, submit_op, st.tuples(st.just("end"), st.integers(0, 40), st.just("")))
+
+
+def outcome(answer) -> tuple:
+    if isinstance(answer, BaseException):
+        return ("raised", type(answer).__name__, getattr(answer, "reason", None))
+    if answer is None:
+        return ("none",)
+    if hasattr(answer, "position"):
+        return ("decision", answer.request, answer.state, answer.reason, answer.position, answer.eta)
+    return ("request", answer.id, answer.state, answer.reason)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(operation, min_size=10, max_size=40))
+def test_a_group_answers_and_stores_exactly_what_its_changes_one_by_one_would(tmp_path_factory, ops):
+    """Each caller of a group sees its own outcome as if it had been alone, in order; the store ends the same."""
+    now = 1_790_000_000.0
+
+    def make(name):
+        folder = tmp_path_factory.mktemp(name)
+        path = folder / "admission.sqlite"
+        # one device: a queue forms after four quarters, so positions, estimates and grants on release count
+        site = load_site_config(write_site(folder / "npuhub.yaml", nodes=1, devices_per_node=1))
+        eng = Engine(AdmissionStore(f"sqlite:///{path}"), site,
+                     lambda: {"budgets": Budgets(rules=[]), "fairshare": FairShare(half_life=86400.0)}, Metrics(),
+                     clock=lambda: now)
+        return eng
+
+    def change(i, op):
+        kind, who, flavor = op
+        if kind == "submit":
+            groups = ["lab-demo"] if USERS[who] == "labmember1" else ["course-demo"]
+            return lambda adm: adm.submit(USERS[who], groups, flavor, request_id=f"r{i}")
+        return lambda adm: adm.end(f"r{who}", by="someone")
+
+    async def one_by_one(eng):
+        out = []
+        for i, op in enumerate(ops):
+            try:
+                out.append(await eng.change(change(i, op)))
+            except Exception as e:  # noqa: BLE001 (compared, not handled)
+                out.append(e)
+        return out
+
+    async def together(eng):
+        return await asyncio.gather(*(eng.change(change(i, op)) for i, op in enumerate(ops)), return_exceptions=True)
+
+    results = []
+    for name, drive in (("alone", one_by_one), ("group", together)):
+        eng = make(name)
+        try:
+            assert asyncio.run(eng.load())
+            answers = asyncio.run(drive(eng))
+            rows = {r.id: (r.user, r.state, r.reason, r.seq, r.grant.share if r.grant else None,
+                           sorted((s.node, s.device, s.fraction) for s in r.grant.slices) if r.grant else None)
+                    for r in eng.store.requests(limit=1000)}
+            results.append(([outcome(a) for a in answers], rows, eng.groups))
+        finally:
+            eng.close()
+    (alone, alone_rows, alone_groups), (group, group_rows, group_groups) = results
+    assert group == alone
+    assert group_rows == alone_rows
+    event("a queue formed" if any(a[0] == "decision" and a[2] is State.WAITING for a in alone) else "no queue")
+    assert group_groups == 1 and alone_groups == len(ops)
