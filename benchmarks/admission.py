@@ -21,6 +21,12 @@ Two workloads (``--workload``, default both, reported side by side):
 
 For both, the table says how many timed joins re-ran the estimate of the
 whole queue, and why (the core's own counts, ``Admission.stats``).
+
+First, unless ``--durable ''`` is given, a *durable* section on each store:
+admits and joins through the service's engine (``Engine.change``, group
+commit) with 1, 64 ... callers in flight at once, each answered once its own
+change is durable, beside the store's single-row durable commit rate measured
+in the same run (``group_commit.py``).
 PostgreSQL is the one on 127.0.0.1:5432 (set NPUHUB_BENCH_POSTGRES to another URL).
 The timed loops do nothing but the operation, its commit and the
 benchmark's own note of which session ends when.
@@ -48,6 +54,8 @@ from npuhub.admission.core import Admission
 from npuhub.admission.model import State
 from npuhub.admission.store import AdmissionStore
 from npuhub.site_config import parse_site_config
+
+from group_commit import durable
 
 SITE = parse_site_config({
     "pool": [{"model": "Ascend 910B", "nodes": 16, "devices_per_node": 8, "node_prefix": "n"}],
@@ -322,14 +330,16 @@ def run(workload: str, backend: str, url: str | None, waiting: int, ops: int, ar
     return result
 
 
-def run_postgres(workload: str, waiting: int, ops: int, args) -> dict | None:
+def run_postgres(workload: str, waiting: int, ops: int, args, measure: Callable | None = None) -> dict | None:
+    """``measure(url)`` (by default the workload's run) on a fresh PostgreSQL database, dropped afterwards."""
     pg_admin = os.environ.get("NPUHUB_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     name = f"npuhub_bench_{uuid.uuid4().hex[:8]}"
     engine = sa.create_engine(pg_admin, isolation_level="AUTOCOMMIT")
+    measure = measure or (lambda url: run(workload, "postgresql", url, waiting, ops, args))
     try:
         with engine.connect() as db:
             db.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        return run(workload, "postgresql", pg_admin.rsplit("/", 1)[0] + "/" + name, waiting, ops, args)
+        return measure(pg_admin.rsplit("/", 1)[0] + "/" + name)
     except sa.exc.OperationalError as e:
         print(f"postgresql: skipped ({str(e).splitlines()[0]})")
         return None
@@ -349,6 +359,30 @@ def measure_all(workload: str, backends: list[str], waiting: int, ops: int, args
     if "postgresql" in backends:
         results.append(run_postgres(workload, waiting, ops, args))
     return [r for r in results if r]
+
+
+def measure_durable(backends: list[str], waiting: int, ops: int, concurrencies: list[int]) -> None:
+    """Group commit through the engine on each store, beside that store's single-row commit limit."""
+    print(f"durable, through the service's engine (group commit); real clock; {waiting} waiting; {ops} admits and "
+          f"{ops} joins per row; c = callers in flight at once")
+    print(f"{'backend':>10} {'limit/s':>8} {'c':>4} {'admit/s':>8} {'x limit':>7} {'group':>6} "
+          f"{'join/s':>8} {'x limit':>7} {'group':>6} {'re-runs':>7}")
+    for backend in backends:
+        if backend == "sqlite":
+            with tempfile.TemporaryDirectory() as tmp:
+                result = durable(f"sqlite:///{tmp}/bench.sqlite", SITE, SLOTS, waiting, ops, concurrencies)
+        elif backend == "postgresql":
+            result = run_postgres("durable", waiting, ops, None,
+                                  lambda url: durable(url, SITE, SLOTS, waiting, ops, concurrencies))
+            if result is None:
+                continue
+        else:
+            continue
+        for i, row in enumerate(result["runs"]):
+            limit = (result["limits"][i] + result["limits"][i + 1]) / 2
+            print(f"{backend:>10} {limit:>8.0f} {row['concurrency']:>4} {row['admit']:>8.0f} "
+                  f"{row['admit'] / limit:>7.2f} {row['admit_group']:>6.1f} {row['join']:>8.0f} "
+                  f"{row['join'] / limit:>7.2f} {row['join_group']:>6.1f} {row['join_resims']:>7}")
 
 
 def report(workload: str, results: list[dict]) -> None:
@@ -384,17 +418,25 @@ def main() -> None:
                              "with every join in between also timed")
     parser.add_argument("--backends", default="memory,sqlite,postgresql",
                         help="comma-separated, of memory, sqlite, postgresql (default: all three)")
-    parser.add_argument("--workload", choices=("stress", "realistic", "both"), default="both",
-                        help="which workload to run (default both, side by side)")
+    parser.add_argument("--workload", choices=("stress", "realistic", "both", "none"), default="both",
+                        help="which workload to run (default both, side by side; none: only the durable section)")
     parser.add_argument("--join-every", type=float, default=0.5,
                         help="realistic: mean seconds between joins (default 0.5)")
     parser.add_argument("--session-minutes", type=float, default=60.0,
                         help="realistic: mean session length in minutes (default 60)")
+    parser.add_argument("--durable", default="1,64",
+                        help="callers in flight at once for the durable (group commit) section, comma-separated "
+                             "(default 1,64; empty: skip it)")
+    parser.add_argument("--durable-ops", type=int, default=2000,
+                        help="durable section: admits and joins timed per row (default 2000)")
     args = parser.parse_args()
     waiting, ops, backends = args.waiting, args.ops, args.backends.split(",")
-    workloads = ["stress", "realistic"] if args.workload == "both" else [args.workload]
+    workloads = {"both": ["stress", "realistic"], "none": []}.get(args.workload, [args.workload])
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, CPython {platform.python_version()}; "
           f"{waiting} waiting, 128 devices full, {ops} operations each")
+    if args.durable:
+        measure_durable([b for b in backends if b != "memory"], waiting, args.durable_ops,
+                        [int(c) for c in args.durable.split(",")])
     measured = {}
     for workload in workloads:
         measured[workload] = measure_all(workload, backends, waiting, ops, args)

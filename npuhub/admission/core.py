@@ -517,6 +517,9 @@ class Admission(ReservationBook, Metering, NodeBook):
         self._sync_reservations(now)
         granted: list[Request] = []
         head_start: float | None = None
+        # the first request that did not fit, and whether anything was granted before it was found: its
+        # estimate is only needed to judge a back-fill, which most passes never reach (nothing later fits)
+        head: tuple[Request, bool] | None = None
         self._ensure_order(self.clock())
         order = list(self._order)  # a snapshot: granting takes requests out of the kept order
         # The smallest share per model found not to fit in this pass: anything as large fails too.
@@ -534,6 +537,8 @@ class Admission(ReservationBook, Metering, NodeBook):
                 continue
             reservation = self._reservation_for(req, now)
             if reservation is not None and self._placeholders.get(reservation.id):
+                if head is not None and head_start is None:  # estimated as things stood when it was found
+                    head_start = self._head_start(head, now)
                 placeholder = self._placeholders[reservation.id].pop()
                 self.pool.release(placeholder.id)
                 grant = Grant(str(uuid.uuid4()), req.user, placeholder.model, placeholder.share,
@@ -544,7 +549,9 @@ class Admission(ReservationBook, Metering, NodeBook):
                 continue
             if req.model in no_room and req.share >= no_room[req.model]:
                 continue
-            if head_start is not None:
+            if head is not None:
+                if head_start is None:
+                    head_start = self._head_start(head, now)
                 # back-fill: only what ends before the head could start (plus the slack)
                 if now + self._session_mean > head_start + self.backfill_slack:
                     continue
@@ -554,13 +561,17 @@ class Admission(ReservationBook, Metering, NodeBook):
                 no_room[req.model] = min(req.share, no_room.get(req.model, req.share))
                 if not any(m == req.model and s < no_room[req.model] for m, s in self._waiting_shares):
                     blocked_models.add(req.model)
-                if head_start is None:
-                    estimate = self._estimate_head(req, now, changed=bool(granted))
-                    head_start = estimate if estimate is not None else now + self._session_mean
+                if head is None:
+                    head = (req, bool(granted))
                 continue
             self._grant(req, grant, now)
             granted.append(req)
         return granted
+
+    def _head_start(self, head: tuple[Request, bool], now: float) -> float:
+        req, changed = head
+        estimate = self._estimate_head(req, now, changed)
+        return estimate if estimate is not None else now + self._session_mean
 
     def _estimate_head(self, req: Request, now: float, changed: bool) -> float | None:
         """Estimated start of ``req`` if it were first in line, as things stand now."""

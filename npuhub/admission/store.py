@@ -54,6 +54,21 @@ def upgrade(engine: sa.Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def _sqlite_durable_wal(dbapi_connection, _record) -> None:
+    """SQLite in write-ahead-log mode, still fsynced at every commit (``synchronous=FULL``).
+
+    The default rollback journal syncs the journal and the database file at
+    every commit (about 4 ms each here); the log syncs one append (about
+    0.2 ms), and a commit that returned is as durable as before.
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+    finally:
+        cursor.close()
+
+
 class AdmissionStore:
     """Loads an Admission from the database and commits its changes."""
 
@@ -63,6 +78,11 @@ class AdmissionStore:
         else:
             engine_kwargs.setdefault("pool_pre_ping", True)
         self.engine = sa.create_engine(db_url, **engine_kwargs)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_durable_wal)
+        self._upserts = _upsert_statements(self.engine.dialect.name)
+        #: the meta rows as last committed (each is written only when it changes)
+        self._meta_written: dict[str, str] = {}
         self._migrated = False
 
     def _ensure_schema(self) -> None:
@@ -84,6 +104,7 @@ class AdmissionStore:
 
     def _load(self, db, adm: Admission) -> None:
         meta = {row.key: row.value for row in db.execute(sa.select(t.meta))}
+        self._meta_written = dict(meta)
         state = CoreState(seq=int(meta.get("seq", 0)),
                           session_mean=float(meta.get("session_mean", adm.default_session)))
         for row in db.execute(sa.select(t.accounts)):
@@ -111,33 +132,35 @@ class AdmissionStore:
         account_names = {e["account"] for e in entries}
         usage_names = set(adm.fairshare.dirty)
         reservation_ids = set(adm.dirty_reservations)
+        state = adm.snapshot()
+        meta = {key: value for key, value in (("seq", str(state.seq)), ("session_mean", repr(state.session_mean)))
+                if self._meta_written.get(key) != value}
+        ended = [rid for rid in sorted(reservation_ids) if rid not in adm.reservations]
         try:
             self._ensure_schema()
             with self.engine.begin() as db:
-                for req in changed:
-                    self._upsert(db, t.requests, "id", req.id, _request_row(req))
+                # one statement per table, whatever the number of rows: a group of decisions costs
+                # about what one does (the rows are built before, so the transaction is short)
+                self._upsert(db, t.requests, "id", [{"id": req.id, **_request_row(req)} for req in changed])
                 if entries:
                     db.execute(sa.insert(t.ledger), [_ledger_row(e) for e in entries])
-                for name in sorted(account_names):
-                    acct = adm.budgets.accounts[name]
-                    self._upsert(db, t.accounts, "name", name, {
-                        "balance": str(acct.balance), "period_end": acct.period_end, "rule": _rule_json(acct.rule)})
-                for name in sorted(usage_names):
-                    value, at = adm.fairshare.raw(name)
-                    self._upsert(db, t.usage, "account", name, {"value": value, "at": at})
-                for rid in sorted(reservation_ids):
-                    res = adm.reservations.get(rid)
-                    if res is None:
-                        db.execute(sa.update(t.reservations).where(t.reservations.c.id == rid).values(ended=True))
-                    else:
-                        self._upsert(db, t.reservations, "id", rid, {
-                            "group": res.group, "flavor": res.flavor, "count": res.count, "starts": res.starts,
-                            "ends": res.ends, "created_by": res.created_by, "hold": res.hold, "ended": False})
-                state = adm.snapshot()
-                for key, value in (("seq", str(state.seq)), ("session_mean", repr(state.session_mean))):
-                    self._upsert(db, t.meta, "key", key, {"value": value})
+                self._upsert(db, t.accounts, "name", [
+                    {"name": name, "balance": str(acct.balance), "period_end": acct.period_end,
+                     "rule": _rule_json(acct.rule)}
+                    for name in sorted(account_names) for acct in [adm.budgets.accounts[name]]])
+                self._upsert(db, t.usage, "account", [
+                    {"account": name, "value": value, "at": at}
+                    for name in sorted(usage_names) for value, at in [adm.fairshare.raw(name)]])
+                for rid in ended:
+                    db.execute(sa.update(t.reservations).where(t.reservations.c.id == rid).values(ended=True))
+                self._upsert(db, t.reservations, "id", [
+                    {"id": rid, "group": res.group, "flavor": res.flavor, "count": res.count, "starts": res.starts,
+                     "ends": res.ends, "created_by": res.created_by, "hold": res.hold, "ended": False}
+                    for rid in sorted(reservation_ids) if (res := adm.reservations.get(rid)) is not None])
+                self._upsert(db, t.meta, "key", [{"key": k, "value": v} for k, v in meta.items()])
         except SQLAlchemyError as e:
             raise StoreUnavailable(str(e).splitlines()[0]) from e
+        self._meta_written.update(meta)
         adm.dirty.clear()
         adm.dirty_reservations.clear()
         adm.fairshare.dirty.clear()
@@ -147,11 +170,18 @@ class AdmissionStore:
             if req.state.final:
                 adm.requests.pop(req.id, None)
 
-    @staticmethod
-    def _upsert(db, table: sa.Table, key: str, value, row: dict) -> None:
-        updated = db.execute(sa.update(table).where(table.c[key] == value).values(**row))
-        if updated.rowcount == 0:
-            db.execute(sa.insert(table).values({key: value, **row}))
+    def _upsert(self, db, table: sa.Table, key: str, rows: list[dict]) -> None:
+        """Insert or update ``rows`` (each with every column it sets, the key included), in one statement."""
+        if not rows:
+            return
+        statement = self._upserts(table, key)
+        if statement is not None:
+            db.execute(statement, rows)
+            return
+        for row in rows:  # a database with no INSERT ... ON CONFLICT: one update, else one insert, per row
+            values = {c: v for c, v in row.items() if c != key}
+            if db.execute(sa.update(table).where(table.c[key] == row[key]).values(**values)).rowcount == 0:
+                db.execute(sa.insert(table).values(row))
 
     # -- reading history -------------------------------------------------------------------
     def get_request(self, request_id: str) -> Request | None:
@@ -187,6 +217,26 @@ class AdmissionStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _upsert_statements(dialect: str) -> Callable[[sa.Table, str], sa.Insert | None]:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE`` per table, built once (SQLite and PostgreSQL); None elsewhere."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        return lambda table, key: None
+    built: dict[str, sa.Insert] = {}
+
+    def statement(table: sa.Table, key: str) -> sa.Insert:
+        if table.name not in built:
+            stmt = insert(table)
+            built[table.name] = stmt.on_conflict_do_update(
+                index_elements=[key], set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name != key})
+        return built[table.name]
+
+    return statement
 
 
 def _rule_json(rule: QuotaRule) -> dict:

@@ -212,7 +212,7 @@ class BaseHandler(HubIdentity, web.RequestHandler):
     def view(self, req) -> dict:
         decision = None
         if req.state is State.WAITING:
-            decision = self.engine.positions().get(req.id)
+            decision = self.engine.decision(req.id)
         return request_view(req, now=self.now(), adm=self.engine.current(), decision=decision,
                             warnings=self.ctx.warnings_for(req.id))
 

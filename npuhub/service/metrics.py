@@ -44,6 +44,9 @@ class Metrics:
         self.store_refusals = Counter(
             "npuhub_store_unavailable_refusals", "Requests refused because the admission database could not "
             "be reached, by operation.", ["operation"], registry=r)
+        self.commit_groups = Histogram(
+            "npuhub_commit_group_changes", "Changes committed together in one transaction (group commit).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=r)
         self.budget_warnings = Counter(
             "npuhub_budget_warnings", "Running sessions warned that their budget is spent.", registry=r)
         self.budget_stops = Counter(

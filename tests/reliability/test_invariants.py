@@ -155,11 +155,11 @@ def test_a_commit_that_drops_new_requests_is_caught_as_lost(tmp_path, site, monk
     db_url = f"sqlite:///{tmp_path / 'a.sqlite'}"
     upsert = AdmissionStore._upsert
 
-    def drop_student5(db, table, key, value, row):
-        if value != "req-student5":  # the broken rule: one new request never reaches the database
-            upsert(db, table, key, value, row)
+    def drop_student5(self, db, table, key, rows):
+        # the broken rule: one new request never reaches the database
+        upsert(self, db, table, key, [row for row in rows if row[key] != "req-student5"])
 
-    monkeypatch.setattr(AdmissionStore, "_upsert", staticmethod(drop_student5))
+    monkeypatch.setattr(AdmissionStore, "_upsert", drop_student5)
     heard, served = play(db_url, site, clock)
     found = violations(db_url, site, clock, heard, served)
     assert found["lost"] == ["request req-student5 of student5 was acknowledged and is not in the database"]

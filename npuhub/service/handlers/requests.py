@@ -136,9 +136,21 @@ class RequestHandler(BaseHandler):
         if req.state.final:
             return self.send(self.view(req))
         who = self.caller.name
-        if req.state is State.GRANTED and not (self.caller.operates and self.query.get("stopped")):
+        stopped = bool(self.caller.operates and self.query.get("stopped"))
+        if req.state is State.GRANTED and not stopped:
             return await self._stop_server_first(req)
-        ended = await self.engine.change(lambda adm: adm.end(request_id, by=who), "cancel")
+
+        def end(adm):
+            live = adm.requests.get(request_id)
+            if live is not None and live.state is State.GRANTED and not stopped:
+                return GRANTED_MEANWHILE
+            return adm.end(request_id, by=who)
+
+        ended = await self.engine.change(end, "cancel")
+        if ended is GRANTED_MEANWHILE:
+            # a change just before this one in its group granted it: a cancel must not become a release
+            # of a slice whose server may be starting; as for any granted request, the server goes first
+            return await self._stop_server_first(self.find_request(request_id))
         self.ctx.log.info("Request %s of %s ended by %s", request_id, req.user, who)
         self.send(self.view(ended if ended is not None else self.engine.find(request_id) or req))
 
@@ -170,6 +182,10 @@ class RequestHandler(BaseHandler):
         view = self.view(req)
         view["stopping"] = True
         self.send(view, 202)
+
+
+#: what a cancel's change returns when the request was granted between the handler's look and the change
+GRANTED_MEANWHILE = object()
 
 
 def view_tag(view: dict) -> str:
