@@ -29,8 +29,9 @@ def _demo_password(data_dir: Path) -> tuple[str, str]:
     if path.exists():
         return path.read_text().strip(), str(path)
     password = secrets.token_urlsafe(9)
-    path.write_text(password + "\n")
-    path.chmod(0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even briefly
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
     return password, f"generated, kept in {path}"
 
 

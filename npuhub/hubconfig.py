@@ -35,6 +35,7 @@ from traitlets.utils.importstring import import_item
 
 from .activity import report_interval
 from .groups import CUSTOM_SCOPES
+from .i18n import Text, message
 from .refusals import Refusal
 from .site_config import AuthConfig, SiteConfig, SiteConfigError, load_site_config
 from .spawners.mixin import NPUHubSpawnError
@@ -93,10 +94,15 @@ def configure(c, *, embedded: bool = False, spawner_class: str = "npuhub.spawner
 
     c.JupyterHub.default_url = "/hub/home"
     c.JupyterHub.template_paths = [TEMPLATES, *config_list(c.JupyterHub, "template_paths")]
+    c.JupyterHub.spawner_class = spawner_class
+    shared = configure_isolation(c, site, data)
     configure_auth(c, site.auth, public_url.rstrip("/"), data)
+    if shared and not site.isolation.allow_shared_os_user:
+        # guests are real people too: no codes while everyone's server can read everyone's files
+        c.WorkshopCodesMixin.enable_workshop_codes = False
+        say(message("isolation_guests_off"))
     configure_workshops(c, data, sorted(site.groups))
 
-    c.JupyterHub.spawner_class = spawner_class
     # A CPU notebook to work in while a named NPU server waits in the queue (the lab
     # extension shows its place); the site's max_share still bounds what one person holds.
     c.JupyterHub.allow_named_servers = True
@@ -121,6 +127,82 @@ class RefusalsWithoutTraceback(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         return True
+
+
+def say(text: Text) -> None:
+    """A start-up line for the operator, in both languages."""
+    print(f"npuhub: {text.zh}\nnpuhub: {text.en}", file=sys.stderr, flush=True)
+
+
+def configure_isolation(c, site: SiteConfig, data: Path) -> bool:
+    """Each person's server as her own Unix account, or all as the hub's user; True when shared.
+
+    Decided from the site file's ``isolation`` section (``auto``: os-users as
+    root). Shared: say so at start-up in both languages, and refuse real
+    sign-in unless ``isolation.allow_shared_os_user``. Os-users: the data
+    directory reachable but not readable by others, everything the hub writes
+    private (umask 077), and a check that a per-person account can run the
+    server command at all. Says which control groups hold servers to their
+    flavor's CPU and memory. Spawners other than LocalNPUSpawner (containers)
+    are left alone.
+    """
+    from .spawners.local import LocalNPUSpawner, isolation_mode, resource_limits
+    from .spawners.osusers import probe_command, run_as_probe
+
+    spawner = import_item(c.JupyterHub.spawner_class)
+    if not (isinstance(spawner, type) and issubclass(spawner, LocalNPUSpawner)):
+        return False
+    os.umask(0o077)  # the hub's databases, pid files and logs: its user's alone
+    try:
+        mode = isolation_mode(site.isolation.mode)
+    except ValueError as e:
+        fatal(f"{site.source}: isolation.mode: {e}.")
+    c.LocalNPUSpawner.isolation = mode
+    c.LocalNPUSpawner.os_user_prefix = site.isolation.user_prefix
+    limits = resource_limits()
+    print(f"npuhub: CPU and memory of flavors enforced by: {limits.description}", file=sys.stderr, flush=True)
+    if mode == "shared":
+        import pwd
+
+        _private(data, 0o700)
+        say(message("isolation_shared", user=pwd.getpwuid(os.geteuid()).pw_name))
+        if site.auth.type != "demo" and not site.isolation.allow_shared_os_user:
+            text = message("isolation_shared_refused", auth=site.auth.type.upper())
+            fatal(f"{text.zh}\n{text.en}")
+        return True
+    print(f"npuhub: each person's server runs as her own Unix account ({site.isolation.user_prefix}<name>)",
+          file=sys.stderr, flush=True)
+    users = data / "users"
+    users.mkdir(exist_ok=True)
+    _private(data, 0o711, keep={"users"})
+    users.chmod(0o711)  # each owner reaches her own directory (0700) and nobody lists the others
+    closed = _closed_above(users)
+    if closed:
+        fatal(f"{closed} is not traversable by others (mode o+x), so per-person accounts cannot reach their "
+              f"working directories under {users}. Use a data directory such as /var/lib/npuhub.")
+    problem = run_as_probe(probe_command(), {k: v for k, v in os.environ.items()
+                                             if k in ("PATH", "PYTHONPATH", "LANG", "LD_LIBRARY_PATH")})
+    if problem:
+        fatal(f"a per-person Unix account cannot run the server ({sys.executable} -m jupyterhub.singleuser): "
+              f"{problem}. Install npuhub where everyone may read and run it (e.g. a virtualenv under "
+              "/opt/npuhub, not under /root), or set isolation.mode: shared.")
+    return False
+
+
+def _private(path: Path, mode: int, keep: set[str] = frozenset()) -> None:
+    """``path`` gets ``mode``; what is in it (but ``keep``) loses every right of group and others."""
+    path.chmod(mode)
+    for entry in path.iterdir():
+        if entry.name not in keep and not entry.is_symlink():
+            entry.chmod(entry.stat().st_mode & 0o700)
+
+
+def _closed_above(path: Path) -> Path | None:
+    """The first directory above ``path`` that others may not traverse, or None."""
+    for parent in path.resolve().parents:
+        if not parent.stat().st_mode & 0o001:
+            return parent
+    return None
 
 
 def configure_auth(c, auth: AuthConfig, public_url: str, data: Path) -> None:
@@ -179,6 +261,8 @@ def configure_workshops(c, data: Path, site_groups: list[str]) -> None:
     from .workshops.cleanup import SERVICE_NAME, service_scopes
 
     if not issubclass(import_item(c.JupyterHub.authenticator_class), WorkshopCodesMixin):
+        return
+    if "WorkshopCodesMixin" in c and c.WorkshopCodesMixin.get("enable_workshop_codes") is False:
         return
     # Before JupyterHub's own templates: our login.html and page.html extend those.
     c.JupyterHub.template_paths = [WORKSHOP_TEMPLATES, *config_list(c.JupyterHub, "template_paths")]

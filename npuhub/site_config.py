@@ -24,6 +24,7 @@ __all__ = [
     "SiteConfigError",
     "Limits",
     "AuthConfig",
+    "IsolationConfig",
     "parse_quota_rules",
     "load_site_config",
     "parse_site_config",
@@ -77,6 +78,25 @@ class AuthConfig:
     groups: GroupMapping = field(default_factory=GroupMapping)
 
 
+ISOLATION_MODES = ("auto", "os-users", "shared")
+
+
+@dataclass(frozen=True)
+class IsolationConfig:
+    """How the local spawner keeps people apart on one machine (``npuhub.spawners.local``).
+
+    ``mode``: ``os-users`` (each person's server runs as her own Unix account;
+    needs root), ``shared`` (every server runs as the hub's user), or ``auto``
+    (``os-users`` when the hub runs as root). ``allow_shared_os_user`` lets
+    real sign-in (OpenID Connect, CAS, workshop guests) in although servers
+    share one OS user; without it such a hub refuses to start.
+    """
+
+    mode: str = "auto"
+    user_prefix: str = "jupyter-"
+    allow_shared_os_user: bool = False
+
+
 @dataclass(frozen=True)
 class SiteConfig:
     nodes: tuple[NodeSpec, ...]
@@ -86,6 +106,7 @@ class SiteConfig:
     source: str = "npuhub.yaml"
     auth: AuthConfig = field(default_factory=AuthConfig)
     quotas: tuple[QuotaRule, ...] = ()
+    isolation: IsolationConfig = field(default_factory=IsolationConfig)
 
 
 def default_site_config_path() -> Path:
@@ -182,7 +203,8 @@ def _slug(text: str) -> str:
 def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     """Validate the parsed YAML of a site file into a SiteConfig."""
     r = _Reader(source)
-    top = r.mapping(data, "", {"pool", "groups", "flavors", "limits", "auth", "quotas"})
+    top = r.mapping(data, "", {"pool", "groups", "flavors", "limits", "auth", "quotas",
+                                       "isolation"})
 
     nodes: list[NodeSpec] = []
     for i, entry in enumerate(r.sequence(top.get("pool", []), "pool")):
@@ -289,7 +311,26 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     )
     auth = _parse_auth(r, top.get("auth") or {}, frozenset(groups))
     quotas = parse_quota_rules(top.get("quotas") or [], source, "quotas", frozenset(groups))
-    return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source, auth, tuple(quotas))
+    isolation = _parse_isolation(r, top.get("isolation") or {})
+    return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source, auth, tuple(quotas),
+                      isolation)
+
+
+def _parse_isolation(r: _Reader, data: Any) -> IsolationConfig:
+    from .spawners.osusers import check_prefix
+
+    iso = r.mapping(data, "isolation", {"mode", "user_prefix", "allow_shared_os_user"})
+    defaults = IsolationConfig()
+    mode = r.choice(iso.get("mode", defaults.mode), "isolation.mode", ISOLATION_MODES)
+    prefix = iso.get("user_prefix", defaults.user_prefix)
+    try:
+        check_prefix(prefix if isinstance(prefix, str) else "")
+    except ValueError as e:
+        r.fail("isolation.user_prefix", str(e))
+    allow = iso.get("allow_shared_os_user", defaults.allow_shared_os_user)
+    if not isinstance(allow, bool):
+        r.fail("isolation.allow_shared_os_user", "must be true or false")
+    return IsolationConfig(mode, prefix, allow)
 
 
 def _amount(r: "_Reader", value: Any, key: str) -> Fraction:

@@ -11,8 +11,13 @@ import sys
 from pathlib import Path
 
 import requests
+import yaml
+
+from npuhub.site_config import default_site_config_path
+from npuhub.spawners.osusers import system_name
 
 from support.hubclient import HubAPI, HubSession
+from support.osusers import AS_ROOT, new_prefix, open_for_servers, remove_accounts
 from support.parts import require
 from support.processes import log_tail, wait_until_up
 from support.sites import write_site
@@ -34,9 +39,22 @@ class EmbeddedStack:
     """`npuhub up` as a real subprocess on free loopback ports."""
 
     def __init__(self, workdir: Path, site: dict | None = None):
-        """``site``: the site file's content (``support.sites.make_site(...)``); None: npuhub's default site."""
+        """``site``: the site file's content (``support.sites.make_site(...)``); None: npuhub's default site.
+
+        As root, the stack's per-person accounts get a prefix of their own
+        (``user_prefix``), unless the site sets one, and are removed at ``stop``.
+        """
         self.workdir = workdir
         self.data_dir = workdir / "data"
+        self.user_prefix = ""
+        if AS_ROOT:
+            if site is None:
+                site = yaml.safe_load(default_site_config_path().read_text())
+            isolation = dict(site.get("isolation") or {})
+            isolation.setdefault("user_prefix", new_prefix())
+            self.user_prefix = isolation["user_prefix"]
+            site = {**site, "isolation": isolation}
+            open_for_servers(self.data_dir)
         self.config = None if site is None else write_site(workdir / "npuhub.yaml", site)
         self.port, self.hub_port, self.api_port = free_port(), free_port(), free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -79,6 +97,12 @@ class EmbeddedStack:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._admin = None
+        if self.user_prefix:
+            remove_accounts(self.user_prefix)
+
+    def os_user(self, name: str) -> str:
+        """The Unix account ``name``'s servers run as in this stack (as root)."""
+        return system_name(name, self.user_prefix)
 
     def crash(self) -> None:
         """kill -9 of the hub alone: servers (own sessions) and the proxy keep running."""

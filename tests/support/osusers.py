@@ -1,0 +1,56 @@
+"""Per-person Unix accounts in tests: a prefix per stack, paths the accounts can reach, removal afterwards.
+
+A stack started as root (as CI runs) gives each person her own Unix account
+(``npuhub.spawners.osusers``). So that two stacks running side by side (pytest
+-n 2) never share or remove each other's accounts, each stack gets its own
+prefix (``t<6 hex>-``), and its accounts are removed (``userdel -r``) when it
+stops. Those accounts must reach the interpreter and the stack's directories:
+``open_for_servers`` makes every directory above them traversable (o+x, never
+readable), which on these machines means ``/root`` (pyenv's Python lives
+under it) and pytest's ``/tmp/pytest-of-root``. That is the tests' choice; a
+site installs npuhub where everyone may run it (``/opt/npuhub``), see the
+operator guide.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from npuhub.spawners.osusers import MARKER
+
+__all__ = ["AS_ROOT", "new_prefix", "open_for_servers", "remove_accounts", "accounts_with"]
+
+#: The stacks of this run make per-person accounts (npuhub's ``auto`` isolation).
+AS_ROOT = os.geteuid() == 0
+
+
+def new_prefix() -> str:
+    """A prefix of account names no other stack of this machine uses."""
+    return f"t{secrets.token_hex(3)}-"
+
+
+def open_for_servers(*paths: Path) -> None:
+    """Every directory above ``paths`` and the interpreter traversable by others (adds o+x only)."""
+    targets = [Path(os.path.realpath(sys.executable)), *map(Path, paths)]
+    for target in targets:
+        for parent in Path(os.path.realpath(target)).parents:
+            mode = parent.stat().st_mode
+            if not mode & 0o001:
+                parent.chmod((mode & 0o7777) | 0o001)
+
+
+def accounts_with(prefix: str) -> list[str]:
+    """The accounts npuhub made with ``prefix``."""
+    return [p.pw_name for p in pwd.getpwall() if p.pw_name.startswith(prefix) and p.pw_gecos.startswith(MARKER)]
+
+
+def remove_accounts(prefix: str) -> None:
+    """Remove every account (and its home) a stack made; their processes must be gone."""
+    for name in accounts_with(prefix):
+        subprocess.run(["userdel", "--force", "--remove", name], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
