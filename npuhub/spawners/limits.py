@@ -35,7 +35,8 @@ CPU_PERIOD_US = 100_000
 
 def cgroup_key(name: str) -> str:
     """A directory name for one server's group (``name`` is the Unix account, plus the server's name)."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:200] or "_"
+    key = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:200]
+    return "_" if key.strip(".") == "" else key
 
 
 class ResourceLimits:

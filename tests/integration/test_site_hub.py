@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from support.hubclient import HubAPI, HubSession
+from support.osusers import reachable_dir
 from support.oidc_idp import CLIENT_SECRET, SECRET_ENV, OIDCProvider, oidc_site, require_provider, sign_in
 from support.sites import make_site, write_site
 from support.stacks import BIN, EmbeddedStack, free_port, process_env
@@ -127,7 +128,9 @@ def test_the_hub_refuses_to_start_without_a_site_file_or_with_demo_sign_in(tmp_p
                                {"NPUHUB_SITE_CONFIG": str(tmp_path / "npuhub.yaml")})
     assert no_secret.returncode != 0 and f"${SECRET_ENV}, which is not set" in no_secret.stderr
     ok = run_hub_config(tmp_path, oidc_site("http://127.0.0.1:1"),
-                        {"NPUHUB_SITE_CONFIG": str(tmp_path / "npuhub.yaml"), SECRET_ENV: "x"})
+                        {"NPUHUB_SITE_CONFIG": str(tmp_path / "npuhub.yaml"), SECRET_ENV: "x",
+                         # as root, per-person accounts must reach their directories in it
+                         "NPUHUB_DATA_DIR": str(reachable_dir())})
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "/services/npuhub/api/v1" in ok.stdout
 

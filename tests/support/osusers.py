@@ -5,25 +5,30 @@ A stack started as root (as CI runs) gives each person her own Unix account
 -n 2) never share or remove each other's accounts, each stack gets its own
 prefix (``t<6 hex>-``), and its accounts are removed (``userdel -r``) when it
 stops. Those accounts must reach the interpreter and the stack's directories:
-``open_for_servers`` makes every directory above them traversable (o+x, never
-readable), which on these machines means ``/root`` (pyenv's Python lives
-under it) and pytest's ``/tmp/pytest-of-root``. That is the tests' choice; a
-site installs npuhub where everyone may run it (``/opt/npuhub``), see the
-operator guide.
+``open_for_servers`` makes every directory above the interpreter traversable
+(o+x, never readable), which on these machines means ``/root`` (pyenv's Python
+lives under it). That is the tests' choice; a site installs npuhub where
+everyone may run it (``/opt/npuhub``), see the operator guide. The stack's
+data directory is ``reachable_dir()``, under /tmp: pytest's own temporary
+directories sit under ``/tmp/pytest-of-root``, which every pytest session
+sets back to mode 0700.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import pwd
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from npuhub.spawners.osusers import MARKER
 
-__all__ = ["AS_ROOT", "new_prefix", "open_for_servers", "remove_accounts", "accounts_with"]
+__all__ = ["AS_ROOT", "new_prefix", "open_for_servers", "reachable_dir", "remove_accounts", "accounts_with"]
 
 #: The stacks of this run make per-person accounts (npuhub's ``auto`` isolation).
 AS_ROOT = os.geteuid() == 0
@@ -42,6 +47,14 @@ def open_for_servers(*paths: Path) -> None:
             mode = parent.stat().st_mode
             if not mode & 0o001:
                 parent.chmod((mode & 0o7777) | 0o001)
+
+
+def reachable_dir(prefix: str = "npuhub-data-") -> Path:
+    """A new directory under /tmp that others may traverse but not list (0711), removed when the run ends."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o711)
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def accounts_with(prefix: str) -> list[str]:
