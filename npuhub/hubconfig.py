@@ -16,8 +16,8 @@ proxy, every secret generated). Settings come from:
 - ``$NPUHUB_SERVICE_URL`` and ``$NPUHUB_SERVICE_API_TOKEN`` when the service
   runs on its own (a Deployment) instead of being started by the hub.
 
-The hub reads only the site file's ``auth`` section and the names of its
-groups (the courses an admin may make workshop codes for); flavors, the
+The hub reads only the site file's ``auth`` and ``isolation`` sections and the
+names of its groups (the courses an admin may make workshop codes for); flavors, the
 pool and budgets are the service's, which the spawners and the workshops ask.
 """
 

@@ -26,11 +26,12 @@ from pathlib import Path
 from traitlets import Bool, Enum, Unicode, default
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner, set_user_setuid
+from jupyterhub.utils import maybe_future
 
 from ..i18n import message
 from .limits import NoLimits, ResourceLimits, cgroup_key, detect
 from .mixin import NPUHubSpawnError, NPUSpawnerMixin
-from .osusers import AccountError, ensure_account, system_name
+from .osusers import AccountError, ensure_account, remove_account, system_name
 
 __all__ = ["LocalNPUSpawner", "safe_dirname", "isolation_mode", "resource_limits"]
 
@@ -99,6 +100,13 @@ class LocalNPUSpawner(NPUSpawnerMixin, SimpleLocalProcessSpawner):
         True,
         config=True,
         help="Hold each server to its flavor's CPU and memory with control groups, where the hub may make them.",
+    )
+    remove_account_on_delete = Bool(
+        True,
+        config=True,
+        help="""When a person is deleted from the hub (an admin, the workshop clean-up), remove her Unix
+        account and its home, her working directory (os-users only), as KubeSpawner removes her volume.
+        """,
     )
     cgroup_v2_parent = Unicode(
         "",
@@ -194,6 +202,16 @@ class LocalNPUSpawner(NPUSpawnerMixin, SimpleLocalProcessSpawner):
     def _remove_cgroup(self) -> None:
         if self.limits.enforced:
             self.limits.remove(self.cgroup)
+
+    async def delete_forever(self):
+        """The person is deleted from the hub: her account and her working directory go too (os-users)."""
+        await maybe_future(super().delete_forever())
+        if self.name or self.mode != "os-users" or not self.remove_account_on_delete:
+            return
+        try:
+            await remove_account(self.os_user)
+        except AccountError as e:
+            self.log.warning("Could not remove the Unix account of %s: %s", self._log_name, e)
 
     def user_env(self, env):
         env = super().user_env(env)

@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["system_name", "check_prefix", "ensure_account", "AccountError", "MARKER", "run_as_probe",
+__all__ = ["system_name", "check_prefix", "ensure_account", "remove_account", "AccountError", "MARKER", "run_as_probe",
            "probe_command"]
 
 #: The account's comment (GECOS): npuhub runs servers only as accounts it made.
@@ -97,6 +97,23 @@ async def _useradd(name: str, home: Path, retries: int) -> None:
         await asyncio.sleep(0.2 * (attempt + 1))
 
 
+async def remove_account(name: str) -> None:
+    """Remove the account ``name`` and its home, if npuhub made it (its processes must have ended)."""
+    try:
+        account = pwd.getpwnam(name)
+    except KeyError:
+        return
+    if account.pw_uid == 0 or not account.pw_gecos.startswith(MARKER):
+        raise AccountError(f"the Unix account {name!r} was not made by npuhub; it is left alone")
+    async with _LOCK:
+        proc = await asyncio.create_subprocess_exec("userdel", "--remove", name, stdout=subprocess.PIPE,
+                                                    stderr=subprocess.STDOUT)
+        out, _ = await proc.communicate()
+    # 12: the home could not be removed entirely (e.g. no mail spool): the account is gone all the same
+    if proc.returncode not in (0, 12):
+        raise AccountError(f"userdel {name} failed ({proc.returncode}): {out.decode(errors='replace').strip()}")
+
+
 def _private_dir(home: Path, uid: int, gid: int) -> None:
     """``home`` exists, belongs to the account and is 0700 (a restart, or an account made again, may have left it otherwise)."""
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -147,9 +164,14 @@ def _group_exists(gid: int) -> bool:
 
 
 def probe_command() -> list[str]:
-    """What a per-person account must be able to run: this interpreter, importing the server and npuhub's data."""
+    """What a per-person account must be able to run: this interpreter, finding the server, npuhub and its data.
+
+    Cheap on purpose (it runs at every start of the hub): it finds
+    ``jupyterhub.singleuser`` without importing JupyterLab.
+    """
     return [sys.executable, "-c",
-            "import jupyterhub.singleuser, npuhub, pathlib; "
-            "from importlib import resources; "
-            "p = resources.files('npuhub') / 'data' / 'singleuser'; "
-            "[f.read_bytes() for f in pathlib.Path(str(p)).iterdir() if f.is_file()]"]
+            "import importlib.util, pathlib, npuhub\n"
+            "from importlib import resources\n"
+            "assert importlib.util.find_spec('jupyterhub.singleuser'), 'jupyterhub.singleuser is not installed'\n"
+            "p = pathlib.Path(str(resources.files('npuhub') / 'data' / 'singleuser'))\n"
+            "[f.read_bytes() for f in p.iterdir() if f.is_file()]\n"]

@@ -115,6 +115,8 @@ def run_hub_config(tmp_path, site: dict | None, env: dict) -> subprocess.Complet
             "print('loaded', app.config.NPUSpawnerMixin.admission_url)\n")
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("NPUHUB_")}
     full_env.update(env)
+    # as root, per-person accounts must reach their directories in it (tmp_path is closed above)
+    full_env.setdefault("NPUHUB_DATA_DIR", str(reachable_dir()))
     return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=full_env, capture_output=True, text=True,
                           timeout=60)
 
@@ -128,9 +130,7 @@ def test_the_hub_refuses_to_start_without_a_site_file_or_with_demo_sign_in(tmp_p
                                {"NPUHUB_SITE_CONFIG": str(tmp_path / "npuhub.yaml")})
     assert no_secret.returncode != 0 and f"${SECRET_ENV}, which is not set" in no_secret.stderr
     ok = run_hub_config(tmp_path, oidc_site("http://127.0.0.1:1"),
-                        {"NPUHUB_SITE_CONFIG": str(tmp_path / "npuhub.yaml"), SECRET_ENV: "x",
-                         # as root, per-person accounts must reach their directories in it
-                         "NPUHUB_DATA_DIR": str(reachable_dir())})
+                        {"NPUHUB_SITE_CONFIG": str(tmp_path / "npuhub.yaml"), SECRET_ENV: "x"})
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "/services/npuhub/api/v1" in ok.stdout
 
