@@ -137,17 +137,18 @@ def say(text: Text) -> None:
 def configure_isolation(c, site: SiteConfig, data: Path) -> bool:
     """Each person's server as her own Unix account, or all as the hub's user; True when shared.
 
-    Decided from the site file's ``isolation`` section (``auto``: os-users as
-    root). Shared: say so at start-up in both languages, and refuse real
-    sign-in unless ``isolation.allow_shared_os_user``. Os-users: the data
-    directory reachable but not readable by others, everything the hub writes
-    private (umask 077), and a check that a per-person account can run the
-    server command at all. Says which control groups hold servers to their
+    Decided from the site file's ``isolation`` section. ``auto`` gives each
+    person her own account when the hub runs as root and that can be set up
+    (every directory above the data directory passable, the server runnable
+    by another account), else falls back to shared and says why; an explicit
+    ``os-users`` that cannot be set up stops the hub. Shared: say so at
+    start-up in both languages, and refuse real sign-in unless
+    ``isolation.allow_shared_os_user``. Either way the hub writes everything
+    with umask 077, and says which control groups hold servers to their
     flavor's CPU and memory. Spawners other than LocalNPUSpawner (containers)
     are left alone.
     """
     from .spawners.local import LocalNPUSpawner, isolation_mode, resource_limits
-    from .spawners.osusers import probe_command, run_as_probe
 
     spawner = import_item(c.JupyterHub.spawner_class)
     if not (isinstance(spawner, type) and issubclass(spawner, LocalNPUSpawner)):
@@ -157,36 +158,56 @@ def configure_isolation(c, site: SiteConfig, data: Path) -> bool:
         mode = isolation_mode(site.isolation.mode)
     except ValueError as e:
         fatal(f"{site.source}: isolation.mode: {e}.")
+    if mode == "os-users":
+        problem = _os_users_problem(data)
+        if problem and site.isolation.mode == "os-users":
+            fatal(f"{site.source}: isolation.mode is os-users, but {problem}")
+        if problem:
+            print(f"npuhub: no Unix account per person: {problem}", file=sys.stderr, flush=True)
+            mode = "shared"
     c.LocalNPUSpawner.isolation = mode
     c.LocalNPUSpawner.os_user_prefix = site.isolation.user_prefix
     limits = resource_limits()
     print(f"npuhub: CPU and memory of flavors enforced by: {limits.description}", file=sys.stderr, flush=True)
-    if mode == "shared":
-        import pwd
+    if mode == "os-users":
+        print(f"npuhub: each person's server runs as her own Unix account ({site.isolation.user_prefix}<name>)",
+              file=sys.stderr, flush=True)
+        return False
+    import pwd
 
-        _private(data, 0o700)
-        say(message("isolation_shared", user=pwd.getpwuid(os.geteuid()).pw_name))
-        if site.auth.type != "demo" and not site.isolation.allow_shared_os_user:
-            text = message("isolation_shared_refused", auth=site.auth.type.upper())
-            fatal(f"{text.zh}\n{text.en}")
-        return True
-    print(f"npuhub: each person's server runs as her own Unix account ({site.isolation.user_prefix}<name>)",
-          file=sys.stderr, flush=True)
+    _private(data, 0o700)
+    say(message("isolation_shared", user=pwd.getpwuid(os.geteuid()).pw_name))
+    if site.auth.type != "demo" and not site.isolation.allow_shared_os_user:
+        text = message("isolation_shared_refused", auth=site.auth.type.upper())
+        fatal(f"{text.zh}\n{text.en}")
+    return True
+
+
+def _os_users_problem(data: Path) -> str | None:
+    """Prepare the data directory for per-person accounts; what stops them, or None.
+
+    The data directory becomes 0711 (others pass through to their own
+    directory, list nothing) and all in it but ``users`` its user's alone;
+    every directory above must be passable, and another account (``nobody``)
+    must be able to run the server command.
+    """
+    from .spawners.osusers import probe_command, run_as_probe
+
     users = data / "users"
     users.mkdir(exist_ok=True)
     _private(data, 0o711, keep={"users"})
     users.chmod(0o711)  # each owner reaches her own directory (0700) and nobody lists the others
     closed = _closed_above(users)
     if closed:
-        fatal(f"{closed} is not traversable by others (mode o+x), so per-person accounts cannot reach their "
-              f"working directories under {users}. Use a data directory such as /var/lib/npuhub.")
+        return (f"{closed} may not be passed through by others (mode o+x), so per-person accounts cannot reach "
+                f"their working directories under {users}; use a data directory such as /var/lib/npuhub.")
     problem = run_as_probe(probe_command(), {k: v for k, v in os.environ.items()
                                              if k in ("PATH", "PYTHONPATH", "LANG", "LD_LIBRARY_PATH")})
     if problem:
-        fatal(f"a per-person Unix account cannot run the server ({sys.executable} -m jupyterhub.singleuser): "
-              f"{problem}. Install npuhub where everyone may read and run it (e.g. a virtualenv under "
-              "/opt/npuhub, not under /root), or set isolation.mode: shared.")
-    return False
+        return (f"another Unix account cannot run the server ({sys.executable} -m jupyterhub.singleuser): "
+                f"{problem}. Install npuhub where everyone may read and run it (e.g. a virtualenv under "
+                "/opt/npuhub, with a Python not under /root).")
+    return None
 
 
 def _private(path: Path, mode: int, keep: set[str] = frozenset()) -> None:

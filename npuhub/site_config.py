@@ -87,7 +87,7 @@ class IsolationConfig:
 
     ``mode``: ``os-users`` (each person's server runs as her own Unix account;
     needs root), ``shared`` (every server runs as the hub's user), or ``auto``
-    (``os-users`` when the hub runs as root). ``allow_shared_os_user`` lets
+    (``os-users`` when the hub runs as root and it can be set up). ``allow_shared_os_user`` lets
     real sign-in (OpenID Connect, CAS, workshop guests) in although servers
     share one OS user; without it such a hub refuses to start.
     """

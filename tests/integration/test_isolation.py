@@ -104,7 +104,7 @@ def test_a_notebook_reaches_nothing_of_anyone_else(stack):
         "the workshops database": str(stack.data_dir / "npuhub.sqlite"),
     }
     k2 = Kernel(stack.base_url, "student2", user_token(stack, "student2"))
-    seen = kernel_json(k2, TRY_READ + f"""
+    seen = kernel_json(k2, TRY_READ + textwrap.dedent(f"""
         targets = {targets!r}
         result = {{what: attempt(path) for what, path in targets.items()}}
         try:
@@ -123,7 +123,7 @@ def test_a_notebook_reaches_nothing_of_anyone_else(stack):
         result["environments"] = readable
         result["own_token"] = os.environ["JUPYTERHUB_API_TOKEN"]
         print(json.dumps(result))
-    """)
+    """))
     for what in targets:
         assert seen[what] == "PermissionError", f"{what}: {seen[what]}"
     assert seen["listing"] == "PermissionError"

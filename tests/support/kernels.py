@@ -63,8 +63,8 @@ class Kernel:
                         continue
                     if kind == "stream":
                         out.append(content["text"])
-                    elif kind == "error":
-                        error = f"{content['ename']}: {content['evalue']}"
+                    elif kind == "error" or (kind == "execute_reply" and content.get("status") == "error"):
+                        error = error or f"{content.get('ename')}: {content.get('evalue')}"
                     elif kind == "status" and content.get("execution_state") == "idle":
                         return Outcome("".join(out), error)
         finally:
