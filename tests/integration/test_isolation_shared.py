@@ -48,7 +48,7 @@ def test_real_sign_in_is_refused_on_a_shared_os_user_unless_the_site_accepts_it(
     (tmp_path / "refused").mkdir()
     with pytest.raises(RuntimeError, match="exited with"):
         refused.start(timeout=60)
-    log = refused.log()
+    log = refused.log_path.read_text()
     assert said_in_both_languages(log, WARNING, user=runner), log
     assert said_in_both_languages(log, REFUSAL, auth="OIDC"), log
     assert "Traceback" not in log
@@ -58,7 +58,7 @@ def test_real_sign_in_is_refused_on_a_shared_os_user_unless_the_site_accepts_it(
     accepted = EmbeddedStack(tmp_path / "accepted", site, run_as=runner)
     try:
         accepted.start(timeout=90)
-        log = accepted.log()
+        log = accepted.log_path.read_text()
         assert said_in_both_languages(log, WARNING, user=runner), log
         assert REFUSAL.en.split(":")[0] not in log
         assert requests.get(accepted.base_url + "/hub/login", timeout=30).status_code in (200, 302)
@@ -70,7 +70,7 @@ def test_demo_accounts_keep_working_without_root_and_guests_are_not_let_in(runne
     stack = EmbeddedStack(tmp_path, make_site(), run_as=runner)
     try:
         stack.start(timeout=90)
-        log = stack.log()
+        log = stack.log_path.read_text()
         assert said_in_both_languages(log, WARNING, user=runner), log
         assert said_in_both_languages(log, MESSAGES["isolation_guests_off"]), log
         # no workshop codes while everyone's server can read everyone's files
