@@ -195,7 +195,7 @@ def _os_users_problem(data: Path) -> str | None:
 
     users = data / "users"
     users.mkdir(exist_ok=True)
-    _private(data, 0o711, keep={"users"})
+    _private(data, 0o711)
     users.chmod(0o711)  # each owner reaches her own directory (0700) and nobody lists the others
     closed = _closed_above(users)
     if closed:
@@ -210,12 +210,22 @@ def _os_users_problem(data: Path) -> str | None:
     return None
 
 
-def _private(path: Path, mode: int, keep: set[str] = frozenset()) -> None:
-    """``path`` gets ``mode``; what is in it (but ``keep``) loses every right of group and others."""
+#: What the hub, the service and the workshops keep in the data directory (with SQLite's side files).
+_DATA_FILES = ("crypt-key", "spawner-token", "workshops-token", "demo-password", "jupyterhub_cookie_secret",
+               "jupyterhub.pid", "proxy.pid", "jupyterhub.sqlite", "admission.sqlite", "npuhub.sqlite")
+
+
+def _private(path: Path, mode: int) -> None:
+    """``path`` gets ``mode``; npuhub's own files in it lose every right of group and others.
+
+    Only files npuhub knows it writes: the data directory may be a working
+    directory with other things in it (a site hub's default is its cwd).
+    """
     path.chmod(mode)
     for entry in path.iterdir():
-        if entry.name not in keep and not entry.is_symlink():
-            entry.chmod(entry.stat().st_mode & 0o700)
+        if entry.name.split("-")[0] in _DATA_FILES or entry.name in _DATA_FILES:
+            if entry.is_file() and not entry.is_symlink():
+                entry.chmod(entry.stat().st_mode & 0o700)
 
 
 def _closed_above(path: Path) -> Path | None:

@@ -196,6 +196,19 @@ def test_a_kernel_past_its_flavors_memory_is_ended_by_the_oom_killer(stack):
     assert not memory_group.path.exists(), "the server's control group outlived it"
 
 
+def test_a_person_deleted_from_the_hub_takes_her_account_and_files_along(stack):
+    started(stack, "student4", "cpu")
+    account = stack.os_user("student4")
+    home = stack.data_dir / "users" / "student4"
+    assert pwd.getpwnam(account).pw_dir == str(home) and home.is_dir()
+    stack.admin("DELETE", "/users/student4/server")
+    stack.admin.wait_for_server("student4", ready=False)
+    assert stack.admin("DELETE", "/users/student4").status_code == 204
+    with pytest.raises(KeyError):
+        pwd.getpwnam(account)
+    assert not home.exists()
+
+
 class _Group:
     def __init__(self, path: Path, version: int):
         self.path, self.version = path, version
