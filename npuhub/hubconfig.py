@@ -187,7 +187,7 @@ def _os_users_problem(data: Path) -> str | None:
     """Prepare the data directory for per-person accounts; what stops them, or None.
 
     The data directory becomes 0711 (others pass through to their own
-    directory, list nothing) and all in it but ``users`` its user's alone;
+    directory, list nothing) and npuhub's files in it its user's alone;
     every directory above must be passable, and another account (``nobody``)
     must be able to run the server command.
     """
