@@ -26,6 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from npuhub.spawners.limits import detect
 from npuhub.spawners.osusers import MARKER
 
 __all__ = ["AS_ROOT", "new_prefix", "open_for_servers", "reachable_dir", "remove_accounts", "accounts_with"]
@@ -63,7 +64,15 @@ def accounts_with(prefix: str) -> list[str]:
 
 
 def remove_accounts(prefix: str) -> None:
-    """Remove every account (and its home) a stack made; their processes must be gone."""
+    """Remove every account (and its home) a stack made, and control groups its servers left (a killed hub)."""
     for name in accounts_with(prefix):
         subprocess.run(["userdel", "--force", "--remove", name], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
+    # the stack's hub nests its groups where this process would (it inherits this process's groups)
+    limits = detect()
+    for parent in {getattr(limits, name, None) for name in ("parent", "memory_parent", "cpu_parent")} - {None}:
+        for group in parent.glob(prefix + "*") if parent.is_dir() else ():
+            try:
+                group.rmdir()
+            except OSError:
+                pass  # still has processes: a leftover server ends with its test
