@@ -121,6 +121,15 @@ def test_a_notebook_reaches_nothing_of_anyone_else(stack):
             except OSError:
                 pass
         result["environments"] = readable
+        # command lines are everyone's to read (ps): no secret may be in one
+        lines = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{{pid}}/cmdline", "rb") as f:
+                    lines.append(f.read().decode(errors="replace"))
+            except OSError:
+                pass
+        result["cmdlines"] = lines
         result["own_token"] = os.environ["JUPYTERHUB_API_TOKEN"]
         print(json.dumps(result))
     """))
@@ -132,7 +141,8 @@ def test_a_notebook_reaches_nothing_of_anyone_else(stack):
     own_uid = pwd.getpwnam(stack.os_user("student2")).pw_uid
     for pid in seen["environments"]:
         assert os.stat(f"/proc/{pid}").st_uid == own_uid, f"read the environment of {pid}"
-    everything = "\n".join(seen["environments"].values())
+    everything = "\n".join([*seen["environments"].values(), *seen["cmdlines"]])
+    assert any("npuhub.service" in line for line in seen["cmdlines"])  # it did see the others' command lines
     forbidden = {**secrets, "student1's token": env1["JUPYTERHUB_API_TOKEN"], "the demo password": PASSWORD}
     for name, value in forbidden.items():
         assert value not in everything, f"{name} is within student2's reach"
