@@ -29,8 +29,9 @@ def _demo_password(data_dir: Path) -> tuple[str, str]:
     if path.exists():
         return path.read_text().strip(), str(path)
     password = secrets.token_urlsafe(9)
-    path.write_text(password + "\n")
-    path.chmod(0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even briefly
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
     return password, f"generated, kept in {path}"
 
 
@@ -141,6 +142,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         sign_in = "demo accounts (only `npuhub up` on one machine may use them)"
     print(f"  sign-in: {sign_in}")
+    iso = site.isolation
+    modes = {"auto": "each person's server as her own Unix account when npuhub runs as root, else one shared OS user",
+             "os-users": "each person's server as her own Unix account (npuhub must run as root)",
+             "shared": "every server as the hub's own OS user (no isolation)"}
+    print(f"  isolation: {modes[iso.mode]}; accounts named {iso.user_prefix}<name>")
+    if iso.mode != "os-users":
+        if auth.type == "demo" or iso.allow_shared_os_user:
+            print("  on a shared OS user: sign-in allowed (demo accounts, or allow_shared_os_user: true)")
+        else:
+            print(f"  on a shared OS user: {auth.type.upper()} sign-in refused at start "
+                  "(set isolation.allow_shared_os_user: true to accept the risk)")
     return 0
 
 

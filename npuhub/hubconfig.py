@@ -16,8 +16,8 @@ proxy, every secret generated). Settings come from:
 - ``$NPUHUB_SERVICE_URL`` and ``$NPUHUB_SERVICE_API_TOKEN`` when the service
   runs on its own (a Deployment) instead of being started by the hub.
 
-The hub reads only the site file's ``auth`` section and the names of its
-groups (the courses an admin may make workshop codes for); flavors, the
+The hub reads only the site file's ``auth`` and ``isolation`` sections and the
+names of its groups (the courses an admin may make workshop codes for); flavors, the
 pool and budgets are the service's, which the spawners and the workshops ask.
 """
 
@@ -35,6 +35,7 @@ from traitlets.utils.importstring import import_item
 
 from .activity import report_interval
 from .groups import CUSTOM_SCOPES
+from .i18n import Text, message
 from .refusals import Refusal
 from .site_config import AuthConfig, SiteConfig, SiteConfigError, load_site_config
 from .spawners.mixin import NPUHubSpawnError
@@ -104,12 +105,17 @@ def configure(c, *, embedded: bool = False, spawner_class: str | None = None,
     settings["headers"] = {"X-Content-Type-Options": "nosniff", **settings.get("headers", {})}
     c.JupyterHub.tornado_settings = settings
     c.JupyterHub.template_paths = [TEMPLATES, *config_list(c.JupyterHub, "template_paths")]
-    configure_auth(c, site.auth, public_url.rstrip("/"), data)
-    configure_workshops(c, data, sorted(site.groups))
-
     c.JupyterHub.spawner_class = spawner_class or SPAWNER_CLASSES[site.spawner.type]
     if site.spawner.type == "kubernetes":
         configure_kubernetes(c, site.spawner.kubernetes)
+    shared = configure_isolation(c, site, data)
+    configure_auth(c, site.auth, public_url.rstrip("/"), data)
+    if shared and not site.isolation.allow_shared_os_user:
+        # guests are real people too: no codes while everyone's server can read everyone's files
+        c.WorkshopCodesMixin.enable_workshop_codes = False
+        say(message("isolation_guests_off"))
+    configure_workshops(c, data, sorted(site.groups))
+
     # A CPU notebook to work in while a named NPU server waits in the queue (the lab
     # extension shows its place); the site's max_share still bounds what one person holds.
     c.JupyterHub.allow_named_servers = True
@@ -157,6 +163,113 @@ class RefusalsWithoutTraceback(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         return True
+
+
+def say(text: Text) -> None:
+    """A start-up line for the operator, in both languages."""
+    print(f"npuhub: {text.zh}\nnpuhub: {text.en}", file=sys.stderr, flush=True)
+
+
+def configure_isolation(c, site: SiteConfig, data: Path) -> bool:
+    """Each person's server as her own Unix account, or all as the hub's user; True when shared.
+
+    Decided from the site file's ``isolation`` section. ``auto`` gives each
+    person her own account when the hub runs as root and that can be set up
+    (every directory above the data directory passable, the server runnable
+    by another account), else falls back to shared and says why; an explicit
+    ``os-users`` that cannot be set up stops the hub. Shared: say so at
+    start-up in both languages, and refuse real sign-in unless
+    ``isolation.allow_shared_os_user``. Either way the hub writes everything
+    with umask 077, and says which control groups hold servers to their
+    flavor's CPU and memory. Spawners other than LocalNPUSpawner (containers)
+    are left alone.
+    """
+    from .spawners.local import LocalNPUSpawner, isolation_mode, resource_limits
+
+    spawner = import_item(c.JupyterHub.spawner_class)
+    if not (isinstance(spawner, type) and issubclass(spawner, LocalNPUSpawner)):
+        return False
+    os.umask(0o077)  # the hub's databases, pid files and logs: its user's alone
+    try:
+        mode = isolation_mode(site.isolation.mode)
+    except ValueError as e:
+        fatal(f"{site.source}: isolation.mode: {e}.")
+    if mode == "os-users":
+        problem = _os_users_problem(data)
+        if problem and site.isolation.mode == "os-users":
+            fatal(f"{site.source}: isolation.mode is os-users, but {problem}")
+        if problem:
+            print(f"npuhub: no Unix account per person: {problem}", file=sys.stderr, flush=True)
+            mode = "shared"
+    c.LocalNPUSpawner.isolation = mode
+    c.LocalNPUSpawner.os_user_prefix = site.isolation.user_prefix
+    limits = resource_limits()
+    print(f"npuhub: CPU and memory of flavors enforced by: {limits.description}", file=sys.stderr, flush=True)
+    if mode == "os-users":
+        print(f"npuhub: each person's server runs as her own Unix account ({site.isolation.user_prefix}<name>)",
+              file=sys.stderr, flush=True)
+        return False
+    import pwd
+
+    _private(data, 0o700)
+    say(message("isolation_shared", user=pwd.getpwuid(os.geteuid()).pw_name))
+    if site.auth.type != "demo" and not site.isolation.allow_shared_os_user:
+        text = message("isolation_shared_refused", auth=site.auth.type.upper())
+        fatal(f"{text.zh}\n{text.en}")
+    return True
+
+
+def _os_users_problem(data: Path) -> str | None:
+    """Prepare the data directory for per-person accounts; what stops them, or None.
+
+    The data directory becomes 0711 (others pass through to their own
+    directory, list nothing) and npuhub's files in it its user's alone;
+    every directory above must be passable, and another account (``nobody``)
+    must be able to run the server command.
+    """
+    from .spawners.osusers import probe_command, run_as_probe
+
+    users = data / "users"
+    users.mkdir(exist_ok=True)
+    _private(data, 0o711)
+    users.chmod(0o711)  # each owner reaches her own directory (0700) and nobody lists the others
+    closed = _closed_above(users)
+    if closed:
+        return (f"{closed} may not be passed through by others (mode o+x), so per-person accounts cannot reach "
+                f"their working directories under {users}; use a data directory such as /var/lib/npuhub.")
+    problem = run_as_probe(probe_command(), {k: v for k, v in os.environ.items()
+                                             if k in ("PATH", "PYTHONPATH", "LANG", "LD_LIBRARY_PATH")})
+    if problem:
+        return (f"another Unix account cannot run the server ({sys.executable} -m jupyterhub.singleuser): "
+                f"{problem}. Install npuhub where everyone may read and run it (e.g. a virtualenv under "
+                "/opt/npuhub, with a Python not under /root).")
+    return None
+
+
+#: What the hub, the service and the workshops keep in the data directory (with SQLite's side files).
+_DATA_FILES = ("crypt-key", "spawner-token", "workshops-token", "demo-password", "jupyterhub_cookie_secret",
+               "jupyterhub.pid", "proxy.pid", "jupyterhub.sqlite", "admission.sqlite", "npuhub.sqlite")
+
+
+def _private(path: Path, mode: int) -> None:
+    """``path`` gets ``mode``; npuhub's own files in it lose every right of group and others.
+
+    Only files npuhub knows it writes: the data directory may be a working
+    directory with other things in it (a site hub's default is its cwd).
+    """
+    path.chmod(mode)
+    for entry in path.iterdir():
+        if entry.name.split("-")[0] in _DATA_FILES or entry.name in _DATA_FILES:
+            if entry.is_file() and not entry.is_symlink():
+                entry.chmod(entry.stat().st_mode & 0o700)
+
+
+def _closed_above(path: Path) -> Path | None:
+    """The first directory above ``path`` that others may not traverse, or None."""
+    for parent in path.resolve().parents:
+        if not parent.stat().st_mode & 0o001:
+            return parent
+    return None
 
 
 def configure_auth(c, auth: AuthConfig, public_url: str, data: Path) -> None:
@@ -215,6 +328,8 @@ def configure_workshops(c, data: Path, site_groups: list[str]) -> None:
     from .workshops.cleanup import SERVICE_NAME, service_scopes
 
     if not issubclass(import_item(c.JupyterHub.authenticator_class), WorkshopCodesMixin):
+        return
+    if "WorkshopCodesMixin" in c and c.WorkshopCodesMixin.get("enable_workshop_codes") is False:
         return
     # Before JupyterHub's own templates: our login.html and page.html extend those.
     c.JupyterHub.template_paths = [WORKSHOP_TEMPLATES, *config_list(c.JupyterHub, "template_paths")]

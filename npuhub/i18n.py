@@ -265,6 +265,29 @@ MESSAGES: dict[str, Text] = {
         "这与已保存的数据冲突，什么也没有改变：{detail}",
         "This conflicts with what is stored already, and nothing was changed: {detail}",
     ),
+    # -- isolation on one machine (spawners/local.py, hubconfig.py)
+    "isolation_shared": Text(
+        "注意：每个人的服务器都以同一个操作系统用户（{user}）运行，没有隔离：任何人的代码都能读取其他人的文件和令牌。"
+        "要为每人使用独立的系统用户，请以 root 运行 npuhub。",
+        "Warning: every person's server runs as the same OS user ({user}), with no isolation: anyone's code can "
+        "read everyone else's files and tokens. Run npuhub as root to give each person her own system user.",
+    ),
+    "isolation_shared_refused": Text(
+        "拒绝启动：登录方式为 {auth}（真实用户），但所有服务器都以同一个操作系统用户运行。"
+        "请以 root 运行 npuhub（每人独立的系统用户），或在站点文件中设置 isolation.allow_shared_os_user: true 以接受这一风险。",
+        "Refusing to start: sign-in is {auth} (real people), but every server would run as the same OS user. "
+        "Run npuhub as root (a system user per person), or set isolation.allow_shared_os_user: true in the site "
+        "file to accept that risk.",
+    ),
+    "isolation_guests_off": Text(
+        "工作坊访问码已关闭：所有服务器都以同一个操作系统用户运行（站点文件的 isolation.allow_shared_os_user 可以打开）。",
+        "Workshop codes are off: every server runs as the same OS user (the site file's "
+        "isolation.allow_shared_os_user turns them on).",
+    ),
+    "account_refused": Text(
+        "无法为您准备系统账号，服务器没有启动。请告诉中心工作人员。",
+        "Your system account could not be prepared, so your server was not started. Please tell the centre's staff.",
+    ),
 }
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "SiteConfigError",
     "Limits",
     "AuthConfig",
+    "IsolationConfig",
     "parse_quota_rules",
     "load_site_config",
     "parse_site_config",
@@ -83,6 +84,25 @@ class AuthConfig:
     groups: GroupMapping = field(default_factory=GroupMapping)
 
 
+ISOLATION_MODES = ("auto", "os-users", "shared")
+
+
+@dataclass(frozen=True)
+class IsolationConfig:
+    """How the local spawner keeps people apart on one machine (``npuhub.spawners.local``).
+
+    ``mode``: ``os-users`` (each person's server runs as her own Unix account;
+    needs root), ``shared`` (every server runs as the hub's user), or ``auto``
+    (``os-users`` when the hub runs as root and it can be set up). ``allow_shared_os_user`` lets
+    real sign-in (OpenID Connect, CAS, workshop guests) in although servers
+    share one OS user; without it such a hub refuses to start.
+    """
+
+    mode: str = "auto"
+    user_prefix: str = "jupyter-"
+    allow_shared_os_user: bool = False
+
+
 @dataclass(frozen=True)
 class SiteConfig:
     nodes: tuple[NodeSpec, ...]
@@ -98,6 +118,7 @@ class SiteConfig:
 
     #: ``pool: {kubernetes: ...}``: the nodes come from the cluster (``nodes`` is then what was last seen)
     kubernetes: KubernetesPool | None = None
+    isolation: IsolationConfig = field(default_factory=IsolationConfig)
 
     @property
     def pool_models(self) -> dict[str, str]:
@@ -219,7 +240,8 @@ def _slug(text: str) -> str:
 def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     """Validate the parsed YAML of a site file into a SiteConfig."""
     r = _Reader(source)
-    top = r.mapping(data, "", {"pool", "groups", "flavors", "limits", "auth", "quotas", "cpu_backend", "spawner"})
+    top = r.mapping(data, "", {"pool", "groups", "flavors", "limits", "auth", "quotas", "cpu_backend", "spawner",
+                               "isolation"})
 
     nodes: list[NodeSpec] = []
     backend_specs: dict[str | None, tuple[str, Any]] = {}  # model -> (key, spec)
@@ -368,8 +390,9 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     auth = _parse_auth(r, top.get("auth") or {}, frozenset(groups))
     quotas = parse_quota_rules(top.get("quotas") or [], source, "quotas", frozenset(groups))
     spawner = _parse_spawner(r, top.get("spawner") or {})
+    isolation = _parse_isolation(r, top.get("isolation") or {})
     return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source, auth, tuple(quotas),
-                      backends, spawner, kubernetes)
+                      backends, spawner, kubernetes, isolation)
 
 
 def _backends(r: "_Reader", specs: dict[str | None, tuple[str, Any]], cpu_spec: Any, vendors: dict[str, str],
@@ -398,6 +421,23 @@ def _backends(r: "_Reader", specs: dict[str | None, tuple[str, Any]], cpu_spec: 
             if len(problems) > 1 else ""
         r.fail(f"flavors[{index}]", f"cannot start: {first}{more}")
     return backends
+
+
+def _parse_isolation(r: _Reader, data: Any) -> IsolationConfig:
+    from .spawners.osusers import check_prefix
+
+    iso = r.mapping(data, "isolation", {"mode", "user_prefix", "allow_shared_os_user"})
+    defaults = IsolationConfig()
+    mode = r.choice(iso.get("mode", defaults.mode), "isolation.mode", ISOLATION_MODES)
+    prefix = iso.get("user_prefix", defaults.user_prefix)
+    try:
+        check_prefix(prefix if isinstance(prefix, str) else "")
+    except ValueError as e:
+        r.fail("isolation.user_prefix", str(e))
+    allow = iso.get("allow_shared_os_user", defaults.allow_shared_os_user)
+    if not isinstance(allow, bool):
+        r.fail("isolation.allow_shared_os_user", "must be true or false")
+    return IsolationConfig(mode, prefix, allow)
 
 
 def _amount(r: "_Reader", value: Any, key: str) -> Fraction:

@@ -47,7 +47,8 @@ def test_generated_references_follow_the_code(html):
                  "npuhub quota adjust", "npuhub reserve create", "npuhub queue cancel", "--reason TEXT"):
         assert text in cli
     config = (html / "reference" / "config.html").read_text(encoding="utf-8")
-    for text in ("c.LocalNPUSpawner.work_root", "c.NPUSpawnerMixin.admission_url",
+    for text in ("c.LocalNPUSpawner.work_root", "c.LocalNPUSpawner.isolation", "c.LocalNPUSpawner.os_user_prefix",
+                 "c.LocalNPUSpawner.cgroup_v2_parent", "c.NPUSpawnerMixin.admission_url",
                  "c.DemoAuthenticator.students", "c.NPUHubOIDCAuthenticator.issuer",
                  "c.WorkshopCodesMixin.db_url", "c.WorkshopCodesMixin.admission_url",
                  "c.WatchedKubeSpawner.pod_start_timeout", "c.WatchedKubeSpawner.unschedulable_grace"):

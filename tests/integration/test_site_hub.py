@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from support.hubclient import HubAPI, HubSession
+from support.osusers import AS_ROOT, reachable_dir
+from support.parts import require
 from support.oidc_idp import CLIENT_SECRET, SECRET_ENV, OIDCProvider, oidc_site, require_provider, sign_in
 from support.sites import make_site, write_site
 from support.stacks import BIN, EmbeddedStack, free_port, process_env
@@ -114,6 +116,8 @@ def run_hub_config(tmp_path, site: dict | None, env: dict) -> subprocess.Complet
             "print('loaded', app.config.NPUSpawnerMixin.admission_url)\n")
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("NPUHUB_")}
     full_env.update(env)
+    # as root, per-person accounts must reach their directories in it (tmp_path is closed above)
+    full_env.setdefault("NPUHUB_DATA_DIR", str(reachable_dir()))
     return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=full_env, capture_output=True, text=True,
                           timeout=60)
 
@@ -140,3 +144,20 @@ def test_a_hub_without_the_service_url_says_what_to_set(tmp_path):
                         f"JupyterHub().load_config_file({str(config)!r})"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "c.NPUSpawnerMixin.admission_url is not set" in r.stderr
+
+
+def test_where_accounts_cannot_reach_the_data_directory_the_hub_says_so_and_lets_no_real_person_in(tmp_path):
+    """As root: a data directory below one closed to others (pytest's own, mode 0700) cannot hold per-person
+    directories. ``auto`` falls back to one shared OS user, says why, and so refuses OpenID Connect;
+    an explicit ``os-users`` stops the hub with the reason."""
+    require(AS_ROOT, "root (per-person Unix accounts; CI runs as root)")
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    env = {"NPUHUB_SITE_CONFIG": str(tmp_path / "npuhub.yaml"), SECRET_ENV: "x",
+           "NPUHUB_DATA_DIR": str(closed / "data")}
+    auto = run_hub_config(tmp_path, oidc_site("http://127.0.0.1:1"), env)
+    assert auto.returncode != 0 and "Traceback" not in auto.stderr
+    assert "no Unix account per person" in auto.stderr and "may not be passed through" in auto.stderr
+    assert "every server would run as the same OS user" in auto.stderr and "所有服务器" in auto.stderr
+    explicit = run_hub_config(tmp_path, oidc_site("http://127.0.0.1:1") | {"isolation": {"mode": "os-users"}}, env)
+    assert explicit.returncode != 0 and "isolation.mode is os-users, but" in explicit.stderr

@@ -139,10 +139,12 @@ def stack_db(request, tmp_path, monkeypatch):
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres_url")
         monkeypatch.setenv("NPUHUB_DB_URL", url)
+        stack = EmbeddedStack(tmp_path, SITE)
     else:
-        url = f"sqlite:///{tmp_path / 'data' / 'admission.sqlite'}"
         monkeypatch.delenv("NPUHUB_DB_URL", raising=False)
-    stack = EmbeddedStack(tmp_path, SITE).start()
+        stack = EmbeddedStack(tmp_path, SITE)  # its data directory is under /tmp when run as root
+        url = f"sqlite:///{stack.data_dir / 'admission.sqlite'}"
+    stack.start()
     try:
         yield stack, url
     finally:

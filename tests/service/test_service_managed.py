@@ -51,7 +51,7 @@ def test_embedded_stack_runs_the_service_and_takes_it_down_with_the_hub(tmp_path
         r = requests.post(f"{api}/requests", json={"flavor": "npu-quarter"},
                           headers={"Authorization": f"token {token}"}, timeout=10)
         assert r.status_code == 201, r.text
-        assert (tmp_path / "data" / "admission.sqlite").exists()
+        assert (stack.data_dir / "admission.sqlite").exists()
 
         pid = service_pid(stack)
         stack.crash()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import shutil
 import socket
@@ -11,8 +12,13 @@ import sys
 from pathlib import Path
 
 import requests
+import yaml
+
+from npuhub.site_config import default_site_config_path
+from npuhub.spawners.osusers import system_name
 
 from support.hubclient import HubAPI, HubSession
+from support.osusers import AS_ROOT, new_prefix, open_for_servers, reachable_dir, remove_accounts
 from support.parts import require
 from support.processes import log_tail, wait_until_up
 from support.sites import write_site
@@ -33,11 +39,35 @@ def free_port() -> int:
 class EmbeddedStack:
     """`npuhub up` as a real subprocess on free loopback ports."""
 
-    def __init__(self, workdir: Path, site: dict | None = None):
-        """``site``: the site file's content (``support.sites.make_site(...)``); None: npuhub's default site."""
+    def __init__(self, workdir: Path, site: dict | None = None, *, run_as: str | None = None):
+        """``site``: the site file's content (``support.sites.make_site(...)``); None: npuhub's default site.
+
+        As root, the stack's per-person accounts get a prefix of their own
+        (``user_prefix``, whatever the site says) and are removed at ``stop``.
+        ``run_as``: run `npuhub up` as this (unprivileged) Unix user instead.
+        """
         self.workdir = workdir
         self.data_dir = workdir / "data"
-        self.config = None if site is None else write_site(workdir / "npuhub.yaml", site)
+        self.user_prefix = ""
+        self.run_as = run_as
+        site_dir = workdir
+        if AS_ROOT:
+            # a data directory per-person accounts can reach (pytest's tmp_path is 0700 above)
+            files = reachable_dir()
+            self.data_dir = files / "data"
+            open_for_servers()
+            if run_as:
+                account = pwd.getpwnam(run_as)
+                os.chown(files, account.pw_uid, account.pw_gid)
+                site_dir = files
+            else:
+                if site is None:
+                    site = yaml.safe_load(default_site_config_path().read_text())
+                isolation = dict(site.get("isolation") or {})
+                isolation["user_prefix"] = new_prefix()
+                self.user_prefix = isolation["user_prefix"]
+                site = {**site, "isolation": isolation}
+        self.config = None if site is None else write_site(site_dir / "npuhub.yaml", site)
         self.port, self.hub_port, self.api_port = free_port(), free_port(), free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "npuhub-up.log"
@@ -60,8 +90,15 @@ class EmbeddedStack:
                 f"the Node configurable-http-proxy ({NODE_PROXY})")
         env = dict(os.environ, NPUHUB_DEMO_PASSWORD=PASSWORD)
         log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(self.command(), cwd=self.workdir, env=env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        as_user = {}
+        cwd = self.workdir
+        if self.run_as:
+            account = pwd.getpwnam(self.run_as)
+            as_user = dict(user=account.pw_uid, group=account.pw_gid, extra_groups=[])
+            cwd = self.data_dir.parent
+            env["HOME"] = str(cwd)
+        self.proc = subprocess.Popen(self.command(), cwd=cwd, env=env, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True, **as_user)
         wait_until_up(self.proc, self.base_url + "/hub/api", what="the hub (npuhub up)", timeout=timeout,
                       log=self.log, interval=0.2)
         return self
@@ -79,6 +116,12 @@ class EmbeddedStack:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._admin = None
+        if self.user_prefix:
+            remove_accounts(self.user_prefix)
+
+    def os_user(self, name: str) -> str:
+        """The Unix account ``name``'s servers run as in this stack (as root)."""
+        return system_name(name, self.user_prefix)
 
     def crash(self) -> None:
         """kill -9 of the hub alone: servers (own sessions) and the proxy keep running."""

@@ -74,6 +74,12 @@ def share_of(index, value):
          "spawner.kubernetes.home_mount_path", "absolute path"),
         (lambda d: d.__setitem__("spawner", {"kubernetes": {"privileged": True}}),
          "spawner.kubernetes.privileged", "unknown key"),
+        (lambda d: d["isolation"].__setitem__("mode", "containers"), "isolation.mode", "not one of"),
+        (lambda d: d["isolation"].__setitem__("user_prefix", ""), "isolation.user_prefix", "must start with"),
+        (lambda d: d["isolation"].__setitem__("user_prefix", "Jupyter:"), "isolation.user_prefix", "must start with"),
+        (lambda d: d["isolation"].__setitem__("allow_shared_os_user", "yes"), "isolation.allow_shared_os_user",
+         "true or false"),
+        (lambda d: d["isolation"].__setitem__("shared", True), "isolation.shared", "unknown key"),
     ],
 )
 def test_mistakes_name_the_key(change, key, words):
@@ -106,7 +112,20 @@ def test_npuhub_up_stops_on_a_bad_file_with_the_key_and_no_traceback(tmp_path):
 
 def test_check_config_summarises(capsys):
     assert main(["check-config"]) == 0
-    assert "flavor npu-quarter: 1/4 x Ascend 910B" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "flavor npu-quarter: 1/4 x Ascend 910B" in out
+    assert "isolation: each person's server as her own Unix account when npuhub runs as root" in out
+
+
+def test_check_config_says_real_sign_in_on_a_shared_os_user_is_refused(tmp_path, capsys):
+    site = mutate(lambda d: d.update(
+        auth={"type": "cas", "cas": {"server_url": "https://cas.example.edu/cas"}},
+        isolation={"mode": "shared"}))
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(site))
+    assert main(["check-config", str(tmp_path / "s.yaml")]) == 0
+    assert "CAS sign-in refused at start (set isolation.allow_shared_os_user: true" in capsys.readouterr().out
+    site["isolation"]["allow_shared_os_user"] = True
+    assert parse_site_config(site).isolation.allow_shared_os_user is True
 
 
 def test_quotas_and_prices():
