@@ -6,20 +6,4 @@ are the ``support`` package (tests/ is on ``pythonpath``, see pyproject.toml).
 
 from __future__ import annotations
 
-from support.parts import REQUIRE_ALL, missing_parts
-
-
-def pytest_terminal_summary(terminalreporter):
-    """Say loudly which real parts were missing, so a green run on a laptop is not taken for a full one."""
-    reasons = [report.longrepr[2] for report in terminalreporter.stats.get("skipped", [])
-               if isinstance(report.longrepr, tuple)]
-    missing = missing_parts(reasons)
-    if not missing:
-        return
-    terminalreporter.section("real parts missing: their tests were SKIPPED, not passed", sep="!",
-                             red=True, bold=True)
-    for part, count in sorted(missing.items()):
-        terminalreporter.line(f"  {part}: {count} test{'s' if count > 1 else ''} skipped", yellow=True)
-    if not REQUIRE_ALL:
-        terminalreporter.line("Install them (scripts/install-test-deps.sh), or set NPUHUB_REQUIRE_ALL=1 "
-                              "to make each missing part a failure, as CI does.")
+from support.summary import pytest_terminal_summary  # noqa: F401 (a hook: pytest finds it here)

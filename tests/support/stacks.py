@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import requests
 
 from support.hubclient import HubAPI, HubSession
+from support.parallel import free_port  # noqa: F401 (re-exported: the tiers import it from here)
 from support.parts import require
 from support.processes import log_tail, wait_until_up
 from support.sites import write_site
@@ -21,13 +21,6 @@ from support.sites import write_site
 PASSWORD = "test-demo-password"
 #: The virtualenv's bin directory: jupyterhub, npuhub, jlpm.
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class EmbeddedStack:
