@@ -178,7 +178,7 @@ def test_kill_9_of_the_hub_leaves_no_slice_without_a_server(stack_db, request):
     token = stack.admin.http.headers["Authorization"].split()[1]
     for name in STUDENTS:
         stack.session(name)  # signed in once: the hub knows her groups
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 300  # a hung storm fails: the students live until both kills (up to 2 x 120 s)
     hub_up = threading.Event()
     hub_up.set()
     kills_over = threading.Event()
