@@ -26,7 +26,7 @@ up: .venv/.installed
 	$(BIN)/npuhub up $(ARGS)
 
 # The suite runs in parallel workers (pytest-xdist): its tests mostly wait on real processes (hubs, servers,
-# Chromium, PostgreSQL), so two workers on a 2-core machine nearly halve the time. Each worker takes whole
+# Chromium, PostgreSQL), so two workers share a 2-core machine well (CI: 21 min serial). Each worker takes whole
 # files (module fixtures start once), in tests/conftest.py's order: the slowest tiers first.
 # TEST_WORKERS=0 runs it in one process, e.g. to debug with --pdb.
 TEST_WORKERS ?= 2
