@@ -8,7 +8,7 @@ ARGS ?=
 
 help:
 	@echo "make up      install (first time) and run the embedded stack at http://127.0.0.1:8000"
-	@echo "make test    install (first time) and run the whole test suite"
+	@echo "make test    install (first time) and run the whole test suite (2 workers; TEST_WORKERS=N)"
 	@echo "make docs    build the documentation into docs/_build/html"
 	@echo "make bench   run the benchmarks (results: benchmarks/README.md)"
 	@echo "make replay  replay the workloads through the admission core (table and plots: benchmarks/README.md)"
@@ -26,12 +26,19 @@ LAB_EXT_SOURCES := $(LAB_EXT)/package.json $(LAB_EXT)/yarn.lock $(LAB_EXT)/pypro
 up: .venv/.installed
 	$(BIN)/npuhub up $(ARGS)
 
+# The suite runs in parallel workers (pytest-xdist): its tests mostly wait on real processes (hubs, servers,
+# Chromium, PostgreSQL), so two workers share a 2-core machine well (CI: 21 min serial). Each worker takes whole
+# files (module fixtures start once), in tests/conftest.py's order: the slowest tiers first.
+# TEST_WORKERS=0 runs it in one process, e.g. to debug with --pdb.
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+
 test: .venv/.installed
 	scripts/install-test-deps.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-unit: .venv/.installed
-	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) tests/unit $(PYTEST_ARGS)
 
 bench: .venv/.installed
 	$(BIN)/python benchmarks/placement.py

@@ -6,26 +6,25 @@ are the ``support`` package (tests/ is on ``pythonpath``, see pyproject.toml).
 
 from __future__ import annotations
 
-from support.parts import REQUIRE_ALL, missing_parts
+from support.summary import pytest_terminal_summary  # noqa: F401 (a hook: pytest finds it here)
 
 
-def pytest_terminal_summary(terminalreporter):
-    """Say loudly which real parts were missing, so a green run on a laptop is not taken for a full one."""
-    reasons = [report.longrepr[2] for report in terminalreporter.stats.get("skipped", [])
-               if isinstance(report.longrepr, tuple)]
-    not_run = sum(1 for reason in reasons if "not run: no Kubernetes cluster" in reason)
-    if not_run:
-        terminalreporter.section("real-cluster suite (tests/cluster): NOT RUN, no Kubernetes cluster", sep="-",
-                                 yellow=True)
-        terminalreporter.line(f"  {not_run} test{'s' if not_run > 1 else ''} not run; an operator runs them "
-                              "against a cluster (docs/guides/operator.md)", yellow=True)
-    missing = missing_parts(reasons)
-    if not missing:
-        return
-    terminalreporter.section("real parts missing: their tests were SKIPPED, not passed", sep="!",
-                             red=True, bold=True)
-    for part, count in sorted(missing.items()):
-        terminalreporter.line(f"  {part}: {count} test{'s' if count > 1 else ''} skipped", yellow=True)
-    if not REQUIRE_ALL:
-        terminalreporter.line("Install them (scripts/install-test-deps.sh), or set NPUHUB_REQUIRE_ALL=1 "
-                              "to make each missing part a failure, as CI does.")
+#: The tiers in the order their files go to the parallel workers (``make test``: ``pytest -n 2 --dist loadfile
+#: --no-loadscope-reorder``): the slow ones first, so that the unit tier's many short files even out the
+#: workers' ends. (xdist's own order, the files with the most tests first, left the slowest for last.)
+TIER_ORDER = ["reliability", "integration", "kubernetes", "browser", "labext", "service", "frontend", "docs", "cluster",
+              "unit"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the tiers in ``TIER_ORDER``; the order of files within a tier, and of tests within a file, stays."""
+    tests = config.rootpath / "tests"
+
+    def tier(item) -> int:
+        try:
+            name = item.path.relative_to(tests).parts[0]
+        except ValueError:
+            return len(TIER_ORDER)
+        return TIER_ORDER.index(name) if name in TIER_ORDER else len(TIER_ORDER)
+
+    items.sort(key=tier)

@@ -5,8 +5,9 @@ restarted (``pg_ctlcluster ... restart``, fast shutdown: every connection
 is cut) twice at seeded random moments. The service is not restarted: it
 must answer 503 (``store_unavailable``) while the database is away, reload
 from it once it is back, and leave a history in which every invariant holds.
-The restart is kept short, and only while this test runs (other tests on the
-machine may share the server).
+The restart is kept short, and the test runs while no other test holds a
+database (the ``restarts_postgres`` mark: other workers' and other runs' database
+tests wait for it, and it waits for them; ``support.parallel.postgres_lock``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from invariants import read_history
 from storms import Tally, check, report, seed_for, storm
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.restarts_postgres]
 
 RESTARTS = 2
 

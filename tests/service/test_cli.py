@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -196,12 +197,16 @@ def test_a_restart_of_the_service_is_waited_out(start_service):
     env.update(LC_ALL="C.UTF-8", NPUHUB_URL=svc.hub.base_url, NPUHUB_TOKEN=svc.hub.token("admin"))
     waiting = subprocess.Popen([sys.executable, "-m", "npuhub.cli", "pool"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
+    stuck = threading.Timer(60, waiting.kill)  # a command that never says anything fails, not hangs
+    stuck.start()
     try:
-        time.sleep(3)  # it has met the proxy's page by now, and waits
-        assert waiting.poll() is None
+        said = waiting.stderr.readline()  # it has met the proxy's page, and waits
+        assert waiting.poll() is None, said
         svc.start()  # as the hub would restart it
         out, err = waiting.communicate(timeout=40)
+        err = said + err
     finally:
+        stuck.cancel()
         if waiting.poll() is None:
             waiting.kill()
     assert waiting.returncode == 0, err

@@ -1,6 +1,10 @@
 """Fixtures for the real databases: a fresh PostgreSQL database per test, and SQLite or PostgreSQL in turn.
 
 The integration and service tiers import them into their ``conftest.py``.
+Each test's database has its own random name, so tests in parallel workers
+never meet; the server itself is shared, so a test that restarts it is marked
+``restarts_postgres`` and waits until no other test holds a database (and
+holds them all off while it runs: ``support.parallel.postgres_lock``).
 """
 
 from __future__ import annotations
@@ -10,12 +14,21 @@ import uuid
 
 import pytest
 
+from support.parallel import postgres_lock
 from support.parts import require
 
 
 @pytest.fixture
-def postgres_url():
-    """A fresh database on the real PostgreSQL at 127.0.0.1:5432, dropped afterwards."""
+def postgres_url(request):
+    """A fresh database on the real PostgreSQL at 127.0.0.1:5432, dropped afterwards.
+
+    A test marked ``restarts_postgres`` gets the server to itself for its whole run.
+    """
+    with postgres_lock(exclusive=request.node.get_closest_marker("restarts_postgres") is not None):
+        yield from _fresh_database()
+
+
+def _fresh_database():
     import sqlalchemy as sa
 
     admin_url = os.environ.get("NPUHUB_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -6,7 +6,6 @@ import os
 import pwd
 import signal
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from npuhub.spawners.osusers import system_name
 
 from support.hubclient import HubAPI, HubSession
 from support.osusers import AS_ROOT, new_prefix, open_for_servers, reachable_dir, remove_accounts
+from support.parallel import free_port  # noqa: F401 (re-exported: the tiers import it from here)
 from support.parts import require
 from support.processes import log_tail, wait_until_up
 from support.sites import write_site
@@ -27,13 +27,6 @@ from support.sites import write_site
 PASSWORD = "test-demo-password"
 #: The virtualenv's bin directory: jupyterhub, npuhub, jlpm.
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class EmbeddedStack:
