@@ -268,9 +268,10 @@ MESSAGES: dict[str, Text] = {
     # -- isolation on one machine (spawners/local.py, hubconfig.py)
     "isolation_shared": Text(
         "注意：每个人的服务器都以同一个操作系统用户（{user}）运行，没有隔离：任何人的代码都能读取其他人的文件和令牌。"
-        "要为每人使用独立的系统用户，请以 root 运行 npuhub。",
+        "要为每人使用独立的系统用户，请以 root 运行 npuhub，并使用其他账户可以进入的数据目录。",
         "Warning: every person's server runs as the same OS user ({user}), with no isolation: anyone's code can "
-        "read everyone else's files and tokens. Run npuhub as root to give each person her own system user.",
+        "read everyone else's files and tokens. To give each person her own system user, run npuhub as root, "
+        "with a data directory other accounts can pass through.",
     ),
     "isolation_shared_refused": Text(
         "拒绝启动：登录方式为 {auth}（真实用户），但所有服务器都以同一个操作系统用户运行。"

@@ -107,6 +107,7 @@ class WatchedKubeSpawner(KubeSpawner):
         began = time.monotonic()
         unplaceable_since: float | None = None
         last = PodNews("created", message("pod_created"))
+        placed = False  # the student was told the node
         while not started.done():
             reflector = self.pod_reflector
             pod = reflector.pods.get(ref_key) if reflector is not None else None
@@ -119,6 +120,12 @@ class WatchedKubeSpawner(KubeSpawner):
                 unplaceable_since = None
             if news.failed:
                 return news
+            node = ((pod or {}).get("spec") or {}).get("nodeName")
+            if node and not placed and news.stage != "scheduled":
+                # the pod went past "placed" between two looks: still say where it runs, once
+                self.npuhub_progress(message("pod_scheduled", node=node), _STAGE_PROGRESS["scheduled"],
+                                     {"stage": "scheduled"})
+            placed = placed or bool(node)
             if news.stage != "created" or pod is not None:
                 last = news
                 self.npuhub_progress(news.text, _STAGE_PROGRESS[news.stage], {"stage": news.stage})

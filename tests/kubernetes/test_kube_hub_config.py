@@ -35,6 +35,7 @@ def loaded(tmp_path, site: dict) -> str:
 
 def test_the_site_file_chooses_the_kubernetes_spawner_and_its_pod_settings(tmp_path):
     site = oidc_site("http://127.0.0.1:1")
+    site["isolation"] = {"mode": "shared", "allow_shared_os_user": True}  # (local servers: not what this is about)
     assert loaded(tmp_path, site).startswith("npuhub.spawners.local.LocalNPUSpawner ")
     site["spawner"] = {"type": "kubernetes", "kubernetes": {"namespace": "jupyter", "image": "reg.example/lab:1",
                                                             "storage_class": "ceph", "pod_start_timeout": 900}}
