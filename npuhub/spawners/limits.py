@@ -124,14 +124,7 @@ class CgroupV2(ResourceLimits):
         _rmdir(self.parent / key)
 
     def memory_events(self, key):
-        try:
-            for line in (self.parent / key / "memory.events").read_text().splitlines():
-                name, _, value = line.partition(" ")
-                if name == "oom_kill":
-                    return int(value)
-        except (OSError, ValueError):
-            pass
-        return 0
+        return _oom_kills(self.parent / key / "memory.events")
 
 
 class CgroupV1(ResourceLimits):
@@ -196,14 +189,7 @@ class CgroupV1(ResourceLimits):
             _rmdir(parent / key)
 
     def memory_events(self, key):
-        try:
-            for line in (self.memory_parent / key / "memory.oom_control").read_text().splitlines():
-                name, _, value = line.partition(" ")
-                if name == "oom_kill":
-                    return int(value)
-        except (OSError, ValueError):
-            pass
-        return 0
+        return _oom_kills(self.memory_parent / key / "memory.oom_control")
 
 
 def detect(root: Path = CGROUP_ROOT, v2_parent: str = "") -> ResourceLimits:
@@ -216,3 +202,15 @@ def detect(root: Path = CGROUP_ROOT, v2_parent: str = "") -> ResourceLimits:
     if v1 is not None:
         return v1
     return NoLimits("no writable cgroup v2 or v1 memory and cpu controllers")
+
+
+def _oom_kills(path: Path) -> int:
+    """The ``oom_kill`` count of a cgroup's memory file (v2 ``memory.events``, v1 ``memory.oom_control``); 0 if none."""
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == "oom_kill":
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
