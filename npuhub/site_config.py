@@ -365,7 +365,9 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
             image=image,
         ))
 
-    if (backend_specs or "cpu_backend" in top) and without_backend:
+    pods = ((top.get("spawner") or {}).get("type") if isinstance(top.get("spawner"), dict) else None) == "kubernetes"
+    if (backend_specs or "cpu_backend" in top or pods) and without_backend:
+        # a pod gets its device from the backend's resources: without one it would start with none
         key, model = without_backend[0]
         r.fail(f"{key}.backend", f"is missing: in a cluster every pool entry names its backend ({model!r} has none)")
     vendors = {n.model: n.vendor for n in nodes}
@@ -423,15 +425,24 @@ def _backends(r: "_Reader", specs: dict[str | None, tuple[str, Any]], cpu_spec: 
     return backends
 
 
-def _parse_isolation(r: _Reader, data: Any) -> IsolationConfig:
-    from .spawners.osusers import check_prefix
+_ACCOUNT_PREFIX = re.compile(r"^[a-z_][a-z0-9_-]{0,19}$")
 
+
+def check_account_prefix(prefix: str) -> str:
+    """The prefix, if it makes valid Unix names (starts with a letter or ``_``; at most 20 characters)."""
+    if not _ACCOUNT_PREFIX.match(prefix or ""):
+        raise ValueError(f"the account prefix {prefix!r} must start with a lower-case letter or '_' and hold only "
+                         "a-z, 0-9, '_' and '-' (at most 20 characters), e.g. 'jupyter-'")
+    return prefix
+
+
+def _parse_isolation(r: _Reader, data: Any) -> IsolationConfig:
     iso = r.mapping(data, "isolation", {"mode", "user_prefix", "allow_shared_os_user"})
     defaults = IsolationConfig()
     mode = r.choice(iso.get("mode", defaults.mode), "isolation.mode", ISOLATION_MODES)
     prefix = iso.get("user_prefix", defaults.user_prefix)
     try:
-        check_prefix(prefix if isinstance(prefix, str) else "")
+        check_account_prefix(prefix if isinstance(prefix, str) else "")
     except ValueError as e:
         r.fail("isolation.user_prefix", str(e))
     allow = iso.get("allow_shared_os_user", defaults.allow_shared_os_user)

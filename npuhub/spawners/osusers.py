@@ -24,6 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..site_config import check_account_prefix as check_prefix
+
 __all__ = ["system_name", "check_prefix", "ensure_account", "remove_account", "AccountError", "MARKER", "run_as_probe",
            "probe_command"]
 
@@ -32,7 +34,6 @@ MARKER = "npuhub server account"
 #: The longest Unix user name useradd accepts on Linux.
 MAX_NAME = 32
 _KEEP = re.compile(r"^[a-z0-9_-]+$")
-_PREFIX = re.compile(r"^[a-z_][a-z0-9_-]{0,19}$")
 _HASH_CHARS = 10
 # Two starts of the same person in this hub: one useradd (useradd itself locks /etc/passwd between processes).
 _LOCK = asyncio.Lock()
@@ -40,14 +41,6 @@ _LOCK = asyncio.Lock()
 
 class AccountError(RuntimeError):
     """The account cannot be made or used; the message says what the operator must do."""
-
-
-def check_prefix(prefix: str) -> str:
-    """The prefix, if it makes valid Unix names (starts with a letter or ``_``; at most 20 characters)."""
-    if not _PREFIX.match(prefix or ""):
-        raise ValueError(f"the account prefix {prefix!r} must start with a lower-case letter or '_' and hold only "
-                         "a-z, 0-9, '_' and '-' (at most 20 characters), e.g. 'jupyter-'")
-    return prefix
 
 
 def system_name(hub_name: str, prefix: str = "jupyter-") -> str:

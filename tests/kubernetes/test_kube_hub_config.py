@@ -37,6 +37,8 @@ def test_the_site_file_chooses_the_kubernetes_spawner_and_its_pod_settings(tmp_p
     site = oidc_site("http://127.0.0.1:1")
     site["isolation"] = {"mode": "shared", "allow_shared_os_user": True}  # (local servers: not what this is about)
     assert loaded(tmp_path, site).startswith("npuhub.spawners.local.LocalNPUSpawner ")
+    for entry in site["pool"]:  # pods get their device from the backend (required with pods)
+        entry["backend"] = {"kind": "hami-ascend", "chip": "Ascend910B2"}
     site["spawner"] = {"type": "kubernetes", "kubernetes": {"namespace": "jupyter", "image": "reg.example/lab:1",
                                                             "storage_class": "ceph", "pod_start_timeout": 900}}
     assert loaded(tmp_path, site) == "npuhub.spawners.kube.KubeNPUSpawner jupyter reg.example/lab:1 ceph 900.0"

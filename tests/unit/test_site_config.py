@@ -64,7 +64,8 @@ def share_of(index, value):
         (lambda d: d["groups"]["course-demo"].__setitem__("kind", "club"), "groups.course-demo.kind", "not one of"),
         (lambda d: d["flavors"][0].__setitem__("image", "my image"), "flavors[0].image", "container image"),
         (lambda d: d.__setitem__("spawner", {"type": "docker"}), "spawner.type", "not one of"),
-        (lambda d: d.__setitem__("spawner", {"type": "kubernetes", "kubernetes": {"namespace": "Big NS"}}),
+        (lambda d: (with_backends(d), d.__setitem__("spawner", {"type": "kubernetes",
+                                                                "kubernetes": {"namespace": "Big NS"}})),
          "spawner.kubernetes.namespace", "not valid"),
         (lambda d: d.__setitem__("spawner", {"kubernetes": {"storage_capacity": "lots"}}),
          "spawner.kubernetes.storage_capacity", "not valid"),
@@ -148,8 +149,19 @@ def test_quotas_and_prices():
         assert err.value.key == key and words in err.value.problem
 
 
+def with_backends(d: dict) -> None:
+    """Every pool entry of the default site with a backend that gives all its flavors (HAMi on a 910B2)."""
+    for entry in d["pool"]:
+        entry["backend"] = {"kind": "hami-ascend", "chip": "Ascend910B2"}
+
+
+def test_pods_need_a_backend_for_their_device():
+    with pytest.raises(SiteConfigError, match=r"pool\[0\]\.backend: is missing: in a cluster"):
+        parse_site_config(mutate(lambda d: d.__setitem__("spawner", {"type": "kubernetes"})))
+
+
 def test_the_spawner_section_and_a_flavors_image():
-    site = parse_site_config(mutate(lambda d: (d.__setitem__("spawner", {"type": "kubernetes", "kubernetes": {
+    site = parse_site_config(mutate(lambda d: (with_backends(d), d.__setitem__("spawner", {"type": "kubernetes", "kubernetes": {
         "namespace": "npuhub", "image": "registry.example.edu/npuhub/cpu-lab:2026.1", "storage_class": "ceph-rbd",
         "storage_capacity": "20Gi", "pod_start_timeout": 900}}), d["flavors"][1].__setitem__(
         "image", "registry.example.edu/npuhub/ascend-lab:2026.1"))))
