@@ -57,6 +57,11 @@ async def test_the_emulator_serves_watches_selectors_and_metadata_as_kubernetes_
         assert listed.items == []
         listed = await api.list_namespaced_pod("npuhub", label_selector="component=singleuser-server")
         assert [p.metadata.name for p in listed.items] == ["jupyter-ada"]
+        # set-based, as npuhub's node watch asks ("npuhub.test/accelerator in (ascend-910b)")
+        listed = await api.list_namespaced_pod("npuhub", label_selector="user in (jupyter-bob, jupyter-ada),component")
+        assert [p.metadata.name for p in listed.items] == ["jupyter-ada"]
+        for selector in ("user notin (jupyter-ada)", "user in (jupyter-bob)", "team in (jupyter-ada)"):
+            assert (await api.list_namespaced_pod("npuhub", label_selector=selector)).items == [], selector
         events = await api.list_namespaced_event("npuhub", field_selector="involvedObject.kind=Node")
         assert [e.metadata.name for e in events.items] == ["other"]
         # watch=True, ended by the server after timeoutSeconds

@@ -7,7 +7,7 @@ KubeSpawner needs (see TESTING-HERE.md, "Kubernetes without a cluster"):
 - ``?watch=True`` (what kubernetes_asyncio sends) is a watch, like ``true``;
 - created objects get ``metadata.namespace/uid/resourceVersion/creationTimestamp``
   and, for pods, ``status.phase: Pending``; every change a new resourceVersion;
-- ``labelSelector`` and ``fieldSelector`` (equality, inequality, existence) on
+- ``labelSelector`` (equality, inequality, existence, ``in``/``notin``) and ``fieldSelector`` on
   lists and watches, and a watch ends after ``timeoutSeconds``;
 - PUT replaces an object (409 when its ``resourceVersion`` is stale);
 - a namespace's ``ResourceQuota`` with ``spec.hard.pods`` refuses pods over it
@@ -39,6 +39,7 @@ import itertools
 import json
 import os
 import random
+import re
 import signal
 import socket
 import sys
@@ -89,12 +90,29 @@ def _path(obj: dict, dotted: str):
     return value
 
 
+def _label_terms(selector: str) -> list[str]:
+    """A label selector's terms: split at the commas outside ``in (...)``/``notin (...)``."""
+    terms, depth, current = [], 0, ""
+    for char in selector:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            terms.append(current.strip())
+            current = ""
+        else:
+            current += char
+    terms.append(current.strip())
+    return [t for t in terms if t]
+
+
 def _selected(params, obj: dict) -> bool:
     """Whether ``obj`` matches the request's ``labelSelector`` and ``fieldSelector``."""
     labels = _path(obj, "metadata.labels") or {}
-    for term in filter(None, (params.get("labelSelector") or "").split(",")):
-        term = term.strip()
-        if "!=" in term:
+    for term in _label_terms(params.get("labelSelector") or ""):
+        if (found := re.fullmatch(r"(\S+)\s+(in|notin)\s+\((.*)\)", term)) is not None:  # set-based
+            key, op, values = found.group(1), found.group(2), {v.strip() for v in found.group(3).split(",")}
+            if (labels.get(key) in values) != (op == "in"):
+                return False
+        elif "!=" in term:
             key, value = term.split("!=", 1)
             if labels.get(key.strip()) == value.strip():
                 return False
