@@ -12,14 +12,14 @@ from typing import Any
 import yaml
 
 from .accelerators import Backend, BackendConfigError, check_flavors, make_backend
-from .groups import GroupMapping
 from .activity import MIN_IDLE_MINUTES
 from .flavors import FLAVOR_ID_RE, Flavor, FlavorCatalogue
-from .i18n import Text
 from .inventory.config import KubernetesPool, parse_kubernetes_pool
 from .pool import NodeSpec
 from .quota_rules import PERIODS, QuotaRule
-from .shares import ShareError, parse_share
+from .site_hub import (AuthConfig, IsolationConfig, SpawnerConfig, check_account_prefix, parse_auth,
+                       parse_isolation, parse_spawner)
+from .site_reader import IMAGE_RE, MEMORY_RE, NAME_RE, SiteConfigError, SiteReader
 
 __all__ = [
     "SiteConfig",
@@ -27,6 +27,8 @@ __all__ = [
     "Limits",
     "AuthConfig",
     "IsolationConfig",
+    "SpawnerConfig",
+    "check_account_prefix",
     "parse_quota_rules",
     "load_site_config",
     "parse_site_config",
@@ -35,23 +37,6 @@ __all__ = [
 
 VENDORS = ("ascend", "nvidia")
 GROUP_KINDS = ("course", "lab", "role", "other")
-# The suffixes JupyterHub's ByteSpecification (mem_limit) understands; 1G = 1024**3 bytes.
-_MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[KMGT]$")
-_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-# registry/path:tag or @sha256:digest, as a container runtime accepts it (no spaces, no scheme)
-_IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$", re.IGNORECASE)
-# a Kubernetes quantity such as 10Gi or 500M
-_QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)?$")
-
-
-class SiteConfigError(ValueError):
-    """The site file is malformed. The message names the file, the key and what is wrong."""
-
-    def __init__(self, key: str, problem: str, source: str = "npuhub.yaml"):
-        self.key = key
-        self.problem = problem
-        self.source = source
-        super().__init__(f"{source}: {key}: {problem}" if key else f"{source}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -68,39 +53,6 @@ class Limits:
     def max_share_for(self, groups: set[str]) -> Fraction:
         mine = [limit for name, limit in self.groups.items() if name in groups]
         return max(mine) if mine else self.max_share
-
-
-AUTH_TYPES = ("demo", "oidc", "cas")
-
-
-@dataclass(frozen=True)
-class AuthConfig:
-    """How people sign in: the kind of identity provider, its settings, and the group mapping."""
-
-    type: str = "demo"
-    public_url: str | None = None
-    oidc: dict = field(default_factory=dict)
-    cas: dict = field(default_factory=dict)
-    groups: GroupMapping = field(default_factory=GroupMapping)
-
-
-ISOLATION_MODES = ("auto", "os-users", "shared")
-
-
-@dataclass(frozen=True)
-class IsolationConfig:
-    """How the local spawner keeps people apart on one machine (``npuhub.spawners.local``).
-
-    ``mode``: ``os-users`` (each person's server runs as her own Unix account;
-    needs root), ``shared`` (every server runs as the hub's user), or ``auto``
-    (``os-users`` when the hub runs as root and it can be set up). ``allow_shared_os_user`` lets
-    real sign-in (OpenID Connect, CAS, workshop guests) in although servers
-    share one OS user; without it such a hub refuses to start.
-    """
-
-    mode: str = "auto"
-    user_prefix: str = "jupyter-"
-    allow_shared_os_user: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,23 +81,6 @@ class SiteConfig:
         return models
 
 
-SPAWNER_TYPES = ("local", "kubernetes")
-
-
-@dataclass(frozen=True)
-class SpawnerConfig:
-    """Where the hub starts servers (the site file's ``spawner`` section, read by the hub only).
-
-    ``local``: processes on the hub's machine (``LocalNPUSpawner``).
-    ``kubernetes``: one pod per server (``KubeNPUSpawner``), with ``kubernetes``
-    holding the pod settings a site usually changes (namespace, default image,
-    per-user storage, how long a pod may take to start).
-    """
-
-    type: str = "local"
-    kubernetes: dict = field(default_factory=dict)
-
-
 def default_site_config_path() -> Path:
     """The site file npuhub uses when none is given (the documented example)."""
     return Path(str(resources.files("npuhub") / "data" / "npuhub.yaml"))
@@ -170,76 +105,13 @@ def load_site_config(path: str | Path | None = None) -> SiteConfig:
     return parse_site_config(data or {}, source)
 
 
-class _Reader:
-    """Small declarative checks that keep the key path for error messages."""
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def fail(self, key: str, problem: str):
-        raise SiteConfigError(key, problem, self.source)
-
-    def mapping(self, value: Any, key: str, allowed: set[str], required: set[str] = frozenset()) -> dict:
-        if not isinstance(value, dict):
-            self.fail(key, f"must be a mapping, not {type(value).__name__}")
-        for name in value:
-            if name not in allowed:
-                hint = ", ".join(sorted(allowed))
-                self.fail(f"{key}.{name}" if key else str(name), f"unknown key (known keys: {hint})")
-        for name in required:
-            if name not in value:
-                self.fail(f"{key}.{name}" if key else name, "is required")
-        return value
-
-    def sequence(self, value: Any, key: str) -> list:
-        if not isinstance(value, list):
-            self.fail(key, f"must be a list, not {type(value).__name__}")
-        return value
-
-    def integer(self, value: Any, key: str, minimum: int = 1) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(key, f"must be a whole number, not {value!r}")
-        if value < minimum:
-            self.fail(key, f"must be at least {minimum}, not {value}")
-        return value
-
-    def number(self, value: Any, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            self.fail(key, f"must be a number above zero, not {value!r}")
-        return float(value)
-
-    def string(self, value: Any, key: str, pattern: re.Pattern | None = None, hint: str = "") -> str:
-        if not isinstance(value, str) or not value.strip():
-            self.fail(key, f"must be a non-empty string, not {value!r}")
-        if pattern is not None and not pattern.match(value):
-            self.fail(key, f"{value!r} is not valid{': ' + hint if hint else ''}")
-        return value
-
-    def choice(self, value: Any, key: str, choices: tuple[str, ...]) -> str:
-        if value not in choices:
-            self.fail(key, f"{value!r} is not one of {', '.join(choices)}")
-        return value
-
-    def share(self, value: Any, key: str) -> Fraction:
-        try:
-            return parse_share(value)
-        except ShareError as e:
-            self.fail(key, str(e))
-
-    def text(self, value: Any, key: str) -> Text:
-        if isinstance(value, str) and value.strip():
-            return Text(value, value)
-        data = self.mapping(value, key, {"zh", "en"}, {"zh", "en"})
-        return Text(self.string(data["zh"], f"{key}.zh"), self.string(data["en"], f"{key}.en"))
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "node"
 
 
 def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     """Validate the parsed YAML of a site file into a SiteConfig."""
-    r = _Reader(source)
+    r = SiteReader(source)
     top = r.mapping(data, "", {"pool", "groups", "flavors", "limits", "auth", "quotas", "cpu_backend", "spawner",
                                "isolation"})
 
@@ -274,7 +146,7 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
             without_backend.append((key, model))
         count = r.integer(entry["nodes"], f"{key}.nodes")
         per_node = r.integer(entry["devices_per_node"], f"{key}.devices_per_node")
-        prefix = r.string(entry.get("node_prefix", _slug(model)), f"{key}.node_prefix", _NAME_RE,
+        prefix = r.string(entry.get("node_prefix", _slug(model)), f"{key}.node_prefix", NAME_RE,
                           "use lower-case letters, digits and '-'")
         for n in range(count):
             name = f"{prefix}-{n}"
@@ -290,7 +162,7 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     groups: dict[str, dict] = {}
     for name, entry in r.mapping(top.get("groups", {}), "groups", set(top.get("groups", {}) or {})).items():
         key = f"groups.{name}"
-        r.string(name, key, _NAME_RE, "use lower-case letters, digits and '-'")
+        r.string(name, key, NAME_RE, "use lower-case letters, digits and '-'")
         entry = r.mapping(entry or {}, key, {"kind", "description"})
         groups[name] = {
             "kind": r.choice(entry.get("kind", "other"), f"{key}.kind", GROUP_KINDS),
@@ -312,7 +184,7 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
             r.fail(f"{key}.id", f"{fid!r} is used by an earlier flavor")
         seen.add(fid)
         memory = entry["memory"]
-        if not isinstance(memory, str) or not _MEMORY_RE.match(memory):
+        if not isinstance(memory, str) or not MEMORY_RE.match(memory):
             r.fail(f"{key}.memory", f"{memory!r} is not a size like 512M, 4G or 1.5G (K, M, G, T; 1G = 1024 MiB)")
         share, model = Fraction(0), None
         if entry.get("accelerator") is not None:
@@ -345,7 +217,7 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
             idle_limit = minutes * 60
         image = None
         if "image" in entry:
-            image = r.string(entry["image"], f"{key}.image", _IMAGE_RE,
+            image = r.string(entry["image"], f"{key}.image", IMAGE_RE,
                              "write a container image like registry.example.edu/npuhub/ascend-lab:2026.1")
         default = entry.get("default", False)
         if not isinstance(default, bool):
@@ -389,15 +261,15 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
         max_share=r.share(lim.get("max_share", 1), "limits.max_share"),
         groups=group_limits,
     )
-    auth = _parse_auth(r, top.get("auth") or {}, frozenset(groups))
+    auth = parse_auth(r, top.get("auth") or {}, frozenset(groups))
     quotas = parse_quota_rules(top.get("quotas") or [], source, "quotas", frozenset(groups))
-    spawner = _parse_spawner(r, top.get("spawner") or {})
-    isolation = _parse_isolation(r, top.get("isolation") or {})
+    spawner = parse_spawner(r, top.get("spawner") or {})
+    isolation = parse_isolation(r, top.get("isolation") or {})
     return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source, auth, tuple(quotas),
                       backends, spawner, kubernetes, isolation)
 
 
-def _backends(r: "_Reader", specs: dict[str | None, tuple[str, Any]], cpu_spec: Any, vendors: dict[str, str],
+def _backends(r: SiteReader, specs: dict[str | None, tuple[str, Any]], cpu_spec: Any, vendors: dict[str, str],
               flavors: list[Flavor]) -> dict[str | None, Backend]:
     """The backend of each model and of CPU-only servers, and the check that each can give every flavor.
 
@@ -425,33 +297,7 @@ def _backends(r: "_Reader", specs: dict[str | None, tuple[str, Any]], cpu_spec: 
     return backends
 
 
-_ACCOUNT_PREFIX = re.compile(r"^[a-z_][a-z0-9_-]{0,19}$")
-
-
-def check_account_prefix(prefix: str) -> str:
-    """The prefix, if it makes valid Unix names (starts with a letter or ``_``; at most 20 characters)."""
-    if not _ACCOUNT_PREFIX.match(prefix or ""):
-        raise ValueError(f"the account prefix {prefix!r} must start with a lower-case letter or '_' and hold only "
-                         "a-z, 0-9, '_' and '-' (at most 20 characters), e.g. 'jupyter-'")
-    return prefix
-
-
-def _parse_isolation(r: _Reader, data: Any) -> IsolationConfig:
-    iso = r.mapping(data, "isolation", {"mode", "user_prefix", "allow_shared_os_user"})
-    defaults = IsolationConfig()
-    mode = r.choice(iso.get("mode", defaults.mode), "isolation.mode", ISOLATION_MODES)
-    prefix = iso.get("user_prefix", defaults.user_prefix)
-    try:
-        check_account_prefix(prefix if isinstance(prefix, str) else "")
-    except ValueError as e:
-        r.fail("isolation.user_prefix", str(e))
-    allow = iso.get("allow_shared_os_user", defaults.allow_shared_os_user)
-    if not isinstance(allow, bool):
-        r.fail("isolation.allow_shared_os_user", "must be true or false")
-    return IsolationConfig(mode, prefix, allow)
-
-
-def _amount(r: "_Reader", value: Any, key: str) -> Fraction:
+def _amount(r: SiteReader, value: Any, key: str) -> Fraction:
     """An exact positive amount of device-hours: a whole number or a string like "1/2"."""
     if isinstance(value, (bool, float)):
         r.fail(key, f"write {value!r} exactly, as a whole number or a string like '1/2'")
@@ -473,7 +319,7 @@ def parse_quota_rules(rules: Any, source: str = "npuhub.yaml", key: str = "quota
     (day, week, month), optional ``cap``. Raises SiteConfigError (a
     ValueError) naming the rule and the key at fault.
     """
-    r = _Reader(source)
+    r = SiteReader(source)
     out = []
     for i, rule in enumerate(r.sequence(rules, key)):
         where = f"{key}[{i}]"
@@ -498,112 +344,3 @@ def parse_quota_rules(rules: Any, source: str = "npuhub.yaml", key: str = "quota
     return out
 
 
-_URL_RE = re.compile(r"^https?://[^\s/]+(/[^\s]*)?$")
-_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _string_list(r: _Reader, value: Any, key: str) -> frozenset[str]:
-    items = r.sequence(value, key)
-    for i, item in enumerate(items):
-        r.string(item, f"{key}[{i}]")
-    return frozenset(items)
-
-
-def _parse_auth(r: _Reader, data: Any, known_groups: frozenset[str]) -> AuthConfig:
-    auth = r.mapping(data, "auth", {"type", "public_url", "oidc", "cas", "groups"})
-    kind = r.choice(auth.get("type", "demo"), "auth.type", AUTH_TYPES)
-    public_url = auth.get("public_url")
-    if public_url is not None:
-        r.string(public_url, "auth.public_url", _URL_RE, "write it like https://jupyter.example.edu")
-        public_url = public_url.rstrip("/")
-
-    oidc: dict = {}
-    if kind == "oidc" or "oidc" in auth:
-        o = r.mapping(auth.get("oidc"), "auth.oidc",
-                      {"issuer", "client_id", "client_secret_env", "scopes", "username_claim"},
-                      {"issuer", "client_id"})
-        oidc = {
-            "issuer": r.string(o["issuer"], "auth.oidc.issuer", _URL_RE, "write it like https://sso.example.edu/realms/uni").rstrip("/"),
-            "client_id": r.string(o["client_id"], "auth.oidc.client_id"),
-            "client_secret_env": r.string(o.get("client_secret_env", "NPUHUB_OIDC_CLIENT_SECRET"),
-                                          "auth.oidc.client_secret_env", _ENV_RE, "an environment variable name"),
-            "scopes": sorted(_string_list(r, o.get("scopes", ["openid", "profile", "email"]), "auth.oidc.scopes")),
-            "username_claim": r.string(o.get("username_claim", "preferred_username"), "auth.oidc.username_claim"),
-        }
-        if "openid" not in oidc["scopes"]:
-            r.fail("auth.oidc.scopes", "must include 'openid'")
-
-    cas: dict = {}
-    if kind == "cas" or "cas" in auth:
-        c = r.mapping(auth.get("cas"), "auth.cas", {"server_url", "protocol", "username_attribute", "logout"},
-                      {"server_url"})
-        protocol = c.get("protocol", 3)
-        if protocol not in (2, 3):
-            r.fail("auth.cas.protocol", f"{protocol!r} is not 2 or 3")
-        logout = c.get("logout", True)
-        if not isinstance(logout, bool):
-            r.fail("auth.cas.logout", "must be true or false")
-        username_attribute = c.get("username_attribute") or ""
-        if not isinstance(username_attribute, str):
-            r.fail("auth.cas.username_attribute", "must be a string")
-        cas = {
-            "server_url": r.string(c["server_url"], "auth.cas.server_url", _URL_RE,
-                                   "write it like https://cas.example.edu/cas").rstrip("/"),
-            "protocol": protocol,
-            "username_attribute": username_attribute,
-            "logout": logout,
-        }
-
-    g = r.mapping(auth.get("groups") or {}, "auth.groups",
-                  {"claim", "strip_prefix", "rename", "course_prefix", "lab_prefix", "teachers", "lab_leads",
-                   "admins", "allowed"})
-    defaults = GroupMapping()
-    rename = r.mapping(g.get("rename") or {}, "auth.groups.rename", set(g.get("rename") or {}))
-    for name, target in rename.items():
-        r.string(target, f"auth.groups.rename.{name}")
-    mapping = GroupMapping(
-        claim=r.string(g.get("claim", defaults.claim), "auth.groups.claim"),
-        strip_prefix=str(g.get("strip_prefix", "") or ""),
-        rename={str(k): v for k, v in rename.items()},
-        course_prefix=str(g.get("course_prefix", defaults.course_prefix) or ""),
-        lab_prefix=str(g.get("lab_prefix", defaults.lab_prefix) or ""),
-        teachers=_string_list(r, g.get("teachers", sorted(defaults.teachers)), "auth.groups.teachers"),
-        lab_leads=_string_list(r, g.get("lab_leads", sorted(defaults.lab_leads)), "auth.groups.lab_leads"),
-        admins=_string_list(r, g.get("admins", sorted(defaults.admins)), "auth.groups.admins"),
-        allowed=_string_list(r, g.get("allowed", []), "auth.groups.allowed"),
-        known=known_groups,
-    )
-    return AuthConfig(kind, public_url, oidc, cas, mapping)
-
-
-def _parse_spawner(r: _Reader, data: Any) -> SpawnerConfig:
-    spawner = r.mapping(data, "spawner", {"type", "kubernetes"})
-    kind = r.choice(spawner.get("type", "local"), "spawner.type", SPAWNER_TYPES)
-    k = r.mapping(spawner.get("kubernetes") or {}, "spawner.kubernetes",
-                  {"namespace", "image", "storage_class", "storage_capacity", "home_mount_path",
-                   "pod_start_timeout", "unschedulable_grace"})
-    kube: dict = {}
-    if "namespace" in k:
-        kube["namespace"] = r.string(k["namespace"], "spawner.kubernetes.namespace", _NAME_RE,
-                                     "use lower-case letters, digits and '-'")
-    if "image" in k:
-        kube["image"] = r.string(k["image"], "spawner.kubernetes.image", _IMAGE_RE,
-                                 "write a container image like registry.example.edu/npuhub/cpu-lab:2026.1")
-    if "storage_class" in k:
-        kube["storage_class"] = r.string(k["storage_class"], "spawner.kubernetes.storage_class")
-    if "storage_capacity" in k:
-        kube["storage_capacity"] = r.string(str(k["storage_capacity"]), "spawner.kubernetes.storage_capacity",
-                                            _QUANTITY_RE, "write a size like 10Gi")
-    if "home_mount_path" in k:
-        path = r.string(k["home_mount_path"], "spawner.kubernetes.home_mount_path")
-        if not path.startswith("/"):
-            r.fail("spawner.kubernetes.home_mount_path", "must be an absolute path like /home/jovyan")
-        kube["home_mount_path"] = path
-    if "pod_start_timeout" in k:
-        seconds = r.number(k["pod_start_timeout"], "spawner.kubernetes.pod_start_timeout")
-        if seconds < 10:
-            r.fail("spawner.kubernetes.pod_start_timeout", "must be at least 10 (seconds)")
-        kube["pod_start_timeout"] = seconds
-    if "unschedulable_grace" in k:
-        kube["unschedulable_grace"] = r.number(k["unschedulable_grace"], "spawner.kubernetes.unschedulable_grace")
-    return SpawnerConfig(kind, kube)

@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..site_config import check_account_prefix as check_prefix
+from ..site_hub import check_account_prefix as check_prefix
 
 __all__ = ["system_name", "check_prefix", "ensure_account", "remove_account", "AccountError", "MARKER", "run_as_probe",
            "probe_command"]
