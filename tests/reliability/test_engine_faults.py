@@ -18,10 +18,10 @@ commits.
 
 from __future__ import annotations
 
-import sqlite3
 from fractions import Fraction
 
 import pytest
+from support.dbfaults import LockedSQLite
 from support.sites import write_site
 
 from npuhub.admission.quota import Budgets, QuotaRule
@@ -57,28 +57,13 @@ def engine(tmp_path):
     engine.close()
 
 
-class Locked:
-    """Another writer holding the database file: every commit meanwhile fails."""
-
-    def __init__(self, path):
-        self.db = sqlite3.connect(path, isolation_level=None)
-
-    def __enter__(self):
-        self.db.execute("BEGIN EXCLUSIVE")
-        return self
-
-    def __exit__(self, *exc):
-        self.db.execute("ROLLBACK")
-        self.db.close()
-
-
 def submit(rid, user="student1"):
     return lambda adm: adm.submit(user, ["course-demo"], "npu-quarter", request_id=rid)
 
 
 async def test_a_submit_whose_commit_failed_is_not_found_by_its_retry(engine):
     assert await engine.load()
-    with Locked(engine.path):
+    with LockedSQLite(engine.path):
         with pytest.raises(APIError) as refused:
             await engine.change(submit("r1"), "submit")
         assert refused.value.status == 503
@@ -95,7 +80,7 @@ async def test_a_submit_whose_commit_failed_is_not_found_by_its_retry(engine):
 async def test_an_end_whose_commit_failed_is_not_acknowledged_by_its_retry(engine):
     assert await engine.load()
     await engine.change(submit("r1"), "submit")
-    with Locked(engine.path):
+    with LockedSQLite(engine.path):
         with pytest.raises(APIError) as refused:
             await engine.change(lambda adm: adm.end("r1", by="student1"), "cancel")
         assert refused.value.status == 503

@@ -14,6 +14,7 @@ from npuhub.service.engine import Engine, data_error_answer
 from npuhub.service.errors import APIError
 from npuhub.service.metrics import Metrics
 from npuhub.site_config import load_site_config
+from support.dbfaults import poisoned_reservation
 
 
 @pytest.fixture
@@ -29,10 +30,7 @@ def engine(tmp_path):
 def test_a_change_the_database_refuses_is_a_400_and_the_store_stays_up(engine):
     now = time.time()
 
-    def reserve_nan(adm):
-        # NaN passes every comparison the core makes; SQLite stores it as NULL and refuses the row
-        return adm.reserve("course-demo", "npu-quarter", 1, now + 3600, now + 7200, "teacher1",
-                           hold=float("nan"), reservation_id="poisoned")
+    reserve_nan = poisoned_reservation(now)
 
     async def scenario():
         with pytest.raises(APIError) as refused:

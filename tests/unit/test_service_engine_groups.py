@@ -8,7 +8,6 @@ connection holding the file locked (as in tests/reliability/test_engine_faults.p
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 
 import pytest
@@ -21,6 +20,7 @@ from npuhub.service.engine import Engine
 from npuhub.service.errors import APIError
 from npuhub.service.metrics import Metrics
 from npuhub.site_config import load_site_config
+from support.dbfaults import LockedSQLite, poisoned_reservation
 
 
 @pytest.fixture
@@ -85,25 +85,10 @@ def test_a_refusal_in_a_group_is_its_caller_s_alone(engine):
     assert stored(engine, "a").state is State.GRANTED and stored(engine, "c").state is State.GRANTED
 
 
-class Locked:
-    """Another writer holding the database file: every commit meanwhile fails."""
-
-    def __init__(self, path):
-        self.db = sqlite3.connect(path, isolation_level=None)
-
-    def __enter__(self):
-        self.db.execute("BEGIN EXCLUSIVE")
-        return self
-
-    def __exit__(self, *exc):
-        self.db.execute("ROLLBACK")
-        self.db.close()
-
-
 def test_a_group_whose_commit_fails_acknowledges_nothing_and_memory_goes_back_to_the_store(engine):
     async def scenario():
         await engine.change(submit("kept", "s0"), "submit")
-        with Locked(engine.path):
+        with LockedSQLite(engine.path):
             answers = await asyncio.gather(*(engine.change(submit(f"g{i}", f"s{i + 1}"), "submit")
                                              for i in range(10)), return_exceptions=True)
             assert all(isinstance(a, APIError) and a.status == 503 for a in answers), answers
@@ -124,10 +109,7 @@ def test_a_group_whose_commit_fails_acknowledges_nothing_and_memory_goes_back_to
 def test_a_group_the_database_refuses_is_made_again_one_by_one_so_only_the_bad_change_fails(engine):
     now = time.time()
 
-    def reserve_nan(adm):
-        # NaN passes every comparison the core makes; SQLite stores it as NULL and refuses the row
-        return adm.reserve("course-demo", "npu-quarter", 1, now + 3600, now + 7200, "teacher1",
-                           hold=float("nan"), reservation_id="poisoned")
+    reserve_nan = poisoned_reservation(now)
 
     async def scenario():
         return await asyncio.gather(engine.change(submit("a", "s1"), "submit"), engine.change(reserve_nan, "reserve"),
