@@ -26,8 +26,8 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
+from benchmarks.placement import FirstFitPool  # the baseline placer, the same as the placement benchmark's
 from npuhub.admission.fairshare import FairShare
-from npuhub.pool import Pool, Slice
 from npuhub.site_config import SiteConfig, parse_site_config
 
 __all__ = ["Policy", "POLICIES", "MODEL", "FLAVORS", "flavor_for", "make_site", "FirstFitPool",
@@ -89,26 +89,3 @@ class ArrivalOrder(FairShare):
 
     def add(self, account, device_seconds, now):
         pass
-
-
-class FirstFitPool(Pool):
-    """The baseline placer: the first device (then node) in name order with room; no packing.
-
-    Same rule as ``benchmarks/placement.py``'s ``FirstFitPool``; the pool's
-    indexes are left as they are, only the choice differs.
-    """
-
-    def _find_fraction(self, model, share):
-        for (node, device), used in self._used.items():
-            if self.nodes[node].model == model and 1 - used >= share:
-                return [Slice(node, device, share)]
-        return None
-
-    def _find_whole(self, model, count):
-        for name, spec in self.nodes.items():
-            if spec.model != model:
-                continue
-            free = [d for d in range(spec.devices) if self._used[(name, d)] == 0]
-            if len(free) >= count:
-                return [Slice(name, d, Fraction(1)) for d in free[:count]]
-        return None
