@@ -8,8 +8,7 @@ and serialises the result to the JSON a cluster would receive.
 
 from __future__ import annotations
 
-import re
-
+from jupyterhub.traitlets import ByteSpecification
 from kubernetes_asyncio.client import ApiClient
 from kubespawner.objects import make_pod
 
@@ -17,14 +16,9 @@ from npuhub.spawners.pod_spec import grant_env, pod_settings
 
 __all__ = ["pod_manifest", "kube_memory"]
 
-_MEMORY_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMGT])$")
-
-
-def kube_memory(memory: str) -> str:
-    """npuhub's ``16G`` (1G = 1024³ bytes, the site file's rule) as a Kubernetes quantity: ``16Gi``."""
-    match = _MEMORY_RE.match(memory)
-    assert match, memory
-    return f"{match[1]}{match[2]}i"
+def kube_memory(memory: str) -> int:
+    """npuhub's ``16G`` in bytes, as the spawner's ``mem_limit`` trait (JupyterHub's ByteSpecification) makes it."""
+    return ByteSpecification().validate(None, memory)
 
 
 def pod_manifest(launch: dict, name: str = "jupyter-student1", image: str = "npuhub/singleuser-ascend:1") -> dict:
