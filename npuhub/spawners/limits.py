@@ -22,8 +22,10 @@ server has stopped.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import signal
 from pathlib import Path
 
 __all__ = ["ResourceLimits", "CgroupV1", "CgroupV2", "NoLimits", "detect", "cgroup_key"]
@@ -53,8 +55,13 @@ class ResourceLimits:
     def join(self, key: str, pid: int) -> None:
         """Move ``pid`` into the group ``key``. Called in the new server process before it runs (as root)."""
 
-    def remove(self, key: str) -> None:
-        """Remove the group ``key`` once its processes are gone (never raises)."""
+    def remove(self, key: str) -> bool:
+        """Remove the group ``key`` if no process is left in it; True once it is gone (never raises)."""
+        return True
+
+    def members(self, key: str) -> list[int]:
+        """The processes still in the group ``key`` (a kernel its server left behind)."""
+        return []
 
     def memory_events(self, key: str) -> int:
         """How many times the kernel ended a process of the group for its memory (0 when unknown)."""
@@ -73,14 +80,38 @@ def _write(path: Path, value: str) -> None:
         f.write(value)
 
 
-def _rmdir(path: Path) -> None:
+def _rmdir(path: Path) -> bool:
+    """True when the group's directory is gone; False while processes are still inside it."""
     try:
         path.rmdir()
     except FileNotFoundError:
         pass
     except OSError:
-        # processes still inside (a kernel the server left behind): the kernel frees the group later
-        pass
+        return False
+    return True
+
+
+def _pids(path: Path) -> list[int]:
+    try:
+        return [int(line) for line in path.read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+async def clear_group(limits: ResourceLimits, key: str, timeout: float = 10.0) -> bool:
+    """Remove a stopped server's group: what is left in it (its kernels) is killed first. False if it stays."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not limits.remove(key):
+        if loop.time() > deadline:
+            return False
+        for pid in limits.members(key):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        await asyncio.sleep(0.1)
+    return True
 
 
 class CgroupV2(ResourceLimits):
@@ -121,7 +152,10 @@ class CgroupV2(ResourceLimits):
         _write(self.parent / key / "cgroup.procs", str(pid))
 
     def remove(self, key):
-        _rmdir(self.parent / key)
+        return _rmdir(self.parent / key)
+
+    def members(self, key):
+        return _pids(self.parent / key / "cgroup.procs")
 
     def memory_events(self, key):
         return _oom_kills(self.parent / key / "memory.events")
@@ -185,8 +219,11 @@ class CgroupV1(ResourceLimits):
             _write(parent / key / "cgroup.procs", str(pid))
 
     def remove(self, key):
-        for parent in (self.memory_parent, self.cpu_parent):
-            _rmdir(parent / key)
+        return all([_rmdir(parent / key) for parent in (self.memory_parent, self.cpu_parent)])
+
+    def members(self, key):
+        return sorted({pid for parent in (self.memory_parent, self.cpu_parent)
+                       for pid in _pids(parent / key / "cgroup.procs")})
 
     def memory_events(self, key):
         return _oom_kills(self.memory_parent / key / "memory.oom_control")

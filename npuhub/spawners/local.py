@@ -17,6 +17,7 @@ v1, as root), and only passed on as ``CPU_LIMIT``/``MEM_LIMIT`` elsewhere.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import sys
@@ -29,7 +30,7 @@ from jupyterhub.spawner import SimpleLocalProcessSpawner, set_user_setuid
 from jupyterhub.utils import maybe_future
 
 from ..i18n import message
-from .limits import NoLimits, ResourceLimits, cgroup_key, detect
+from .limits import NoLimits, ResourceLimits, cgroup_key, clear_group, detect
 from .mixin import NPUHubSpawnError, NPUSpawnerMixin
 from .osusers import AccountError, ensure_account, remove_account, system_name
 
@@ -165,7 +166,7 @@ class LocalNPUSpawner(NPUSpawnerMixin, SimpleLocalProcessSpawner):
         try:
             return await super().start()
         except BaseException:
-            self._remove_cgroup()
+            await self._clear_cgroup()
             raise
 
     def apply_launch(self, launch: dict) -> None:
@@ -193,15 +194,21 @@ class LocalNPUSpawner(NPUSpawnerMixin, SimpleLocalProcessSpawner):
         try:
             await super().stop(now=now)
         finally:
-            self._remove_cgroup()
+            await self._clear_cgroup()
 
     def clear_state(self):
         super().clear_state()
-        self._remove_cgroup()  # the hub found the server gone
+        if self.limits.enforced and not self.limits.remove(self.cgroup):  # the hub found the server gone
+            try:
+                asyncio.get_running_loop().create_task(self._clear_cgroup())
+            except RuntimeError:  # no loop (not in the hub): the group waits for the next start's clean-up
+                pass
 
-    def _remove_cgroup(self) -> None:
-        if self.limits.enforced:
-            self.limits.remove(self.cgroup)
+    async def _clear_cgroup(self) -> None:
+        """The server's group goes with it; processes it left behind (kernels) are ended first."""
+        if self.limits.enforced and not await clear_group(self.limits, self.cgroup):
+            self.log.warning("The control group %s of %s's server still holds processes", self.cgroup,
+                             self._log_name)
 
     async def delete_forever(self):
         """The person is deleted from the hub: her account and her working directory go too (os-users)."""
