@@ -9,6 +9,8 @@ with the dependencies taken out of Chart.yaml (`chart_without_dependencies`).
 from __future__ import annotations
 
 import copy
+import json
+import re
 from pathlib import Path
 
 import yaml
@@ -58,3 +60,14 @@ def find(objects: list[dict], kind: str, name: str, namespace: str | None = None
              and (namespace is None or o["metadata"].get("namespace", NAMESPACE) == namespace)]
     assert len(found) == 1, f"{kind}/{name}: {len(found)} rendered ({[o['kind'] + '/' + o['metadata']['name'] for o in objects]})"
     return found[0]
+
+
+def dashboard_queries() -> list[str]:
+    """The PromQL expressions of the chart's Grafana dashboard."""
+    dashboard = json.loads((CHART / "dashboards" / "npuhub.json").read_text(encoding="utf-8"))
+    return [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+
+
+def metric_names(expr: str) -> set[str]:
+    """The npuhub metrics a PromQL expression reads."""
+    return set(re.findall(r"\bnpuhub_[a-z0-9_]+\b", expr))
