@@ -80,9 +80,9 @@ def test_each_template_holds_one_kind_and_lives_in_its_component_folder():
     for template, found in kinds.items():
         assert len(found) == 1, f"{template} renders {found}"
         folder = template.split("/")[2]
-        assert folder in {"service", "database", "migrations", "networkpolicies", "monitoring", "site"}, template
+        assert folder in {"service", "hub", "database", "migrations", "networkpolicies", "monitoring", "site"}, template
     templates = {p.relative_to(CHART / "templates").parts[0] for p in (CHART / "templates").rglob("*.yaml")}
-    assert templates == {"service", "database", "migrations", "networkpolicies", "monitoring", "site"}
+    assert templates == {"service", "hub", "database", "migrations", "networkpolicies", "monitoring", "site"}
 
 
 def _every_object_values() -> dict:
@@ -141,11 +141,25 @@ def test_the_service_reads_nodes_cluster_wide_and_manages_dask_clusters_in_user_
         assert rolebinding["subjects"][0]["namespace"] == NAMESPACE
 
 
+def test_the_hub_may_start_servers_in_user_namespaces_other_than_its_own(full_objects, minimal_objects):
+    for namespace in ("npuhub-users", "npuhub-workshops"):
+        role = find(full_objects, "Role", "npuhub-hub", namespace)
+        assert {"pods", "persistentvolumeclaims"} <= set(role["rules"][0]["resources"])
+        binding = find(full_objects, "RoleBinding", "npuhub-hub", namespace)
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "hub", "namespace": NAMESPACE}]
+    # servers in the release's own namespace: z2jh's own Role covers them
+    assert not [o for o in minimal_objects if o["metadata"]["name"] == "npuhub-hub"]
+
+
 def test_user_namespace_defaults_to_the_site_files_spawner_namespace_then_the_releases(minimal_values):
     values = copy.deepcopy(minimal_values)
-    assert [o["metadata"]["namespace"] for o in render(values) if o["kind"] == "Role"] == [NAMESPACE]
+    def roles(values):
+        return [o["metadata"]["namespace"] for o in render(values) if o["kind"] == "Role"
+                and o["metadata"]["name"] == "npuhub"]
+
+    assert roles(values) == [NAMESPACE]
     values["site"]["spawner"]["kubernetes"] = {"namespace": "people"}
-    assert [o["metadata"]["namespace"] for o in render(values) if o["kind"] == "Role"] == ["people"]
+    assert roles(values) == ["people"]
 
 
 def test_network_policies_let_only_the_hub_the_proxy_and_servers_reach_the_service(full_objects):

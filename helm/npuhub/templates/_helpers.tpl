@@ -16,9 +16,14 @@
 {{- define "npuhub.migrate.fullname" -}}npuhub-migrate{{- end }}
 {{- define "npuhub.dashboard.fullname" -}}npuhub-dashboard{{- end }}
 {{- define "npuhub.servicemonitor.fullname" -}}npuhub{{- end }}
+{{- define "npuhub.hubrole.fullname" -}}npuhub-hub{{- end }}
 
 {{- /* z2jh's hub Secret (jupyterhub.fullnameOverride ""): it holds hub.services.npuhub.apiToken */}}
 {{- define "npuhub.hub.secretName" -}}hub{{- end }}
+{{- /* z2jh's hub ServiceAccount (its hub.serviceAccount.name, default: the hub's name) */}}
+{{- define "npuhub.hub.serviceAccountName" -}}
+{{- dig "hub" "serviceAccount" "name" "hub" (.Values.jupyterhub | default dict) | default "hub" }}
+{{- end }}
 
 {{- /* The Secret with the database URL (key `url`): the operator's, or the chart's npuhub-db */}}
 {{- define "npuhub.db.secretName" -}}
