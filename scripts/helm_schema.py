@@ -93,6 +93,14 @@ def _rows(node: dict, path: list[str], defaults, required: bool, out: list[str],
         _rows(child, path + [name], defaults, name in node.get("required", []), out)
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (Python in extraConfig) as literal blocks, as values.yaml writes them."""
+
+
+_Dumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
 def render_docs(schema: dict, defaults: dict) -> str:
     parts = [HEADER]
     for name, node in schema["properties"].items():
@@ -103,8 +111,8 @@ def render_docs(schema: dict, defaults: dict) -> str:
     if defaults.get("jupyterhub"):
         parts.append("\n## What npuhub hands to the z2jh chart\n\nThe `jupyterhub:` section of "
                      "`values.yaml`, which npuhub's hub wiring (`npuhub/z2jh.py`) relies on:\n\n```yaml\n"
-                     + yaml.safe_dump({"jupyterhub": defaults["jupyterhub"]}, sort_keys=False,
-                                      allow_unicode=True, width=100)
+                     + yaml.dump({"jupyterhub": defaults["jupyterhub"]}, Dumper=_Dumper, sort_keys=False,
+                                 allow_unicode=True, width=100)
                      + "```\n")
     return "".join(parts)
 
