@@ -94,6 +94,8 @@ def _every_object_values() -> dict:
 def test_the_service_deployment_follows_the_contract(minimal_objects):
     deployment = find(minimal_objects, "Deployment", "npuhub")
     assert deployment["spec"]["replicas"] == 2
+    # only the leader is ever ready: a rolling update's new pod (a standby) would never be, and stall it
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     pod = deployment["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "npuhub"
     (container,) = pod["containers"]
@@ -120,6 +122,13 @@ def test_the_service_deployment_follows_the_contract(minimal_objects):
     service = find(minimal_objects, "Service", "npuhub")
     assert service["spec"]["ports"] == [{"name": "http", "port": 10101, "targetPort": "http", "protocol": "TCP"}]
     assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_image_pull_secrets_reach_every_npuhub_pod(full_objects):
+    pods = [o["spec"]["template"]["spec"] for o in full_objects if o["kind"] in ("Deployment", "Job")]
+    assert len(pods) == 2
+    for pod in pods:
+        assert pod["imagePullSecrets"] == [{"name": "registry-example-edu"}]
 
 
 def test_the_site_configmap_holds_the_values_site_file(minimal_objects, minimal_values):

@@ -75,11 +75,8 @@ component: {{ .component }}
 {{- end }}
 
 {{- define "npuhub.imagePullSecrets" -}}
-{{- with .Values.image.pullSecrets }}
-imagePullSecrets:
-  {{- range . }}
-  - name: {{ . }}
-  {{- end }}
+{{- range .Values.image.pullSecrets }}
+- name: {{ . }}
 {{- end }}
 {{- end }}
 
