@@ -131,6 +131,20 @@ def test_image_pull_secrets_reach_every_npuhub_pod(full_objects):
         assert pod["imagePullSecrets"] == [{"name": "registry-example-edu"}]
 
 
+def test_the_optional_parts_can_be_switched_off(full_values):
+    values = copy.deepcopy(full_values)
+    values.update(rbac={"create": False}, networkPolicy={"enabled": False}, migrations={"enabled": False},
+                  dashboards={"enabled": False}, metrics={"serviceMonitor": {"enabled": False}})
+    values["service"]["checkSite"] = False
+    objects = render(values)
+    kinds = {o["kind"] for o in objects}
+    assert not kinds & {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "NetworkPolicy",
+                        "Job", "ServiceMonitor"}
+    assert not [o for o in objects if o["metadata"]["name"] == "npuhub-dashboard"]
+    pod = find(objects, "Deployment", "npuhub")["spec"]["template"]["spec"]
+    assert "initContainers" not in pod and pod["serviceAccountName"] == "npuhub"
+
+
 def test_the_site_configmap_holds_the_values_site_file(minimal_objects, minimal_values):
     configmap = find(minimal_objects, "ConfigMap", "npuhub-site")
     assert yaml.safe_load(configmap["data"]["npuhub.yaml"]) == minimal_values["site"]
