@@ -14,6 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 def migrate(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``npuhub migrate ARGS`` in a process of its own."""
     environ = {k: v for k, v in os.environ.items() if k != "NPUHUB_DB_URL"}
     environ.update(env or {})
     return subprocess.run([sys.executable, "-m", "npuhub.cli", "migrate", *args], capture_output=True, text=True,
@@ -28,8 +29,22 @@ def tables(url: str) -> set[str]:
         engine.dispose()
 
 
-def test_migrate_creates_the_admission_tables_once_and_the_service_store_opens_them(postgres_url):
-    first = migrate(env={"NPUHUB_DB_URL": postgres_url})
+def job_container() -> dict:
+    """The chart's migrations hook Job, as Helm renders it (tests/helm has the rest of the chart)."""
+    from support.helm_chart import find, render, values_file
+
+    job = find(render(values_file("minimal")), "Job", "npuhub-migrate")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def test_the_charts_hook_job_creates_the_admission_tables_once_and_the_service_store_opens_them(postgres_url):
+    container = job_container()
+    assert container["command"][0] == "npuhub"
+    (db_env,) = container["env"]
+    assert db_env["name"] == "NPUHUB_DB_URL" and db_env["valueFrom"]["secretKeyRef"]["key"] == "url"
+    # the Job's own command and environment, the Secret's URL being a real PostgreSQL database
+    first = migrate(*container["command"][2:], env={"NPUHUB_DB_URL": postgres_url})
     assert first.returncode == 0, first.stderr
     assert "admission tables at revision 0002" in first.stdout
     made = tables(postgres_url)
