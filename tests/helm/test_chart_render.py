@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from support.helm_chart import CHART, KUBE_VERSIONS, NAMESPACE, find, helm, render, values_file
+from support.helm_chart import CHART, KUBE_VERSIONS, NAMESPACE, RELEASE, find, helm, render, values_file
 
 pytestmark = pytest.mark.helm
 
@@ -35,6 +35,17 @@ def test_lint_strict_passes_with_the_dependencies_switched_off(chart_without_dep
 def test_lint_of_the_real_chart_finds_only_the_dependencies_it_cannot_fetch_here(minimal_values):
     report = helm().lint(str(CHART), minimal_values, strict=True)
     assert errors_of(report) == ["chart directory is missing these dependencies: jupyterhub,dask-kubernetes-operator"]
+
+
+def test_a_client_side_install_keeps_the_hooks_out_of_the_release(chart_without_dependencies, minimal_values):
+    """Helm's install path (dry run, no cluster): the hooks run on their own, not as part of the release."""
+    release = helm().Config(storage_driver="memory").install(str(chart_without_dependencies), RELEASE,
+                                                              minimal_values, dry_run="client", namespace=NAMESPACE)
+    assert release["status"] == "pending-install"
+    manifest = [d for d in yaml.safe_load_all(release["manifest"]) if d]
+    names = {(d["kind"], d["metadata"]["name"]) for d in manifest}
+    assert ("Deployment", "npuhub") in names and ("ConfigMap", "npuhub-site") in names
+    assert ("Job", "npuhub-migrate") not in names
 
 
 def test_the_oldest_kubernetes_tested_is_the_one_chart_yaml_declares():
