@@ -1,5 +1,5 @@
 # The two commands of the README: `make up` and `make test`.
-.PHONY: up test test-unit docs screenshots bench replay clean help
+.PHONY: up test test-unit docs screenshots bench replay clean help helm-schema
 
 PYTHON ?= python3
 BIN := .venv/bin
@@ -13,6 +13,7 @@ help:
 	@echo "make bench   run the benchmarks (results: benchmarks/README.md)"
 	@echo "make replay  replay the workloads through the admission core (table and plots: benchmarks/README.md)"
 	@echo "make screenshots  retake the documentation's screenshots (browser test)"
+	@echo "make helm-schema  regenerate the chart's values.schema.json and the docs' values reference"
 
 # The JupyterLab extension is built and installed by bootstrap.sh too: rebuild when it changes.
 LAB_EXT := extensions/npuhub-lab
@@ -58,6 +59,11 @@ docs: .venv/.installed
 # REQUIRE_ALL so that a missing part fails instead of skipping and leaving old screenshots).
 screenshots: .venv/.installed
 	NPUHUB_UPDATE_SCREENSHOTS=1 NPUHUB_REQUIRE_ALL=1 $(BIN)/python -m pytest tests/browser
+
+# helm/npuhub/values.schema.yaml is the source of values.schema.json and docs/reference/helm-values.md
+# (tests/helm/test_schema.py fails when they are stale). Needs only PyYAML.
+helm-schema:
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) scripts/helm_schema.py
 
 clean:
 	rm -rf .venv docs/_build .pytest_cache .hypothesis

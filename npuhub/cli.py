@@ -1,4 +1,4 @@
-"""The ``npuhub`` command: run the embedded stack, check a site file, and the admin commands (``npuhub.admincli``)."""
+"""The ``npuhub`` command: run the embedded stack, check a site file, migrate the database, and the admin commands."""
 
 from __future__ import annotations
 
@@ -156,6 +156,46 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the database's tables to this version's schema (alembic), once, and say at which revision they are."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    url = args.db_url or os.environ.get("NPUHUB_DB_URL", "")
+    if not url:
+        sys.exit("npuhub migrate: no database: give --db-url or set $NPUHUB_DB_URL "
+                 "(e.g. postgresql+psycopg://npuhub@db.example.edu/npuhub)")
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+        engine = create_engine(url)
+    except (ArgumentError, ValueError, ImportError) as e:
+        sys.exit(f"npuhub migrate: the database URL is not valid ({e})")
+    from .admission.store import upgrade as upgrade_admission
+    from .workshops.store import upgrade as upgrade_workshops
+
+    steps = [("admission", upgrade_admission, "npuhub_alembic_version")]
+    if args.workshops:
+        steps.append(("workshop", upgrade_workshops, "npuhub_workshops_alembic_version"))
+    try:
+        for name, upgrade, version_table in steps:
+            upgrade(engine)
+            print(f"{shown}: {name} tables at revision {_revision(engine, version_table)}")
+    except SQLAlchemyError as e:
+        sys.exit(f"npuhub migrate: {shown}: {str(e).splitlines()[0]}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _revision(engine, version_table: str) -> str:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"version_table": version_table})
+        return ", ".join(context.get_current_heads()) or "none"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="npuhub",
@@ -187,6 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Validate a site file and print what it defines.")
     check.add_argument("config", nargs="?", metavar="FILE", help="site file (default: the built-in example)")
     check.set_defaults(func=cmd_check)
+
+    migrate = commands.add_parser(
+        "migrate", help="create or upgrade the database's tables to this version, then exit",
+        description="Bring the admission tables (and with --workshops the workshop tables) of the npuhub "
+        "database to this version's schema, then exit. The service does this itself at start-up; the Helm "
+        "chart runs it as a hook before each upgrade, so new service pods meet the tables they expect. "
+        "Running it twice changes nothing.")
+    migrate.add_argument("--db-url", metavar="URL", help="the database (default: $NPUHUB_DB_URL)")
+    migrate.add_argument("--workshops", action="store_true",
+                         help="also the workshop tables (when the hub keeps its workshop codes in this database)")
+    migrate.set_defaults(func=cmd_migrate)
 
     add_admin_commands(commands)
     return parser

@@ -12,8 +12,8 @@ from support.summary import pytest_terminal_summary  # noqa: F401 (a hook: pytes
 #: The tiers in the order their files go to the parallel workers (``make test``: ``pytest -n 2 --dist loadfile
 #: --no-loadscope-reorder``): the slow ones first, so that the unit tier's many short files even out the
 #: workers' ends. (xdist's own order, the files with the most tests first, left the slowest for last.)
-TIER_ORDER = ["reliability", "integration", "kubernetes", "browser", "labext", "service", "frontend", "docs", "cluster",
-              "unit"]
+TIER_ORDER = ["reliability", "integration", "kubernetes", "browser", "labext", "service", "frontend", "docs", "helm",
+              "cluster", "unit"]
 
 
 def pytest_collection_modifyitems(config, items):
