@@ -348,7 +348,7 @@ class CASAuthenticator(NPUHubAuthenticatorBase):
             name = values[0]
         else:
             name = validation.user
-        groups = self.group_mapping.groups_from_claims(attributes)
+        groups = self.mapped_groups(attributes, name)
         username = self.normalize_username(name)
         if not (self.group_mapping.is_allowed(groups) or username in self.admin_users):
             self.log.warning("CAS: %r is in none of the allowed groups (has %s)", username, groups or "none")
