@@ -310,6 +310,7 @@ def configure_auth(c, auth: AuthConfig, public_url: str, data: Path) -> None:
         cas.callback_url = public_url + "/hub/cas/callback"
         cas.username_attribute = auth.cas["username_attribute"]
         cas.logout_from_cas = auth.cas["logout"]
+        cas.check_login_state = auth.cas.get("check_state", True)
         cas.group_mapping = auth.groups
 
 

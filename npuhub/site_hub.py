@@ -130,14 +130,17 @@ def parse_auth(r: SiteReader, data: Any, known_groups: frozenset[str]) -> AuthCo
 
     cas: dict = {}
     if kind == "cas" or "cas" in auth:
-        c = r.mapping(auth.get("cas"), "auth.cas", {"server_url", "protocol", "username_attribute", "logout"},
-                      {"server_url"})
+        c = r.mapping(auth.get("cas"), "auth.cas",
+                      {"server_url", "protocol", "username_attribute", "logout", "check_state"}, {"server_url"})
         protocol = c.get("protocol", 3)
         if protocol not in (2, 3):
             r.fail("auth.cas.protocol", f"{protocol!r} is not 2 or 3")
         logout = c.get("logout", True)
         if not isinstance(logout, bool):
             r.fail("auth.cas.logout", "must be true or false")
+        check_state = c.get("check_state", True)
+        if not isinstance(check_state, bool):
+            r.fail("auth.cas.check_state", "must be true or false")
         username_attribute = c.get("username_attribute") or ""
         if not isinstance(username_attribute, str):
             r.fail("auth.cas.username_attribute", "must be a string")
@@ -147,6 +150,7 @@ def parse_auth(r: SiteReader, data: Any, known_groups: frozenset[str]) -> AuthCo
             "protocol": protocol,
             "username_attribute": username_attribute,
             "logout": logout,
+            "check_state": check_state,
         }
 
     mapping = parse_group_mapping(r, auth.get("groups") or {}, known_groups)
