@@ -142,6 +142,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems = signin_report.problems(auth)
     for problem in problems:
         print(f"  problem: {problem}")
+    print("  language: " + (f"JupyterLab and the hub's pages default to {site.language} (each person may switch)"
+                            if site.language else "not set (JupyterLab in English; the hub's pages as the browser "
+                                                  "prefers)"))
     iso = site.isolation
     modes = {"auto": "each person's server as her own Unix account when npuhub runs as root, else one shared OS user",
              "os-users": "each person's server as her own Unix account (npuhub must run as root)",

@@ -47,7 +47,7 @@ def describe(auth: AuthConfig) -> list[str]:
         base = auth.public_url or "http://<--ip>:<--port>"
         lines.append(f"  callback: {base}{callback} (register it at the provider)")
     m = auth.groups
-    for source in m.claim_sources:
+    for source in (m.claim_sources if auth.type != "demo" else ()):  # demo accounts have their groups
         strip = f", strip_prefix {', '.join(repr(p) for p in source.strip_prefix)}" if source.strip_prefix else ""
         lines.append(f"  groups from {source.claim!r}{strip}:")
         for rule in source.rules:
@@ -59,8 +59,9 @@ def describe(auth: AuthConfig) -> list[str]:
     lines.append(f"  admins: members of {_names(m.admins)} (hub admins, npuhub operators)")
     lines.append(f"  teachers: members of {_names(m.teachers)} teach each course they are in")
     lines.append(f"  lab leads: members of {_names(m.lab_leads)} lead each lab they are in")
-    lines.append("  who may sign in: " + (f"members of {_names(m.allowed)} (and admins)" if m.allowed
-                                         else "every account of the provider"))
+    if auth.type != "demo":
+        lines.append("  who may sign in: " + (f"members of {_names(m.allowed)} (and admins)" if m.allowed
+                                             else "every account of the provider"))
     return lines
 
 

@@ -197,7 +197,8 @@ def parse_group_mapping(r: SiteReader, data: Any, known_groups: frozenset[str]) 
         if inline:
             r.fail("auth.groups", f"has both 'sources' and the single-claim {', '.join(inline)}: move "
                                   f"{' and '.join(inline)} into an entry of sources, e.g. "
-                                  "sources: [{claim: groups, strip_prefix: /}, {claim: realm_access.roles, rules: [...]}]")
+                                  "sources: [{claim: groups, strip_prefix: /}, "
+                                  "{claim: realm_access.roles, rules: [...]}]")
         entries = r.sequence(g["sources"], "auth.groups.sources")
         if not entries:
             r.fail("auth.groups.sources", "is empty: list at least one claim, e.g. [{claim: groups}]")
