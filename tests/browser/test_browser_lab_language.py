@@ -115,3 +115,30 @@ def test_site_language_is_the_default_and_her_own_choice_is_kept(stack, chromium
         assert "内核" not in menu_bar(page)
     finally:
         context.close()
+
+
+def test_the_spawn_page_shows_the_browsers_language_else_the_sites(chromium):
+    """npuhub's spawn page template, in a real browser: Chinese or English as the browser prefers first, else
+    the site's language (a French browser at a Chinese site reads Chinese), else English."""
+    from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader
+
+    from npuhub.hubconfig import TEMPLATES
+    from npuhub.lab_language import page_language
+
+    # JupyterHub's own spawn page, reduced to the blocks npuhub's template fills
+    base = ('<!DOCTYPE html><html><head>{% block stylesheet %}{% endblock %}</head><body><p id="m">'
+            '<span class="npuhub-t" lang="zh">排队中</span><span class="npuhub-t-sep"> / </span>'
+            '<span class="npuhub-t" lang="en">Waiting</span></p></body></html>')
+    env = Environment(loader=ChoiceLoader([FileSystemLoader(TEMPLATES),
+                                           DictLoader({"templates/spawn_pending.html": base})]))
+    cases = [("fr-FR", "zh_CN", "排队中"), ("en-US", "zh_CN", "Waiting"), ("zh-CN", "en", "排队中"),
+             ("fr-FR", "en", "Waiting"), ("fr-FR", None, "Waiting")]
+    for locale, site_language, shown in cases:
+        html = env.get_template("spawn_pending.html").render(npuhub_language=page_language(site_language))
+        context = chromium.new_context(locale=locale)
+        try:
+            page = context.new_page()
+            page.set_content(html)
+            assert page.locator("#m").inner_text() == shown, (locale, site_language)
+        finally:
+            context.close()
