@@ -80,7 +80,7 @@ class Rule:
             raise ValueError(f"role {self.role!r} is not one of {', '.join(ROLES)}")
         if self.template.count(_NAME) > 1:
             raise ValueError(f"{self.template!r} has {_NAME} more than once")
-        if self.role in ("course", "lab") and _NAME not in self.template:
+        if self.role in ("course", "lab", "group") and _NAME not in self.template:
             raise ValueError(f"a {self.role} rule needs {_NAME} where the {self.role}'s name is "
                              f"(e.g. '/{self.role}s/{_NAME}'); to map one value, use rename")
         if not self.template.strip() or self.template == _NAME and self.role in ("teacher", "lab_lead", "admin"):

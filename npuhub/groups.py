@@ -1,9 +1,11 @@
 """From an identity provider's group claims to hub groups, sign-in decisions and roles.
 
-Identity providers send many groups (every mailing list, every department);
-npuhub keeps only those that mean something here: courses and labs (by
-prefix), the teacher, lab-lead and admin markers, explicit renames, and the
-groups the site file lists. Sign-in decides who someone is and their groups;
+Identity providers send many groups (every mailing list, every department),
+often in several claims and shapes (realm roles, group paths, LDAP DNs);
+npuhub reads each claim with its rules (:mod:`npuhub.group_rules`) and keeps
+only what means something here: courses and labs, the teacher, lab-lead and
+admin markers, explicit renames, and the groups the site file lists; what it
+drops is logged at sign-in and shown by ``npuhub check-config --claims``. Sign-in decides who someone is and their groups;
 it never grants slices or quota: roles only carry scopes the npuhub service
 checks.
 """
