@@ -7,9 +7,12 @@ plain ``groups`` claim. The site file's ``auth.groups`` is parsed as the hub rea
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from hypothesis import given, strategies as st
 
+from npuhub.auth.cas import CASAuthenticator  # imported before the unit tier stubs out subprocess
 from npuhub.group_rules import ClaimSource, Rule, claim_values
 from npuhub.groups import GroupMapping, normalize_group
 from npuhub.site_config import SiteConfigError, load_site_config
@@ -195,3 +198,21 @@ def test_check_config_fails_on_a_mapping_that_can_never_match(tmp_path, capsys):
     assert "sign-in: CAS 3, server https://cas.example.edu/cas" in out
     assert "https://cas.example.edu/cas/p3/serviceValidate" in out
     assert "problem: auth.groups.admins: 'CN=Admins' can never match" in out
+
+
+def test_sign_in_logs_what_it_dropped_once_per_change(caplog, tmp_path):
+    auth = CASAuthenticator(cas_server_url="https://cas.example.edu/cas",
+                            callback_url="https://hub.example.edu/hub/cas/callback",
+                            group_mapping=mapping_of(tmp_path, LDAP))
+    auth.log = logging.getLogger("test-signin")
+    attributes = {"memberOf": ["cn=ai101,ou=courses,dc=uni,dc=edu", "cn=library,ou=services,dc=uni,dc=edu"]}
+    with caplog.at_level(logging.INFO, logger="test-signin"):
+        for _ in range(3):  # a sign-in, then refreshes
+            assert auth.mapped_groups(attributes, "zhang") == ["course-ai101"]
+        attributes["memberOf"].append("cn=chess,ou=clubs,dc=uni,dc=edu")
+        auth.mapped_groups(attributes, "zhang")
+    lines = [r.getMessage() for r in caplog.records if r.name == "test-signin"]
+    assert len(lines) == 2, lines
+    assert lines[0] == ("Groups of zhang: kept ['course-ai101']; no rule kept "
+                        "memberOf='cn=library,ou=services,dc=uni,dc=edu' (try: npuhub check-config --claims)")
+    assert "cn=chess" in lines[1]
