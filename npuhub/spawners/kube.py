@@ -195,9 +195,10 @@ class KubeNPUSpawner(NPUSpawnerMixin, WatchedKubeSpawner):
         if self.lab_language:
             parts = pod_parts(self.lab_language, self.image)
             pod.spec.volumes = [*(pod.spec.volumes or []), get_k8s_model(V1Volume, parts["volume"])]
-            pod.spec.init_containers = [*(pod.spec.init_containers or []),
-                                        get_k8s_model(V1Container, parts["init_container"])]
             server = pod.spec.containers[0]
+            init = get_k8s_model(V1Container, parts["init_container"])
+            init.security_context = server.security_context  # as the server runs (a restricted namespace admits both)
+            pod.spec.init_containers = [*(pod.spec.init_containers or []), init]
             server.volume_mounts = [*(server.volume_mounts or []), get_k8s_model(V1VolumeMount, parts["mount"])]
         return pod
 

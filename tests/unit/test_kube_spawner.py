@@ -175,12 +175,14 @@ async def test_a_pod_of_a_site_in_chinese():
     """The site's language: an init container of the server's image writes Lab's settings; Lab is pointed at them."""
     from npuhub.lab_language import POD_SETTINGS_DIR
 
-    spawner = kube_spawner(lab_language="zh_CN")
+    spawner = kube_spawner(lab_language="zh_CN", uid=1000, allow_privilege_escalation=False)
     pod = await manifest_of(spawner, ASCEND_QUARTER)
     for version in K8S_VERSIONS:
         kubernetes_validate.validate(pod, version, strict=True)
     (init,) = pod["spec"]["initContainers"]
     assert init["name"] == "npuhub-lab-settings" and init["image"] == ASCEND_QUARTER["image"]  # the server's image
+    assert init["securityContext"] == pod["spec"]["containers"][0]["securityContext"]
+    assert init["securityContext"]["runAsUser"] == 1000
     assert {"name": "npuhub-lab-settings", "emptyDir": {}} in pod["spec"]["volumes"]
     server = pod["spec"]["containers"][0]
     assert {"name": "npuhub-lab-settings", "mountPath": POD_SETTINGS_DIR} in server["volumeMounts"]
