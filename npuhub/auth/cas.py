@@ -166,8 +166,9 @@ class CASCallbackHandler(BaseHandler):
             self.log.warning("CAS: refused a ticket whose login state is not this browser's (login CSRF, "
                              "another window, or cookies off)")
             raise refusal(403, STATE_MISMATCH, "state_mismatch")
-        self.clear_cookie(STATE_COOKIE, path=_state_cookie_path(self))
         user = await self.login_user({"ticket": ticket, "next": next_arg, "state": state})
+        # used up only by a sign-in that worked: after "server unreachable", reloading the page tries again
+        self.clear_cookie(STATE_COOKIE, path=_state_cookie_path(self))
         if user is None:
             # blocked_users, allowed_users or an invalid user name: JupyterHub has logged which.
             raise refusal(403, NOT_ALLOWED, "not_allowed")

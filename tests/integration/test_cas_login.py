@@ -294,6 +294,9 @@ def test_cas_server_unreachable(stack, cas, person):
         cas.start()
     assert page.status_code == 502 and page_says(page, CAS_UNREACHABLE)
     assert "Traceback" not in page.text and person.hub_user() is None
+    # reloading the page once the server is back asks it again (the login state still holds): it judges the ticket
+    page = follow(person.http, service + "&ticket=ST-1-abcdefghijklmnop")[-1]
+    assert page.status_code == 403 and page_says(page, TICKET_INVALID)
     # back up: sign-in works again
     assert person.sign_in("alice").status_code == 200
 
