@@ -135,13 +135,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"  budget: {whom} {', '.join(sorted(rule.groups))}: {rule.device_hours} device-hours "
               f"per {rule.period}{cap}")
     auth = site.auth
-    if auth.type == "oidc":
-        sign_in = f"OpenID Connect, issuer {auth.oidc.get('issuer')}, client {auth.oidc.get('client_id')}"
-    elif auth.type == "cas":
-        sign_in = f"CAS {auth.cas.get('protocol')}, server {auth.cas.get('server_url')}"
-    else:
-        sign_in = "demo accounts (only `npuhub up` on one machine may use them)"
-    print(f"  sign-in: {sign_in}")
+    from . import signin_report
+
+    for line in signin_report.describe(auth):
+        print(f"  {line}")
+    problems = signin_report.problems(auth)
+    for problem in problems:
+        print(f"  problem: {problem}")
+    print("  language: " + (f"JupyterLab and the hub's pages default to {site.language} (each person may switch)"
+                            if site.language else "not set (JupyterLab in English; the hub's pages as the browser "
+                                                  "prefers)"))
     iso = site.isolation
     modes = {"auto": "each person's server as her own Unix account when npuhub runs as root, else one shared OS user",
              "os-users": "each person's server as her own Unix account (npuhub must run as root)",
@@ -153,7 +156,26 @@ def cmd_check(args: argparse.Namespace) -> int:
         else:
             print(f"  on a shared OS user: {auth.type.upper()} sign-in refused at start "
                   "(set isolation.allow_shared_os_user: true to accept the risk)")
-    return 0
+    if args.claims:
+        claims = _read_claims(args.claims)
+        print(f"{args.claims}: through the group mapping")
+        for line in signin_report.try_claims(auth, claims):
+            print(f"  {line}")
+    return 1 if problems else 0
+
+
+def _read_claims(path: str) -> dict:
+    """A sample of what the provider sends: OpenID claims, or CAS attributes, as a JSON object."""
+    import json
+
+    try:
+        claims = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        sys.exit(f"npuhub: cannot read the claims in {path}: {e}")
+    if not isinstance(claims, dict):
+        sys.exit(f"npuhub: {path} must hold a JSON object (the claims, or the CAS attributes), not "
+                 f"{type(claims).__name__}")
+    return claims
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -224,8 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
 
     check = commands.add_parser("check-config", help="validate a site file and summarise it",
-                                description="Validate a site file and print what it defines.")
+                                description="Validate a site file and print what it defines: pool, flavors, budgets, "
+                                "sign-in and its group mapping (exit status 1 when part of the mapping can "
+                                "never match).")
     check.add_argument("config", nargs="?", metavar="FILE", help="site file (default: the built-in example)")
+    check.add_argument("--claims", metavar="JSON",
+                       help="a sample of what the identity provider sends (OpenID claims or CAS attributes, "
+                            "as a JSON object): show the groups, admin flag and roles it gives")
     check.set_defaults(func=cmd_check)
 
     migrate = commands.add_parser(

@@ -1,9 +1,11 @@
 """From an identity provider's group claims to hub groups, sign-in decisions and roles.
 
-Identity providers send many groups (every mailing list, every department);
-npuhub keeps only those that mean something here: courses and labs (by
-prefix), the teacher, lab-lead and admin markers, explicit renames, and the
-groups the site file lists. Sign-in decides who someone is and their groups;
+Identity providers send many groups (every mailing list, every department),
+often in several claims and shapes (realm roles, group paths, LDAP DNs);
+npuhub reads each claim with its rules (:mod:`npuhub.group_rules`) and keeps
+only what means something here: courses and labs, the teacher, lab-lead and
+admin markers, explicit renames, and the groups the site file lists; what it
+drops is logged at sign-in and shown by ``npuhub check-config --claims``. Sign-in decides who someone is and their groups;
 it never grants slices or quota: roles only carry scopes the npuhub service
 checks.
 """
@@ -12,11 +14,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Iterable
 
 from jupyterhub.roles import get_default_roles
 
-__all__ = ["GroupMapping", "normalize_group", "CUSTOM_SCOPES", "lookup_claim"]
+from .group_rules import ClaimSource, Rule, claim_values, lookup_claim
+
+__all__ = ["GroupMapping", "Kept", "normalize_group", "CUSTOM_SCOPES", "lookup_claim"]
 
 #: Scopes the npuhub service defines, registered with JupyterHub (c.JupyterHub.custom_scopes).
 CUSTOM_SCOPES = {
@@ -39,24 +43,27 @@ def normalize_group(name: str) -> str:
     return _INVALID.sub("-", name.strip().lower()).strip("-")[:255]
 
 
-def lookup_claim(claims: dict, path: str) -> Any:
-    """The value at a dotted path ("realm_access.roles"); a key containing dots is tried whole first."""
-    if path in claims:
-        return claims[path]
-    value: Any = claims
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
+@dataclass(frozen=True)
+class Kept:
+    """What became of one value of a claim: the hub group it gave (or None) and why."""
+
+    claim: str
+    value: str
+    group: str | None
+    why: str
 
 
 @dataclass(frozen=True)
 class GroupMapping:
-    """How an identity provider's groups become hub groups, and who is a teacher, lab lead or admin."""
+    """How an identity provider's groups become hub groups, and who is a teacher, lab lead or admin.
+
+    ``sources`` lists the claims that hold groups, each with its rules
+    (:mod:`npuhub.group_rules`); without it, the single claim ``claim`` with
+    ``strip_prefix`` (the site file's older, one-claim form).
+    """
 
     claim: str = "groups"
-    strip_prefix: str = ""
+    strip_prefix: str | tuple[str, ...] = ""
     rename: dict[str, str] = field(default_factory=dict)
     course_prefix: str = "course-"
     lab_prefix: str = "lab-"
@@ -65,37 +72,96 @@ class GroupMapping:
     admins: frozenset[str] = frozenset({"admins"})
     allowed: frozenset[str] = frozenset()
     known: frozenset[str] = frozenset()
+    sources: tuple[ClaimSource, ...] = ()
+
+    @property
+    def claim_sources(self) -> tuple[ClaimSource, ...]:
+        if self.sources:
+            return self.sources
+        strip = (self.strip_prefix,) if isinstance(self.strip_prefix, str) else tuple(self.strip_prefix)
+        return (ClaimSource(self.claim, (), tuple(p for p in strip if p)),)
 
     def raw_groups(self, claims: dict) -> list[str]:
-        """The claim's group names as strings (a list, or one string with commas or spaces)."""
-        value = lookup_claim(claims, self.claim)
-        if value is None:
-            return []
-        if isinstance(value, str):
-            value = re.split(r"[,\s]+", value)
-        if not isinstance(value, (list, tuple, set)):
-            return []
-        return [str(v) for v in value if isinstance(v, (str, int)) and str(v).strip()]
+        """Every value of every source claim, as strings."""
+        return [v for source in self.claim_sources for v in claim_values(claims, source.claim)]
+
+    def _marker(self, role: str) -> str | None:
+        markers = {"teacher": self.teachers, "lab_lead": self.lab_leads, "admin": self.admins}[role]
+        return min(markers) if markers else None
+
+    def _by_rule(self, rule: Rule, name: str) -> str | None:
+        if rule.role in ("teacher", "lab_lead", "admin"):
+            return self._marker(rule.role)
+        group = normalize_group(name)
+        if not group:
+            return None
+        prefix = {"course": self.course_prefix, "lab": self.lab_prefix}.get(rule.role, "")
+        if prefix and not group.startswith(prefix):
+            group = normalize_group(prefix + group)
+        return group
+
+    def _meaningful(self, name: str) -> bool:
+        if self.course_prefix and name.startswith(self.course_prefix):
+            return True
+        if self.lab_prefix and name.startswith(self.lab_prefix):
+            return True
+        return name in self.teachers | self.lab_leads | self.admins | self.allowed | self.known
+
+    def explain_value(self, source: ClaimSource, raw: str) -> Kept:
+        """The hub group for one value of ``source`` (or None), with the reason, for logs and check-config."""
+        if raw in self.rename:
+            group = normalize_group(self.rename[raw]) or None
+            return Kept(source.claim, raw, group, "rename")
+        found = source.first_rule(raw)
+        if found is not None:
+            rule, name = found
+            group = self._by_rule(rule, name)
+            why = f"rule {rule.describe()}" if group else f"rule {rule.describe()}, but no {rule.role} group is set"
+            return Kept(source.claim, raw, group, why)
+        stripped = source.strip(raw)
+        name = normalize_group(stripped)
+        if name and self._meaningful(name):
+            return Kept(source.claim, raw, name, "a name that means something here")
+        return Kept(source.claim, raw, None, f"no rule matches, and {name or stripped!r} is not a course, lab, "
+                                              "marker, allowed or site group")
+
+    def explain(self, claims: dict) -> list[Kept]:
+        """What became of every value of every source claim."""
+        return [self.explain_value(source, raw)
+                for source in self.claim_sources for raw in claim_values(claims, source.claim)]
 
     def map_group(self, raw: str) -> str | None:
-        """The hub group for one provider group, or None when it means nothing here."""
-        if raw in self.rename:
-            return normalize_group(self.rename[raw])
-        name = raw[len(self.strip_prefix):] if self.strip_prefix and raw.startswith(self.strip_prefix) else raw
-        name = normalize_group(name)
-        if not name:
-            return None
-        if self.course_prefix and name.startswith(self.course_prefix):
-            return name
-        if self.lab_prefix and name.startswith(self.lab_prefix):
-            return name
-        if name in self.teachers | self.lab_leads | self.admins | self.allowed | self.known:
-            return name
-        return None
+        """The hub group for one provider group (read as a value of the first source), or None."""
+        return self.explain_value(self.claim_sources[0], raw).group
 
     def groups_from_claims(self, claims: dict) -> list[str]:
         """The hub groups for a person, from the provider's claims (or CAS attributes)."""
-        return sorted({g for g in map(self.map_group, self.raw_groups(claims)) if g})
+        return sorted({k.group for k in self.explain(claims) if k.group})
+
+    def dropped(self, claims: dict) -> list[Kept]:
+        """The values no rule or name kept (logged at sign-in, so nothing is dropped silently)."""
+        return [k for k in self.explain(claims) if k.group is None]
+
+    def problems(self) -> list[str]:
+        """Parts of the mapping that can never match anything, each a sentence for check-config and the log."""
+        found = []
+        for key, names in (("admins", self.admins), ("teachers", self.teachers), ("lab_leads", self.lab_leads),
+                           ("allowed", self.allowed)):
+            for name in sorted(names):
+                if normalize_group(name) != name:
+                    found.append(f"auth.groups.{key}: {name!r} can never match: hub group names are lower-case "
+                                 f"letters, digits and '-' (what is left after rules, strip_prefix and renames); "
+                                 f"write {normalize_group(name)!r}, and a rule or strip_prefix for the provider's form")
+        for i, source in enumerate(self.claim_sources):
+            where = f"auth.groups.sources[{i}]" if self.sources else "auth.groups"
+            for j, rule in enumerate(source.rules):
+                if rule.role in ("teacher", "lab_lead", "admin") and self._marker(rule.role) is None:
+                    found.append(f"{where}.rules[{j}] ({rule.describe()}) can never apply: "
+                                 f"auth.groups.{rule.role}s is empty")
+            for rule, earlier in source.shadowed():
+                found.append(f"{where}: the rule {rule.describe()} can never match: the earlier rule "
+                             f"{earlier.describe()} takes every value it would")
+        return found
 
     def kind_of(self, group: str) -> str:
         """course, lab or role; the marker groups ("lab-leads") are roles whatever their prefix."""

@@ -36,6 +36,7 @@ from traitlets.utils.importstring import import_item
 from .activity import report_interval
 from .groups import CUSTOM_SCOPES
 from .i18n import Text, message
+from .lab_language import page_language
 from .refusals import Refusal
 from .site_config import AuthConfig, SiteConfig, SiteConfigError, load_site_config
 from .spawners.mixin import NPUHubSpawnError
@@ -121,6 +122,7 @@ def configure(c, *, embedded: bool = False, spawner_class: str | None = None,
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.named_server_limit_per_user = 3
     c.LocalNPUSpawner.work_root = str(data / "users")
+    configure_language(c, site.language)
     # JupyterLab's first start on a small machine can take a while (the start timeout
     # is the spawner's: time in the queue plus this).
     c.Spawner.http_timeout = 120
@@ -129,6 +131,21 @@ def configure(c, *, embedded: bool = False, spawner_class: str | None = None,
     configure_service(c, data_dir=data, site_file=site_file, embedded=embedded)
     logging.getLogger("JupyterHub").addFilter(RefusalsWithoutTraceback())
     return site
+
+
+def configure_language(c, language: str | None) -> None:
+    """The site's ``language``: JupyterLab's default in every server, and the hub pages' default.
+
+    Servers: an override of JupyterLab's Language setting (a person's own choice
+    wins, see ``npuhub.lab_language``). Hub pages: ``npuhub_language`` in the
+    templates, used when the browser prefers neither Chinese nor English.
+    """
+    if not language:
+        return
+    c.NPUSpawnerMixin.lab_language = language
+    template_vars = config_dict(c.JupyterHub, "template_vars")
+    template_vars["npuhub_language"] = page_language(language)
+    c.JupyterHub.template_vars = template_vars
 
 
 def configure_kubernetes(c, settings: dict) -> None:
@@ -310,6 +327,7 @@ def configure_auth(c, auth: AuthConfig, public_url: str, data: Path) -> None:
         cas.callback_url = public_url + "/hub/cas/callback"
         cas.username_attribute = auth.cas["username_attribute"]
         cas.logout_from_cas = auth.cas["logout"]
+        cas.check_login_state = auth.cas.get("check_state", True)
         cas.group_mapping = auth.groups
 
 

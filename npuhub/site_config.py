@@ -17,6 +17,7 @@ from .flavors import FLAVOR_ID_RE, Flavor, FlavorCatalogue
 from .inventory.config import KubernetesPool, parse_kubernetes_pool
 from .pool import NodeSpec
 from .quota_rules import PERIODS, QuotaRule
+from .lab_language import LANGUAGES
 from .site_hub import (AuthConfig, IsolationConfig, SpawnerConfig, check_account_prefix, parse_auth,
                        parse_isolation, parse_spawner)
 from .site_reader import IMAGE_RE, MEMORY_RE, NAME_RE, SiteConfigError, SiteReader
@@ -71,6 +72,8 @@ class SiteConfig:
     #: ``pool: {kubernetes: ...}``: the nodes come from the cluster (``nodes`` is then what was last seen)
     kubernetes: KubernetesPool | None = None
     isolation: IsolationConfig = field(default_factory=IsolationConfig)
+    #: the site's default language for JupyterLab and the hub's pages (``zh_CN`` or ``en``); None: not set
+    language: str | None = None
 
     @property
     def pool_models(self) -> dict[str, str]:
@@ -113,7 +116,7 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     """Validate the parsed YAML of a site file into a SiteConfig."""
     r = SiteReader(source)
     top = r.mapping(data, "", {"pool", "groups", "flavors", "limits", "auth", "quotas", "cpu_backend", "spawner",
-                               "isolation"})
+                               "isolation", "language"})
 
     nodes: list[NodeSpec] = []
     backend_specs: dict[str | None, tuple[str, Any]] = {}  # model -> (key, spec)
@@ -265,8 +268,9 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     quotas = parse_quota_rules(top.get("quotas") or [], source, "quotas", frozenset(groups))
     spawner = parse_spawner(r, top.get("spawner") or {})
     isolation = parse_isolation(r, top.get("isolation") or {})
+    language = r.choice(top["language"], "language", LANGUAGES) if top.get("language") is not None else None
     return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source, auth, tuple(quotas),
-                      backends, spawner, kubernetes, isolation)
+                      backends, spawner, kubernetes, isolation, language)
 
 
 def _backends(r: SiteReader, specs: dict[str | None, tuple[str, Any]], cpu_spec: Any, vendors: dict[str, str],

@@ -9,11 +9,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .group_rules import ROLES, ClaimSource, Rule
 from .groups import GroupMapping
 from .site_reader import IMAGE_RE, NAME_RE, QUANTITY_RE, SiteReader
 
 __all__ = ["AUTH_TYPES", "ISOLATION_MODES", "SPAWNER_TYPES", "AuthConfig", "IsolationConfig", "SpawnerConfig",
-           "check_account_prefix", "parse_auth", "parse_isolation", "parse_spawner"]
+           "check_account_prefix", "parse_auth", "parse_group_mapping", "parse_isolation", "parse_spawner"]
 
 
 AUTH_TYPES = ("demo", "oidc", "cas")
@@ -129,14 +130,17 @@ def parse_auth(r: SiteReader, data: Any, known_groups: frozenset[str]) -> AuthCo
 
     cas: dict = {}
     if kind == "cas" or "cas" in auth:
-        c = r.mapping(auth.get("cas"), "auth.cas", {"server_url", "protocol", "username_attribute", "logout"},
-                      {"server_url"})
+        c = r.mapping(auth.get("cas"), "auth.cas",
+                      {"server_url", "protocol", "username_attribute", "logout", "check_state"}, {"server_url"})
         protocol = c.get("protocol", 3)
         if protocol not in (2, 3):
             r.fail("auth.cas.protocol", f"{protocol!r} is not 2 or 3")
         logout = c.get("logout", True)
         if not isinstance(logout, bool):
             r.fail("auth.cas.logout", "must be true or false")
+        check_state = c.get("check_state", True)
+        if not isinstance(check_state, bool):
+            r.fail("auth.cas.check_state", "must be true or false")
         username_attribute = c.get("username_attribute") or ""
         if not isinstance(username_attribute, str):
             r.fail("auth.cas.username_attribute", "must be a string")
@@ -146,18 +150,68 @@ def parse_auth(r: SiteReader, data: Any, known_groups: frozenset[str]) -> AuthCo
             "protocol": protocol,
             "username_attribute": username_attribute,
             "logout": logout,
+            "check_state": check_state,
         }
 
-    g = r.mapping(auth.get("groups") or {}, "auth.groups",
-                  {"claim", "strip_prefix", "rename", "course_prefix", "lab_prefix", "teachers", "lab_leads",
-                   "admins", "allowed"})
+    mapping = parse_group_mapping(r, auth.get("groups") or {}, known_groups)
+    return AuthConfig(kind, public_url, oidc, cas, mapping)
+
+
+_SOURCE_KEYS = {"claim", "strip_prefix", "rules"}
+
+
+def _parse_source(r: SiteReader, data: Any, key: str) -> ClaimSource:
+    """One claim and its rules: ``{claim: groups, rules: [{prefix: /labs/, role: lab}], strip_prefix: /}``."""
+    src = r.mapping(data, key, _SOURCE_KEYS)
+    claim = r.string(src.get("claim", "groups"), f"{key}.claim")
+    strip = src.get("strip_prefix") or []
+    strip = [strip] if isinstance(strip, str) else strip
+    strip = tuple(sorted(_string_list(r, strip, f"{key}.strip_prefix")))
+    rules = []
+    for i, entry in enumerate(r.sequence(src.get("rules") or [], f"{key}.rules")):
+        rkey = f"{key}.rules[{i}]"
+        entry = r.mapping(entry, rkey, {"prefix", "match", "role"}, {"role"})
+        if ("prefix" in entry) == ("match" in entry):
+            r.fail(rkey, "needs either 'prefix' (e.g. prefix: /labs/) or 'match' "
+                         "(e.g. match: 'cn={name},ou=courses,dc=uni,dc=edu'), not both")
+        role = r.choice(entry["role"], f"{rkey}.role", ROLES)
+        if "prefix" in entry:
+            template = r.string(entry["prefix"], f"{rkey}.prefix") + "{name}"
+        else:
+            template = r.string(entry["match"], f"{rkey}.match")
+        try:
+            rules.append(Rule(role, template))
+        except ValueError as e:
+            r.fail(rkey, str(e))
+    return ClaimSource(claim, tuple(rules), strip)
+
+
+_GROUP_KEYS = {"rename", "course_prefix", "lab_prefix", "teachers", "lab_leads", "admins", "allowed"}
+
+
+def parse_group_mapping(r: SiteReader, data: Any, known_groups: frozenset[str]) -> GroupMapping:
+    """``auth.groups``: the claims that hold groups (``sources``, or one ``claim``), renames and marker groups."""
+    g = r.mapping(data, "auth.groups", _GROUP_KEYS | _SOURCE_KEYS | {"sources"})
+    if "sources" in g:
+        inline = sorted(_SOURCE_KEYS & set(g))
+        if inline:
+            r.fail("auth.groups", f"has both 'sources' and the single-claim {', '.join(inline)}: move "
+                                  f"{' and '.join(inline)} into an entry of sources, e.g. "
+                                  "sources: [{claim: groups, strip_prefix: /}, "
+                                  "{claim: realm_access.roles, rules: [...]}]")
+        entries = r.sequence(g["sources"], "auth.groups.sources")
+        if not entries:
+            r.fail("auth.groups.sources", "is empty: list at least one claim, e.g. [{claim: groups}]")
+        sources = tuple(_parse_source(r, e, f"auth.groups.sources[{i}]") for i, e in enumerate(entries))
+    else:
+        sources = (_parse_source(r, {k: v for k, v in g.items() if k in _SOURCE_KEYS}, "auth.groups"),)
     defaults = GroupMapping()
     rename = r.mapping(g.get("rename") or {}, "auth.groups.rename", set(g.get("rename") or {}))
     for name, target in rename.items():
         r.string(target, f"auth.groups.rename.{name}")
-    mapping = GroupMapping(
-        claim=r.string(g.get("claim", defaults.claim), "auth.groups.claim"),
-        strip_prefix=str(g.get("strip_prefix", "") or ""),
+    return GroupMapping(
+        claim=sources[0].claim,
+        strip_prefix=sources[0].strip_prefix,
         rename={str(k): v for k, v in rename.items()},
         course_prefix=str(g.get("course_prefix", defaults.course_prefix) or ""),
         lab_prefix=str(g.get("lab_prefix", defaults.lab_prefix) or ""),
@@ -166,8 +220,8 @@ def parse_auth(r: SiteReader, data: Any, known_groups: frozenset[str]) -> AuthCo
         admins=_string_list(r, g.get("admins", sorted(defaults.admins)), "auth.groups.admins"),
         allowed=_string_list(r, g.get("allowed", []), "auth.groups.allowed"),
         known=known_groups,
+        sources=sources,
     )
-    return AuthConfig(kind, public_url, oidc, cas, mapping)
 
 
 def parse_spawner(r: SiteReader, data: Any) -> SpawnerConfig:

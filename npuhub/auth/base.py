@@ -29,6 +29,31 @@ class NPUHubAuthenticatorBase(Authenticator):
         renames, the teacher, lab-lead and admin groups, and the groups allowed to sign in.""",
     )
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._dropped_logged: dict[str, frozenset] = {}  # person -> the dropped values last logged
+        for problem in self.group_mapping.problems():
+            self.log.warning("Group mapping: %s", problem)
+
+    def mapped_groups(self, claims: dict, who: str = "") -> list[str]:
+        """The hub groups in ``claims``; the values no rule kept are logged, never dropped silently.
+
+        Logged once per person and set of dropped values (not at every refresh of her sign-in).
+        """
+        groups = self.group_mapping.groups_from_claims(claims)
+        dropped = self.group_mapping.dropped(claims)
+        seen = self._dropped_logged
+        key = frozenset((k.claim, k.value) for k in dropped)
+        if dropped and seen.get(who) != key:
+            if len(seen) > 10_000:
+                seen.clear()
+            seen[who] = key
+            shown = ", ".join(f"{k.claim}={k.value!r}" for k in dropped[:10])
+            more = f" and {len(dropped) - 10} more" if len(dropped) > 10 else ""
+            self.log.info("Groups of %s: kept %s; no rule kept %s%s (try: npuhub check-config --claims)",
+                          who or "a sign-in", groups or "none", shown, more)
+        return groups
+
     @default("manage_groups")
     def _default_manage_groups(self):
         return True

@@ -11,7 +11,8 @@ managed roles and auth state exactly as for any authenticator.
 from __future__ import annotations
 
 import html
-from urllib.parse import urlsplit
+import secrets
+from urllib.parse import urlencode, urlsplit
 
 from jupyterhub.handlers import BaseHandler
 from jupyterhub.handlers.login import LogoutHandler
@@ -36,6 +37,8 @@ __all__ = [
     "NOT_ALLOWED",
     "USERNAME_MISSING",
     "SIGNED_OUT",
+    "STATE_MISMATCH",
+    "STATE_COOKIE",
 ]
 
 # What a person reads when sign-in does not work, and what she can do about it.
@@ -71,6 +74,13 @@ USERNAME_MISSING = Text(
     "The university sign-in did not send the attribute '{attribute}' that names your account, "
     "so you cannot be signed in. Please tell the computing centre's staff.",
 )
+STATE_MISMATCH = Text(
+    "这次登录不是在这个浏览器中开始的（或者浏览器没有保存本站的 Cookie），因此不能继续。"
+    "请从本平台的登录页面重新登录；如果一直如此，请允许本站使用 Cookie。",
+    "This sign-in was not started in this browser (or the browser did not keep this site's cookie), "
+    "so it cannot go on. Please sign in again from this hub's login page; if this keeps happening, "
+    "allow cookies for this site.",
+)
 SIGNED_OUT = Text(
     "您已退出本平台和学校的统一身份认证。在公用电脑上，请关闭浏览器。",
     "You have signed out of this hub and of the university sign-in. On a shared computer, close the browser.",
@@ -88,7 +98,14 @@ REASONS = {
     "cas_unreachable": "CAS server unreachable",
     "cas_bad_answer": "CAS server answer not understood",
     "username_missing": "CAS user name attribute missing",
+    "state_mismatch": "Sign-in not started in this browser",
 }
+
+#: The cookie that binds a sign-in to the browser that started it (login CSRF): it holds the nonce
+#: that /hub/cas/login put in the service URL as ``state``; the callback compares the two.
+STATE_COOKIE = "npuhub-cas-state"
+#: How long a started sign-in may take at the portal (a password, perhaps a second factor).
+STATE_MAX_AGE_DAYS = 15 / (24 * 60)
 
 
 def bilingual_html(text: Text) -> str:
@@ -108,12 +125,25 @@ def refusal(status: int, text: Text, reason: str) -> web.HTTPError:
     return error
 
 
+def _state_cookie_path(handler: BaseHandler) -> str:
+    return url_path_join(handler.hub.base_url, "cas/")
+
+
 class CASLoginHandler(BaseHandler):
-    """``/hub/cas/login``: off to the CAS portal, with a safe ``next`` in the service URL."""
+    """``/hub/cas/login``: off to the CAS portal, with a safe ``next`` and a login ``state`` in the service URL.
+
+    The state is a fresh nonce, also kept in a signed cookie of this browser
+    (path ``/hub/cas/``, SameSite=Lax so it comes back on the portal's redirect).
+    """
 
     async def get(self):
         next_url = protocol.safe_next_path(self.get_query_argument("next", ""))
-        self.redirect(self.authenticator.cas_login_url(next_url), permanent=False)
+        state = ""
+        if self.authenticator.check_login_state:
+            state = secrets.token_urlsafe(16)
+            self.set_secure_cookie(STATE_COOKIE, state, expires_days=None, path=_state_cookie_path(self),
+                                   httponly=True, samesite="Lax", secure=self.request.protocol == "https")
+        self.redirect(self.authenticator.cas_login_url(next_url, state), permanent=False)
 
 
 class CASCallbackHandler(BaseHandler):
@@ -123,12 +153,31 @@ class CASCallbackHandler(BaseHandler):
         ticket = self.get_query_argument("ticket", "")
         if not ticket:
             raise refusal(400, TICKET_MISSING, "ticket_missing")
-        user = await self.login_user({"ticket": ticket, "next": self.get_query_argument("next", "")})
+        next_arg = self.get_query_argument("next", "")
+        state = self.get_query_argument("state", "")
+        if self.authenticator.check_login_state and not self.state_matches(state):
+            if not state:
+                # Not started here: a portal's own link to the hub, or a crafted one. Start a sign-in of
+                # this browser's own; signed in at the portal, she is back in a moment. The ticket is unused.
+                self.log.info("CAS: a ticket without login state; starting a sign-in in this browser")
+                query = f"?{urlencode({'next': protocol.safe_next_path(next_arg)})}" if next_arg else ""
+                self.redirect(url_path_join(self.hub.base_url, "cas/login") + query, permanent=False)
+                return
+            self.log.warning("CAS: refused a ticket whose login state is not this browser's (login CSRF, "
+                             "another window, or cookies off)")
+            raise refusal(403, STATE_MISMATCH, "state_mismatch")
+        user = await self.login_user({"ticket": ticket, "next": next_arg, "state": state})
+        # used up only by a sign-in that worked: after "server unreachable", reloading the page tries again
+        self.clear_cookie(STATE_COOKIE, path=_state_cookie_path(self))
         if user is None:
             # blocked_users, allowed_users or an invalid user name: JupyterHub has logged which.
             raise refusal(403, NOT_ALLOWED, "not_allowed")
         next_url = protocol.safe_next_path(self.get_query_argument("next", "")) or self.get_next_url(user)
         self.redirect(next_url, permanent=False)
+
+    def state_matches(self, state: str) -> bool:
+        cookie = self.get_secure_cookie(STATE_COOKIE, max_age_days=STATE_MAX_AGE_DAYS)
+        return bool(state and cookie) and secrets.compare_digest(cookie, state.encode())
 
     def append_query_parameters(self, url, exclude=None):
         # get_next_url() would carry this request's query, ticket included, to the next page.
@@ -231,6 +280,19 @@ class CASAuthenticator(NPUHubAuthenticatorBase):
         university's other CAS applications.""",
     )
 
+    check_login_state = Bool(
+        True,
+        config=True,
+        help="""Bind each sign-in to the browser that started it (against login CSRF).
+
+        /hub/cas/login puts a fresh nonce in the service URL (``state=...``) and
+        in a cookie; the callback goes on only when the two agree. A ticket
+        without state (the portal's own link to the hub) starts a sign-in of
+        this browser's own instead of being used. Needs the service registered
+        by prefix at the portal (the service URL varies); turn off only for a
+        portal that accepts one exact service URL.""",
+    )
+
     @default("group_mapping")
     def _default_group_mapping(self):
         return GroupMapping(claim="memberOf")  # where CAS portals release group membership
@@ -280,9 +342,9 @@ class CASAuthenticator(NPUHubAuthenticatorBase):
             (r"/logout", CASLogoutHandler),
         ]
 
-    def cas_login_url(self, next_url: str = "") -> str:
-        """The portal's login page, returning to the callback (and then to ``next_url``)."""
-        return protocol.login_url(self.cas_server_url, protocol.service_url(self.callback_url, next_url))
+    def cas_login_url(self, next_url: str = "", state: str = "") -> str:
+        """The portal's login page, returning to the callback (with ``state``, then to ``next_url``)."""
+        return protocol.login_url(self.cas_server_url, protocol.service_url(self.callback_url, next_url, state))
 
     def cas_logout_url(self) -> str:
         """The portal's logout, returning to the hub's signed-out page."""
@@ -298,8 +360,8 @@ class CASAuthenticator(NPUHubAuthenticatorBase):
         )
         return response.body
 
-    async def validate_ticket(self, ticket: str, next_url: str = "") -> protocol.CASValidation:
-        """Ask the CAS server about ``ticket``, issued for the callback (with ``next_url``).
+    async def validate_ticket(self, ticket: str, next_url: str = "", state: str = "") -> protocol.CASValidation:
+        """Ask the CAS server about ``ticket``, issued for the callback (with ``next_url`` and ``state``).
 
         Raises an HTTP refusal with a bilingual message when the ticket was used
         before, is refused by the server, or the server cannot be asked.
@@ -310,7 +372,7 @@ class CASAuthenticator(NPUHubAuthenticatorBase):
         if not self.seen_tickets.first_use(ticket):
             self.log.warning("CAS: refused a ticket presented a second time: %s...", ticket[:12])
             raise refusal(403, TICKET_REPLAYED, "ticket_replayed")
-        service = protocol.service_url(self.callback_url, next_url)
+        service = protocol.service_url(self.callback_url, next_url, state)
         url = protocol.validate_url(self.cas_server_url, self.cas_protocol, service, ticket)
         try:
             body = await self.fetch_validation(url)
@@ -337,7 +399,7 @@ class CASAuthenticator(NPUHubAuthenticatorBase):
         and every released attribute). JupyterHub then checks ``blocked_users``
         and :meth:`check_allowed`.
         """
-        validation = await self.validate_ticket(data.get("ticket", ""), data.get("next", ""))
+        validation = await self.validate_ticket(data.get("ticket", ""), data.get("next", ""), data.get("state", ""))
         attributes = validation.attributes
         if self.username_attribute:
             values = attributes.get(self.username_attribute)
@@ -348,7 +410,7 @@ class CASAuthenticator(NPUHubAuthenticatorBase):
             name = values[0]
         else:
             name = validation.user
-        groups = self.group_mapping.groups_from_claims(attributes)
+        groups = self.mapped_groups(attributes, name)
         username = self.normalize_username(name)
         if not (self.group_mapping.is_allowed(groups) or username in self.admin_users):
             self.log.warning("CAS: %r is in none of the allowed groups (has %s)", username, groups or "none")

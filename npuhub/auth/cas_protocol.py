@@ -132,16 +132,17 @@ def parse_validation(body: bytes | str) -> CASValidation:
     return CASValidation(user, _attributes(success))
 
 
-def service_url(callback_url: str, next_url: str = "") -> str:
-    """The service URL: the configured callback, with only a ``next`` parameter if there is one.
+def service_url(callback_url: str, next_url: str = "", state: str = "") -> str:
+    """The service URL: the configured callback, with ``next`` and ``state`` parameters if there are any.
 
     Built the same way when sending a person to CAS and when validating her
     ticket, because CAS compares the two strings exactly.
     """
-    if not next_url:
+    params = {k: v for k, v in (("next", next_url), ("state", state)) if v}
+    if not params:
         return callback_url
     sep = "&" if urlsplit(callback_url).query else "?"
-    return f"{callback_url}{sep}{urlencode({'next': next_url})}"
+    return f"{callback_url}{sep}{urlencode(params)}"
 
 
 def login_url(server_url: str, service: str) -> str:

@@ -430,7 +430,8 @@ class NPUHubOIDCAuthenticator(NPUHubAuthenticatorBase, GenericOAuthenticator):
     # -- groups, admin, roles, and who may sign in ------------------------------------
 
     def _groups(self, auth_state: dict) -> list[str]:
-        return self.group_mapping.groups_from_claims(auth_state.get(self.user_auth_state_key) or {})
+        claims = auth_state.get(self.user_auth_state_key) or {}
+        return self.mapped_groups(claims, str(claims.get(self.username_claim) or ""))
 
     async def update_auth_model(self, auth_model):
         """Groups, admin flag and roles from the userinfo claims; called at every login and refresh."""
@@ -443,7 +444,7 @@ class NPUHubOIDCAuthenticator(NPUHubAuthenticatorBase, GenericOAuthenticator):
 
     async def get_user_groups(self, auth_state: dict):
         """The hub groups (for manage_groups): what the group mapping keeps of the claims."""
-        return set(self._groups(auth_state))
+        return set(self.group_mapping.groups_from_claims(auth_state.get(self.user_auth_state_key) or {}))
 
     def _allowed(self, username: str, auth_model: dict) -> bool:
         return (bool(auth_model.get("admin")) or username in self.allowed_users

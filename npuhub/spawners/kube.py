@@ -26,12 +26,15 @@ import time
 from traitlets import Float, default
 
 from kubernetes_asyncio.client.rest import ApiException
+from kubernetes_asyncio.client.models import V1Container, V1Volume, V1VolumeMount
 from kubespawner import KubeSpawner
+from kubespawner.utils import get_k8s_model
 
 from .mixin import NPUHubSpawnError, NPUSpawnerMixin
 from .pod_spec import POD_TRAITS, grant_env, pod_settings
 from .pod_watch import PodNews, duration_text, failure_of_api_error, pod_news, stage_text
 from ..i18n import message
+from ..lab_language import pod_parts
 
 __all__ = ["KubeNPUSpawner", "WatchedKubeSpawner"]
 
@@ -182,6 +185,22 @@ class KubeNPUSpawner(NPUSpawnerMixin, WatchedKubeSpawner):
         env = super().npuhub_env()
         env.update(grant_env(self.launch or {}))
         return env
+
+    # -- JupyterLab's language: settings written by an init container of the server's image --------
+    def lab_settings_arg(self) -> str | None:
+        return pod_parts(self.lab_language, self.image)["arg"]
+
+    async def get_pod_manifest(self):
+        pod = await super().get_pod_manifest()
+        if self.lab_language:
+            parts = pod_parts(self.lab_language, self.image)
+            pod.spec.volumes = [*(pod.spec.volumes or []), get_k8s_model(V1Volume, parts["volume"])]
+            server = pod.spec.containers[0]
+            init = get_k8s_model(V1Container, parts["init_container"])
+            init.security_context = server.security_context  # as the server runs (a restricted namespace admits both)
+            pod.spec.init_containers = [*(pod.spec.init_containers or []), init]
+            server.volume_mounts = [*(server.volume_mounts or []), get_k8s_model(V1VolumeMount, parts["mount"])]
+        return pod
 
     # -- defaults that fit npuhub's servers -----------------------------------
     @default("cmd")

@@ -30,9 +30,15 @@ from jupyterhub.spawner import SimpleLocalProcessSpawner, set_user_setuid
 from jupyterhub.utils import maybe_future
 
 from ..i18n import message
+from ..lab_language import settings_dir
 from .limits import NoLimits, ResourceLimits, cgroup_key, clear_group, detect
 from .mixin import NPUHubSpawnError, NPUSpawnerMixin
 from .osusers import AccountError, ensure_account, remove_account, system_name
+
+#: Under the servers' work root: JupyterLab's settings with the site's language (no account has this name).
+LAB_SETTINGS_DIRNAME = ".npuhub-lab-settings"
+#: (root, language) -> the directory written by this hub process (once: packages do not change under it)
+_written_settings: dict[tuple[str, str], str] = {}
 
 __all__ = ["LocalNPUSpawner", "safe_dirname", "isolation_mode", "resource_limits"]
 
@@ -122,6 +128,14 @@ class LocalNPUSpawner(NPUSpawnerMixin, SimpleLocalProcessSpawner):
     def _default_home_dir(self):
         root = self.work_root or os.path.join(os.getcwd(), "npuhub-data", "users")
         return os.path.join(os.path.abspath(root), safe_dirname(self.user.name))
+
+    def lab_settings_arg(self) -> str | None:
+        """A settings directory of the site's language next to the homes (reachable by every account)."""
+        root = Path(self.work_root or os.path.dirname(self.home_dir)) / LAB_SETTINGS_DIRNAME
+        key = (str(root), self.lab_language)
+        if key not in _written_settings:
+            _written_settings[key] = str(settings_dir(self.lab_language, root))
+        return f"--LabApp.app_settings_dir={_written_settings[key]}"
 
     @default("cmd")
     def _default_cmd(self):

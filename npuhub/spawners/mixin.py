@@ -107,6 +107,16 @@ class NPUSpawnerMixin(LoggingConfigurable):
         cluster-internal name).
         """,
     )
+    lab_language = Unicode(
+        "",
+        config=True,
+        help="""JupyterLab's default language in the servers: ``zh_CN`` or ``en`` (the site file's ``language``).
+
+        A default only (a settings override, see ``npuhub.lab_language``): a
+        person's own choice in JupyterLab's Settings → Language is her user
+        setting, and wins. Empty: JupyterLab's own default.
+        """,
+    )
 
     @default("server_token_scopes")
     def _default_server_token_scopes(self):
@@ -367,6 +377,18 @@ class NPUSpawnerMixin(LoggingConfigurable):
                 sent += 1
             await self._npuhub_event_added.wait()
 
+    # -- JupyterLab's language ----------------------------------------------
+    def lab_settings_arg(self) -> str | None:
+        """The server's argument that points JupyterLab at the site language's settings (None: no site language)."""
+        return None
+
+    def get_args(self):
+        args = super().get_args()
+        arg = self.lab_settings_arg() if self.lab_language else None
+        if arg and not any(a.startswith("--LabApp.app_settings_dir") for a in args):
+            args.append(arg)
+        return args
+
     # -- environment --------------------------------------------------------
     def get_env(self):
         env = super().get_env()
@@ -392,6 +414,8 @@ class NPUSpawnerMixin(LoggingConfigurable):
         service_url = self.npuhub_service_url()
         if service_url:
             env["NPUHUB_URL"] = service_url
+        if self.lab_language:
+            env["NPUHUB_LANGUAGE"] = self.lab_language
         return env
 
     # -- state across hub restarts ---------------------------------------------

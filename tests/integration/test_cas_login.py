@@ -26,6 +26,8 @@ from npuhub.auth.cas import (
     CASAuthenticator,
     NOT_IN_ALLOWED_GROUPS,
     SIGNED_OUT,
+    STATE_COOKIE,
+    STATE_MISMATCH,
     TICKET_INVALID,
     TICKET_REPLAYED,
 )
@@ -37,9 +39,15 @@ def cas_site(cas_url: str) -> dict:
     return make_site(auth={
         "type": "cas",
         "cas": {"server_url": cas_url, "protocol": 3, "username_attribute": "", "logout": True},
-        "groups": {"claim": "memberOf", "admins": ["admins"], "lab_leads": ["lab-leads"],
+        # the directory's DNs by rules; plain names (course-demo, lab-leads, ...) still count
+        "groups": {"claim": "memberOf", "rules": LDAP_RULES, "admins": ["admins"], "lab_leads": ["lab-leads"],
                    "allowed": ["course-demo", "lab-demo"]},
     })
+
+
+LDAP_RULES = [{"match": "cn={name},ou=courses,dc=uni,dc=edu", "role": "course"},
+              {"match": "cn={name},ou=labs,dc=uni,dc=edu", "role": "lab"},
+              {"match": "cn=jsjzx,ou=staff,dc=uni,dc=edu", "role": "admin"}]
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +99,8 @@ class Person:
         assert answer.status_code == 302, answer.text[:2000]
         self.callback_url = answer.headers["location"]
         assert urlsplit(self.callback_url).path == "/hub/cas/callback" and "ticket=ST-" in self.callback_url
+        assert "state=" in self.callback_url  # the login state came back with the ticket
+        self.state_cookie = self.http.cookies.get(STATE_COOKIE)
         self.after_callback = follow(self.http, self.callback_url)
         return self.after_callback[-1]
 
@@ -164,8 +174,12 @@ def test_next_cannot_leave_the_hub(stack, cas):
     service = stack.base_url + "/hub/cas/callback?next=" + quote("//evil.example/steal", safe="")
     form = browser.get(cas.url + "/login", params={"service": service}, timeout=30)
     answer = submit_login_form(browser, form, "alice", PASSWORD)
-    callback = browser.get(answer.headers["location"], allow_redirects=False, timeout=30)
-    assert callback.status_code == 302 and callback.headers["location"] == "/hub/home"
+    # no login state in that link: the hub starts a sign-in of this browser's own (the portal knows her)
+    chain = follow(browser, answer.headers["location"])
+    assert [urlsplit(r.url).path for r in chain] == [
+        "/hub/cas/callback", "/hub/cas/login", "/cas/login", "/hub/cas/callback", "/hub/home"]
+    assert chain[-1].url == stack.base_url + "/hub/home" and chain[-1].status_code == 200
+    assert chain[3].headers["location"] == "/hub/home"
 
 
 def test_someone_outside_the_allowed_groups_is_refused(stack, person, admin_api):
@@ -180,9 +194,55 @@ def test_someone_outside_the_allowed_groups_is_refused(stack, person, admin_api)
 def test_a_replayed_ticket_is_refused(stack, cas, person):
     assert person.sign_in("alice").status_code == 200
     thief = Person(stack, cas)
+    # another browser with the address alone: not its sign-in
+    page = follow(thief.http, person.callback_url)[-1]
+    assert page.status_code == 403 and page_says(page, STATE_MISMATCH)
+    # with her login-state cookie too: the ticket has been used
+    thief.http.cookies.set(STATE_COOKIE, person.state_cookie)
     page = follow(thief.http, person.callback_url)[-1]
     assert page.status_code == 403 and page_says(page, TICKET_REPLAYED)
     assert thief.hub_user() is None
+
+
+def test_login_csrf_a_ticket_of_another_browser_is_refused(stack, cas, admin_api):
+    """The attacker starts a sign-in as herself and sends the callback link to a victim: refused."""
+    attacker = requests.Session()
+    chain = follow(attacker, stack.base_url + "/hub/cas/login")
+    answer = submit_login_form(attacker, chain[-1], "bob", PASSWORD)
+    link = answer.headers["location"]
+    assert "state=" in link and "ticket=ST-" in link
+
+    fresh = requests.Session()
+    busy = requests.Session()  # she has started a sign-in of her own in another tab
+    follow(busy, stack.base_url + "/hub/cas/login")
+    assert busy.cookies.get(STATE_COOKIE)
+    for victim in (fresh, busy):
+        page = follow(victim, link)[-1]
+        assert page.status_code == 403 and page_says(page, STATE_MISMATCH)
+        assert "Traceback" not in page.text
+        assert victim.get(stack.base_url + "/hub/api/user", timeout=30).status_code == 403  # not signed in as bob
+
+
+def test_a_portal_link_without_state_still_signs_in(stack, cas):
+    """The portal's own application list links to the callback with a ticket and no state."""
+    browser = requests.Session()
+    form = browser.get(cas.url + "/login", params={"service": stack.base_url + "/hub/cas/callback"}, timeout=30)
+    link = submit_login_form(browser, form, "alice", PASSWORD).headers["location"]
+    assert "state=" not in link
+    chain = follow(browser, link)
+    assert chain[-1].url == stack.base_url + "/hub/home" and chain[-1].status_code == 200
+    assert browser.get(stack.base_url + "/hub/api/user", timeout=30).json()["name"] == "alice"
+
+
+def test_ldap_dns_in_member_of(stack, cas, admin_api):
+    assert Person(stack, cas).sign_in("dora").status_code == 200
+    dora = admin_api.user("dora")
+    assert sorted(dora["groups"]) == ["course-demo", "lab-demo"] and dora["admin"] is False
+    # upper-case DN of the admins' group: a hub admin
+    assert Person(stack, cas).sign_in("dave").status_code == 200
+    dave = admin_api.user("dave")
+    assert dave["admin"] is True and dave["groups"] == ["admins"]
+    assert "Groups of dora: kept ['course-demo', 'lab-demo']; no rule kept memberOf=" in stack.log_path.read_text()
 
 
 @pytest.mark.parametrize("forged", ["http://other-app.example/hub/cas/callback",
@@ -190,6 +250,9 @@ def test_a_replayed_ticket_is_refused(stack, cas, person):
 def test_a_ticket_for_another_service_is_refused(stack, cas, forged):
     """A ticket the portal issued for another service, presented with that service's Host."""
     attacker = requests.Session()
+    # a login state of the attacker's own, so that the ticket itself is what is judged
+    started = follow(attacker, stack.base_url + "/hub/cas/login")[-1]
+    state = parse_qs(urlsplit(parse_qs(urlsplit(started.url).query)["service"][0]).query)["state"][0]
     service = forged.format(port=free_port())
     form = attacker.get(cas.url + "/login", params={"service": service}, timeout=30)
     answer = submit_login_form(attacker, form, "alice", PASSWORD)
@@ -197,8 +260,10 @@ def test_a_ticket_for_another_service_is_refused(stack, cas, forged):
     assert answer.status_code == 302 and location.startswith(service) and "ticket=ST-" in location
     ticket = parse_qs(urlsplit(location).query)["ticket"][0]
 
-    r = attacker.get(stack.base_url + "/hub/cas/callback", params={"ticket": ticket}, allow_redirects=False,
-                     headers={"Host": urlsplit(service).netloc}, timeout=30)
+    # (the state cookie by hand: a cookie jar picks cookies by the Host header)
+    cookie = f"{STATE_COOKIE}={attacker.cookies.get(STATE_COOKIE)}"
+    r = attacker.get(stack.base_url + "/hub/cas/callback", params={"ticket": ticket, "state": state},
+                     allow_redirects=False, headers={"Host": urlsplit(service).netloc, "Cookie": cookie}, timeout=30)
     assert r.status_code == 403 and page_says(r, TICKET_INVALID)
     assert not any(c.name.startswith("jupyterhub-hub-login") for c in attacker.cookies)
 
@@ -220,13 +285,18 @@ def test_logout_ends_the_cas_session(stack, cas, person):
 
 
 def test_cas_server_unreachable(stack, cas, person):
+    started = follow(person.http, stack.base_url + "/hub/cas/login")[-1]  # a login state of her own
+    service = parse_qs(urlsplit(started.url).query)["service"][0]
     cas.stop()
     try:
-        page = follow(person.http, stack.base_url + "/hub/cas/callback?ticket=ST-1-abcdefghijklmnop")[-1]
+        page = follow(person.http, service + "&ticket=ST-1-abcdefghijklmnop")[-1]
     finally:
         cas.start()
     assert page.status_code == 502 and page_says(page, CAS_UNREACHABLE)
     assert "Traceback" not in page.text and person.hub_user() is None
+    # reloading the page once the server is back asks it again (the login state still holds): it judges the ticket
+    page = follow(person.http, service + "&ticket=ST-1-abcdefghijklmnop")[-1]
+    assert page.status_code == 403 and page_says(page, TICKET_INVALID)
     # back up: sign-in works again
     assert person.sign_in("alice").status_code == 200
 

@@ -16,8 +16,8 @@ import requests
 
 from support.stacks import EmbeddedStack, free_port
 from support.hubclient import HubAPI, HubSession
-from support.oidc_idp import (ACCOUNTS, CLIENT_ID, CLIENT_SECRET, SECRET_ENV, OIDCProvider, authorize, oidc_site,
-                              require_provider, sign_in)
+from support.oidc_idp import (ACCOUNTS, CLIENT_ID, CLIENT_SECRET, KEYCLOAK_GROUPS, SECRET_ENV, OIDCProvider,
+                              authorize, oidc_site, require_provider, sign_in)
 
 from npuhub.auth.oidc import NOT_ALLOWED, PROVIDER_DENIED, PROVIDER_UNREACHABLE, STATE_INVALID
 
@@ -47,11 +47,11 @@ def assert_explains(r: requests.Response, status: int, text) -> None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """A provider and a hub whose site file names only the provider's issuer."""
+    """A provider and a hub whose site file names only the provider's issuer; groups mapped as for Keycloak."""
     require_provider()
     workdir = tmp_path_factory.mktemp("oidc")
     idp_port = free_port()
-    stack = EmbeddedStack(workdir, oidc_site(f"http://127.0.0.1:{idp_port}"))
+    stack = EmbeddedStack(workdir, oidc_site(f"http://127.0.0.1:{idp_port}", groups=KEYCLOAK_GROUPS))
     idp = OIDCProvider(workdir / "idp", idp_port, [stack.base_url + "/hub/oauth_callback"]).start()
     try:
         start_stack(stack)
@@ -110,6 +110,32 @@ def test_admin_group_makes_a_hub_admin(site, admin_api):
     model = admin_api.user("ada")
     assert model["admin"] is True and model["groups"] == ["admins"]
     assert {"admin", "npuhub-operator"} <= set(model["roles"])
+
+
+def test_keycloak_token_courses_from_realm_roles_labs_from_group_paths(site, admin_api):
+    stack, _ = site
+    assert sign_in(requests.Session(), stack.base_url, "kim").url.endswith("/hub/home")
+    model = admin_api.user("kim")
+    # /courses/demo and /labs/demo are paths, "teacher" a nested realm role; the rest is dropped (and logged)
+    assert sorted(model["groups"]) == ["course-demo", "lab-demo", "teachers"] and model["admin"] is False
+    assert "npuhub-teacher-course-demo" in model["roles"]
+    assert model["auth_state"]["oauth_user"]["realm_access"]["roles"][-1] == "teacher"
+    assert "Groups of kim: kept ['course-demo', 'lab-demo', 'teachers']; no rule kept" in stack.log_path.read_text()
+
+
+def test_keycloak_client_role_makes_an_admin(site, admin_api):
+    stack, _ = site
+    # kai's only admin sign is resource_access.npuhub.roles: he is not locked out
+    assert sign_in(requests.Session(), stack.base_url, "kai").url.endswith("/hub/home")
+    model = admin_api.user("kai")
+    assert model["admin"] is True and model["groups"] == ["admins"]
+    assert "npuhub-operator" in model["roles"]
+
+
+def test_someone_whose_only_group_is_a_nested_realm_role(site, admin_api):
+    stack, _ = site
+    assert sign_in(requests.Session(), stack.base_url, "rei").url.endswith("/hub/home")
+    assert admin_api.user("rei")["groups"] == ["course-demo"]
 
 
 def test_groups_follow_the_provider_at_every_login(site, admin_api):

@@ -35,6 +35,27 @@ ACCOUNTS: dict[str, dict] = {
     "mallory": {"name": "Mallory Outsider", "email": "mallory@uni.test", "groups": ["canteen"]},
     # Her groups sit at a nested claim, as some providers send them.
     "nora": {"name": "Nora Nested", "org": {"unit": "vision", "groups": ["lab-demo"]}},
+    # Keycloak-shaped: realm roles nested in realm_access, client roles in resource_access, and groups as
+    # full paths (the Group Membership mapper with "Full group path" on).
+    "kim": {"name": "Kim Keycloak", "realm_access": {"roles": ["offline_access", "default-roles-uni", "teacher"]},
+            "groups": ["/courses/demo", "/labs/demo", "/clubs/chess"]},
+    "kai": {"name": "Kai Keycloak-admin", "resource_access": {"npuhub": {"roles": ["operator"]}},
+            "groups": ["/staff/it"]},
+    # her only group is a realm role, nested in realm_access
+    "rei": {"name": "Rei Realm-role", "realm_access": {"roles": ["offline_access", "course-demo"]}},
+}
+
+#: auth.groups of a Keycloak realm: courses from realm roles and from /courses/..., labs from /labs/...,
+#: admins from the client role "operator"; groups without a rule still count when they mean something here.
+KEYCLOAK_GROUPS = {
+    "sources": [
+        {"claim": "realm_access.roles", "rules": [{"match": "teacher", "role": "teacher"},
+                                                  {"prefix": "course-", "role": "course"}]},
+        {"claim": "resource_access.npuhub.roles", "rules": [{"match": "operator", "role": "admin"}]},
+        {"claim": "groups", "rules": [{"prefix": "/labs/", "role": "lab"}, {"prefix": "/courses/", "role": "course"}]},
+    ],
+    "admins": ["admins"],
+    "allowed": ["course-demo", "lab-demo"],
 }
 
 
@@ -64,7 +85,7 @@ class OIDCProvider:
         data = {
             "clients": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                          "redirect_uris": self.redirect_uris}],
-            "scopes": {"groups": ["groups", "org"]},
+            "scopes": {"groups": ["groups", "org", "realm_access", "resource_access"]},
             "users": [{"username": name, "password": PASSWORD, "claims": claims}
                       for name, claims in accounts.items()],
         }
@@ -139,11 +160,14 @@ def sign_in(http: requests.Session, hub_url: str, username: str, **kwargs) -> re
     return http.get(authorize(http, hub_url, username, **kwargs), timeout=30)
 
 
-def oidc_site(issuer: str, claim: str = "groups") -> dict:
-    """The one-device demo site signing in through the provider at ``issuer`` (groups from ``claim``)."""
+def oidc_site(issuer: str, claim: str = "groups", groups: dict | None = None) -> dict:
+    """The one-device demo site signing in through the provider at ``issuer``.
+
+    Groups come from ``claim`` (the single-claim form), or as ``groups`` says (``auth.groups``).
+    """
     return make_site(auth={
         "type": "oidc",
         "oidc": {"issuer": issuer, "client_id": CLIENT_ID, "client_secret_env": SECRET_ENV,
                  "scopes": ["openid", "profile", "email", "groups"], "username_claim": "preferred_username"},
-        "groups": {"claim": claim, "admins": ["admins"], "allowed": ["course-demo", "lab-demo"]},
+        "groups": groups or {"claim": claim, "admins": ["admins"], "allowed": ["course-demo", "lab-demo"]},
     })

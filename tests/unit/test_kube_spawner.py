@@ -171,6 +171,29 @@ async def test_the_next_start_on_a_cpu_flavor_carries_nothing_of_the_last_grant(
     assert [v["name"] for v in pod["spec"]["volumes"]] == ["home"]
 
 
+async def test_a_pod_of_a_site_in_chinese():
+    """The site's language: an init container of the server's image writes Lab's settings; Lab is pointed at them."""
+    from npuhub.lab_language import POD_SETTINGS_DIR
+
+    spawner = kube_spawner(lab_language="zh_CN", uid=1000, allow_privilege_escalation=False)
+    pod = await manifest_of(spawner, ASCEND_QUARTER)
+    for version in K8S_VERSIONS:
+        kubernetes_validate.validate(pod, version, strict=True)
+    (init,) = pod["spec"]["initContainers"]
+    assert init["name"] == "npuhub-lab-settings" and init["image"] == ASCEND_QUARTER["image"]  # the server's image
+    assert init["securityContext"] == pod["spec"]["containers"][0]["securityContext"]
+    assert init["securityContext"]["runAsUser"] == 1000
+    assert {"name": "npuhub-lab-settings", "emptyDir": {}} in pod["spec"]["volumes"]
+    server = pod["spec"]["containers"][0]
+    assert {"name": "npuhub-lab-settings", "mountPath": POD_SETTINGS_DIR} in server["volumeMounts"]
+    assert server["args"] == ["jupyterhub-singleuser", f"--LabApp.app_settings_dir={POD_SETTINGS_DIR}"]
+    assert {"name": "NPUHUB_LANGUAGE", "value": "zh_CN"} in server["env"]
+
+    # a site without a language: the pod as before
+    pod = await manifest_of(kube_spawner(), ASCEND_QUARTER)
+    assert "initContainers" not in pod["spec"] and pod["spec"]["containers"][0]["args"] == ["jupyterhub-singleuser"]
+
+
 async def test_the_per_user_claim_has_sane_defaults():
     spawner = kube_spawner(storage_class="fast-ssd")
     pvc = await serialized(spawner.get_pvc_manifest())

@@ -15,6 +15,9 @@ USERS: dict[str, list[str]] = {
     "bob": ["lab-demo", "lab-leads"],
     "carol": ["admins"],
     "mallory": ["staff-only"],
+    # memberOf straight from an LDAP directory: distinguished names
+    "dora": ["cn=demo,ou=courses,dc=uni,dc=edu", "cn=demo,ou=labs,dc=uni,dc=edu", "cn=library,ou=services,dc=uni,dc=edu"],
+    "dave": ["CN=JSJZX,OU=Staff,DC=uni,DC=edu"],
 }
 
 #: Services the portal knows (name -> regular expression of service URLs), as its admins register them.
