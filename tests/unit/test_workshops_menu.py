@@ -97,4 +97,4 @@ def test_the_hub_process_reads_no_flavors_from_the_site_file():
     assert offenders == {}
     hubconfig = (ROOT / "npuhub" / "hubconfig.py").read_text()
     assert re.findall(r"\bsite\.(\w+)", hubconfig) and set(re.findall(r"\bsite\.(\w+)", hubconfig)) <= {
-        "auth", "source", "groups", "spawner", "isolation"}
+        "auth", "source", "groups", "spawner", "isolation", "language"}
