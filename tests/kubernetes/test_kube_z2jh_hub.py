@@ -157,31 +157,31 @@ def test_emulator_the_charts_hub_gives_a_student_a_quarter_npu_pod(tmp_path, clu
         assert requests.get(hub.base_url + PREFIX + "health", timeout=10).status_code == 200, log()
 
         session = HubSession(hub.base_url)
-        assert sign_in(session.http, hub.base_url, "student1").url.endswith("/hub/home"), log()
-        token = session.api("POST", "/users/student1/tokens", json={"note": "chart test"}).json()["token"]
+        assert sign_in(session.http, hub.base_url, "alice").url.endswith("/hub/home"), log()
+        token = session.api("POST", "/users/alice/tokens", json={"note": "chart test"}).json()["token"]
         student = HubAPI(hub.base_url, token)
-        r = student("POST", "/users/student1/server", json={"profile": "npu-quarter"})
+        r = student("POST", "/users/alice/server", json={"profile": "npu-quarter"})
         assert r.status_code in (201, 202), r.text
-        student.wait_for_server("student1", timeout=60)
+        student.wait_for_server("alice", timeout=60)
 
-        pod = cluster.pod("jupyter-student1")
+        pod = cluster.pod("jupyter-alice")
         container = pod["spec"]["containers"][0]
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["NPUHUB_SHARE"] == "1/4" and env["NPUHUB_FLAVOR"] == "npu-quarter"
         assert container["resources"]["limits"]["huawei.com/Ascend910-8c"] == "1"
         assert container["image"] == singleuser_image(hub.values)  # the chart's singleuser image
         # z2jh's per-user storage (singleuser.storage) is what the pod mounts
-        assert {"name": "volume-student1", "mountPath": "/home/jovyan"}.items() <= \
-            next(m for m in container["volumeMounts"] if m["name"] == "volume-student1").items()
-        lab = session.http.get(hub.base_url + "/user/student1/lab", timeout=60)
+        assert {"name": "volume-alice", "mountPath": "/home/jovyan"}.items() <= \
+            next(m for m in container["volumeMounts"] if m["name"] == "volume-alice").items()
+        lab = session.http.get(hub.base_url + "/user/alice/lab", timeout=60)
         assert lab.status_code == 200 and "JupyterLab" in lab.text, log()
         me = requests.get(hub.base_url + PREFIX + "api/v1/me", headers={"Authorization": f"token {token}"},
                           timeout=30)
         assert me.status_code == 200, me.text
 
-        assert student("DELETE", "/users/student1/server").status_code in (202, 204)
-        student.wait_for_server("student1", ready=False, timeout=60)
-        wait_until(lambda: cluster.pod("jupyter-student1") is None, 30, "the pod was not deleted", log)
+        assert student("DELETE", "/users/alice/server").status_code in (202, 204)
+        student.wait_for_server("alice", ready=False, timeout=60)
+        wait_until(lambda: cluster.pod("jupyter-alice") is None, 30, "the pod was not deleted", log)
     finally:
         hub.stop()
         service.stop()
