@@ -31,8 +31,10 @@ from support.z2jh_stack import EXTRA_CONFIG, STANDIN_CONFIG, Z2JHHub, chart_valu
 
 pytestmark = pytest.mark.integration
 
-#: The client secret of the university's provider, in a Secret of its own (the operator guide's step 3).
-OPERATOR_VALUES = {"hub": {
+#: An operator's values for the jupyterhub subchart: the images (no defaults in the chart), and the client
+#: secret of the university's provider, from a Secret of its own (the Helm chapter, step 3).
+OPERATOR_VALUES = {"singleuser": {"image": {"name": "registry.test/npuhub/singleuser-cpu", "tag": "0.1.0"}}, "hub": {
+    "image": {"name": "registry.test/npuhub/hub", "tag": "0.1.0"},
     "extraEnv": {SECRET_ENV: {"valueFrom": {"secretKeyRef": {"name": "npuhub-oidc", "key": "client-secret"}}}},
     "allowNamedServers": True,
     # an operator's own key on the service entry z2jh makes: kept by npuhub's wiring
@@ -67,7 +69,7 @@ def test_the_chart_hands_z2jh_exactly_npuhubs_extra_config():
 
 @pytest.fixture
 def cluster(tmp_path):
-    image = singleuser_image(chart_values())
+    image = singleuser_image(OPERATOR_VALUES)
     cluster = EmulatedCluster(tmp_path / "cluster", nodes=[EmulatedNode(NODE)], images={image: LAB}).start()
     yield cluster
     cluster.stop()
@@ -115,7 +117,12 @@ def test_the_extra_config_extends_z2jhs_service_entry_and_keeps_z2jhs_database_a
     assert service["url"] == f"http://127.0.0.1:{hub.service_port}" and service["api_token"] == hub.service_token
     assert service["info"] == {"team": "hpc"} and service["oauth_no_confirm"] is True
     assert service["oauth_client_allowed_scopes"] == sorted(CUSTOM_SCOPES)
-    assert {"npuhub-spawner"} <= {s["name"] for s in c["services"]}
+    names = [s["name"] for s in c["services"]]
+    for name in ("npuhub-spawner", "npuhub-workshops"):
+        assert names.count(name) == 1, names
+        if name in hub.values["hub"]["services"]:  # the chart declares it: its token is z2jh's, kept across restarts
+            token = next(s["api_token"] for s in c["services"] if s["name"] == name)
+            assert token == hub.secrets["hub"][f"hub.services.{name}.apiToken"]
     assert c["spawner"] == "npuhub.spawners.kube.KubeNPUSpawner"
     assert c["authenticator"] == "npuhub.auth.oidc.NPUHubOIDCAuthenticator"  # the site's auth:, not z2jh's dummy
     assert c["db_url"] == "sqlite:///jupyterhub.sqlite" and c["named"] is True and c["namespace"] == "npuhub"

@@ -100,7 +100,10 @@ class Z2JHHub(EmbeddedStack):
         for name, address in self.dns.items():
             text = text.replace(name, address)
         self.values = yaml.safe_load(text)
+        # z2jh's Secret `hub` holds a generated token for each of hub.services
+        tokens = {f"hub.services.{name}.apiToken": secrets.token_hex(16) for name in self.values["hub"]["services"]}
         self.secrets = {"hub": {
+            **tokens,
             "hub.services.npuhub.apiToken": self.service_token,
             "hub.config.JupyterHub.cookie_secret": secrets.token_hex(32),
             "hub.config.CryptKeeper.keys": secrets.token_hex(32),
