@@ -32,12 +32,16 @@ over that without undoing it:
   (``dummy``) gives way, another one set in ``hub.config`` stops the hub with
   a sentence naming the key;
 - z2jh's database, proxy, ports, cookie secret and crypt keys stay as z2jh set
-  them; what z2jh or the operator set for named servers stays too.
+  them; what z2jh or the operator set for named servers stays too;
+- when people's pods run in another namespace (the site's
+  ``spawner.kubernetes.namespace``), they are given the hub's and the
+  service's cluster-wide names (``hub.<namespace>.svc``).
 """
 
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 from . import hubconfig
 from .hubconfig import config_list, fatal
@@ -81,13 +85,14 @@ def configure_hub(c) -> None:
     # npuhub's own entries replace z2jh's of the same name, then get z2jh's other keys back
     c.JupyterHub.services = [s for s in config_list(c.JupyterHub, "services") if s.get("name") not in NPUHUB_SERVICES]
 
-    hubconfig.configure(c, public_url=site.auth.public_url or os.environ.get("NPUHUB_PUBLIC_URL", ""))
+    hubconfig.configure(c)
 
     for (section, name), value in kept.items():
         c[section][name] = value
     c.JupyterHub.services = [{**{k: v for k, v in theirs.get(s.get("name"), {}).items()}, **s}
                              for s in config_list(c.JupyterHub, "services")]
     c.JupyterHub.load_roles = [_merged_role(roles.get(r.get("name")), r) for r in config_list(c.JupyterHub, "load_roles")]
+    _servers_elsewhere(c, site.spawner.kubernetes.get("namespace"), os.environ.get("POD_NAMESPACE", ""))
     hubconfig.check(c)
 
 
@@ -126,6 +131,33 @@ def _service_address(entry: dict | None) -> None:
     if not os.environ.get("NPUHUB_SERVICE_URL"):
         fatal("the npuhub service runs in its own Deployment: declare jupyterhub.hub.services.npuhub.url "
               "(the npuhub chart sets http://npuhub:10101) or set $NPUHUB_SERVICE_URL.")
+
+
+def _servers_elsewhere(c, pods_namespace: str | None, hub_namespace: str) -> None:
+    """People's pods in another namespace than the hub's reach the hub and the service by cluster-wide names.
+
+    z2jh's ``hub_connect_url`` and the chart's service address are short Service
+    names (``http://hub:8081``, ``http://npuhub:10101``), which resolve only in
+    the release's namespace: there the pods get ``<name>.<namespace>.svc``.
+    A value set explicitly (``c.NPUSpawnerMixin.service_url_for_servers``) stays.
+    """
+    if not pods_namespace or not hub_namespace or pods_namespace == hub_namespace:
+        return
+    if not c.NPUSpawnerMixin.get("service_url_for_servers"):
+        service = _qualified(os.environ["NPUHUB_SERVICE_URL"], hub_namespace)
+        c.NPUSpawnerMixin.service_url_for_servers = service.rstrip("/") + "/services/npuhub/"
+    if c.JupyterHub.get("hub_connect_url"):
+        c.JupyterHub.hub_connect_url = _qualified(c.JupyterHub.hub_connect_url, hub_namespace)
+
+
+def _qualified(url: str, namespace: str) -> str:
+    """``url`` with a short Service name as its host made ``<name>.<namespace>.svc``; other hosts unchanged."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host or "." in host or ":" in host or host == "localhost":
+        return url
+    netloc = f"{host}.{namespace}.svc" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _check_authenticator(operator, chosen: tuple[str, str]) -> None:

@@ -36,7 +36,6 @@ pytestmark = pytest.mark.integration
 OPERATOR_VALUES = {"singleuser": {"image": {"name": "registry.test/npuhub/singleuser-cpu", "tag": "0.1.0"}}, "hub": {
     "image": {"name": "registry.test/npuhub/hub", "tag": "0.1.0"},
     "extraEnv": {SECRET_ENV: {"valueFrom": {"secretKeyRef": {"name": "npuhub-oidc", "key": "client-secret"}}}},
-    "allowNamedServers": True,
     # an operator's own key on the service entry z2jh makes: kept by npuhub's wiring
     "services": {"npuhub": {"info": {"team": "hpc"}}},
 }}
@@ -101,6 +100,9 @@ def configured(hub: Z2JHHub, monkeypatch, capsys) -> dict:
             "authenticator": c.JupyterHub.authenticator_class, "db_url": c.JupyterHub.db_url,
             "named": c.JupyterHub.allow_named_servers, "admission": c.NPUSpawnerMixin.admission_url,
             "namespace": c.KubeSpawner.namespace, "crypt": os.environ.get("JUPYTERHUB_CRYPT_KEY"),
+            "hub_connect_url": c.JupyterHub.get("hub_connect_url"),
+            "servers_reach": c.NPUSpawnerMixin.get("service_url_for_servers"),
+            "pods_namespace": c.KubeNPUSpawner.get("namespace"),
             "keys": c.CryptKeeper["keys"]}
 
 
@@ -125,12 +127,31 @@ def test_the_extra_config_extends_z2jhs_service_entry_and_keeps_z2jhs_database_a
             assert token == hub.secrets["hub"][f"hub.services.{name}.apiToken"]
     assert c["spawner"] == "npuhub.spawners.kube.KubeNPUSpawner"
     assert c["authenticator"] == "npuhub.auth.oidc.NPUHubOIDCAuthenticator"  # the site's auth:, not z2jh's dummy
-    assert c["db_url"] == "sqlite:///jupyterhub.sqlite" and c["named"] is True and c["namespace"] == "npuhub"
+    assert c["db_url"] == "sqlite:///jupyterhub.sqlite" and c["namespace"] == "npuhub"
+    assert c["named"] is hub.values["hub"]["allowNamedServers"]  # z2jh's value (the chart's, else z2jh's default)
     assert c["admission"] == f"http://127.0.0.1:{hub.service_port}/services/npuhub/api/v1"
     assert c["crypt"] == hub.secrets["hub"]["hub.config.CryptKeeper.keys"] == c["keys"][0]
     assert not (hub.data_dir / "crypt-key").exists()  # no second key beside z2jh's
     service_role = next(r for r in c["roles"] if r["name"] == "npuhub-service")
     assert service_role["services"] == ["npuhub"] and "admin:servers" in service_role["scopes"]
+
+
+def test_pods_in_another_namespace_reach_the_hub_and_the_service_by_cluster_wide_names(tmp_path, monkeypatch,
+                                                                                       capsys):
+    cluster = type("NoCluster", (), {"namespace": "npuhub", "kubeconfig": tmp_path / "kubeconfig"})()
+    site = chart_site("http://127.0.0.1:1", "https://jupyter.example.edu")
+    site["spawner"]["kubernetes"]["namespace"] = "npuhub-users"
+    hub = Z2JHHub(tmp_path / "hub", site, cluster, OPERATOR_VALUES, OPERATOR_SECRETS)
+    # not started: the cluster's names stay as the chart has them, and z2jh's hub_connect_url (its Service `hub`)
+    hub.values = merged(hub.values, {"hub": {"services": {"npuhub": {"url": "http://npuhub:10101"}},
+                                             "extraEnv": {"NPUHUB_SERVICE_URL": "http://npuhub:10101"},
+                                             "config": {"JupyterHub": {"hub_connect_url": "http://hub:8081"}}}})
+    c = configured(hub, monkeypatch, capsys)
+    assert "exit" not in c, c
+    assert c["pods_namespace"] == "npuhub-users" and c["namespace"] == "npuhub"
+    assert c["hub_connect_url"] == "http://hub.npuhub.svc:8081"
+    assert c["servers_reach"] == "http://npuhub.npuhub.svc:10101/services/npuhub/"
+    assert c["admission"] == "http://npuhub:10101/services/npuhub/api/v1"  # the hub itself is in the namespace
 
 
 @pytest.mark.parametrize("change, says", [
