@@ -83,15 +83,17 @@ def configure_hub(c) -> None:
             if section in c and name in c[section]}
     roles = {r.get("name"): r for r in config_list(c.JupyterHub, "load_roles")}
     # npuhub's own entries replace z2jh's of the same name, then get z2jh's other keys back
-    c.JupyterHub.services = [s for s in config_list(c.JupyterHub, "services") if s.get("name") not in NPUHUB_SERVICES]
+    c.JupyterHub.services = [s for s in config_list(c.JupyterHub, "services")
+                             if s.get("name") not in NPUHUB_SERVICES]
 
     hubconfig.configure(c)
 
     for (section, name), value in kept.items():
         c[section][name] = value
-    c.JupyterHub.services = [{**{k: v for k, v in theirs.get(s.get("name"), {}).items()}, **s}
+    c.JupyterHub.services = [{**theirs.get(s.get("name"), {}), **s}
                              for s in config_list(c.JupyterHub, "services")]
-    c.JupyterHub.load_roles = [_merged_role(roles.get(r.get("name")), r) for r in config_list(c.JupyterHub, "load_roles")]
+    c.JupyterHub.load_roles = [_merged_role(roles.get(r.get("name")), r)
+                               for r in config_list(c.JupyterHub, "load_roles")]
     _servers_elsewhere(c, site.spawner.kubernetes.get("namespace"), os.environ.get("POD_NAMESPACE", ""))
     hubconfig.check(c)
 
@@ -116,9 +118,11 @@ def _site():
 
 
 def _service_address(entry: dict | None) -> None:
-    """``$NPUHUB_SERVICE_URL`` / ``$NPUHUB_SERVICE_API_TOKEN`` from z2jh's ``hub.services.npuhub``, or checked against it."""
+    """``$NPUHUB_SERVICE_URL`` and ``$NPUHUB_SERVICE_API_TOKEN``: z2jh's ``hub.services.npuhub`` entry gives
+    them when unset, and must agree with them when set."""
     entry = entry or {}
-    for env, key, what in (("NPUHUB_SERVICE_URL", "url", "url"), ("NPUHUB_SERVICE_API_TOKEN", "api_token", "apiToken")):
+    for env, key, what in (("NPUHUB_SERVICE_URL", "url", "url"),
+                           ("NPUHUB_SERVICE_API_TOKEN", "api_token", "apiToken")):
         given, theirs = os.environ.get(env, "").strip(), entry.get(key)
         if key == "url" and isinstance(theirs, str):
             theirs, given = theirs.rstrip("/"), given.rstrip("/")
