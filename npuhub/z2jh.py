@@ -55,7 +55,9 @@ NPUHUB_SERVICES = {"npuhub": "NPUHUB_SERVICE_API_TOKEN", "npuhub-spawner": "NPUH
 
 #: Settings npuhub gives a default for, which stay as z2jh (its ``hub.*`` values) or ``hub.config`` set them.
 KEPT_SETTINGS = (("JupyterHub", "allow_named_servers"), ("JupyterHub", "named_server_limit_per_user"),
-                 ("JupyterHub", "default_url"), ("Spawner", "http_timeout"), ("Spawner", "poll_interval"))
+                 ("JupyterHub", "default_url"), ("Spawner", "http_timeout"), ("Spawner", "poll_interval"),
+                 # the workshop codes' database: <data dir>/npuhub.sqlite on z2jh's hub volume unless set
+                 ("WorkshopCodesMixin", "db_url"))
 
 #: z2jh's default authenticator (its values' ``hub.config.JupyterHub.authenticator_class``).
 Z2JH_DEFAULT_AUTHENTICATORS = ("dummy", "jupyterhub.auth.DummyAuthenticator")

@@ -102,7 +102,7 @@ def configured(hub: Z2JHHub, monkeypatch, capsys) -> dict:
             "namespace": c.KubeSpawner.namespace, "crypt": os.environ.get("JUPYTERHUB_CRYPT_KEY"),
             "hub_connect_url": c.JupyterHub.get("hub_connect_url"),
             "servers_reach": c.NPUSpawnerMixin.get("service_url_for_servers"),
-            "pods_namespace": c.KubeNPUSpawner.get("namespace"),
+            "pods_namespace": c.KubeNPUSpawner.get("namespace"), "workshops_db": c.WorkshopCodesMixin.db_url,
             "keys": c.CryptKeeper["keys"]}
 
 
@@ -132,6 +132,7 @@ def test_the_extra_config_extends_z2jhs_service_entry_and_keeps_z2jhs_database_a
     assert c["admission"] == f"http://127.0.0.1:{hub.service_port}/services/npuhub/api/v1"
     assert c["crypt"] == hub.secrets["hub"]["hub.config.CryptKeeper.keys"] == c["keys"][0]
     assert not (hub.data_dir / "crypt-key").exists()  # no second key beside z2jh's
+    assert c["workshops_db"] == f"sqlite:///{hub.data_dir.resolve() / 'npuhub.sqlite'}"  # z2jh's hub volume
     service_role = next(r for r in c["roles"] if r["name"] == "npuhub-service")
     assert service_role["services"] == ["npuhub"] and "admin:servers" in service_role["scopes"]
 
@@ -145,12 +146,15 @@ def test_pods_in_another_namespace_reach_the_hub_and_the_service_by_cluster_wide
     # not started: the cluster's names stay as the chart has them, and z2jh's hub_connect_url (its Service `hub`)
     hub.values = merged(hub.values, {"hub": {"services": {"npuhub": {"url": "http://npuhub:10101"}},
                                              "extraEnv": {"NPUHUB_SERVICE_URL": "http://npuhub:10101"},
-                                             "config": {"JupyterHub": {"hub_connect_url": "http://hub:8081"}}}})
+                                             "config": {"JupyterHub": {"hub_connect_url": "http://hub:8081"},
+                                                        "WorkshopCodesMixin": {
+                                                            "db_url": "postgresql+psycopg://hub@db/workshops"}}}})
     c = configured(hub, monkeypatch, capsys)
     assert "exit" not in c, c
     assert c["pods_namespace"] == "npuhub-users" and c["namespace"] == "npuhub"
     assert c["hub_connect_url"] == "http://hub.npuhub.svc:8081"
     assert c["servers_reach"] == "http://npuhub.npuhub.svc:10101/services/npuhub/"
+    assert c["workshops_db"] == "postgresql+psycopg://hub@db/workshops"  # the operator's hub.config stays
     assert c["admission"] == "http://npuhub:10101/services/npuhub/api/v1"  # the hub itself is in the namespace
 
 
