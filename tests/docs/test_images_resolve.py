@@ -26,13 +26,11 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
 import requests
 from packaging.utils import canonicalize_name
 
+from support.images import IMAGES, pins, requirement_files, version
 from support.parts import require
-
-from test_images import IMAGES, pins, requirement_files, version  # noqa: E402 (same tier)
 
 PIP = [sys.executable, "-m", "pip"]
 #: The files resolved without their dependencies (see above).
