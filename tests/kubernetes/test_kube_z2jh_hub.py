@@ -164,12 +164,20 @@ def test_pods_in_another_namespace_reach_the_hub_and_the_service_by_cluster_wide
     ({"hub": {"extraEnv": {"NPUHUB_SERVICE_URL": "http://elsewhere:1"}}},
      "$NPUHUB_SERVICE_URL and jupyterhub.hub.services.npuhub.url differ"),
     ({"site": {"spawner": {"type": "local"}}}, "spawner.type is 'local'"),
+    ({"site": {"auth": {"public_url": None}}}, "auth.public_url must be the hub's address"),
+    ({"no service url": True}, "declare jupyterhub.hub.services.npuhub.url"),
 ])
 def test_a_chart_misconfiguration_stops_the_hub_with_a_sentence_naming_the_key(tmp_path, monkeypatch, capsys,
                                                                               change, says):
     cluster = type("NoCluster", (), {"namespace": "npuhub", "kubeconfig": tmp_path / "kubeconfig"})()
-    site = {**chart_site("http://127.0.0.1:1", "https://jupyter.example.edu"), **change.pop("site", {})}
+    change = dict(change)
+    site = merged(chart_site("http://127.0.0.1:1", "https://jupyter.example.edu"), change.pop("site", {}))
+    site["auth"] = {k: v for k, v in site["auth"].items() if v is not None}
+    no_service_url = change.pop("no service url", False)
     hub = Z2JHHub(tmp_path / "hub", site, cluster, merged(OPERATOR_VALUES, change), OPERATOR_SECRETS)
+    if no_service_url:  # neither the values' service entry nor the variable: nowhere to send people's starts
+        hub.values["hub"]["services"].pop("npuhub")
+        hub.values["hub"]["extraEnv"].pop("NPUHUB_SERVICE_URL")
     c = configured(hub, monkeypatch, capsys)
     assert says in c.get("exit", ""), c  # hubconfig.fatal: the hub stops with this sentence, no traceback
 
