@@ -120,3 +120,43 @@ def test_announcement_ends_on_time_and_survives_a_restart(start_service, tmp_pat
     assert _texts(student) == ["Long notice", "Short notice"]
     time.sleep(max(0.0, (ends - dt.datetime.now(dt.UTC)).total_seconds()) + 0.2)
     assert _texts(student) == ["Long notice"]
+
+
+def _banners(session, path: str = "/hub/home") -> list[tuple[str, str]]:
+    """The banners of a hub page: (zh, en) of each, as the page's HTML carries them."""
+    import re
+
+    html = session.http.get(session.url(path), timeout=30).content.decode("utf-8")
+    found = re.findall(r'class="[^"]*npuhub-banner[^"]*"[^>]*>\s*<span lang="zh">(.*?)</span>'
+                       r'<span class="npuhub-sep"> / </span><span lang="en">(.*?)</span>', html, re.S)
+    return found
+
+
+def test_hub_pages_show_current_announcements_without_a_restart(start_service, service_hub):
+    svc = start_service()
+    admin, teacher = svc.client("admin"), svc.client("teacher1")
+    student, outsider = service_hub.session("student5"), service_hub.session("aistudent1")
+    assert _banners(student) == []
+    r = teacher.post("/announcements", {"text": {"zh": "工作坊 <b>14:00</b>", "en": "Workshop <b>14:00</b>"},
+                                        "ends": _at(hours=1), "scope": "group:course-demo"})
+    assert r.status_code == 201, r.text
+    course = r.json()["id"]
+    assert admin.post("/announcements", {"text": "Maintenance", "ends": _at(hours=1), "scope": "all"}
+                      ).status_code == 201
+    # the hub asks the service at most every 10 s: within that, every page shows the new banners
+    deadline = time.monotonic() + 15
+    while len(_banners(student)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    # the teacher's words are text, never markup
+    assert sorted(_banners(student)) == [("Maintenance", "Maintenance"),
+                                         ("工作坊 &lt;b&gt;14:00&lt;/b&gt;", "Workshop &lt;b&gt;14:00&lt;/b&gt;")]
+    assert _banners(outsider) == [("Maintenance", "Maintenance")]
+    # the login page shows everyone's, to people not signed in yet
+    from support.hubclient import HubSession
+
+    assert ("Maintenance", "Maintenance") in _banners(HubSession(service_hub.base_url), "/hub/login")
+    assert teacher.delete(f"/announcements/{course}").status_code == 204
+    deadline = time.monotonic() + 15
+    while len(_banners(student)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _banners(student) == [("Maintenance", "Maintenance")]
