@@ -160,3 +160,21 @@ def test_hub_pages_show_current_announcements_without_a_restart(start_service, s
     while len(_banners(student)) > 1 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _banners(student) == [("Maintenance", "Maintenance")]
+
+
+def test_cli_posts_lists_and_removes(start_service):
+    import re
+
+    from test_cli import as_user, ok, refused
+
+    svc = start_service()
+    ends = (dt.datetime.now() + dt.timedelta(hours=1)).replace(microsecond=0).isoformat()
+    out = ok(as_user(svc, "teacher1", "announce", "post", "--group", "course-demo", "--zh", "明天停机",
+                     "--en", "Down tomorrow", "--end", ends))
+    aid = re.match(r"Announcement ([0-9a-f]{32}) for group:course-demo, ", out).group(1)
+    listing = ok(as_user(svc, "student4", "announce", "list"))
+    assert aid in listing and "明天停机 / Down tomorrow" in listing
+    err = refused(as_user(svc, "teacher1", "announce", "post", "--everyone", "--en", "x", "--end", ends))
+    assert "Only admins may post announcements for everyone" in err
+    assert ok(as_user(svc, "teacher1", "announce", "remove", aid)).startswith(f"Announcement {aid} removed")
+    assert ok(as_user(svc, "student4", "announce", "list")) == "No announcements now or to come.\n"
