@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -130,6 +131,17 @@ def requests_of(stack, user: str) -> list[dict]:
     return r.json()["requests"]
 
 
+def npuhub_cli(stack, token: HubAPI, *args: str) -> str:
+    """The ``npuhub`` command as a teacher runs it (her token in $NPUHUB_TOKEN); its output."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NPUHUB_URL", "NPUHUB_TOKEN", "JUPYTERHUB_API_TOKEN")}
+    env.update(NPUHUB_URL=stack.base_url, NPUHUB_TOKEN=token.http.headers["Authorization"].split()[1],
+               LC_ALL="C.UTF-8")
+    done = subprocess.run([sys.executable, "-m", "npuhub.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stderr == "", (done.returncode, done.stdout, done.stderr)
+    return done.stdout
+
+
 def newest_requests(stack) -> dict[str, dict]:
     """Each person's newest request at the service (one call: an admin sees everyone's, newest first)."""
     r = stack.admin.http.get(stack.base_url + "/services/npuhub/api/v1/requests", params={"limit": 1000},
@@ -174,7 +186,7 @@ def test_a_class_of_forty_starts_on_its_reservation_with_its_materials(stack, ma
     bad = teacher("POST", "/npuhub/workshops", json={"group": "course-demo", "ends_at": ends.isoformat(),
                                                           "roster": "student1\nnot an id!"})
     assert bad.status_code == 400 and bad.json()["reason"] == "roster_invalid", bad.text
-    assert bad.json()["text"]["zh"] and bad.json()["text"]["en"]
+    assert bad.json()["message"]["zh"] and bad.json()["message"]["en"]
     assert teacher("POST", "/npuhub/workshops", json={"group": "lab-demo", "ends_at": ends.isoformat()}
                    ).status_code == 403
     # an admin's workshop of another group is not the teacher's to see
@@ -185,12 +197,13 @@ def test_a_class_of_forty_starts_on_its_reservation_with_its_materials(stack, ma
     assert {code, other.json()["code"]} <= {w["code"] for w in admin("GET", "/npuhub/workshops").json()
                                              ["workshops"]}
 
-    # a short workshop of the same course for two guests (CPU only): it ends while the class starts
-    r = teacher("POST", "/npuhub/workshops", json={
-        "group": "course-demo", "flavor": "cpu", "max_guests": 2,
-        "ends_at": (datetime.now(timezone.utc) + timedelta(seconds=GUEST_WINDOW)).isoformat()})
-    assert r.status_code == 201, r.text
-    guest_code, guests = r.json()["code"], []
+    # a short workshop of the same course for two guests (CPU only), from the command line: it ends while
+    # the class starts
+    out = npuhub_cli(stack, teacher, "workshop", "create", "--group", "course-demo", "--flavor", "cpu",
+                     "--max-guests", "2",
+                     "--end", (datetime.now(timezone.utc) + timedelta(seconds=GUEST_WINDOW)).isoformat())
+    guest_code, guests = out.split()[1], []
+    assert out.startswith(f"Workshop {guest_code} for course-demo, ") and "0 on the roster" in out, out
     for name in ("Ana Guest", "李 来宾"):
         guest = HubSession(stack.base_url)
         guest.http.get(guest.url("/hub/join"), params={"code": guest_code}, timeout=30)
@@ -262,6 +275,9 @@ def test_a_class_of_forty_starts_on_its_reservation_with_its_materials(stack, ma
     assert html.count('<tr data-user="student') == 40 and "运行中" in html and "running" in html
 
     print(f"checks done {time.monotonic() - began:.0f} s after the workshop was made")
+    shown = npuhub_cli(stack, teacher, "workshop", "show", code)
+    assert shown.startswith(f"Workshop {code} for course-demo, ") and "40 participants" in shown, shown
+    assert shown.count("\nstudent") == 40
     # the guests' window has ended meanwhile: their servers and accounts are gone, their workshop's page says so
     wait_until(lambda: all(admin("GET", f"/users/{g}").status_code == 404 for g in guests), 30,
                "the guests' removal")
