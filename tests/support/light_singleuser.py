@@ -20,11 +20,15 @@ DEFAULT_URL = os.environ.get("JUPYTERHUB_DEFAULT_URL", "/lab")
 
 
 class Handler(BaseHTTPRequestHandler):
+    # keep-alive with a length on every answer: the hub's proxy reuses its connections
+    protocol_version = "HTTP/1.1"
+
     def do_GET(self):
         path = self.path.split("?", 1)[0]
         if path in (PREFIX, PREFIX.rstrip("/")):
             self.send_response(302)
             self.send_header("Location", PREFIX.rstrip("/") + "/" + DEFAULT_URL.lstrip("/"))
+            self.send_header("Content-Length", "0")
             self.end_headers()
             return
         body = b'{"light": true}'
