@@ -70,9 +70,9 @@ class HubBanner:
         self._refresh_if_old()
         groups = {g.name for g in getattr(user, "groups", None) or []} if user is not None else set()
         shown = []
-        now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        now = datetime.now(timezone.utc)
         for item in self._items:
-            if str(item.get("ends") or "") <= now[:len(str(item.get("ends") or ""))] and item.get("ends"):
+            if _ended(item.get("ends"), now):
                 continue  # ended since the last refresh
             scope = item.get("scope", "")
             if scope == "all" or (scope.startswith("group:") and scope[len("group:"):] in groups):
@@ -80,6 +80,13 @@ class HubBanner:
                 shown.append({"id": item.get("id"), "zh": text.get("zh", ""), "en": text.get("en", ""),
                               "scope": scope, "ends": item.get("ends")})
         return shown
+
+
+def _ended(ends, now: datetime) -> bool:
+    try:
+        return datetime.fromisoformat(str(ends).replace("Z", "+00:00")) <= now
+    except ValueError:
+        return False
 
 
 class _ForReader:
