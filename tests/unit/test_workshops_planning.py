@@ -106,3 +106,27 @@ def test_announcement_rules():
         with pytest.raises(AnnouncementError) as e:
             check_window(*window)
         assert e.value.reason == reason
+
+
+def test_roster_members_join_the_course_and_open_on_the_materials_while_it_is_open():
+    from npuhub.workshops.planning import WorkshopPlanning
+    from npuhub.workshops.policy import utcnow
+    from npuhub.workshops.store import WorkshopStore
+
+    class Planner(WorkshopPlanning):
+        workshop_store = WorkshopStore("sqlite://")
+
+    planner, now = Planner(), utcnow()
+    made = planner.workshop_store.create(
+        group="course-ai", starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1),
+        created_by="t", now=now, roster=["s1"], materials=parse_materials("https://git.example.edu/ai101"))
+    assert planner.with_roster_groups("s1", {"name": "s1", "groups": ["lab-x"]})["groups"] == ["lab-x", "course-ai"]
+    assert planner.with_roster_groups("s2", {"name": "s2", "groups": []})["groups"] == []
+    assert "groups" not in planner.with_roster_groups("s1", {"name": "s1"})  # no groups from sign-in: untouched
+
+    spawner = SimpleNamespace(default_url="/lab", user=SimpleNamespace(name="s1"))
+    planner.open_with_materials(spawner, planner.workshop_store.open_for("s1", utcnow()))
+    assert spawner.default_url.startswith("/git-pull?repo=https%3A%2F%2Fgit.example.edu%2Fai101&branch=main")
+    planner.workshop_store.revoke(made.code, by="t", now=utcnow())
+    planner.open_with_materials(spawner, planner.workshop_store.open_for("s1", utcnow()))
+    assert spawner.default_url == "/lab"  # as before, once no workshop of hers is open
