@@ -38,6 +38,7 @@ import requests
 from npuhub.hubconfig import CLEANUP_INTERVAL_ENV
 from support.hubclient import HubAPI, HubSession
 from support.osusers import reachable_dir
+from support.parts import require
 from support.sites import DEMO_FLAVORS, flavor, make_site, pool_of
 from support.stacks import BIN, PASSWORD, EmbeddedStack, free_port
 
@@ -85,8 +86,7 @@ class ClassHub(EmbeddedStack):
 @pytest.fixture(scope="module")
 def materials():
     """A git repository served read-only by ``git daemon`` on loopback: git://127.0.0.1:<port>/ai101."""
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
+    require(shutil.which("git") is not None, "git (the workshop's materials are a git repository)")
     base = reachable_dir("npuhub-git-")
     work = base / "work"
     work.mkdir()
