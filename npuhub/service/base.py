@@ -67,6 +67,8 @@ class Context:
     server_ran: Callable[[object], bool] = lambda req: True
     #: the service's readiness for /health: (ready, details); None: always ready
     health: Callable[[], tuple[bool, dict]] | None = None
+    #: the announcements' store (``npuhub.announcements.AnnouncementStore``); None: not offered
+    announcements: object | None = None
 
     @property
     def clock(self) -> Callable[[], float]:

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tornado import web
 from traitlets import Bool, Float, Integer, List, Unicode, validate
-from traitlets.config import LoggingConfigurable
 
 from jupyterhub import orm
 from jupyterhub.utils import make_ssl_context, maybe_future
@@ -25,16 +24,12 @@ from .policy import (
     GUEST_PREFIX,
     MESSAGES,
     Guest,
-    Workshop,
     WorkshopError,
-    check_flavor,
-    check_window,
     clean_display_name,
     normalize_code,
-    parse_max_guests,
-    parse_time,
     utcnow,
 )
+from .planning import WorkshopPlanning
 from .store import WorkshopStore
 from .throttle import JoinThrottle
 
@@ -60,7 +55,7 @@ class WorkshopSignInRefused(web.HTTPError):
         return str(self.error.text)
 
 
-class WorkshopCodesMixin(LoggingConfigurable):
+class WorkshopCodesMixin(WorkshopPlanning):
     """Mix into an Authenticator (before it in the bases) to let teachers admit guests with workshop codes.
 
     A teacher makes a code for a course she teaches, valid in a time window;
@@ -318,7 +313,7 @@ class WorkshopCodesMixin(LoggingConfigurable):
             return None
         if model.get("groups"):
             model["groups"] = [g for g in model["groups"] if g != self.guest_group]
-        return model
+        return self.with_roster_groups(name, model)
 
     def admit_guest(self, handler, code: str, display_name: str) -> dict:
         """Take a seat of the workshop and return the guest's auth model. Raises WorkshopError."""
@@ -394,6 +389,7 @@ class WorkshopCodesMixin(LoggingConfigurable):
             refreshed = await maybe_future(super().refresh_user(user, handler, **kwargs))
             if isinstance(refreshed, dict) and refreshed.get("groups"):
                 refreshed["groups"] = [g for g in refreshed["groups"] if g != self.guest_group]
+                refreshed = self.with_roster_groups(user.name, refreshed)
             return refreshed
         workshop = self.workshop_store.get(guest.code)
         return guest.removed_at is None and workshop is not None and not workshop.over(utcnow())
@@ -406,45 +402,16 @@ class WorkshopCodesMixin(LoggingConfigurable):
         Raises NPUHubSpawnError (a refusal the hub logs without a traceback).
         """
         await maybe_future(super().pre_spawn_start(user, spawner))
-        guest = self.workshop_guest(user.name) if self.enable_workshop_codes else None
+        if not self.enable_workshop_codes:
+            return
+        guest = self.workshop_guest(user.name)
         if guest is None:
+            self.open_with_materials(spawner, self.workshop_store.open_for(user.name, utcnow()))
             return
         workshop = self.workshop_store.get(guest.code)
         if guest.removed_at is not None or workshop is None or workshop.over(utcnow()):
             raise NPUHubSpawnError.of("workshop_over", MESSAGES["workshop_over"], status=403)
-
-    # -- for the teachers' pages ---------------------------------------------------------------
-    async def create_workshop(self, *, creator: str, may_teach, group: str, starts_at: str, ends_at: str,
-                              flavor: str = "", max_guests: str = "") -> Workshop:
-        """A new code from the teacher's form. ``may_teach(group)`` says whether the creator teaches it.
-
-        A flavor must be on the group's menu, which the npuhub service gives.
-        Raises WorkshopError (403 for a group she does not teach, 503 when the
-        service does not answer, else 400).
-        """
-        group = (group or "").strip()
-        if not may_teach(group):
-            raise WorkshopError("not_teacher_of_group", status=403, group=group[:80])
-        if self.workshop_mapping.kind_of(group) not in ("course", "lab"):
-            raise WorkshopError("group_not_a_class", group=group[:80])
-        now = utcnow()
-        start = parse_time(starts_at, self.workshop_zone) if (starts_at or "").strip() else now
-        end = parse_time(ends_at, self.workshop_zone)
-        check_window(start, end, now, self.max_window_hours)
-        limit = parse_max_guests(max_guests, self.max_guests_limit,
-                                 default=min(self.default_max_guests, self.max_guests_limit) or None)
-        flavor = (flavor or "").strip()
-        # only a code held to one flavor needs the service: without one, the guests' starts ask it anyway
-        menu = await self.workshop_menus.of_group(creator, group) if flavor else []
-        return self.workshop_store.create(
-            group=group,
-            starts_at=start,
-            ends_at=end,
-            created_by=creator,
-            now=now,
-            flavor=check_flavor(menu, flavor, group),
-            max_guests=limit,
-        )
+        self.open_with_materials(spawner, [workshop])
 
 
 def _add_nosniff(app) -> None:
