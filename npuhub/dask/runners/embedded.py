@@ -273,3 +273,28 @@ async def dask_setup(worker):
 
     worker._npuhub_joined = asyncio.ensure_future(joined())
 '''
+
+
+def os_user_lookup(site) -> Callable[[str], RunAs | None]:
+    """Under os-users isolation (the service running as root), each person's Unix account, as her servers use.
+
+    Raises KeyError (the cluster does not start) for a person with no account yet: her server never ran here.
+    """
+    import pwd
+
+    from ...spawners.local import isolation_mode
+    from ...spawners.osusers import system_name
+
+    try:
+        mode = isolation_mode(site.isolation.mode)
+    except ValueError:
+        mode = "shared"
+    if mode != "os-users" or os.geteuid() != 0:
+        return lambda user: None
+    prefix = site.isolation.user_prefix
+
+    def lookup(user: str) -> RunAs:
+        entry = pwd.getpwnam(system_name(user, prefix))
+        return RunAs(entry.pw_uid, entry.pw_gid, entry.pw_dir, entry.pw_name)
+
+    return lookup
