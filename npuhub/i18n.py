@@ -195,6 +195,9 @@ MESSAGES: dict[str, Text] = {
     "cluster_why_budget_spent": Text("算力额度已用完，资源已释放。", "the device-hour budget is spent; its slices were released."),
     "cluster_why_scheduler_gone": Text("调度器进程已退出，资源已释放。",
                                        "its scheduler process ended; its slices were released."),
+    "cluster_why_no_account": Text("您在这台机器上还没有系统账号：请先启动您的笔记本服务器，再创建 Dask 集群。",
+                                   "you have no system account on this machine yet: start your notebook server "
+                                   "first, then make the Dask cluster from it."),
     "cluster_why_other": Text("{reason}，资源已释放。", "{reason}; its slices were released."),
     "cluster_unknown": Text("没有编号或名称为 {id} 的 Dask 集群。", "There is no Dask cluster {id}."),
     "cluster_not_yours": Text("这个 Dask 集群属于另一个人，您不能查看或使用它。",

@@ -60,6 +60,8 @@ class ClusterManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._task: asyncio.Task | None = None
         self._pending: set[asyncio.Task] = set()
+        #: seconds between rounds of expiry, ended schedulers, joined workers and adaptive scaling
+        self.housekeeping_interval = 2.0
 
     # -- specs ----------------------------------------------------------------------------------
     def spec(self, cluster: Cluster) -> ClusterSpec:
@@ -109,10 +111,14 @@ class ClusterManager:
                     return
 
     async def _follow(self) -> None:
+        last = 0.0
         while True:
-            await self.engine.wait_for_change(2.0)
+            await self.engine.wait_for_change(self.housekeeping_interval)
             try:
                 await self.sync_all()
+                if time.monotonic() - last >= self.housekeeping_interval:
+                    last = time.monotonic()
+                    await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -154,6 +160,10 @@ class ClusterManager:
             if cid not in self.endpoints:
                 try:
                     self.endpoints[cid] = await self.runner.start(spec)
+                except KeyError:  # os-users: she has no Unix account on this machine (her server never ran)
+                    self.log.warning("Dask cluster %s: %s has no Unix account here", cid, cluster.user)
+                    await self._close_now(cluster, "no_account")
+                    return
                 except Exception:
                     self.log.exception("The scheduler of Dask cluster %s could not be started", cid)
                     await self._close_now(cluster, "scheduler_gone")
@@ -202,7 +212,8 @@ class ClusterManager:
 
     # -- each round ------------------------------------------------------------------------------------
     async def tick(self, active_servers: set[tuple[str, str]] | None = None, asked_at: float | None = None) -> None:
-        """Expiry, ended schedulers, stopped notebook servers, adaptive scaling, joined workers."""
+        """Expiry, ended schedulers, adaptive scaling, joined workers (every few seconds); with the hub's active
+        servers (each reconciliation), clusters whose notebook server stopped."""
         adm = self.engine.adm
         if adm is None or not self.engine.available:
             return

@@ -51,12 +51,12 @@ def cluster_view(handler: BaseHandler, cluster: Cluster, *, owner: bool) -> dict
         text = message("cluster_closed", name=name, why=_why(cluster.reason))
     elif cluster.state == "closing":
         text = message("cluster_closing", name=name)
-    elif cluster.state == "starting" and manager is not None and cluster.id not in manager.endpoints:
-        text = message("cluster_starting", name=name)
     elif waiting:
         text = message("cluster_partial", name=name, running=running, wanted=len(workers), waiting=len(waiting),
                        position=first.position if first else "-", ordinal=ordinal(first.position if first else 0),
                        eta=eta_text(first.eta if first else None, now))
+    elif cluster.state == "starting" and manager is not None and cluster.id not in manager.endpoints:
+        text = message("cluster_starting", name=name)
     elif running:
         text = message("cluster_all_running", name=name, running=running, share=share_text)
     else:
