@@ -229,7 +229,8 @@ class ClusterManager:
                   and (cluster.user, cluster.server) not in active_servers):
                 reason = "server_stopped"
             elif cluster.id in self.endpoints and not await self._scheduler_alive(spec):
-                reason = "idle" if cluster.idle_timeout else "scheduler_gone"
+                status = getattr(self.runner, "scheduler_exit", lambda spec: None)(spec)
+                reason = "idle" if cluster.idle_timeout and status == 0 else "scheduler_gone"
             if reason is not None:
                 await self.close(cluster.id, reason)
                 continue

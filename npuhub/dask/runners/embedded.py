@@ -136,6 +136,9 @@ class EmbeddedRunner(ClusterRunner):
             if running is None:
                 return
             procs = [p for _, p in running.workers.values()] + ([running.scheduler] if running.scheduler else [])
+            if running.scheduler is not None and running.scheduler.returncode not in (None, 0):
+                self.log.warning("The Dask scheduler of %s had ended (exit %s): %s", spec.id,
+                                 running.scheduler.returncode, _tail(running.directory / "scheduler.log"))
             await asyncio.gather(*(_terminate(p) for p in procs))
             shutil.rmtree(running.directory, ignore_errors=True)
         self._locks.pop(spec.id, None)
@@ -158,6 +161,11 @@ class EmbeddedRunner(ClusterRunner):
         running = self._clusters.get(spec.id)
         return running is not None and running.scheduler is not None and running.scheduler.returncode is None
 
+    def scheduler_exit(self, spec: ClusterSpec) -> int | None:
+        """The scheduler's exit status once it ended (0: it closed itself, idle), else None."""
+        running = self._clusters.get(spec.id)
+        return running.scheduler.returncode if running is not None and running.scheduler is not None else None
+
     async def stop_all(self) -> None:
         for cid in list(self._clusters):
             await self.stop(ClusterSpec(id=cid, user="", flavor=""))
@@ -177,6 +185,8 @@ class EmbeddedRunner(ClusterRunner):
         from distributed.security import Security
 
         run_as = self.run_as(spec.user)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.workdir, 0o711)  # each person's processes pass through to their own cluster's directory
         directory = self.workdir / spec.id
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         security = Security.temporary()
@@ -238,6 +248,13 @@ class EmbeddedRunner(ClusterRunner):
                          dashboard_url=f"http://127.0.0.1:{running.dashboard_port}"
                                        f"{DASHBOARD_PREFIX.format(id=spec.id)}",
                          tls=dict(running.tls))
+
+
+def _tail(path: Path, size: int = 1500) -> str:
+    try:
+        return path.read_bytes()[-size:].decode(errors="replace")
+    except OSError:
+        return "(no log)"
 
 
 async def _terminate(proc: asyncio.subprocess.Process, grace: float = 5.0) -> None:
