@@ -226,7 +226,7 @@ class ClusterManager:
             if now >= cluster.expires_at:
                 reason = "expired"
             elif (active_servers is not None and asked_at is not None and cluster.created < asked_at
-                  and (cluster.user, cluster.server) not in active_servers):
+                  and cluster.server is not None and (cluster.user, cluster.server) not in active_servers):
                 reason = "server_stopped"
             elif cluster.id in self.endpoints and not await self._scheduler_alive(spec):
                 status = getattr(self.runner, "scheduler_exit", lambda spec: None)(spec)
