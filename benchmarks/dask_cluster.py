@@ -84,7 +84,8 @@ def main() -> None:
                 return NPUCluster(workers=WORKERS, api=api)
 
             def local_cluster():
-                return LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None)
+                return LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,
+                                    dashboard_address="127.0.0.1:0")  # a dashboard, as npuhub's scheduler has
 
             results = {"npuhub": [], "LocalCluster": []}
             measure(local_cluster, 200)  # warm the file cache for both sides alike
