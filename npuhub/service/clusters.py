@@ -79,6 +79,9 @@ class ClusterManager:
     # -- start and stop of the service ------------------------------------------------------------
     async def start(self) -> None:
         """Adopt what still runs (or close what does not), then follow every change."""
+        warm = getattr(self.runner, "warm", None)
+        if warm is not None:
+            await warm()
         adm = self.engine.current()
         for cluster in list(adm.clusters.values()):
             endpoints = await self.runner.adopt(self.spec(cluster))

@@ -43,14 +43,15 @@ def stack(tmp_path_factory):
 
 
 def _cluster_processes() -> list[int]:
+    """Dask schedulers and workers of any embedded cluster: processes working in a cluster's directory."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                cmdline = open(f"/proc/{entry}/cmdline", "rb").read()
+                cwd = os.readlink(f"/proc/{entry}/cwd")
             except OSError:
                 continue
-            if b"distributed.cli" in cmdline and b"/services/npuhub/dask/" in cmdline:
+            if "/dask-clusters/dc-" in cwd:
                 found.append(int(entry))
     return found
 
