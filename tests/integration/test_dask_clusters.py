@@ -39,11 +39,12 @@ def stack(tmp_path_factory):
         s = EmbeddedStack(tmp_path_factory.mktemp("dask"), SITE).start()
     yield s
     s.stop()
-    assert not _cluster_processes(), "a Dask process outlived `npuhub up`"
+    assert not _cluster_processes(s), "a Dask process outlived `npuhub up`"
 
 
-def _cluster_processes() -> list[int]:
-    """Dask schedulers and workers of any embedded cluster: processes working in a cluster's directory."""
+def _cluster_processes(stack) -> list[int]:
+    """The stack's Dask schedulers and workers: processes working in a cluster directory under its data dir
+    (other stacks on this machine may run clusters of their own)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -51,7 +52,7 @@ def _cluster_processes() -> list[int]:
                 cwd = os.readlink(f"/proc/{entry}/cwd")
             except OSError:
                 continue
-            if "/dask-clusters/dc-" in cwd:
+            if cwd.startswith(f"{stack.data_dir}/dask-clusters/dc-"):
                 found.append(int(entry))
     return found
 
@@ -174,7 +175,7 @@ def test_a_student_computes_on_her_cluster_and_nobody_else_reaches_it(stack):
     pool = service(stack, token1, "GET", "/pool").json()
     assert pool["models"][0]["held"] == "0"
     assert not [h for h in service(stack, token1, "GET", "/me").json()["holdings"] if h.get("cluster")]
-    assert not _cluster_processes()
+    assert not _cluster_processes(stack)
 
 
 def test_a_stopped_server_takes_its_clusters_with_it(stack):
@@ -184,9 +185,10 @@ def test_a_stopped_server_takes_its_clusters_with_it(stack):
     try:
         made = run_json(kernel, """
             import json, npuhub.dask
-            cluster = npuhub.dask.cluster(workers=1)
-            print(json.dumps({"id": cluster.id}))
+            cluster = npuhub.dask.NPUCluster()  # dask-labextension's "New": the site's defaults (2 workers)
+            print(json.dumps({"id": cluster.id, "wanted": cluster.refresh()["workers"]["wanted"]}))
         """)
+        assert made["wanted"] == 2
     finally:
         kernel.shutdown()
     cid = made["id"]
@@ -198,4 +200,4 @@ def test_a_stopped_server_takes_its_clusters_with_it(stack):
                     and v, timeout=30, what="the cluster to close")
     assert view["reason"] == "server_stopped" and "notebook server" in view["message"]["en"]
     assert service(stack, token, "GET", "/pool").json()["models"][0]["held"] == "0"
-    wait_for(lambda: not _cluster_processes(), timeout=15, what="the cluster's processes to end")
+    wait_for(lambda: not _cluster_processes(stack), timeout=15, what="the cluster's processes to end")
