@@ -10,13 +10,16 @@ Unix account, with her slice's devices in their environment.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pwd
+import re
 import textwrap
 import time
 
 import pytest
+from tornado.httpclient import HTTPClientError
 
 from support.kernels import Kernel
 from support.osusers import AS_ROOT
@@ -76,6 +79,19 @@ def run_json(kernel: Kernel, code: str, timeout: float = 120) -> dict:
     return json.loads(outcome.stdout.strip().splitlines()[-1])
 
 
+async def first_ws_message(url: str, cookies, token: str) -> str:
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    cookie = "; ".join(f"{c.name}={c.value}" for c in cookies)
+    conn = await websocket_connect(HTTPRequest(url, headers={"Cookie": cookie}, request_timeout=30),
+                                   subprotocols=["bokeh", token])
+    try:
+        return str(await asyncio.wait_for(conn.read_message(), 30))
+    finally:
+        conn.close()
+
+
 def wait_for(fn, timeout=30.0, what="a condition"):
     deadline = time.monotonic() + timeout
     while not (value := fn()):
@@ -132,6 +148,13 @@ def test_a_student_computes_on_her_cluster_and_nobody_else_reaches_it(stack):
         other = stack.session("student2")
         denied = other.http.get(stack.base_url + made["link"], timeout=60)
         assert denied.status_code == 403 and "someone else" in denied.text and "另一个人" in denied.text
+        # bokeh's websocket through the hub: the owner's is answered by the scheduler's dashboard, another's is 403
+        token = re.search(r'"token":"([^"]+)"', page.text).group(1)
+        ws_url = stack.base_url.replace("http", "ws", 1) + made["link"] + "/ws"
+        assert '"msgtype": "ACK"' in asyncio.run(first_ws_message(ws_url, owner.http.cookies, token))
+        with pytest.raises(HTTPClientError) as refused:
+            asyncio.run(first_ws_message(ws_url, other.http.cookies, token))
+        assert refused.value.code == 403
         # nor can she list it, see it, or get its scheduler's address or certificate
         assert service(stack, token2, "GET", "/clusters").json()["clusters"] == []
         seen = service(stack, token2, "GET", f"/clusters/{cid}")
