@@ -193,7 +193,7 @@ class ClusterBook:
                     excess.append(req.id)
             self.schedule()
         cluster.excess = excess
-        return excess
+        return list(excess)
 
     def _cluster_request_ended(self, req: Request) -> None:
         """A request of a cluster ended (by whatever means): it is no longer beyond what the cluster wants."""

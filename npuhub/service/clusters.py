@@ -179,7 +179,7 @@ class ClusterManager:
             self._running[cid] = {g.request_id for g in grants}
             if excess:  # their processes are stopped: now their slices may go
                 def release(a):
-                    for rid in excess:
+                    for rid in list(excess):
                         if a.find(rid) is not None:
                             a.release(rid, "cluster_scaled_down")
                     a.clusters[cid].excess = []
