@@ -183,13 +183,15 @@ def labextension_new(service, monkeypatch) -> str:
     import asyncio
 
     import dask
-    from dask_labextension.manager import make_cluster
 
     monkeypatch.setenv("NPUHUB_URL", service.hub.base_url + "/services/npuhub/")
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", service.hub.token("labmember1"))
     factory = {"module": "npuhub.dask", "class": "NPUCluster", "args": [], "kwargs": {}}
 
     async def new() -> str:
+        # imported with a loop running: the module makes its cluster manager (and asks for the loop) on import
+        from dask_labextension.manager import make_cluster
+
         cluster, adaptive = await make_cluster({"workers": 2})
         assert adaptive is None and cluster.refresh()["workers"]["wanted"] == 2
         await cluster.scale(2)
