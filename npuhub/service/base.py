@@ -69,6 +69,10 @@ class Context:
     health: Callable[[], tuple[bool, dict]] | None = None
     #: the announcements' store (``npuhub.announcements.AnnouncementStore``); None: not offered
     announcements: object | None = None
+    #: the Dask clusters' manager (``service.clusters.ClusterManager``); None: no clusters
+    clusters: object | None = None
+    #: the service's URL prefix behind the hub (``/services/npuhub/``)
+    service_prefix: str = "/services/npuhub/"
 
     @property
     def clock(self) -> Callable[[], float]:
