@@ -1,0 +1,207 @@
+"""Dask clusters in Kubernetes: the dask-kubernetes operator's ``DaskCluster`` in the person's namespace.
+
+The service creates, scales and deletes the objects with its OWN service
+account: a person never gets the right to create pods, so her code cannot
+touch another person's pods (the hole of plain dask-kubernetes). The objects
+(``kube_objects``) are the operator's custom resources; the operator (its
+Helm chart is a dependency of npuhub's) turns them into the scheduler's and
+workers' pods.
+
+Namespace: the one the person's server pods run in, as ``KubeNPUSpawner``
+picks it: the site file's ``spawner.kubernetes.namespace``, else the
+namespace the service itself runs in (its service account's), else
+``default``.
+
+- ``start``: create the ``DaskCluster`` (idempotent), wait until the operator
+  says it runs and its scheduler pod is ready, return the scheduler's Service
+  addresses.
+- ``scale``: one ``DaskWorkerGroup`` per placement of the admitted workers
+  (see ``kube_objects``), its replicas the number of workers of that placement;
+  groups no worker needs any more are deleted.
+- ``stop``: delete the cluster's worker groups and the ``DaskCluster`` (the
+  operator's objects under it are owned by it and go with it).
+- ``ready_workers``: the cluster's worker pods whose Ready condition is true.
+
+RBAC (the service's Role in that namespace; docs/guides/operator.md):
+``kubernetes.dask.org`` ``daskclusters`` and ``daskworkergroups``: get, list,
+create, patch, delete; ``pods``: list. ``tests/kubernetes`` checks that these
+are the verbs the runner uses and that the chart grants them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.rest import ApiException
+
+from ...i18n import Text
+from .base import ClusterRunner, ClusterSpec, Endpoints, WorkerGrant
+from .kube_objects import (CLUSTERS, GROUP, LABEL_CLUSTER, VERSION, WORKER_GROUPS, cluster_name, daskcluster,
+                           dashboard_url, label_value, scheduler_address, worker_groups)
+
+__all__ = ["KubernetesRunner", "DaskClusterError", "default_namespace"]
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def default_namespace(configured: str | None = None) -> str:
+    """The namespace of the person's pods: the site's, else the service's own (its service account's), else default."""
+    if configured:
+        return configured
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+class DaskClusterError(RuntimeError):
+    """A cluster that could not be started: ``text`` says why, in both languages."""
+
+    def __init__(self, text: Text, detail: str = ""):
+        self.text = text
+        super().__init__(f"{text.en} ({detail})" if detail else text.en)
+
+
+class KubernetesRunner(ClusterRunner):
+    """Runs each cluster as the dask-kubernetes operator's objects (see the module's docstring)."""
+
+    def __init__(self, api_factory: Callable[[], Awaitable[client.ApiClient]], namespace: str | None = None, *,
+                 start_timeout: float = 300.0, poll_interval: float = 1.0, log: logging.Logger | None = None):
+        self.api_factory = api_factory
+        self.namespace = default_namespace(namespace)
+        self.start_timeout = start_timeout
+        self.poll_interval = poll_interval
+        self.log = log or logging.getLogger("npuhub.dask.kubernetes")
+        self._api: client.ApiClient | None = None
+
+    async def _client(self) -> client.ApiClient:
+        if self._api is None:
+            self._api = await self.api_factory()
+        return self._api
+
+    async def close(self) -> None:
+        """Close the API client (the service's shutdown)."""
+        if self._api is not None:
+            await self._api.close()
+            self._api = None
+
+    async def _custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(await self._client())
+
+    # -- the contract --------------------------------------------------------------------------------
+    async def start(self, spec: ClusterSpec) -> Endpoints:
+        name = cluster_name(spec)
+        api = await self._custom()
+        body = daskcluster(spec, self.namespace)
+        try:
+            await api.create_namespaced_custom_object(GROUP, VERSION, self.namespace, CLUSTERS, body)
+            self.log.info("DaskCluster %s/%s created for %s", self.namespace, name, spec.user)
+        except ApiException as e:
+            if e.status != 409:  # 409: it exists (a start retried): wait for it as it is
+                raise DaskClusterError(_text("dask_cluster_refused"), f"{e.status} {e.reason}") from e
+        await self._wait_running(spec, name)
+        return Endpoints(scheduler_address(name, self.namespace), dashboard_url(name, self.namespace))
+
+    async def scale(self, spec: ClusterSpec, workers: list[WorkerGrant]) -> None:
+        api = await self._custom()
+        wanted = worker_groups(spec, self.namespace, workers)
+        have = {g["metadata"]["name"]: g for g in await self._groups(spec)}
+        for name, group in wanted.items():
+            if name not in have:
+                try:
+                    await api.create_namespaced_custom_object(GROUP, VERSION, self.namespace, WORKER_GROUPS, group)
+                    continue
+                except ApiException as e:
+                    if e.status != 409:
+                        raise
+            current = have.get(name) or {}
+            replicas = group["spec"]["worker"]["replicas"]
+            annotations = group["metadata"]["annotations"]
+            if (((current.get("spec") or {}).get("worker") or {}).get("replicas") != replicas
+                    or (current.get("metadata") or {}).get("annotations") != annotations):
+                await api.patch_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, WORKER_GROUPS, name,
+                    {"metadata": {"annotations": annotations}, "spec": {"worker": {"replicas": replicas}}},
+                    _content_type=MERGE_PATCH)
+        for name in set(have) - set(wanted):
+            await self._delete(WORKER_GROUPS, name)
+
+    async def stop(self, spec: ClusterSpec) -> None:
+        for group in await self._groups(spec):
+            await self._delete(WORKER_GROUPS, group["metadata"]["name"])
+        await self._delete(CLUSTERS, cluster_name(spec))
+
+    async def ready_workers(self, spec: ClusterSpec) -> int:
+        pods = await client.CoreV1Api(await self._client()).list_namespaced_pod(
+            self.namespace, label_selector=f"dask.org/cluster-name={cluster_name(spec)},dask.org/component=worker")
+        return sum(1 for pod in pods.items if _ready(pod))
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    async def _groups(self, spec: ClusterSpec) -> list[dict]:
+        api = await self._custom()
+        found = await api.list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, WORKER_GROUPS,
+            label_selector=f"{LABEL_CLUSTER}={label_value(spec.id)}")
+        return list(found.get("items") or [])
+
+    async def _delete(self, plural: str, name: str) -> None:
+        api = await self._custom()
+        try:
+            await api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, name,
+                                                      propagation_policy="Background")
+        except ApiException as e:
+            if e.status != 404:  # already gone: stop is idempotent
+                raise
+
+    async def _wait_running(self, spec: ClusterSpec, name: str) -> None:
+        """Until the operator marks the cluster Running and its scheduler pod is ready; raise when it cannot be."""
+        api = await self._custom()
+        core = client.CoreV1Api(await self._client())
+        deadline = time.monotonic() + self.start_timeout
+        phase = None
+        while True:
+            try:
+                obj = await api.get_namespaced_custom_object(GROUP, VERSION, self.namespace, CLUSTERS, name)
+            except ApiException as e:
+                if e.status == 404:
+                    raise DaskClusterError(_text("dask_cluster_gone"), name) from e
+                raise
+            phase = (obj.get("status") or {}).get("phase")
+            if phase == "Error":
+                raise DaskClusterError(_text("dask_cluster_refused"), f"the operator marked {name} Error")
+            if phase == "Running":
+                pods = await core.list_namespaced_pod(
+                    self.namespace, label_selector=f"dask.org/cluster-name={name},dask.org/component=scheduler")
+                if any(_ready(pod) for pod in pods.items):
+                    return
+            if time.monotonic() > deadline:
+                await self.stop(spec)
+                raise DaskClusterError(_text("dask_cluster_timeout").format(seconds=int(self.start_timeout)),
+                                       f"{name} still {phase or 'without a phase'}")
+            await asyncio.sleep(self.poll_interval)
+
+
+def _ready(pod) -> bool:
+    if pod.metadata.deletion_timestamp is not None:
+        return False
+    conditions = (pod.status.conditions if pod.status is not None else None) or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
+
+
+_TEXTS = {
+    "dask_cluster_refused": Text("集群拒绝创建 Dask 集群，请联系管理员。",
+                                 "The cluster refused to create the Dask cluster; please tell the centre's staff."),
+    "dask_cluster_gone": Text("Dask 集群在启动时被删除了。", "The Dask cluster was deleted while it started."),
+    "dask_cluster_timeout": Text("Dask 集群的调度器在 {seconds} 秒内没有启动，已删除。",
+                                 "The Dask cluster's scheduler did not start within {seconds} seconds; it was removed."),
+}
+
+
+def _text(key: str) -> Text:
+    return _TEXTS[key]
