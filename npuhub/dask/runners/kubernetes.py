@@ -22,10 +22,9 @@ namespace the service itself runs in (its service account's), else
   operator's objects under it are owned by it and go with it).
 - ``ready_workers``: the cluster's worker pods whose Ready condition is true.
 
-RBAC (the service's Role in that namespace; docs/guides/operator.md):
-``kubernetes.dask.org`` ``daskclusters`` and ``daskworkergroups``: get, list,
-create, patch, delete; ``pods``: list. ``tests/kubernetes`` checks that these
-are the verbs the runner uses and that the chart grants them.
+RBAC (the service's Role in that namespace; docs/guides/operator.md): ``RBAC``
+below. ``tests/kubernetes`` checks that these are exactly the calls the runner
+makes and that the chart's Role grants them.
 """
 
 from __future__ import annotations
@@ -44,7 +43,16 @@ from .base import ClusterRunner, ClusterSpec, Endpoints, WorkerGrant
 from .kube_objects import (CLUSTERS, GROUP, LABEL_CLUSTER, VERSION, WORKER_GROUPS, cluster_name, daskcluster,
                            dashboard_url, label_value, scheduler_address, worker_groups)
 
-__all__ = ["KubernetesRunner", "DaskClusterError", "default_namespace"]
+__all__ = ["KubernetesRunner", "DaskClusterError", "default_namespace", "RBAC"]
+
+#: What the runner asks of the API: (API group, resource, verb). The service's Role must grant these in the
+#: namespace of the person's pods (the chart's Role ``npuhub``; tests/kubernetes compares both with the calls).
+RBAC = frozenset({
+    (GROUP, CLUSTERS, "create"), (GROUP, CLUSTERS, "get"), (GROUP, CLUSTERS, "delete"),
+    (GROUP, WORKER_GROUPS, "create"), (GROUP, WORKER_GROUPS, "list"), (GROUP, WORKER_GROUPS, "patch"),
+    (GROUP, WORKER_GROUPS, "delete"),
+    ("", "pods", "list"),
+})
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 MERGE_PATCH = "application/merge-patch+json"
