@@ -53,13 +53,21 @@ def _package_file(*parts: str):
     return package_files.files(PACKAGE).joinpath(*parts)
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the built CRDs are 0.4 MB of YAML
+
+
 def _load(*parts: str) -> Any:
-    return yaml.safe_load(_package_file(*parts).read_text(encoding="utf-8"))
+    return yaml.load(_package_file(*parts).read_text(encoding="utf-8"), Loader=_LOADER)
+
+
+@functools.cache
+def _built(name: str) -> dict:
+    return _load(*BUILT, f"{name}.yaml")
 
 
 def built_crd(name: str) -> dict:
     """The package's built CRD ``name`` (e.g. ``daskcluster``), as its Helm chart installs it."""
-    return _load(*BUILT, f"{name}.yaml")
+    return copy.deepcopy(_built(name))
 
 
 def _pointer(doc: Any, pointer: str) -> Any:
