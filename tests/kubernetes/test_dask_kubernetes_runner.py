@@ -119,6 +119,16 @@ async def test_a_cluster_is_created_scaled_by_placement_and_deleted_with_the_ser
         assert cluster["status"]["phase"] == "Running" and cluster["spec"]["worker"]["replicas"] == 0
         check_object("daskcluster", {k: v for k, v in cluster.items() if k != "status"} | {
             "metadata": {k: cluster["metadata"][k] for k in ("name", "namespace", "labels", "annotations")}})
+        # only its own pods, its owner's servers and the service may connect to its pods
+        policy = (await client.NetworkingV1Api(custom.api_client).read_namespaced_network_policy(name, "npuhub"))
+        policy = custom.api_client.sanitize_for_serialization(policy)
+        kubernetes_validate.validate({k: policy[k] for k in ("apiVersion", "kind", "spec")} | {
+            "metadata": {"name": name, "labels": policy["metadata"]["labels"]}}, "1.33", strict=True)
+        sources = policy["spec"]["ingress"][0]["from"]
+        assert policy["spec"]["podSelector"]["matchLabels"] == {"npuhub.io/dask-cluster": SPEC.id}
+        assert {"npuhub.io/user": "ada-uni.edu-" + sources[1]["podSelector"]["matchLabels"]["npuhub.io/user"][-8:],
+                "component": "singleuser-server"} == sources[1]["podSelector"]["matchLabels"]
+        assert len(sources) == 3 and sources[0]["podSelector"]["matchLabels"] == {"npuhub.io/dask-cluster": SPEC.id}
         assert await runner.start(SPEC) == endpoints  # a start retried finds the same cluster
         assert await runner.ready_workers(SPEC) == 0
 
@@ -153,6 +163,7 @@ async def test_a_cluster_is_created_scaled_by_placement_and_deleted_with_the_ser
         listed = await custom.list_namespaced_custom_object(GROUP, VERSION, "npuhub", CLUSTERS)
         assert listed["items"] == []
         await eventually("no pods left", lambda: _empty(core.list_namespaced_pod("npuhub")))
+        assert not (await client.NetworkingV1Api(custom.api_client).list_namespaced_network_policy("npuhub")).items
         assert await runner.ready_workers(SPEC) == 0
     finally:
         await runner.stop(SPEC)

@@ -76,7 +76,8 @@ def exits_with(code: int) -> str:
 RESOURCES = ("v1/pods", "v1/events", "v1/persistentvolumeclaims", "v1/resourcequotas", "v1/nodes",
              "v1/namespaces", "v1/services", "v1/secrets", "coordination.k8s.io/v1/leases",
              # the dask-kubernetes operator's custom resources (its CRDs installed; see kube_emulator_dask.py)
-             "kubernetes.dask.org/v1/daskclusters", "kubernetes.dask.org/v1/daskworkergroups")
+             "kubernetes.dask.org/v1/daskclusters", "kubernetes.dask.org/v1/daskworkergroups",
+             "networking.k8s.io/v1/networkpolicies")
 FINALIZER = "emulator.npuhub.test/kubelet"
 
 

@@ -38,6 +38,7 @@ from typing import Any
 from .base import ClusterSpec, WorkerGrant
 
 __all__ = ["GROUP", "VERSION", "CLUSTERS", "WORKER_GROUPS", "cluster_name", "owner_labels", "daskcluster",
+           "network_policy", "SERVICE_LABELS",
            "worker_groups", "scheduler_address", "dashboard_url", "LABEL_CLUSTER", "LABEL_USER", "LABEL_MANAGED",
            "PER_GRANT_ENV"]
 
@@ -52,6 +53,9 @@ LABEL_CLUSTER = "npuhub.io/dask-cluster"
 LABEL_GROUP = "npuhub.io/placement"
 ANNOTATION_USER = "npuhub.io/user"
 ANNOTATION_REQUESTS = "npuhub.io/requests"
+
+#: the npuhub service's pods (the chart's labels): they proxy the dashboard to its owner
+SERVICE_LABELS = {"app.kubernetes.io/name": "npuhub", "app.kubernetes.io/component": "service"}
 
 #: launch.env variables that differ from one worker's grant to the next (not part of a group's template)
 PER_GRANT_ENV = ("NPUHUB_REQUEST_ID", "NPUHUB_GRANT_ID", "NPUHUB_SLICES")
@@ -235,3 +239,31 @@ def worker_groups(spec: ClusterSpec, namespace: str, workers: list[WorkerGrant])
             "spec": {"cluster": name, "worker": {"replicas": len(requests), **template}},
         }
     return out
+
+
+def network_policy(spec: ClusterSpec, namespace: str) -> dict:
+    """Who may connect to the cluster's pods: its own scheduler and workers, its owner's servers, the service.
+
+    Dask's scheduler runs whatever code a client sends and has no sign-in of its
+    own: without this, another person's notebook in the namespace could reach it.
+    The owner's servers are the pods ``KubeNPUSpawner`` labels ``npuhub.io/user``
+    with her name and KubeSpawner ``component: singleuser-server``. (Outgoing
+    connections from servers to Dask pods are the chart's singleuser egress rule.)
+    """
+    labels = owner_labels(spec)
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": cluster_name(spec), "namespace": namespace, "labels": labels,
+                     "annotations": {ANNOTATION_USER: spec.user}},
+        "spec": {
+            "podSelector": {"matchLabels": {LABEL_CLUSTER: labels[LABEL_CLUSTER]}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [
+                {"podSelector": {"matchLabels": {LABEL_CLUSTER: labels[LABEL_CLUSTER]}}},
+                {"podSelector": {"matchLabels": {LABEL_USER: labels[LABEL_USER],
+                                                 "component": "singleuser-server"}}},
+                {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(SERVICE_LABELS)}},
+            ]}],
+        },
+    }

@@ -19,7 +19,12 @@ namespace the service itself runs in (its service account's), else
   (see ``kube_objects``), its replicas the number of workers of that placement;
   groups no worker needs any more are deleted.
 - ``stop``: delete the cluster's worker groups and the ``DaskCluster`` (the
-  operator's objects under it are owned by it and go with it).
+  operator's objects under it are owned by it and go with it), then its
+  NetworkPolicy.
+- Isolation: before the ``DaskCluster``, a NetworkPolicy lets only the
+  cluster's own pods, its owner's servers and the npuhub service connect to
+  its pods (``kube_objects.network_policy``): Dask's scheduler runs the code
+  any client sends.
 - ``ready_workers``: the cluster's worker pods whose Ready condition is true.
 
 RBAC (the service's Role in that namespace; docs/guides/operator.md): ``RBAC``
@@ -41,7 +46,7 @@ from kubernetes_asyncio.client.rest import ApiException
 from ...i18n import Text
 from .base import ClusterRunner, ClusterSpec, Endpoints, WorkerGrant
 from .kube_objects import (CLUSTERS, GROUP, LABEL_CLUSTER, VERSION, WORKER_GROUPS, cluster_name, daskcluster,
-                           dashboard_url, label_value, scheduler_address, worker_groups)
+                           dashboard_url, label_value, network_policy, scheduler_address, worker_groups)
 
 __all__ = ["KubernetesRunner", "DaskClusterError", "default_namespace", "RBAC"]
 
@@ -52,6 +57,7 @@ RBAC = frozenset({
     (GROUP, WORKER_GROUPS, "create"), (GROUP, WORKER_GROUPS, "list"), (GROUP, WORKER_GROUPS, "patch"),
     (GROUP, WORKER_GROUPS, "delete"),
     ("", "pods", "list"),
+    ("networking.k8s.io", "networkpolicies", "create"), ("networking.k8s.io", "networkpolicies", "delete"),
 })
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -80,8 +86,11 @@ class KubernetesRunner(ClusterRunner):
     """Runs each cluster as the dask-kubernetes operator's objects (see the module's docstring)."""
 
     def __init__(self, api_factory: Callable[[], Awaitable[client.ApiClient]], namespace: str | None = None, *,
-                 start_timeout: float = 300.0, poll_interval: float = 1.0, log: logging.Logger | None = None):
+                 start_timeout: float = 300.0, poll_interval: float = 1.0, network_policies: bool = True,
+                 log: logging.Logger | None = None):
         self.api_factory = api_factory
+        #: a NetworkPolicy per cluster: only its own pods, its owner's servers and the service reach it
+        self.network_policies = network_policies
         self.namespace = default_namespace(namespace)
         self.start_timeout = start_timeout
         self.poll_interval = poll_interval
@@ -107,6 +116,13 @@ class KubernetesRunner(ClusterRunner):
         name = cluster_name(spec)
         api = await self._custom()
         body = daskcluster(spec, self.namespace)
+        if self.network_policies:  # first: no moment where the scheduler answers anyone
+            try:
+                await client.NetworkingV1Api(await self._client()).create_namespaced_network_policy(
+                    self.namespace, network_policy(spec, self.namespace))
+            except ApiException as e:
+                if e.status != 409:
+                    raise DaskClusterError(_text("dask_cluster_refused"), f"{e.status} {e.reason}") from e
         try:
             await api.create_namespaced_custom_object(GROUP, VERSION, self.namespace, CLUSTERS, body)
             self.log.info("DaskCluster %s/%s created for %s", self.namespace, name, spec.user)
@@ -144,6 +160,13 @@ class KubernetesRunner(ClusterRunner):
         for group in await self._groups(spec):
             await self._delete(WORKER_GROUPS, group["metadata"]["name"])
         await self._delete(CLUSTERS, cluster_name(spec))
+        if self.network_policies:
+            try:
+                await client.NetworkingV1Api(await self._client()).delete_namespaced_network_policy(
+                    cluster_name(spec), self.namespace)
+            except ApiException as e:
+                if e.status != 404:
+                    raise
 
     async def ready_workers(self, spec: ClusterSpec) -> int:
         pods = await client.CoreV1Api(await self._client()).list_namespaced_pod(
