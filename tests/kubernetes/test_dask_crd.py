@@ -70,7 +70,9 @@ def test_names_labels_and_templates_of_an_awkward_id_and_user():
                                           "spec": pod}, "1.33", strict=True)
             env = {e["name"] for e in pod["containers"][0]["env"]}
             assert "NPUHUB_REQUEST_ID" not in env  # a group's template holds nothing of one grant
-    assert daskcluster(SPEC, "npuhub")["spec"]["idleTimeout"] == 600
+    scheduler = daskcluster(SPEC, "npuhub")["spec"]["scheduler"]["spec"]["containers"][0]
+    assert scheduler["args"][:3] == ["dask", "scheduler", "--protocol"] and "600s" in scheduler["args"]
+    assert daskcluster(SPEC, "npuhub")["spec"]["idleTimeout"] == 0  # the scheduler ends itself; the service closes
     with pytest.raises(ValueError, match="names no container image"):
         daskcluster(ClusterSpec(id="x", user="ada", flavor="cpu"), "npuhub")
 

@@ -114,7 +114,12 @@ async def test_a_cluster_is_created_scaled_by_placement_and_deleted_with_the_ser
     try:
         # start: the DaskCluster, its scheduler running (the emulated operator's and kubelet's work)
         endpoints = await runner.start(SPEC)
-        assert endpoints.scheduler_address == f"tcp://{name}-scheduler.npuhub.svc.cluster.local:8786"
+        assert endpoints.scheduler_address == f"tls://{name}-scheduler.npuhub.svc.cluster.local:8786"
+        # the cluster's own certificate: for the owner's client (Endpoints.tls) and, from its Secret, its pods
+        assert "BEGIN CERTIFICATE" in endpoints.tls["cert"] and "PRIVATE KEY" in endpoints.tls["key"]
+        secret = custom.api_client.sanitize_for_serialization(await core.read_namespaced_secret(f"{name}-tls", "npuhub"))
+        kubernetes_validate.validate({k: secret[k] for k in ("apiVersion", "kind", "type", "stringData")} | {
+            "metadata": {"name": f"{name}-tls", "labels": secret["metadata"]["labels"]}}, "1.33", strict=True)
         cluster = await custom.get_namespaced_custom_object(GROUP, VERSION, "npuhub", CLUSTERS, name)
         assert cluster["status"]["phase"] == "Running" and cluster["spec"]["worker"]["replicas"] == 0
         check_object("daskcluster", {k: v for k, v in cluster.items() if k != "status"} | {
@@ -128,8 +133,10 @@ async def test_a_cluster_is_created_scaled_by_placement_and_deleted_with_the_ser
         assert policy["spec"]["podSelector"]["matchLabels"] == {"npuhub.io/dask-cluster": SPEC.id}
         assert {"npuhub.io/user": "ada-uni.edu-" + sources[1]["podSelector"]["matchLabels"]["npuhub.io/user"][-8:],
                 "component": "singleuser-server"} == sources[1]["podSelector"]["matchLabels"]
-        assert len(sources) == 3 and sources[0]["podSelector"]["matchLabels"] == {"npuhub.io/dask-cluster": SPEC.id}
-        assert await runner.start(SPEC) == endpoints  # a start retried finds the same cluster
+        assert len(sources) == 4 and sources[0]["podSelector"]["matchLabels"] == {"npuhub.io/dask-cluster": SPEC.id}
+        assert await runner.start(SPEC) == endpoints  # a start retried finds the same cluster and certificate
+        assert await runner.adopt(SPEC) == endpoints  # so does a service that restarted
+        assert runner.scheduler_alive(SPEC)
         assert await runner.ready_workers(SPEC) == 0
 
         # scale: 3 workers, 2 slices counted on node 1 and 1 on node 2 -> two placement groups
@@ -155,6 +162,16 @@ async def test_a_cluster_is_created_scaled_by_placement_and_deleted_with_the_ser
         await runner.scale(SPEC, [grant(1, "npu-node-1")])
         assert list((await groups()).values()) == [1]
         assert await eventually("1 worker", lambda: _equals(runner.ready_workers(SPEC), 1)) == 1
+        assert runner.scheduler_alive(SPEC)
+
+        # the scheduler's container ends (its --idle-timeout, or a crash): the runner says so, the service closes
+        scheduler_pod = (await core.list_namespaced_pod("npuhub", label_selector="dask.org/component=scheduler")).items[0]
+        emulated_cluster.crash(scheduler_pod.metadata.name)
+
+        async def ended():
+            await runner.ready_workers(SPEC)
+            return not runner.scheduler_alive(SPEC)
+        assert await eventually("the scheduler seen ended", ended)
 
         # stop: the DaskCluster and its groups deleted, the workers with them; stop again is harmless
         await runner.stop(SPEC)
@@ -164,6 +181,8 @@ async def test_a_cluster_is_created_scaled_by_placement_and_deleted_with_the_ser
         assert listed["items"] == []
         await eventually("no pods left", lambda: _empty(core.list_namespaced_pod("npuhub")))
         assert not (await client.NetworkingV1Api(custom.api_client).list_namespaced_network_policy("npuhub")).items
+        assert not (await core.list_namespaced_secret("npuhub")).items
+        assert await runner.adopt(SPEC) is None  # nothing to take back after a restart
         assert await runner.ready_workers(SPEC) == 0
     finally:
         await runner.stop(SPEC)

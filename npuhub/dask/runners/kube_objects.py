@@ -36,9 +36,10 @@ import re
 from typing import Any
 
 from .base import ClusterSpec, WorkerGrant
+from .embedded import DASHBOARD_PREFIX
 
 __all__ = ["GROUP", "VERSION", "CLUSTERS", "WORKER_GROUPS", "cluster_name", "owner_labels", "daskcluster",
-           "network_policy", "SERVICE_LABELS",
+           "network_policy", "tls_secret", "tls_of_secret", "SERVICE_LABELS", "OPERATOR_LABELS",
            "worker_groups", "scheduler_address", "dashboard_url", "LABEL_CLUSTER", "LABEL_USER", "LABEL_MANAGED",
            "PER_GRANT_ENV"]
 
@@ -56,6 +57,11 @@ ANNOTATION_REQUESTS = "npuhub.io/requests"
 
 #: the npuhub service's pods (the chart's labels): they proxy the dashboard to its owner
 SERVICE_LABELS = {"app.kubernetes.io/name": "npuhub", "app.kubernetes.io/component": "service"}
+
+#: the dask-kubernetes operator's pods (its chart's selector labels): it asks schedulers to retire workers
+OPERATOR_LABELS = {"app.kubernetes.io/name": "dask-kubernetes-operator"}
+#: where the cluster's TLS material (its Secret) is mounted in its pods
+TLS_DIR = "/etc/dask-tls"
 
 #: launch.env variables that differ from one worker's grant to the next (not part of a group's template)
 PER_GRANT_ENV = ("NPUHUB_REQUEST_ID", "NPUHUB_GRANT_ID", "NPUHUB_SLICES")
@@ -99,7 +105,7 @@ def owner_labels(spec: ClusterSpec) -> dict[str, str]:
 
 
 def scheduler_address(name: str, namespace: str) -> str:
-    return f"tcp://{name}-scheduler.{namespace}.svc.cluster.local:{SCHEDULER_PORT}"
+    return f"tls://{name}-scheduler.{namespace}.svc.cluster.local:{SCHEDULER_PORT}"
 
 
 def dashboard_url(name: str, namespace: str) -> str:
@@ -116,7 +122,7 @@ def _env_list(env: dict[str, str]) -> list[dict]:
 
 
 def _pod(role: str, image: str, args: list[str], launch: dict, env: dict[str, str], ports: list[dict],
-         probe: dict | None = None) -> tuple[dict, dict]:
+         tls_secret_name: str, probe: dict | None = None) -> tuple[dict, dict]:
     """(pod metadata additions, pod spec) for one role (``scheduler`` or ``worker``) started on ``launch``."""
     kube = launch.get("kubernetes") or {}
     resources: dict[str, dict[str, str]] = {"limits": {}, "requests": {}}
@@ -139,8 +145,8 @@ def _pod(role: str, image: str, args: list[str], launch: dict, env: dict[str, st
     }
     if probe:
         container["readinessProbe"] = probe
-    if kube.get("volumeMounts"):
-        container["volumeMounts"] = copy.deepcopy(kube["volumeMounts"])
+    container["volumeMounts"] = [*copy.deepcopy(kube.get("volumeMounts") or []),
+                                 {"name": "dask-tls", "mountPath": TLS_DIR, "readOnly": True}]
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -148,9 +154,11 @@ def _pod(role: str, image: str, args: list[str], launch: dict, env: dict[str, st
                             "fsGroup": RUN_AS_GROUP, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [container],
     }
-    for key in ("nodeSelector", "affinity", "tolerations", "volumes", "schedulerName"):
+    for key in ("nodeSelector", "affinity", "tolerations", "schedulerName"):
         if kube.get(key):
             spec[key] = copy.deepcopy(kube[key])
+    spec["volumes"] = [*copy.deepcopy(kube.get("volumes") or []),
+                       {"name": "dask-tls", "secret": {"secretName": tls_secret_name, "defaultMode": 0o440}}]
     meta = {"labels": dict(kube.get("labels") or {}), "annotations": dict(kube.get("annotations") or {})}
     return meta, spec
 
@@ -162,16 +170,25 @@ def _image(spec: ClusterSpec, launch: dict) -> str:
     return image
 
 
-def _worker_template(spec: ClusterSpec, launch: dict) -> dict:
+def _tls_args() -> list[str]:
+    """Every connection of the cluster is TLS with its own certificate (its Secret): no client without it gets in."""
+    return ["--tls-ca-file", f"{TLS_DIR}/cert.pem", "--tls-cert", f"{TLS_DIR}/cert.pem",
+            "--tls-key", f"{TLS_DIR}/key.pem"]
+
+
+def _worker_template(spec: ClusterSpec, launch: dict, namespace: str) -> dict:
     """The worker group's ``worker`` part (``metadata`` and ``spec``, no replicas) for a worker started on ``launch``."""
     env = {k: v for k, v in (launch.get("env") or {}).items() if k not in PER_GRANT_ENV}
     cpu = float(launch.get("cpu") or 1)
-    args = ["dask", "worker", "--name", "$(DASK_WORKER_NAME)", "--nthreads", str(max(1, math.floor(cpu))),
-            "--dashboard-address", f":{WORKER_DASHBOARD_PORT}"]
+    name = cluster_name(spec)
+    args = ["dask", "worker", scheduler_address(name, namespace), "--name", "$(DASK_WORKER_NAME)",
+            "--nthreads", str(max(1, math.floor(cpu))), "--dashboard-address", f":{WORKER_DASHBOARD_PORT}",
+            *_tls_args()]
     if launch.get("memory"):
         args += ["--memory-limit", str(launch["memory"])]
     meta, pod = _pod("worker", _image(spec, launch), args, launch, env,
-                     [{"name": "http-dashboard", "containerPort": WORKER_DASHBOARD_PORT, "protocol": "TCP"}])
+                     [{"name": "http-dashboard", "containerPort": WORKER_DASHBOARD_PORT, "protocol": "TCP"}],
+                     f"{name}-tls")
     meta["labels"] = {**meta["labels"], **owner_labels(spec)}
     meta["annotations"] = {**meta["annotations"], ANNOTATION_USER: spec.user}
     return {"metadata": meta, "spec": pod}
@@ -181,25 +198,31 @@ def daskcluster(spec: ClusterSpec, namespace: str) -> dict:
     """The ``DaskCluster``: the scheduler (its own admitted request's launch) and a 0-replica default group."""
     name = cluster_name(spec)
     launch = spec.scheduler_launch or {}
-    probe = {"httpGet": {"path": "/health", "port": "http-dashboard"}, "initialDelaySeconds": 2,
+    prefix = DASHBOARD_PREFIX.format(id=spec.id)
+    probe = {"httpGet": {"path": f"{prefix}/health", "port": "http-dashboard"}, "initialDelaySeconds": 2,
              "periodSeconds": 5, "timeoutSeconds": 3}
     env = {k: v for k, v in (launch.get("env") or {}).items() if k not in PER_GRANT_ENV}
-    meta, pod = _pod("scheduler", _image(spec, launch), ["dask", "scheduler", "--port", str(SCHEDULER_PORT),
-                                                         "--dashboard-address", f":{DASHBOARD_PORT}"],
-                     launch, env,
+    # the scheduler ends itself after idle_timeout without work; the runner sees it restarted and the service
+    # closes the cluster (releasing its slices), as with the embedded runner (the operator's own idleTimeout
+    # cannot reach a TLS scheduler)
+    idle = ["--idle-timeout", f"{int(spec.idle_timeout)}s"] if spec.idle_timeout else []
+    args = ["dask", "scheduler", "--protocol", "tls", "--port", str(SCHEDULER_PORT),
+            "--dashboard-address", f":{DASHBOARD_PORT}", "--dashboard-prefix", prefix, *idle, *_tls_args()]
+    meta, pod = _pod("scheduler", _image(spec, launch), args, launch, env,
                      [{"name": "tcp-comm", "containerPort": SCHEDULER_PORT, "protocol": "TCP"},
-                      {"name": "http-dashboard", "containerPort": DASHBOARD_PORT, "protocol": "TCP"}], probe)
+                      {"name": "http-dashboard", "containerPort": DASHBOARD_PORT, "protocol": "TCP"}],
+                     f"{name}-tls", probe)
     labels = owner_labels(spec)
     meta["labels"] = {**meta["labels"], **labels}
     meta["annotations"] = {**meta["annotations"], ANNOTATION_USER: spec.user}
-    default_worker = _worker_template(spec, {k: v for k, v in launch.items() if k != "kubernetes"})
+    default_worker = _worker_template(spec, {k: v for k, v in launch.items() if k != "kubernetes"}, namespace)
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "DaskCluster",
         "metadata": {"name": name, "namespace": namespace, "labels": labels,
                      "annotations": {ANNOTATION_USER: spec.user}},
         "spec": {
-            "idleTimeout": int(spec.idle_timeout or 0),
+            "idleTimeout": 0,
             "scheduler": {
                 "metadata": meta,
                 "spec": pod,
@@ -223,7 +246,7 @@ def worker_groups(spec: ClusterSpec, namespace: str, workers: list[WorkerGrant])
     name = cluster_name(spec)
     groups: dict[str, tuple[dict, list[str]]] = {}
     for worker in workers:
-        template = _worker_template(spec, worker.launch)
+        template = _worker_template(spec, worker.launch, namespace)
         key = _digest(json.dumps(template, sort_keys=True))
         groups.setdefault(key, (template, []))[1].append(worker.request_id)
     out = {}
@@ -244,8 +267,10 @@ def worker_groups(spec: ClusterSpec, namespace: str, workers: list[WorkerGrant])
 def network_policy(spec: ClusterSpec, namespace: str) -> dict:
     """Who may connect to the cluster's pods: its own scheduler and workers, its owner's servers, the service.
 
-    Dask's scheduler runs whatever code a client sends and has no sign-in of its
-    own: without this, another person's notebook in the namespace could reach it.
+    Dask's scheduler runs whatever code a client sends; TLS with the cluster's own
+    certificate keeps other clients out, and this keeps other pods from even
+    connecting. The operator's pods may connect (it asks the scheduler to retire
+    workers when a group shrinks).
     The owner's servers are the pods ``KubeNPUSpawner`` labels ``npuhub.io/user``
     with her name and KubeSpawner ``component: singleuser-server``. (Outgoing
     connections from servers to Dask pods are the chart's singleuser egress rule.)
@@ -264,6 +289,28 @@ def network_policy(spec: ClusterSpec, namespace: str) -> dict:
                 {"podSelector": {"matchLabels": {LABEL_USER: labels[LABEL_USER],
                                                  "component": "singleuser-server"}}},
                 {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(SERVICE_LABELS)}},
+                {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(OPERATOR_LABELS)}},
             ]}],
         },
     }
+
+
+def tls_secret(spec: ClusterSpec, namespace: str, tls: dict[str, str]) -> dict:
+    """The Secret ``<name>-tls`` holding the cluster's certificate and key, mounted read-only in its pods."""
+    name = cluster_name(spec)
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": f"{name}-tls", "namespace": namespace, "labels": owner_labels(spec),
+                         "annotations": {ANNOTATION_USER: spec.user}},
+            "stringData": {"cert.pem": tls["cert"], "key.pem": tls["key"]}}
+
+
+def tls_of_secret(secret: dict) -> dict[str, str] | None:
+    """The ``{"ca", "cert", "key"}`` PEMs a Secret from ``tls_secret`` holds (as the API serves it), or None."""
+    import base64
+
+    given = dict(secret.get("stringData") or {})
+    for key, value in (secret.get("data") or {}).items():
+        given.setdefault(key, base64.b64decode(value).decode())
+    if not given.get("cert.pem") or not given.get("key.pem"):
+        return None
+    return {"ca": given["cert.pem"], "cert": given["cert.pem"], "key": given["key.pem"]}

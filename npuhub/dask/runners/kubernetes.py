@@ -25,7 +25,15 @@ namespace the service itself runs in (its service account's), else
   cluster's own pods, its owner's servers and the npuhub service connect to
   its pods (``kube_objects.network_policy``): Dask's scheduler runs the code
   any client sends.
-- ``ready_workers``: the cluster's worker pods whose Ready condition is true.
+- ``ready_workers``: the cluster's worker pods whose Ready condition is true;
+  ``scheduler_alive``: false once its scheduler pod is gone or its container
+  ended (``--idle-timeout``, a crash), so the service closes the cluster.
+- ``adopt``: after the service restarted, a cluster whose ``DaskCluster`` and
+  certificate Secret are still there is taken back as it is.
+- TLS: every cluster has its own certificate (``Security.temporary``, as the
+  embedded runner), in the Secret ``<name>-tls`` mounted read-only in its pods;
+  the scheduler accepts TLS connections with it only. The owner's client gets
+  it from the service (``Endpoints.tls``).
 
 RBAC (the service's Role in that namespace; docs/guides/operator.md): ``RBAC``
 below. ``tests/kubernetes`` checks that these are exactly the calls the runner
@@ -46,7 +54,8 @@ from kubernetes_asyncio.client.rest import ApiException
 from ...i18n import Text
 from .base import ClusterRunner, ClusterSpec, Endpoints, WorkerGrant
 from .kube_objects import (CLUSTERS, GROUP, LABEL_CLUSTER, VERSION, WORKER_GROUPS, cluster_name, daskcluster,
-                           dashboard_url, label_value, network_policy, scheduler_address, worker_groups)
+                           dashboard_url, label_value, network_policy, scheduler_address, tls_of_secret,
+                           tls_secret, worker_groups)
 
 __all__ = ["KubernetesRunner", "DaskClusterError", "default_namespace", "RBAC"]
 
@@ -58,6 +67,7 @@ RBAC = frozenset({
     (GROUP, WORKER_GROUPS, "delete"),
     ("", "pods", "list"),
     ("networking.k8s.io", "networkpolicies", "create"), ("networking.k8s.io", "networkpolicies", "delete"),
+    ("", "secrets", "create"), ("", "secrets", "get"), ("", "secrets", "delete"),
 })
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -96,6 +106,8 @@ class KubernetesRunner(ClusterRunner):
         self.poll_interval = poll_interval
         self.log = log or logging.getLogger("npuhub.dask.kubernetes")
         self._api: client.ApiClient | None = None
+        #: clusters whose scheduler ended (idle timeout, crash) or went, as the last look at their pods saw
+        self._ended: set[str] = set()
 
     async def _client(self) -> client.ApiClient:
         if self._api is None:
@@ -115,8 +127,8 @@ class KubernetesRunner(ClusterRunner):
     async def start(self, spec: ClusterSpec) -> Endpoints:
         name = cluster_name(spec)
         api = await self._custom()
-        body = daskcluster(spec, self.namespace)
-        if self.network_policies:  # first: no moment where the scheduler answers anyone
+        tls = await self._tls(spec)
+        if self.network_policies:  # before the scheduler: no moment where any pod may connect to it
             try:
                 await client.NetworkingV1Api(await self._client()).create_namespaced_network_policy(
                     self.namespace, network_policy(spec, self.namespace))
@@ -124,13 +136,32 @@ class KubernetesRunner(ClusterRunner):
                 if e.status != 409:
                     raise DaskClusterError(_text("dask_cluster_refused"), f"{e.status} {e.reason}") from e
         try:
-            await api.create_namespaced_custom_object(GROUP, VERSION, self.namespace, CLUSTERS, body)
+            await api.create_namespaced_custom_object(GROUP, VERSION, self.namespace, CLUSTERS,
+                                                      daskcluster(spec, self.namespace))
             self.log.info("DaskCluster %s/%s created for %s", self.namespace, name, spec.user)
         except ApiException as e:
             if e.status != 409:  # 409: it exists (a start retried): wait for it as it is
                 raise DaskClusterError(_text("dask_cluster_refused"), f"{e.status} {e.reason}") from e
+        self._ended.discard(spec.id)
         await self._wait_running(spec, name)
-        return Endpoints(scheduler_address(name, self.namespace), dashboard_url(name, self.namespace))
+        return Endpoints(scheduler_address(name, self.namespace), dashboard_url(name, self.namespace), tls)
+
+    async def adopt(self, spec: ClusterSpec) -> Endpoints | None:
+        """After the service restarted: the cluster's endpoints if its DaskCluster and certificate are still there."""
+        name = cluster_name(spec)
+        try:
+            obj = await (await self._custom()).get_namespaced_custom_object(GROUP, VERSION, self.namespace,
+                                                                            CLUSTERS, name)
+            secret = await client.CoreV1Api(await self._client()).read_namespaced_secret(f"{name}-tls",
+                                                                                         self.namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        tls = tls_of_secret((await self._client()).sanitize_for_serialization(secret))
+        if (obj.get("metadata") or {}).get("deletionTimestamp") or tls is None:
+            return None
+        return Endpoints(scheduler_address(name, self.namespace), dashboard_url(name, self.namespace), tls)
 
     async def scale(self, spec: ClusterSpec, workers: list[WorkerGrant]) -> None:
         api = await self._custom()
@@ -159,19 +190,35 @@ class KubernetesRunner(ClusterRunner):
     async def stop(self, spec: ClusterSpec) -> None:
         for group in await self._groups(spec):
             await self._delete(WORKER_GROUPS, group["metadata"]["name"])
-        await self._delete(CLUSTERS, cluster_name(spec))
+        name = cluster_name(spec)
+        await self._delete(CLUSTERS, name)
+        core = client.CoreV1Api(await self._client())
+        deletions = [lambda: core.delete_namespaced_secret(f"{name}-tls", self.namespace)]
         if self.network_policies:
+            networking = client.NetworkingV1Api(await self._client())
+            deletions.append(lambda: networking.delete_namespaced_network_policy(name, self.namespace))
+        for delete in deletions:
             try:
-                await client.NetworkingV1Api(await self._client()).delete_namespaced_network_policy(
-                    cluster_name(spec), self.namespace)
+                await delete()
             except ApiException as e:
-                if e.status != 404:
+                if e.status != 404:  # already gone: stop is idempotent
                     raise
 
     async def ready_workers(self, spec: ClusterSpec) -> int:
-        pods = await client.CoreV1Api(await self._client()).list_namespaced_pod(
-            self.namespace, label_selector=f"dask.org/cluster-name={cluster_name(spec)},dask.org/component=worker")
-        return sum(1 for pod in pods.items if _ready(pod))
+        """The cluster's ready worker pods; also notes whether its scheduler ended (``scheduler_alive``)."""
+        pods = (await client.CoreV1Api(await self._client()).list_namespaced_pod(
+            self.namespace, label_selector=f"dask.org/cluster-name={cluster_name(spec)}")).items
+        schedulers = [p for p in pods if (p.metadata.labels or {}).get("dask.org/component") == "scheduler"]
+        if not schedulers or any(_ended(p) for p in schedulers):
+            self._ended.add(spec.id)
+        else:
+            self._ended.discard(spec.id)
+        return sum(1 for p in pods if (p.metadata.labels or {}).get("dask.org/component") == "worker" and _ready(p))
+
+    def scheduler_alive(self, spec: ClusterSpec) -> bool:
+        """False once the cluster's scheduler pod was seen gone or its container ended (its ``--idle-timeout``,
+        a crash): the service then closes the cluster. Kept from the last ``ready_workers``."""
+        return spec.id not in self._ended
 
     # -- helpers ---------------------------------------------------------------------------------------
     async def _groups(self, spec: ClusterSpec) -> list[dict]:
@@ -189,6 +236,22 @@ class KubernetesRunner(ClusterRunner):
         except ApiException as e:
             if e.status != 404:  # already gone: stop is idempotent
                 raise
+
+    async def _tls(self, spec: ClusterSpec) -> dict[str, str]:
+        """The cluster's certificate: a new one in its Secret, or the one a start before this one made."""
+        from distributed.security import Security
+
+        security = Security.temporary()
+        tls = {"ca": security.tls_ca_file, "cert": security.tls_ca_file, "key": security.tls_scheduler_key}
+        core = client.CoreV1Api(await self._client())
+        try:
+            await core.create_namespaced_secret(self.namespace, tls_secret(spec, self.namespace, tls))
+            return tls
+        except ApiException as e:
+            if e.status != 409:
+                raise DaskClusterError(_text("dask_cluster_refused"), f"{e.status} {e.reason}") from e
+        secret = await core.read_namespaced_secret(f"{cluster_name(spec)}-tls", self.namespace)
+        return tls_of_secret((await self._client()).sanitize_for_serialization(secret)) or tls
 
     async def _wait_running(self, spec: ClusterSpec, name: str) -> None:
         """Until the operator marks the cluster Running and its scheduler pod is ready; raise when it cannot be."""
@@ -216,6 +279,15 @@ class KubernetesRunner(ClusterRunner):
                 raise DaskClusterError(_text("dask_cluster_timeout").format(seconds=int(self.start_timeout)),
                                        f"{name} still {phase or 'without a phase'}")
             await asyncio.sleep(self.poll_interval)
+
+
+def _ended(pod) -> bool:
+    """The pod's container ended once (it restarted or stays terminated), or the pod is being deleted."""
+    if pod.metadata.deletion_timestamp is not None:
+        return True
+    statuses = (pod.status.container_statuses if pod.status is not None else None) or []
+    return any((s.restart_count or 0) > 0 or (s.state is not None and s.state.terminated is not None)
+               for s in statuses)
 
 
 def _ready(pod) -> bool:
