@@ -115,9 +115,12 @@ async def test_a_cluster_is_created_scaled_by_placement_and_deleted_with_the_ser
         # start: the DaskCluster, its scheduler running (the emulated operator's and kubelet's work)
         endpoints = await runner.start(SPEC)
         assert endpoints.scheduler_address == f"tls://{name}-scheduler.npuhub.svc.cluster.local:8786"
+        assert endpoints.dashboard_url == (f"http://{name}-scheduler.npuhub.svc.cluster.local:8787"
+                                           f"/services/npuhub/dask/{SPEC.id}")
         # the cluster's own certificate: for the owner's client (Endpoints.tls) and, from its Secret, its pods
         assert "BEGIN CERTIFICATE" in endpoints.tls["cert"] and "PRIVATE KEY" in endpoints.tls["key"]
-        secret = custom.api_client.sanitize_for_serialization(await core.read_namespaced_secret(f"{name}-tls", "npuhub"))
+        secret = custom.api_client.sanitize_for_serialization(
+            await core.read_namespaced_secret(f"{name}-tls", "npuhub"))
         kubernetes_validate.validate({k: secret[k] for k in ("apiVersion", "kind", "type", "stringData")} | {
             "metadata": {"name": f"{name}-tls", "labels": secret["metadata"]["labels"]}}, "1.33", strict=True)
         cluster = await custom.get_namespaced_custom_object(GROUP, VERSION, "npuhub", CLUSTERS, name)
@@ -142,16 +145,18 @@ async def test_a_cluster_is_created_scaled_by_placement_and_deleted_with_the_ser
         # scale: 3 workers, 2 slices counted on node 1 and 1 on node 2 -> two placement groups
         await runner.scale(SPEC, [grant(1, "npu-node-1"), grant(2, "npu-node-1"), grant(3, "npu-node-2")])
         assert sorted((await groups()).values()) == [1, 2]
-        for group in (await custom.list_namespaced_custom_object(GROUP, VERSION, "npuhub", WORKER_GROUPS,
-                                                                 label_selector="npuhub.io/dask-cluster=c0ffee01"))["items"]:
-            check_object("daskworkergroup", {"apiVersion": group["apiVersion"], "kind": group["kind"], "spec": group["spec"],
-                                             "metadata": {k: group["metadata"][k] for k in ("name", "namespace", "labels",
-                                                                                            "annotations")}})
+        listed = await custom.list_namespaced_custom_object(GROUP, VERSION, "npuhub", WORKER_GROUPS,
+                                                            label_selector="npuhub.io/dask-cluster=c0ffee01")
+        for group in listed["items"]:
+            meta = {k: group["metadata"][k] for k in ("name", "namespace", "labels", "annotations")}
+            check_object("daskworkergroup", {"apiVersion": group["apiVersion"], "kind": group["kind"],
+                                             "spec": group["spec"], "metadata": meta})
             limits = group["spec"]["worker"]["spec"]["containers"][0]["resources"]["limits"]
             assert limits == {RESOURCE: "1", "cpu": "4", "memory": "16G"}
         assert await eventually("3 workers ready", lambda: _equals(runner.ready_workers(SPEC), 3)) == 3
         nodes = await worker_nodes()
-        assert sorted(nodes.values()) == ["npu-node-1", "npu-node-1", "npu-node-2"], nodes  # where the pool counted them
+        # each worker on the node the pool counted its slice on
+        assert sorted(nodes.values()) == ["npu-node-1", "npu-node-1", "npu-node-2"], nodes
 
         # one of node 1's slices released: that group shrinks, the other is untouched
         await runner.scale(SPEC, [grant(1, "npu-node-1"), grant(3, "npu-node-2")])
@@ -165,7 +170,8 @@ async def test_a_cluster_is_created_scaled_by_placement_and_deleted_with_the_ser
         assert runner.scheduler_alive(SPEC)
 
         # the scheduler's container ends (its --idle-timeout, or a crash): the runner says so, the service closes
-        scheduler_pod = (await core.list_namespaced_pod("npuhub", label_selector="dask.org/component=scheduler")).items[0]
+        scheduler_pod = (await core.list_namespaced_pod(
+            "npuhub", label_selector="dask.org/component=scheduler")).items[0]
         emulated_cluster.crash(scheduler_pod.metadata.name)
 
         async def ended():

@@ -144,7 +144,7 @@ class KubernetesRunner(ClusterRunner):
                 raise DaskClusterError(_text("dask_cluster_refused"), f"{e.status} {e.reason}") from e
         self._ended.discard(spec.id)
         await self._wait_running(spec, name)
-        return Endpoints(scheduler_address(name, self.namespace), dashboard_url(name, self.namespace), tls)
+        return self._endpoints(spec, tls)
 
     async def adopt(self, spec: ClusterSpec) -> Endpoints | None:
         """After the service restarted: the cluster's endpoints if its DaskCluster and certificate are still there."""
@@ -161,7 +161,7 @@ class KubernetesRunner(ClusterRunner):
         tls = tls_of_secret((await self._client()).sanitize_for_serialization(secret))
         if (obj.get("metadata") or {}).get("deletionTimestamp") or tls is None:
             return None
-        return Endpoints(scheduler_address(name, self.namespace), dashboard_url(name, self.namespace), tls)
+        return self._endpoints(spec, tls)
 
     async def scale(self, spec: ClusterSpec, workers: list[WorkerGrant]) -> None:
         api = await self._custom()
@@ -237,6 +237,10 @@ class KubernetesRunner(ClusterRunner):
             if e.status != 404:  # already gone: stop is idempotent
                 raise
 
+    def _endpoints(self, spec: ClusterSpec, tls: dict[str, str]) -> Endpoints:
+        name = cluster_name(spec)
+        return Endpoints(scheduler_address(name, self.namespace), dashboard_url(name, self.namespace, spec.id), tls)
+
     async def _tls(self, spec: ClusterSpec) -> dict[str, str]:
         """The cluster's certificate: a new one in its Secret, or the one a start before this one made."""
         from distributed.security import Security
@@ -302,7 +306,8 @@ _TEXTS = {
                                  "The cluster refused to create the Dask cluster; please tell the centre's staff."),
     "dask_cluster_gone": Text("Dask 集群在启动时被删除了。", "The Dask cluster was deleted while it started."),
     "dask_cluster_timeout": Text("Dask 集群的调度器在 {seconds} 秒内没有启动，已删除。",
-                                 "The Dask cluster's scheduler did not start within {seconds} seconds; it was removed."),
+                                 "The Dask cluster's scheduler did not start within {seconds} seconds; "
+                                 "it was removed."),
 }
 
 
