@@ -45,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -72,6 +73,8 @@ RBAC = frozenset({
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 MERGE_PATCH = "application/merge-patch+json"
+#: KubeNPUSpawner's default image, for a site that names none
+DEFAULT_IMAGE = "quay.io/jupyter/base-notebook:latest"
 
 
 def default_namespace(configured: str | None = None) -> str:
@@ -96,9 +99,11 @@ class KubernetesRunner(ClusterRunner):
     """Runs each cluster as the dask-kubernetes operator's objects (see the module's docstring)."""
 
     def __init__(self, api_factory: Callable[[], Awaitable[client.ApiClient]], namespace: str | None = None, *,
-                 start_timeout: float = 300.0, poll_interval: float = 1.0, network_policies: bool = True,
-                 log: logging.Logger | None = None):
+                 image: str | None = None, start_timeout: float = 300.0, poll_interval: float = 1.0,
+                 network_policies: bool = True, log: logging.Logger | None = None):
         self.api_factory = api_factory
+        #: the image of a flavor that names none: the site's (``spawner.kubernetes.image``), as for servers
+        self.image = image or DEFAULT_IMAGE
         #: a NetworkPolicy per cluster: only its own pods, its owner's servers and the service reach it
         self.network_policies = network_policies
         self.namespace = default_namespace(namespace)
@@ -124,7 +129,11 @@ class KubernetesRunner(ClusterRunner):
         return client.CustomObjectsApi(await self._client())
 
     # -- the contract --------------------------------------------------------------------------------
+    def _with_image(self, spec: ClusterSpec) -> ClusterSpec:
+        return spec if spec.image else replace(spec, image=self.image)
+
     async def start(self, spec: ClusterSpec) -> Endpoints:
+        spec = self._with_image(spec)
         name = cluster_name(spec)
         api = await self._custom()
         tls = await self._tls(spec)
@@ -164,6 +173,7 @@ class KubernetesRunner(ClusterRunner):
         return self._endpoints(spec, tls)
 
     async def scale(self, spec: ClusterSpec, workers: list[WorkerGrant]) -> None:
+        spec = self._with_image(spec)
         api = await self._custom()
         wanted = worker_groups(spec, self.namespace, workers)
         have = {g["metadata"]["name"]: g for g in await self._groups(spec)}
@@ -186,6 +196,10 @@ class KubernetesRunner(ClusterRunner):
                     _content_type=MERGE_PATCH)
         for name in set(have) - set(wanted):
             await self._delete(WORKER_GROUPS, name)
+
+    async def stop_all(self) -> None:
+        """The service stops: its clusters go on running (the next leader adopts them); the API client closes."""
+        await self.close()
 
     async def stop(self, spec: ClusterSpec) -> None:
         for group in await self._groups(spec):
