@@ -21,7 +21,7 @@ from kubernetes_asyncio import client
 from dask_kubernetes.operator.validation import validate_cluster_name
 from npuhub.dask.runners.base import ClusterSpec, WorkerGrant
 from npuhub.dask.runners.kube_objects import CLUSTERS, GROUP, VERSION, WORKER_GROUPS, cluster_name
-from npuhub.dask.runners.kubernetes import RBAC, KubernetesRunner
+from npuhub.dask.runners.kubernetes import RBAC, DaskClusterError, KubernetesRunner
 from support.dask_crd import crd_errors, pod_specs
 from support.kube_emulator import RUNS, EmulatedNode
 
@@ -225,3 +225,21 @@ async def _sorted_values(awaitable, expected):
 
 async def _empty(awaitable):
     return not (await awaitable).items
+
+
+@pytest.mark.parametrize("emulated_cluster", [{"images": {IMAGE: RUNS}}], indirect=True)
+async def test_with_the_operator_down_a_start_gives_up_in_one_sentence_and_leaves_nothing(emulated_cluster):
+    """The operator's CRDs are there but the operator does not run (no emulated operator here): nobody marks the
+    DaskCluster Running. After ``start_timeout`` the person is told in both languages, and the DaskCluster, its
+    Secret and its NetworkPolicy are deleted again: nothing of a cluster that cannot start stays."""
+    runner = KubernetesRunner(lambda: api_client(emulated_cluster.url), namespace="npuhub", start_timeout=2,
+                              poll_interval=0.2)
+    try:
+        with pytest.raises(DaskClusterError) as refused:
+            await runner.start(SPEC)
+        assert "did not start within 2 seconds" in refused.value.text.en and "2 秒内没有启动" in refused.value.text.zh
+        for path in ("/apis/kubernetes.dask.org/v1/namespaces/npuhub/daskclusters", "/api/v1/namespaces/npuhub/secrets",
+                     "/apis/networking.k8s.io/v1/namespaces/npuhub/networkpolicies"):
+            assert emulated_cluster.api("GET", path).json()["items"] == [], path
+    finally:
+        await runner.close()

@@ -150,7 +150,10 @@ class KubernetesRunner(ClusterRunner):
             self.log.info("DaskCluster %s/%s created for %s", self.namespace, name, spec.user)
         except ApiException as e:
             if e.status != 409:  # 409: it exists (a start retried): wait for it as it is
-                raise DaskClusterError(_text("dask_cluster_refused"), f"{e.status} {e.reason}") from e
+                await self.stop(spec)  # nothing of a cluster that cannot be is left (its Secret, its policy)
+                # 404: the API does not know DaskCluster: the operator's CRDs are not installed
+                key = "dask_operator_missing" if e.status == 404 else "dask_cluster_refused"
+                raise DaskClusterError(_text(key), f"{e.status} {e.reason}") from e
         self._ended.discard(spec.id)
         await self._wait_running(spec, name)
         return self._endpoints(spec, tls)
@@ -318,6 +321,9 @@ def _ready(pod) -> bool:
 _TEXTS = {
     "dask_cluster_refused": Text("集群拒绝创建 Dask 集群，请联系管理员。",
                                  "The cluster refused to create the Dask cluster; please tell the centre's staff."),
+    "dask_operator_missing": Text("集群中没有安装 Dask operator（dask-kubernetes），暂时不能创建 Dask 集群，请联系管理员。",
+                                  "The Dask operator (dask-kubernetes) is not installed in the cluster, so no Dask "
+                                  "cluster can be made; please tell the centre's staff."),
     "dask_cluster_gone": Text("Dask 集群在启动时被删除了。", "The Dask cluster was deleted while it started."),
     "dask_cluster_timeout": Text("Dask 集群的调度器在 {seconds} 秒内没有启动，已删除。",
                                  "The Dask cluster's scheduler did not start within {seconds} seconds; "
