@@ -243,3 +243,40 @@ async def test_with_the_operator_down_a_start_gives_up_in_one_sentence_and_leave
             assert emulated_cluster.api("GET", path).json()["items"] == [], path
     finally:
         await runner.close()
+
+
+async def test_the_emulator_serves_daskclusters_as_the_api_server_does(emulated_cluster):
+    """The emulator's custom resource (what the runner and the emulated operator rely on): create, get, list by
+    label, watch, merge-patch, delete, through kubernetes_asyncio's CustomObjectsApi."""
+    from kubernetes_asyncio import watch
+
+    from npuhub.dask.runners.kube_objects import daskcluster
+
+    api = client.CustomObjectsApi(await api_client(emulated_cluster.url, "the-test-looking"))
+    try:
+        seen = []
+
+        async def watching():
+            async with watch.Watch().stream(api.list_namespaced_custom_object, GROUP, VERSION, "npuhub", CLUSTERS,
+                                            timeout_seconds=3) as stream:
+                async for event in stream:
+                    seen.append((event["type"], (event["object"].get("status") or {}).get("phase")))
+        watcher = asyncio.create_task(watching())
+        await asyncio.sleep(0.5)
+        body = daskcluster(SPEC, "npuhub")
+        # (kmock answers a create with 200, a real API server with 201, which the client alone parses: read it back)
+        await api.create_namespaced_custom_object(GROUP, VERSION, "npuhub", CLUSTERS, body)
+        name = body["metadata"]["name"]
+        got = await api.get_namespaced_custom_object(GROUP, VERSION, "npuhub", CLUSTERS, name)
+        assert got["spec"] == body["spec"] and got["metadata"]["uid"] and got["metadata"]["resourceVersion"]
+        listed = await api.list_namespaced_custom_object(GROUP, VERSION, "npuhub", CLUSTERS,
+                                                         label_selector="npuhub.io/user=someone-else")
+        assert listed["items"] == []
+        await api.patch_namespaced_custom_object(GROUP, VERSION, "npuhub", CLUSTERS, name,
+                                                 {"status": {"phase": "Running"}},
+                                                 _content_type="application/merge-patch+json")
+        await api.delete_namespaced_custom_object(GROUP, VERSION, "npuhub", CLUSTERS, name)
+        await watcher
+        assert seen[0] == ("ADDED", None) and ("MODIFIED", "Running") in seen and seen[-1][0] == "DELETED", seen
+    finally:
+        await api.api_client.close()
