@@ -205,9 +205,6 @@ def test_the_dask_sidebar_in_a_real_server_is_configured_for_npuhub_clusters(one
         stop(stack, "student3")
 
 
-@pytest.mark.xfail(strict=True, reason="the embedded runner's cluster directory is not passable for the person's "
-                   "account under os-users in this stack: the scheduler exits at once (reported to helper dask, "
-                   "contracts.md); remove this mark when the New below makes a running cluster")
 def test_the_dask_sidebars_new_button_makes_an_npuhub_cluster_under_her_quota(one_device_stack):
     """The sidebar's "New" (``PUT /dask/clusters``, what its button sends) in a real server: NPUCluster() with no
     arguments, i.e. the site's defaults (2 workers of her default flavor, a quarter each; a teacher may hold a
@@ -218,7 +215,7 @@ def test_the_dask_sidebars_new_button_makes_an_npuhub_cluster_under_her_quota(on
     token = teacher.api("POST", "/users/teacher1/tokens", json={"note": "dask sidebar test"}).json()["token"]
     sidebar = f"{stack.base_url}/user/teacher1/dask/clusters"
     headers = {"Authorization": f"token {token}"}
-    service = f"{stack.base_url}/services/npuhub/clusters"
+    service = f"{stack.base_url}/services/npuhub/api/v1/clusters"
     try:
         stack.admin.wait_for_server("teacher1")
         r = teacher.http.put(sidebar, headers=headers, timeout=180)
