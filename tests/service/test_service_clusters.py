@@ -150,8 +150,8 @@ def test_partial_grant_waits_in_the_queue_and_only_the_owner_sees_it(start_servi
     assert lab.get(f"/requests/{cid}-s").json()["state"] == "released"
 
 
-def test_refusals_are_sentences_and_hold_nothing(start_service, shared_site):
-    service = start_service(site=shared_site)
+def test_refusals_are_sentences_and_a_spent_budget_closes_the_cluster(start_service, shared_site):
+    service = start_service(site=shared_site, grace=1.0)
     student = service.client("student1")
     r = student.post("/clusters", {"flavor": "npu-quarter", "workers": 2})  # her limit is a quarter
     assert r.status_code == 409 and r.json()["reason"] == "share_limit"
@@ -165,14 +165,49 @@ def test_refusals_are_sentences_and_hold_nothing(start_service, shared_site):
     assert student.get("/me").json()["holdings"] == []
     assert student.get("/clusters").json()["clusters"] == []
 
+    # her one quarter as a worker; then her budget is spent: warned, then the whole cluster is closed
+    r = student.post("/clusters", {"workers": 1})
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    taken = service.client("admin").post("/accounts/user:student1/adjustments",
+                                         {"device_hours": "-5", "reason": "test: spend the budget"})
+    assert taken.status_code == 201, taken.text
+    view = wait_for(lambda: (v := student.get(f"/clusters/{cid}").json())["state"] == "closed" and v,
+                    what="the cluster closed for the spent budget")
+    assert view["reason"] == "budget_spent" and "budget is spent" in view["message"]["en"]
+    assert student.get("/me").json()["holdings"] == [] and processes_of(cid) == []
 
-def test_a_restart_of_the_service_closes_its_clusters_once(start_service, shared_site, tmp_path):
+
+def labextension_new(service, monkeypatch) -> str:
+    """dask-labextension's "New" with npuhub's factory (``NPUCluster()``, asynchronous), then a scale to 2."""
+    import asyncio
+
+    import dask
+
+    monkeypatch.setenv("NPUHUB_URL", service.hub.base_url + "/services/npuhub/")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", service.hub.token("labmember1"))
+    factory = {"module": "npuhub.dask", "class": "NPUCluster", "args": [], "kwargs": {}}
+
+    async def new() -> str:
+        # imported with a loop running: the module makes its cluster manager (and asks for the loop) on import
+        from dask_labextension.manager import make_cluster
+
+        cluster, adaptive = await make_cluster({"workers": 2})
+        assert adaptive is None and cluster.refresh()["workers"]["wanted"] == 2
+        await cluster.scale(2)
+        return cluster.id
+
+    with dask.config.set({"labextension.factory": factory}):
+        return asyncio.run(new())
+
+
+def test_a_restart_of_the_service_closes_its_clusters_once(start_service, shared_site, tmp_path, monkeypatch):
     db = f"sqlite:///{tmp_path / 'restart.sqlite'}"
     service = start_service(db, site=shared_site)
     lab = service.client("labmember1")
-    r = lab.post("/clusters", {"flavor": "npu-quarter", "workers": 2})
-    assert r.status_code == 201, r.text
-    cid = r.json()["id"]
+    cid = labextension_new(service, monkeypatch)
+    r = lab.get(f"/clusters/{cid}")
+    assert r.status_code == 200 and r.json()["flavor"] == "npu-quarter", r.text  # the site's default flavor
     wait_for(lambda: len(processes_of(cid)) == 3, what="the cluster's processes")
 
     service.kill()  # kill -9: the processes die with it (PR_SET_PDEATHSIG)
