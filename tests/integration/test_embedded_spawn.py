@@ -172,3 +172,70 @@ def test_roles_carry_npuhub_scopes_by_group(one_device_stack):
     assert "custom:npuhub:teach!group=course-demo" in teacher["scopes"]
     assert "custom:npuhub:use" in teacher["scopes"] and "custom:npuhub:use" in student["scopes"]
     assert not any(s.startswith("custom:npuhub:teach") for s in student["scopes"])
+
+
+#: Run in a real kernel of a server: what dask-labextension's "New" would build its cluster with.
+DASK_SIDEBAR_CONFIG = """
+import json, os, dask
+import dask_labextension.config  # what the server extension loads: its defaults under the site's files
+print(json.dumps({"factory": dask.config.get("labextension.factory"), "root": os.environ.get("DASK_ROOT_CONFIG")}))
+"""
+
+
+def test_the_dask_sidebar_in_a_real_server_is_configured_for_npuhub_clusters(one_device_stack):
+    """dask-labextension in a real server of the stack: its server part answers, and the factory its "New" calls
+    is npuhub's (npuhub/data/singleuser/dask, through DASK_ROOT_CONFIG)."""
+    import json
+
+    from support.kernels import run_in_kernel
+
+    stack = one_device_stack
+    assert stack.spawn("student3", "cpu").status_code in (201, 202)
+    student = stack.session("student3")
+    token = student.api("POST", "/users/student3/tokens", json={"note": "dask sidebar test"}).json()["token"]
+    try:
+        stack.admin.wait_for_server("student3")
+        r = student.http.get(f"{stack.base_url}/user/student3/dask/clusters",
+                             headers={"Authorization": f"token {token}"}, timeout=60)
+        assert r.status_code == 200 and r.json() == [], r.text
+        seen = json.loads(run_in_kernel(stack.base_url, "student3", token, DASK_SIDEBAR_CONFIG))
+        assert seen["factory"] == {"module": "npuhub.dask", "class": "NPUCluster", "args": [], "kwargs": {}}, seen
+        assert seen["root"].endswith("singleuser/dask")
+    finally:
+        stop(stack, "student3")
+
+
+def test_the_dask_sidebars_new_button_makes_an_npuhub_cluster_under_her_quota(one_device_stack):
+    """The sidebar's "New" (``PUT /dask/clusters``, what its button sends) in a real server: NPUCluster() with no
+    arguments, i.e. the site's defaults (2 workers of her default flavor, a quarter each; a teacher may hold a
+    whole device), admitted by the service; the sidebar's close closes it there."""
+    stack = one_device_stack
+    assert stack.spawn("teacher1", "cpu").status_code in (201, 202)
+    teacher = stack.session("teacher1")
+    token = teacher.api("POST", "/users/teacher1/tokens", json={"note": "dask sidebar test"}).json()["token"]
+    sidebar = f"{stack.base_url}/user/teacher1/dask/clusters"
+    headers = {"Authorization": f"token {token}"}
+    service = f"{stack.base_url}/services/npuhub/api/v1/clusters"
+    try:
+        stack.admin.wait_for_server("teacher1")
+        r = teacher.http.put(sidebar, headers=headers, timeout=180)
+        assert r.status_code == 200, r.text
+        model = r.json()
+        mine = teacher.http.get(service, headers=headers, timeout=30).json()
+        clusters = mine["clusters"] if isinstance(mine, dict) else mine
+        assert [c["user"] for c in clusters] == ["teacher1"], mine
+        cluster = clusters[0]
+        assert cluster["state"] in ("starting", "running") and cluster["workers"]["wanted"] == 2, cluster
+        assert model["dashboard_link"].endswith(f"/services/npuhub/dask/{cluster['id']}/status"), model
+
+        r = teacher.http.delete(f"{sidebar}/{model['id']}", headers=headers, timeout=60)
+        assert r.status_code in (200, 204), r.text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = teacher.http.get(f"{service}/{cluster['id']}", headers=headers, timeout=30).json()["state"]
+            if state == "closed":
+                break
+            time.sleep(0.5)
+        assert state == "closed"
+    finally:
+        stop(stack, "teacher1")
