@@ -28,12 +28,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from fractions import Fraction
 
 from ..admission.clusters import Cluster
 from ..admission.model import State
 from ..dask.runners.base import ClusterRunner, ClusterSpec, Endpoints, WorkerGrant
 from .engine import Engine
 from .errors import APIError
+from ..launch import launch_view
 from .models import launch_of
 
 __all__ = ["ClusterManager", "worker_name"]
@@ -68,7 +71,12 @@ class ClusterManager:
         adm = self.engine.current()
         flavor = adm.catalogue.get(cluster.flavor)
         scheduler = adm.requests.get(f"{cluster.id}-s")
-        launch = (launch_of(adm, scheduler) if scheduler is not None else None) or {}
+        launch: dict = {}
+        if scheduler is not None and scheduler.state is State.GRANTED and flavor is not None:
+            # the scheduler holds no device (share 0): started like a CPU-only server of the flavor's size, with
+            # the site's CPU backend in a cluster (the flavor's own share would ask that backend for a device)
+            launch = launch_view(replace(flavor, share=Fraction(0)), None, None, scheduler.id,
+                                 adm.site.backends.get(None))
         return ClusterSpec(id=cluster.id, user=cluster.user, flavor=cluster.flavor,
                            image=flavor.image if flavor is not None else None, scheduler_launch=launch,
                            idle_timeout=cluster.idle_timeout)

@@ -24,6 +24,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from npuhub.dask.runners.base import ClusterSpec
+from npuhub.dask.runners.kube_objects import owner_labels
 from support.helm_chart import CHART, KUBE_VERSIONS, find
 
 pytestmark = pytest.mark.helm
@@ -201,11 +203,16 @@ def test_the_fragments_handed_to_z2jh_are_valid_kubernetes():
 
 def test_servers_egress_rule_reaches_the_rendered_service_pods(minimal_objects):
     assert Z2JH_SINGLEUSER_PRIVATE_IPS_DEFAULT is False  # hence the rule
-    (rule,) = jupyterhub_values()["singleuser"]["networkPolicy"]["egress"]
+    rule, dask_rule = jupyterhub_values()["singleuser"]["networkPolicy"]["egress"]
     selector = rule["to"][0]["podSelector"]["matchLabels"]
     deployment = find(minimal_objects, "Deployment", "npuhub")
     assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
     assert rule["ports"] == [{"port": 10101, "protocol": "TCP"}]
+    # the second reaches the pods of people's Dask clusters, as the Kubernetes runner labels them
+    pod_labels = owner_labels(ClusterSpec(id="c0ffee", user="alice", flavor="npu-quarter"))
+    peer = dask_rule["to"][0]["podSelector"]
+    assert peer["matchLabels"].items() <= pod_labels.items()
+    assert all(e["key"] in pod_labels for e in peer["matchExpressions"] if e["operator"] == "Exists")
 
 
 def test_the_service_uses_the_names_z2jh_gives_its_objects(minimal_objects):

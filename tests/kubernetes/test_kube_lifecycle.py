@@ -181,9 +181,6 @@ def test_emulator_a_hub_restarted_with_pods_running_finds_them_and_counts_nothin
         cluster.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="the service builds the scheduler's launch with the cluster's flavor share and "
-                   "the CPU-only backend (ShareInexpressible at every sync; reported to helper dask in contracts.md): "
-                   "remove this mark once the cluster below runs")
 def test_emulator_a_dask_cluster_of_the_service_is_the_operators_objects_under_her_quota(stack, cluster):
     """The real service's Dask clusters in a cluster: ``spawner.type: kubernetes`` makes it use the Kubernetes
     runner with its own credentials ($KUBECONFIG here), and a cluster becomes a DaskCluster and worker pods
