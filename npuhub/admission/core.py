@@ -341,7 +341,7 @@ class Admission(ReservationBook, Metering, NodeBook):
         req = Request(
             id=request_id or str(uuid.uuid4()), user=user, groups=groups, flavor=flavor.id,
             model=flavor.device_model, share=flavor.share, arrived=now,
-            charge_group=self._charge_group(flavor, groups), seq=self._next_seq(), server=server,
+            charge_group=self._charge_group(flavor, groups, now), seq=self._next_seq(), server=server,
         )
         self._check_quota(req, now)
         self._adopt(req)
@@ -377,8 +377,16 @@ class Admission(ReservationBook, Metering, NodeBook):
         self._seq += 1
         return self._seq
 
-    def _charge_group(self, flavor: Flavor, groups: frozenset[str]) -> str | None:
-        """The group whose budget a request draws on: the first of her groups with a group budget."""
+    def _charge_group(self, flavor: Flavor, groups: frozenset[str], now: float) -> str | None:
+        """The group whose budget a request draws on.
+
+        A workshop open now for one of her groups (its window's budget, account
+        ``group:<course>@<workshop>``) comes first; else the first of her groups
+        with a group budget. Either way one group account, beside her own.
+        """
+        window = self.budgets.window_for(groups, now)
+        if window is not None:
+            return window.partition(":")[2]
         candidates = sorted(flavor.groups & groups) + sorted(groups - flavor.groups)
         for group in candidates:
             if self.budgets.rule_for(f"group:{group}") is not None:

@@ -112,7 +112,8 @@ class AdmissionStore:
             adm.budgets.accounts[row.name] = Account(
                 row.name,
                 QuotaRule(rule["scope"], frozenset(rule.get("groups", [])), Fraction(rule["device_hours"]),
-                          rule["period"], Fraction(rule["cap"]) if rule.get("cap") is not None else None),
+                          rule["period"], Fraction(rule["cap"]) if rule.get("cap") is not None else None,
+                          rule.get("starts")),
                 Fraction(row.balance), row.period_end)
         for row in db.execute(sa.select(t.usage)):
             adm.fairshare.load(row.account, row.value, row.at)
@@ -241,7 +242,8 @@ def _upsert_statements(dialect: str) -> Callable[[sa.Table, str], sa.Insert | No
 
 def _rule_json(rule: QuotaRule) -> dict:
     return {"scope": rule.scope, "groups": sorted(rule.groups), "device_hours": str(rule.device_hours),
-            "period": rule.period, "cap": str(rule.cap) if rule.cap is not None else None}
+            "period": rule.period, "cap": str(rule.cap) if rule.cap is not None else None,
+            **({"starts": rule.starts} if rule.starts is not None else {})}
 
 
 def _ledger_row(entry: dict) -> dict:
