@@ -189,7 +189,7 @@ ROUTES: tuple[Route, ...] = (
         "DELETE": Operation("cancelReservation", "reservations", "End a reservation",
                             {204: (None, "Ended")}, (401, 403, 404, 503)),
     }, params={"id": (ID, "The reservation's id.")}),
-    *(Route("/announcements", AnnouncementsHandler, {
+    Route("/announcements", AnnouncementsHandler, {
         "GET": Operation(
             "listAnnouncements", "announcements", "Announcements shown now to the caller",
             {200: ("AnnouncementList", "The announcements")}, (400, 401, 403, 404, 503),
@@ -209,13 +209,12 @@ ROUTES: tuple[Route, ...] = (
                         "`announcement_window_too_long`, `announcement_scope_invalid`, "
                         "`announcement_not_allowed_all` / `_group` (403), `announcement_too_many` (409).",
             body="NewAnnouncement"),
-    }, mount=mount, documented=mount == "api") for mount in ("api", "service")),
-    *(Route("/announcements/{id}", AnnouncementHandler, {
+    }),
+    Route("/announcements/{id}", AnnouncementHandler, {
         "DELETE": Operation("removeAnnouncement", "announcements",
                             "Stop showing an announcement (its author, her course's teacher, or operators)",
                             {204: (None, "Removed")}, (401, 403, 404, 503)),
-    }, params={"id": ({"type": "string", "pattern": "^[0-9a-f]{32}$"}, "The announcement's id.")},
-        mount=mount, documented=mount == "api") for mount in ("api", "service")),
+    }, params={"id": ({"type": "string", "pattern": "^[0-9a-f]{32}$"}, "The announcement's id.")}),
     Route("/health", HealthHandler, {
         "GET": Operation("getHealth", "meta", "Readiness: 200 from the leader, 503 from a standby",
                          {200: (None, "Ready (the leader, its state loaded)")}, (503,)),

@@ -127,7 +127,8 @@ def test_the_published_document_describes_the_bodies_the_service_checks():
               if isinstance(op, dict) and "requestBody" in op}
     assert bodies == {("/requests", "post"): "#/components/schemas/NewRequest",
                       ("/accounts/{account}/adjustments", "post"): "#/components/schemas/NewAdjustment",
-                      ("/reservations", "post"): "#/components/schemas/NewReservation"}
+                      ("/reservations", "post"): "#/components/schemas/NewReservation",
+                      ("/announcements", "post"): "#/components/schemas/NewAnnouncement"}
     for name, examples in BODIES.items():
         # the published schema, read back from the document as a client's validator would
         published = fastjsonschema.compile({**doc["components"]["schemas"][name], "$schema": DRAFT_7})
