@@ -128,7 +128,8 @@ def test_the_published_document_describes_the_bodies_the_service_checks():
     assert bodies == {("/requests", "post"): "#/components/schemas/NewRequest",
                       ("/accounts/{account}/adjustments", "post"): "#/components/schemas/NewAdjustment",
                       ("/reservations", "post"): "#/components/schemas/NewReservation",
-                      ("/announcements", "post"): "#/components/schemas/NewAnnouncement"}
+                      ("/announcements", "post"): "#/components/schemas/NewAnnouncement",
+                      ("/window-budgets", "post"): "#/components/schemas/NewWindowBudget"}
     for name, examples in BODIES.items():
         # the published schema, read back from the document as a client's validator would
         published = fastjsonschema.compile({**doc["components"]["schemas"][name], "$schema": DRAFT_7})
