@@ -55,6 +55,21 @@ class WorkshopMenus:
         except Refusal as e:
             raise WorkshopError(e.reason, status=e.status, text=e.text) from None
 
+    async def window_budget(self, budget_id: str, group: str, device_hours: str, starts, ends) -> dict:
+        """The workshop's budget at the service (``POST /window-budgets``): members of ``group`` starting
+        between ``starts`` and ``ends`` draw on account ``group:<group>@<budget_id>`` until it is spent."""
+        if self.client is None:
+            raise WorkshopError("service_unreachable", status=503, text=message("service_not_configured"))
+        body = {"id": budget_id, "group": group, "device_hours": device_hours,
+                "starts": starts.isoformat(), "ends": ends.isoformat()}
+        try:
+            return await self.client.post("/window-budgets", body)
+        except ServiceUnreachable:
+            raise WorkshopError("service_unreachable", status=503,
+                                text=message("service_unreachable")) from None
+        except Refusal as e:
+            raise WorkshopError(e.reason, status=e.status, text=e.text) from None
+
     async def requests(self) -> list[dict]:
         """The service's newest requests of everyone (at most 1000): the teacher's view reads its participants'."""
         if self.client is None:
