@@ -97,6 +97,8 @@ class Admission(ReservationBook, Metering, NodeBook):
         self.reservations: dict[str, Reservation] = {}
         self._placeholders: dict[str, list[Grant]] = {}  # reservation id -> held placeholder grants
         self._lent: set[str] = set()  # reservations whose unused slices were lent
+        #: reservation id -> its window's end, kept while sessions granted on it run (``sessions_past_window``)
+        self.reservation_ends: dict[str, float] = {}
         self._session_mean = float(self.default_session)
         self._seq = 0
         self._order: list[tuple[tuple, str]] | None = None
@@ -214,6 +216,7 @@ class Admission(ReservationBook, Metering, NodeBook):
             self._seq, self._session_mean = state.seq, state.session_mean
         for res in reservations:
             self.reservations[res.id] = res
+            self.reservation_ends[res.id] = res.ends
         for req in requests:
             if req.state is State.GRANTED and req.grant is not None:
                 try:

@@ -123,6 +123,11 @@ class AdmissionStore:
         requests = [_request_from_row(row) for row in db.execute(
             sa.select(t.requests).where(t.requests.c.state.in_(ACTIVE)).order_by(t.requests.c.seq))]
         adm.restore(state, requests, reservations)
+        # sessions still running on a reservation whose window ended: when it ended (stopped after it)
+        ended = {r.reservation for r in requests if r.reservation} - adm.reservation_ends.keys()
+        if ended:
+            adm.reservation_ends.update({row.id: row.ends for row in db.execute(
+                sa.select(t.reservations.c.id, t.reservations.c.ends).where(t.reservations.c.id.in_(sorted(ended))))})
         adm.schedule()  # reservations' placeholders, and anything that fits after a restart
 
     # -- committing ---------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""A workshop's budget for its window, enforced by the service: charged, refused once spent, running sessions stopped.
+"""A workshop's window at the service: its budget (charged, refused once spent, running sessions stopped) and its end
+(servers started on its reservation warned, then stopped).
 
-The hub opens it (``POST /window-budgets``) when a teacher makes a workshop
-with a budget; these tests call the service as the hub would, with the
-teacher's token, through the real hub's proxy.
+The hub opens the budget (``POST /window-budgets``) and the reservation when a
+teacher makes a workshop; these tests call the service as the hub would, with
+the teacher's token, through the real hub's proxy.
 """
 
 from __future__ import annotations
@@ -102,3 +103,32 @@ def test_a_window_budget_is_checked(start_service):
     assert teacher.post("/window-budgets", later).status_code == 201
     svc.client("student1").post("/requests", {"flavor": "npu-quarter"})
     assert svc.client("student1").get("/ledger").json()["entries"][0]["account"] == "user:student1"
+
+
+def test_servers_on_the_reservation_are_warned_then_stopped_when_the_window_ends(start_service):
+    svc = start_service(extra_config="c.NPUHubService.window_end_grace = 1.5\n")
+    teacher, s1, lab = svc.client("teacher1"), svc.client("student1"), svc.client("labmember1")
+    now = dt.datetime.now(dt.UTC)
+    r = teacher.post("/reservations", {"group": "course-demo", "flavor": "npu-quarter", "count": 2,
+                                       "starts": now.isoformat(), "ends": (now + dt.timedelta(seconds=4)).isoformat()})
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    on_it = s1.post("/requests", {"flavor": "npu-quarter"}).json()
+    assert on_it["state"] == "granted" and on_it["reservation"] == rid
+    elsewhere = lab.post("/requests", {"flavor": "npu-quarter"}).json()
+    assert elsewhere["state"] == "granted" and elsewhere["reservation"] is None
+
+    def warned():
+        return s1.get(f"/requests/{on_it['id']}").json()["warnings"]
+
+    warning = wait_for(warned, timeout=10)[0]
+    assert warning["reason"] == "window_over" and warning["stop_at"]
+    assert "The workshop's window is over" in warning["message"]["en"] and "save now" in warning["message"]["en"]
+    assert "工作坊的时间段已结束" in warning["message"]["zh"]
+    ended = wait_for(lambda: (r := s1.get(f"/requests/{on_it['id']}").json())["state"] == "released" and r,
+                     timeout=8)
+    assert ended["reason"] == "window_over"
+    assert "started for it was stopped" in ended["message"]["en"] and "已停止" in ended["message"]["zh"]
+    # a server not started on the reservation is none of the window's business
+    still = lab.get(f"/requests/{elsewhere['id']}").json()
+    assert still["state"] == "granted" and still["warnings"] == []
