@@ -364,8 +364,9 @@ def configure_workshops(c, data: Path, site_groups: list[str]) -> None:
     c.JupyterHub.services = [*config_list(c.JupyterHub, "services"), {"name": SERVICE_NAME, "api_token": token}]
     c.JupyterHub.load_roles = [*config_list(c.JupyterHub, "load_roles"), {
         "name": SERVICE_NAME,
-        "description": "Removes the accounts of workshop guests once their workshop is over",
-        "scopes": service_scopes(guest_group),
+        "description": "Removes the accounts of workshop guests once their workshop is over, and roster members "
+                       "from the course group their window gave them",
+        "scopes": service_scopes(guest_group, site_groups),
         "services": [SERVICE_NAME],
     }]
 

@@ -53,9 +53,11 @@ class WorkshopPlanning(LoggingConfigurable):
         """
         if "groups" not in model or model["groups"] is None:
             return model
-        courses = [w.group for w in self.workshop_store.open_for(name, utcnow())]
-        added = [g for g in dict.fromkeys(courses) if g not in model["groups"]]
+        workshops = self.workshop_store.open_for(name, utcnow())
+        added = [g for g in dict.fromkeys(w.group for w in workshops) if g not in model["groups"]]
         if added:
+            # recorded, so that the clean-up takes back what the window gave, and nothing else
+            self.workshop_store.mark_granted([w.code for w in workshops if w.group in added], name, utcnow())
             self.log.info("%s is on the roster of a workshop of %s: in that course while it is open",
                           name, ", ".join(added))
             model["groups"] = [*model["groups"], *added]
