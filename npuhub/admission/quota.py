@@ -54,6 +54,8 @@ class Budgets:
     accounts: dict[str, Account] = field(default_factory=dict)
     #: ledger entries not yet persisted (the store drains this in the same transaction)
     pending: list[dict] = field(default_factory=list)
+    #: names of the workshops' accounts among ``accounts`` (``open_window``; the store adds those it loads)
+    windows: set[str] = field(default_factory=set)
 
     def rule_for(self, account: str) -> QuotaRule | None:
         kind, _, name = account.partition(":")
@@ -145,15 +147,17 @@ class Budgets:
             return acct
         rule = QuotaRule("window", frozenset({group}), device_hours, WINDOW, starts=starts)
         acct = self.accounts[name] = Account(name, rule, Fraction(0), ends)
+        self.windows.add(name)
         self._entry(acct, "grant", rule.grant(), now, actor, "workshop budget for its window")
         return acct
 
     def window_for(self, groups: Iterable[str], now: float) -> str | None:
         """The account of a workshop open now for one of ``groups`` (the first by name), or None."""
         groups = set(groups)
-        names = [a.name for a in self.accounts.values()
-                 if a.rule.period == WINDOW and a.rule.groups & groups
-                 and (a.rule.starts or 0) <= now < a.period_end]
+        # an ended window is no new request's any more (its account stays, for those that drew on it)
+        self.windows -= {n for n in self.windows if n not in self.accounts or self.accounts[n].period_end <= now}
+        names = [a.name for a in map(self.accounts.get, self.windows)
+                 if a is not None and a.rule.groups & groups and (a.rule.starts or 0) <= now < a.period_end]
         return min(names, default=None)
 
     def accounts_for(self, user: str, groups: Iterable[str], charge_group: str | None, now: float) -> list[Account]:

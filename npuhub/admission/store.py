@@ -23,7 +23,7 @@ from ..site_config import SiteConfig
 from . import tables as t
 from .core import Admission
 from .model import CoreState, Request, Reservation, State
-from .quota import Account, QuotaRule
+from .quota import WINDOW, Account, QuotaRule
 
 __all__ = ["AdmissionStore", "StoreUnavailable", "upgrade"]
 
@@ -115,6 +115,8 @@ class AdmissionStore:
                           rule["period"], Fraction(rule["cap"]) if rule.get("cap") is not None else None,
                           rule.get("starts")),
                 Fraction(row.balance), row.period_end)
+            if rule["period"] == WINDOW:
+                adm.budgets.windows.add(row.name)
         for row in db.execute(sa.select(t.usage)):
             adm.fairshare.load(row.account, row.value, row.at)
         reservations = [Reservation(row.id, row.group, row.flavor, row.count, row.starts, row.ends, row.created_by,
