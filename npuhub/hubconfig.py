@@ -117,7 +117,8 @@ def configure(c, *, embedded: bool = False, spawner_class: str | None = None,
         # guests are real people too: no codes while everyone's server can read everyone's files
         c.WorkshopCodesMixin.enable_workshop_codes = False
         say(message("isolation_guests_off"))
-    configure_workshops(c, data, sorted(site.groups))
+    configure_workshops(c, data, sorted(site.groups),
+                        class_groups=[g for g in sorted(site.groups) if site.auth.groups.kind_of(g) in ("course", "lab")])
 
     # A CPU notebook to work in while a named NPU server waits in the queue (the lab
     # extension shows its place); the site's max_share still bounds what one person holds.
@@ -333,7 +334,7 @@ def configure_auth(c, auth: AuthConfig, public_url: str, data: Path) -> None:
         cas.group_mapping = auth.groups
 
 
-def configure_workshops(c, data: Path, site_groups: list[str]) -> None:
+def configure_workshops(c, data: Path, site_groups: list[str], class_groups: list[str] = ()) -> None:
     """Workshop codes, when the authenticator has them (npuhub.workshops.with_workshop_codes).
 
     Their tables go into ``<data dir>/npuhub.sqlite``, their pages into the
@@ -364,8 +365,9 @@ def configure_workshops(c, data: Path, site_groups: list[str]) -> None:
     c.JupyterHub.services = [*config_list(c.JupyterHub, "services"), {"name": SERVICE_NAME, "api_token": token}]
     c.JupyterHub.load_roles = [*config_list(c.JupyterHub, "load_roles"), {
         "name": SERVICE_NAME,
-        "description": "Removes the accounts of workshop guests once their workshop is over",
-        "scopes": service_scopes(guest_group),
+        "description": "Removes the accounts of workshop guests once their workshop is over, and roster members "
+                       "from the course group their window gave them",
+        "scopes": service_scopes(guest_group, class_groups),
         "services": [SERVICE_NAME],
     }]
 

@@ -134,6 +134,13 @@ MESSAGES: dict[str, Text] = {
         "unless you keep working, it will be stopped at {at}. Saved files are kept; unsaved edits in the "
         "browser and variables in running kernels are lost, so save now.",
     ),
+    "window_over_warning": Text(
+        "工作坊的时间段已结束：为它启动的这个服务器将于 {at}停止并释放预留的资源。"
+        "已保存的文件都会保留；浏览器中尚未保存的修改和内核中的变量会丢失，请及时保存。",
+        "The workshop's window is over: this server, started on its reservation, will be stopped at {at}. "
+        "Saved files are kept; unsaved edits in the browser and variables in running kernels are lost, so "
+        "save now.",
+    ),
     "idle_hard_warning": Text(
         "您的服务器已空闲 {idle} 分钟以上，达到本中心空闲服务器的上限（无论是否有人排队）：除非您继续使用，"
         "它将于 {at}停止并释放资源。已保存的文件都会保留；浏览器中尚未保存的修改和内核中的变量会丢失，请及时保存。",
@@ -263,6 +270,11 @@ MESSAGES: dict[str, Text] = {
         "算力额度已用完，服务器已停止。请保存的文件都还在；额度恢复后可再次启动。",
         "The device-hour budget was spent, so the server was stopped. Your saved files are kept; "
         "start again once the budget renews.",
+    ),
+    "ended_window_over": Text(
+        "工作坊的时间段已结束，为它启动的服务器已停止，预留的资源已释放。已保存的文件都还在。",
+        "The workshop's window is over, so the server started for it was stopped and its reserved slice "
+        "released. Your saved files are kept.",
     ),
     "ended_quota_spent": Text(
         "您排队期间算力额度已用完，这次启动未获批准。额度恢复后可再次启动。",

@@ -149,6 +149,9 @@ def parse_iso(value) -> float | None:
 def whose(account: str) -> Text:
     """"Your" or "Group x's", for the account a message is about."""
     kind, _, name = account.partition(":")
+    if kind == "group" and "@" in name:  # a workshop's budget (Budgets.open_window)
+        course, _, window = name.partition("@")
+        return Text(f"{course} 的工作坊 {window} 的", f"Workshop {window} ({course})'s")
     if kind == "group":
         return Text(f"组 {name} 的", f"Group {name}'s")
     return Text("您的", "Your")

@@ -98,6 +98,8 @@ class Admission(ReservationBook, Metering, NodeBook, ClusterBook):
         self.reservations: dict[str, Reservation] = {}
         self._placeholders: dict[str, list[Grant]] = {}  # reservation id -> held placeholder grants
         self._lent: set[str] = set()  # reservations whose unused slices were lent
+        #: reservation id -> its window's end, kept while sessions granted on it run (``sessions_past_window``)
+        self.reservation_ends: dict[str, float] = {}
         self._session_mean = float(self.default_session)
         self._seq = 0
         self._order: list[tuple[tuple, str]] | None = None
@@ -216,6 +218,7 @@ class Admission(ReservationBook, Metering, NodeBook, ClusterBook):
             self._seq, self._session_mean = state.seq, state.session_mean
         for res in reservations:
             self.reservations[res.id] = res
+            self.reservation_ends[res.id] = res.ends
         for req in requests:
             if req.state is State.GRANTED and req.grant is not None:
                 try:
@@ -347,7 +350,7 @@ class Admission(ReservationBook, Metering, NodeBook, ClusterBook):
         req = Request(
             id=request_id or str(uuid.uuid4()), user=user, groups=groups, flavor=flavor.id,
             model=None if cpu_only else flavor.device_model, share=Fraction(0) if cpu_only else flavor.share,
-            arrived=now, charge_group=self._charge_group(flavor, groups), seq=self._next_seq(), server=server,
+            arrived=now, charge_group=self._charge_group(flavor, groups, now), seq=self._next_seq(), server=server,
             cluster=cluster,
         )
         self._check_quota(req, now)
@@ -384,8 +387,16 @@ class Admission(ReservationBook, Metering, NodeBook, ClusterBook):
         self._seq += 1
         return self._seq
 
-    def _charge_group(self, flavor: Flavor, groups: frozenset[str]) -> str | None:
-        """The group whose budget a request draws on: the first of her groups with a group budget."""
+    def _charge_group(self, flavor: Flavor, groups: frozenset[str], now: float) -> str | None:
+        """The group whose budget a request draws on.
+
+        A workshop open now for one of her groups (its window's budget, account
+        ``group:<course>@<workshop>``) comes first; else the first of her groups
+        with a group budget. Either way one group account, beside her own.
+        """
+        window = self.budgets.window_for(groups, now)
+        if window is not None:
+            return window.partition(":")[2]
         candidates = sorted(flavor.groups & groups) + sorted(groups - flavor.groups)
         for group in candidates:
             if self.budgets.rule_for(f"group:{group}") is not None:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable
 
-from ..quota_rules import PERIODS, QuotaRule
+from ..quota_rules import PERIODS, WINDOW, QuotaRule
 
-__all__ = ["QuotaRule", "Account", "Budgets", "period_bounds", "PERIODS"]
+__all__ = ["QuotaRule", "Account", "Budgets", "period_bounds", "PERIODS", "WINDOW"]
 
 _EVERY = {"day": "daily", "week": "weekly", "month": "monthly"}
 
@@ -54,6 +54,8 @@ class Budgets:
     accounts: dict[str, Account] = field(default_factory=dict)
     #: ledger entries not yet persisted (the store drains this in the same transaction)
     pending: list[dict] = field(default_factory=list)
+    #: names of the workshops' accounts among ``accounts`` (``open_window``; the store adds those it loads)
+    windows: set[str] = field(default_factory=set)
 
     def rule_for(self, account: str) -> QuotaRule | None:
         kind, _, name = account.partition(":")
@@ -80,7 +82,7 @@ class Budgets:
             self._entry(acct, "grant", rule.grant(), now, "system", f"opening {_EVERY[rule.period]} budget")
         elif acct.rule != rule:
             acct.rule = rule
-        while now >= acct.period_end:
+        while now >= acct.period_end and rule.period != WINDOW:
             amount = min(rule.grant(), max(rule.limit() - acct.balance, Fraction(0)))
             renewed_at = acct.period_end
             _, acct.period_end = period_bounds(rule.period, acct.period_end)
@@ -118,6 +120,8 @@ class Budgets:
 
     def available_at(self, acct: Account) -> float | None:
         """When renewals will have brought an overspent balance above zero (None: never)."""
+        if acct.rule.period == WINDOW:
+            return None  # a workshop's budget is granted once
         balance, end = acct.balance, acct.period_end
         for _ in range(1000):
             if balance > 0:
@@ -130,6 +134,31 @@ class Budgets:
                 return end
             _, end = period_bounds(acct.rule.period, end)
         return None
+
+    # -- workshops' budgets ---------------------------------------------------------
+    def open_window(self, name: str, group: str, device_hours: Fraction, starts: float, ends: float,
+                    now: float, actor: str) -> Account:
+        """A workshop's one-off budget: members of ``group`` draw on account ``name`` from ``starts`` to ``ends``.
+
+        Opening it again (same name) changes nothing: the hub may ask twice.
+        """
+        acct = self.accounts.get(name)
+        if acct is not None:
+            return acct
+        rule = QuotaRule("window", frozenset({group}), device_hours, WINDOW, starts=starts)
+        acct = self.accounts[name] = Account(name, rule, Fraction(0), ends)
+        self.windows.add(name)
+        self._entry(acct, "grant", rule.grant(), now, actor, "workshop budget for its window")
+        return acct
+
+    def window_for(self, groups: Iterable[str], now: float) -> str | None:
+        """The account of a workshop open now for one of ``groups`` (the first by name), or None."""
+        groups = set(groups)
+        # an ended window is no new request's any more (its account stays, for those that drew on it)
+        self.windows -= {n for n in self.windows if n not in self.accounts or self.accounts[n].period_end <= now}
+        names = [a.name for a in map(self.accounts.get, self.windows)
+                 if a is not None and a.rule.groups & groups and (a.rule.starts or 0) <= now < a.period_end]
+        return min(names, default=None)
 
     def accounts_for(self, user: str, groups: Iterable[str], charge_group: str | None, now: float) -> list[Account]:
         found = []

@@ -60,6 +60,7 @@ class ReservationBook:
         res = Reservation(reservation_id or str(uuid.uuid4()), group, flavor.id, count, starts, ends,
                           created_by, hold)
         self.reservations[res.id] = res
+        self.reservation_ends[res.id] = res.ends
         self.dirty_reservations.add(res.id)
         self._invalidate_order()
         self.schedule()
@@ -73,6 +74,18 @@ class ReservationBook:
             self.pool.release(placeholder.id)
         self._lent.discard(res.id)
         self.schedule()
+
+    def sessions_past_window(self, now: float) -> list[str]:
+        """Granted requests on a reservation whose window is over (a workshop's servers, to stop after it).
+
+        A reservation cancelled before its end keeps its sessions until the
+        window's planned end. Ends no running session refers to are forgotten.
+        """
+        on = {r.reservation for r in self._granted.values() if r.reservation}
+        for rid in [rid for rid in self.reservation_ends if rid not in on and rid not in self.reservations]:
+            del self.reservation_ends[rid]
+        return [r.id for r in self._granted.values()
+                if r.reservation and now >= self.reservation_ends.get(r.reservation, float("inf"))]
 
     def _reservation_for(self, req: Request, now: float) -> Reservation | None:
         for res in self.reservations.values():

@@ -24,7 +24,7 @@ from . import tables as t
 from .clusters import Cluster
 from .core import Admission
 from .model import CoreState, Request, Reservation, State
-from .quota import Account, QuotaRule
+from .quota import WINDOW, Account, QuotaRule
 
 __all__ = ["AdmissionStore", "StoreUnavailable", "upgrade"]
 
@@ -113,8 +113,11 @@ class AdmissionStore:
             adm.budgets.accounts[row.name] = Account(
                 row.name,
                 QuotaRule(rule["scope"], frozenset(rule.get("groups", [])), Fraction(rule["device_hours"]),
-                          rule["period"], Fraction(rule["cap"]) if rule.get("cap") is not None else None),
+                          rule["period"], Fraction(rule["cap"]) if rule.get("cap") is not None else None,
+                          rule.get("starts")),
                 Fraction(row.balance), row.period_end)
+            if rule["period"] == WINDOW:
+                adm.budgets.windows.add(row.name)
         for row in db.execute(sa.select(t.usage)):
             adm.fairshare.load(row.account, row.value, row.at)
         reservations = [Reservation(row.id, row.group, row.flavor, row.count, row.starts, row.ends, row.created_by,
@@ -125,6 +128,11 @@ class AdmissionStore:
         adm.restore(state, requests, reservations)
         adm.restore_clusters(_cluster_from_row(row) for row in db.execute(
             sa.select(t.clusters).where(t.clusters.c.state != "closed")))
+        # sessions still running on a reservation whose window ended: when it ended (stopped after it)
+        ended = {r.reservation for r in requests if r.reservation} - adm.reservation_ends.keys()
+        if ended:
+            adm.reservation_ends.update({row.id: row.ends for row in db.execute(
+                sa.select(t.reservations.c.id, t.reservations.c.ends).where(t.reservations.c.id.in_(sorted(ended))))})
         adm.schedule()  # reservations' placeholders, and anything that fits after a restart
 
     # -- committing ---------------------------------------------------------------------
@@ -263,7 +271,8 @@ def _upsert_statements(dialect: str) -> Callable[[sa.Table, str], sa.Insert | No
 
 def _rule_json(rule: QuotaRule) -> dict:
     return {"scope": rule.scope, "groups": sorted(rule.groups), "device_hours": str(rule.device_hours),
-            "period": rule.period, "cap": str(rule.cap) if rule.cap is not None else None}
+            "period": rule.period, "cap": str(rule.cap) if rule.cap is not None else None,
+            **({"starts": rule.starts} if rule.starts is not None else {})}
 
 
 def _ledger_row(entry: dict) -> dict:

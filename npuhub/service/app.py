@@ -38,7 +38,7 @@ from ..admission.quota import Budgets
 from ..admission.store import AdmissionStore
 from ..flavors import flavor_limit
 from ..site_config import SiteConfigError, load_site_config
-from .enforcement import BudgetWatch
+from .enforcement import BudgetWatch, WindowEndWatch
 from .engine import Engine
 from .errors import APIError
 from .auth import NPUHubOAuth
@@ -210,6 +210,11 @@ class NPUHubService(Application):
         The server is stopped through the hub (as if its owner stopped it). A
         top-up of the budget in the meantime lifts the warning.""",
     )
+    window_end_grace = Float(
+        300.0, config=True,
+        help="""Seconds between the warning that a workshop's window is over and the stop of a server started
+        on its reservation (the lab extension saves open notebooks meanwhile).""",
+    )
     stop_over_budget = Bool(
         True, config=True,
         help="Stop servers whose budget is spent once the grace period has passed. False: only warn.",
@@ -313,6 +318,8 @@ class NPUHubService(Application):
         self.started_at = self.clock()
         self.budget_watch = BudgetWatch(self.engine, self.hub if self.stop_over_budget else None,
                                         self.over_budget_grace, self.metrics, self.log, self.clock)
+        self.window_watch = WindowEndWatch(self.engine, self.hub, self.window_end_grace, self.metrics, self.log,
+                                           self.clock)
         self.idle_reclaim = IdleReclaim(self.engine, self.hub, idle_limit=self.idle_limit,
                                         hard_limit=self.idle_hard_limit, grace=self.reclaim_grace,
                                         metrics=self.metrics, log=self.log,
@@ -405,7 +412,8 @@ class NPUHubService(Application):
         return req.id in self.seen_running or req.granted_at is None or req.granted_at < self.started_at
 
     def _warnings_for(self, request_id: str) -> list[dict]:
-        return self.budget_watch.warnings_for(request_id) + self.idle_reclaim.warnings_for(request_id)
+        return (self.budget_watch.warnings_for(request_id) + self.idle_reclaim.warnings_for(request_id)
+                + self.window_watch.warnings_for(request_id))
 
     def _log_request(self, handler) -> None:
         status = handler.get_status()
@@ -458,6 +466,7 @@ class NPUHubService(Application):
         except APIError:
             return
         await self.budget_watch.update(spent)
+        await self.window_watch.update()
 
     async def _reconcile(self) -> None:
         """End requests whose server the hub neither runs nor starts (see reconcile_interval)."""

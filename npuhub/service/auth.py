@@ -68,6 +68,7 @@ class Caller:
         if kind == "user":
             return self.kind == "user" and name == self.name
         if kind == "group":
+            name = name.partition("@")[0]  # a workshop's account is its course's
             return name in self.groups or self.teaches_group(name)
         return False
 

@@ -14,6 +14,9 @@ again, with a full grace period.
 
 Budgets (``BudgetWatch``): at every metering tick the admission core says
 which running requests drew a budget to zero or below.
+
+Workshops (``WindowEndWatch``): at every metering tick, the sessions granted
+on a reservation whose window is over (``Admission.sessions_past_window``).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from .errors import APIError, iso, whose
 from .hubapi import HubClient, HubUnavailable
 from .metrics import Metrics
 
-__all__ = ["WarnThenStop", "BudgetWatch"]
+__all__ = ["WarnThenStop", "BudgetWatch", "WindowEndWatch"]
 
 
 class WarnThenStop:
@@ -158,3 +161,25 @@ class BudgetWatch(WarnThenStop):
 
     async def update(self, spent: list[str]) -> None:
         await self.apply(spent)
+
+
+class WindowEndWatch(WarnThenStop):
+    """A server started on a workshop's reservation is warned when the window ends, then stopped."""
+
+    reason = "window_over"
+
+    def warning_text(self, req: Request, stop_at: float, reason: str) -> Text:
+        return message("window_over_warning", at=stop_time(stop_at, self.clock()))
+
+    def on_warned(self, req: Request, stop_at: float) -> None:
+        self.log.info("Window of reservation %s over: stopping request %s of %s at %s", req.reservation, req.id,
+                      req.user, iso(stop_at))
+
+    def on_stopped(self, req: Request, outcome: str, reason: str) -> None:
+        self.log.info("Stopped request %s of %s: its workshop's window is over (server %s)", req.id, req.user,
+                      outcome)
+
+    async def update(self) -> None:
+        adm = self.engine.adm
+        if adm is not None:
+            await self.apply(adm.sessions_past_window(self.clock()))

@@ -82,6 +82,23 @@ BODY_SCHEMAS: dict[str, dict] = {
             "id": {"type": "string", "pattern": REQUEST_ID_PATTERN},
         },
     },
+    "NewWindowBudget": {
+        "type": "object",
+        "description": "A workshop's budget: members of `group` starting from `starts` to `ends` draw on account "
+                       "`group:<group>@<id>` (granted once, never renewed) instead of a group budget; their own "
+                       "budgets still apply.",
+        "required": ["id", "group", "device_hours", "starts", "ends"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                   "description": "The workshop's name for it, e.g. `workshop-K7Q2MX`."},
+            "group": GROUP,
+            "device_hours": {"type": "string", "pattern": HOURS_PATTERN,
+                             "description": "Device-hours for the window, exact (`\"20\"`, `\"25/2\"`); above 0."},
+            "starts": TIME,
+            "ends": TIME,
+        },
+    },
     "NewAnnouncement": {
         "type": "object",
         "description": "A banner shown on the hub's pages and in JupyterLab from `starts` to `ends`. A teacher "
@@ -308,7 +325,8 @@ SCHEMAS: dict[str, dict] = {
             "balance": {"$ref": "#/components/schemas/DeviceHours"},
             "grant_per_period": {"$ref": "#/components/schemas/DeviceHours"},
             "cap": {"$ref": "#/components/schemas/DeviceHours"},
-            "period": {"type": "string", "enum": ["day", "week", "month"]},
+            "period": {"type": "string", "enum": ["day", "week", "month", "window"],
+                       "description": "`window`: a workshop's budget, granted once; `renews_at` is its end."},
             "renews_at": TIME,
             "spent": {"type": "boolean"},
         },

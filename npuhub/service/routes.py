@@ -16,7 +16,7 @@ from .base import BaseHandler, Context
 from .handlers.announcements import AnnouncementHandler, AnnouncementsHandler
 from .handlers.clusters import ClusterHandler, ClustersHandler
 from .handlers.dashboard import DashboardHandler, DashboardSocket
-from .handlers.budgets import AccountHandler, AdjustmentsHandler, LedgerHandler
+from .handlers.budgets import AccountHandler, AdjustmentsHandler, LedgerHandler, WindowBudgetsHandler
 from .handlers.meta import HealthHandler, MetricsHandler, OpenAPIHandler
 from .handlers.requests import RequestHandler, RequestsHandler
 from .handlers.reservations import ReservationHandler, ReservationsHandler
@@ -165,6 +165,16 @@ ROUTES: tuple[Route, ...] = (
                          query={"account": {**ACCOUNT, "description": "Only this account (required unless the "
                                                                       "caller operates npuhub)."},
                                 "limit": LIMIT}),
+    }),
+    Route("/window-budgets", WindowBudgetsHandler, {
+        "POST": Operation("createWindowBudget", "budgets",
+                          "A workshop's budget for its window (the course's teacher, or operators)",
+                          {201: ("Account", "The workshop's account"), 200: ("Account", "It existed already")},
+                          (400, 401, 403, 413, 503),
+                          description="While the window is open, every start of a member of `group` is charged "
+                                      "to `group:<group>@<id>` and refused (`quota_spent`, no `retry_at` renewal) "
+                                      "once it is spent; running sessions are warned, then stopped.",
+                          body="NewWindowBudget"),
     }),
     Route("/reservations", ReservationsHandler, {
         "GET": Operation("listReservations", "reservations", "Reservations of the caller's groups (operators: all)",

@@ -1,4 +1,5 @@
-"""The periodic clean-up: stop every server of guests whose workshop is over, then remove their accounts.
+"""The periodic clean-up: stop every server of guests whose workshop is over, then remove their accounts;
+and take back the course group a roster member's sign-in gave her for the window.
 
 It runs inside the hub process but goes through the hub's REST API, with the
 token of the hub service ``npuhub-workshops``, rather than calling JupyterHub's
@@ -17,6 +18,15 @@ every server and waits for the stops, and removes the account only once none
 is left; a guest is marked removed only when the hub confirms her account is
 gone. Whatever fails is retried on a later run, with a growing delay, and
 logged one line per failure.
+
+A roster member who was not in the course gets its group at sign-in while
+the window is open (``planning.with_roster_groups``, recorded in the store).
+Once the window is over, the clean-up removes her from that group (the hub's
+``DELETE /groups/:name/users``, scope ``groups!group=<course>``), unless
+another open workshop of the same course lists her. Her servers started on
+the workshop's reservation are stopped by the npuhub service at the window's
+end (a warning first, so that the lab extension saves her notebooks); her
+account and files stay.
 """
 
 from __future__ import annotations
@@ -41,9 +51,11 @@ __all__ = ["WorkshopCleanup", "HubUsers", "RestHubUsers", "SERVICE_NAME", "servi
 SERVICE_NAME = "npuhub-workshops"
 
 
-def service_scopes(guest_group: str) -> list[str]:
-    """The clean-up's scopes: see guests' servers, stop them, remove the accounts; guests only."""
-    return [f"{scope}!group={guest_group}" for scope in ("read:servers", "delete:servers", "delete:users")]
+def service_scopes(guest_group: str, class_groups=()) -> list[str]:
+    """The clean-up's scopes: see guests' servers, stop them, remove the accounts (guests only); and change the
+    membership of ``class_groups`` (the courses and labs of the site file), to take back a window's grant."""
+    return ([f"{scope}!group={guest_group}" for scope in ("read:servers", "delete:servers", "delete:users")]
+            + [f"groups!group={g}" for g in sorted(set(class_groups))])
 
 
 class HubUsers(Protocol):
@@ -57,6 +69,9 @@ class HubUsers(Protocol):
 
     async def delete_user(self, name: str) -> int:
         """Remove the account; the HTTP status (204 removed, 404 no such account)."""
+
+    async def remove_from_group(self, group: str, name: str) -> int:
+        """Take ``name`` out of ``group``; the HTTP status (200 done, 404 no such group or account)."""
 
 
 class HubAnswer(Exception):
@@ -72,9 +87,11 @@ class RestHubUsers:
         self.ssl_context = ssl_context
         self.timeout = timeout
 
-    async def _fetch(self, method: str, path: str):
+    async def _fetch(self, method: str, path: str, body: dict | None = None):
         request = HTTPRequest(self.api_url + path, method=method,
                               headers={"Authorization": f"token {self.token}"},
+                              body=None if body is None else json.dumps(body),
+                              allow_nonstandard_methods=body is not None,  # a DELETE with a body
                               request_timeout=self.timeout, ssl_options=self.ssl_context)
         response = await AsyncHTTPClient().fetch(request, raise_error=False)
         if response.code == 599:  # no answer at all (hub still starting, connection refused)
@@ -99,6 +116,9 @@ class RestHubUsers:
 
     async def delete_user(self, name: str) -> int:
         return (await self._fetch("DELETE", self._user_path(name))).code
+
+    async def remove_from_group(self, group: str, name: str) -> int:
+        return (await self._fetch("DELETE", f"/groups/{quote(group, safe='')}/users", {"users": [name]})).code
 
 
 class NotYet(Exception):
@@ -158,6 +178,7 @@ class WorkshopCleanup:
                    if g.username not in self._retries or self._retries[g.username].not_before <= now]
             results = await asyncio.gather(*(self._attempt(g) for g in due))
             removed = [g.username for g, done in zip(due, results) if done]
+            await self._take_back_grants(now)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -165,6 +186,27 @@ class WorkshopCleanup:
         finally:
             self._running = False
         return removed
+
+    async def _take_back_grants(self, now: datetime) -> None:
+        """Roster members leave the course group their sign-in gave them, once the window is over."""
+        for code, name, group in self.store.grants_due(now):
+            key = f"{group}:{name}"
+            if key in self._retries and self._retries[key].not_before > now:
+                continue
+            if any(w.group == group for w in self.store.open_for(name, now)):
+                continue  # another open workshop of the course lists her: taken back when that one ends
+            try:
+                status = await self.hub.remove_from_group(group, name)
+                if status not in (200, 204, 404):
+                    raise HubAnswer(f"leaving group {group!r}: HTTP {status}")
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self._failed(key, e, "{} not taken out of the course group yet")
+                continue
+            self._retries.pop(key, None)
+            self.store.mark_ungranted(code, name, self.clock())
+            self.log.info("workshop %s is over: %s is no longer in %s (granted for its window)", code, name, group)
 
     def run_soon(self) -> None:
         """Run on the next turn of the event loop (a code was just revoked) rather than at the next tick."""
@@ -185,13 +227,13 @@ class WorkshopCleanup:
         self.log.info("workshop %s is over: removed guest %s", guest.code, guest.username)
         return True
 
-    def _failed(self, name: str, error: Exception) -> None:
+    def _failed(self, name: str, error: Exception, what: str = "guest {} not removed yet") -> None:
         retry = self._retries.get(name)
         failures = retry.failures + 1 if retry else 1
         delay = min(self.retry_base * 2 ** (failures - 1), self.retry_max)
         self._retries[name] = _Retry(failures, self.clock() + timedelta(seconds=delay))
-        self.log.warning("workshop clean-up: guest %s not removed yet (%s: %s); attempt %d, retry in %.0f s",
-                         name, type(error).__name__, error, failures, delay)
+        self.log.warning("workshop clean-up: %s (%s: %s); attempt %d, retry in %.0f s",
+                         what.format(name), type(error).__name__, error, failures, delay)
 
     async def _remove(self, name: str) -> None:
         """Stop her servers, wait for them, remove the account. Returns once it is gone; raises otherwise."""

@@ -20,6 +20,7 @@ from .menu import flavor_choices, flavor_names
 from .participants import STATES as PARTICIPANT_STATES
 from .participants import participants, summary
 from .mixin import CODE_FIELD, NAME_FIELD, WorkshopCodesMixin, WorkshopSignInRefused
+from .planning import budget_account_id
 from .policy import (
     DISPLAY_NAME_MAX,
     MESSAGES,
@@ -175,10 +176,18 @@ class Teaching:
             self.log.warning("Workshop %s: participants without the service's queue and usage: %s",
                              workshop.code, e)
             requests = []
+        account = None
+        if workshop.budget_hours:
+            try:
+                account = await self.workshops.workshop_menus.account(
+                    f"group:{workshop.group}@{budget_account_id(workshop.code)}")
+            except WorkshopError as e:
+                self.log.warning("Workshop %s: budget left estimated, the service's account unread: %s",
+                                 workshop.code, e)
         store = self.workshops.workshop_store
         people = participants(workshop, store.roster(workshop.code), store.guests(workshop.code),
                               self.find_user, requests, utcnow())
-        return [p.view() for p in people], summary(people, workshop)
+        return [p.view() for p in people], summary(people, workshop, account)
 
 
 class _WorkshopPage(Teaching, BaseHandler):

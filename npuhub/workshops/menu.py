@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from urllib.parse import quote
 
 from ..i18n import Text, message
 from ..refusals import Refusal
@@ -49,6 +50,33 @@ class WorkshopMenus:
                 "starts": starts.isoformat(), "ends": ends.isoformat(), "hold_seconds": float(hold_seconds)}
         try:
             return await self.client.post("/reservations", body)
+        except ServiceUnreachable:
+            raise WorkshopError("service_unreachable", status=503,
+                                text=message("service_unreachable")) from None
+        except Refusal as e:
+            raise WorkshopError(e.reason, status=e.status, text=e.text) from None
+
+    async def window_budget(self, budget_id: str, group: str, device_hours: str, starts, ends) -> dict:
+        """The workshop's budget at the service (``POST /window-budgets``): members of ``group`` starting
+        between ``starts`` and ``ends`` draw on account ``group:<group>@<budget_id>`` until it is spent."""
+        if self.client is None:
+            raise WorkshopError("service_unreachable", status=503, text=message("service_not_configured"))
+        body = {"id": budget_id, "group": group, "device_hours": device_hours,
+                "starts": starts.isoformat(), "ends": ends.isoformat()}
+        try:
+            return await self.client.post("/window-budgets", body)
+        except ServiceUnreachable:
+            raise WorkshopError("service_unreachable", status=503,
+                                text=message("service_unreachable")) from None
+        except Refusal as e:
+            raise WorkshopError(e.reason, status=e.status, text=e.text) from None
+
+    async def account(self, name: str) -> dict:
+        """A budget account at the service (``GET /accounts/{name}``): a workshop's, for the teacher's view."""
+        if self.client is None:
+            raise WorkshopError("service_unreachable", status=503, text=message("service_not_configured"))
+        try:
+            return await self.client.get(f"/accounts/{quote(name, safe=':@')}")
         except ServiceUnreachable:
             raise WorkshopError("service_unreachable", status=503,
                                 text=message("service_unreachable")) from None

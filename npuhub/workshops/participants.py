@@ -113,16 +113,25 @@ def participants(workshop: Workshop, roster: list[str], guests: list, find_user,
     return result
 
 
-def summary(people: list[Participant], workshop: Workshop) -> dict:
-    """Counts by state, the device-hours used since the window opened, and the budget left."""
+def summary(people: list[Participant], workshop: Workshop, account: dict | None = None) -> dict:
+    """Counts by state, the device-hours used since the window opened, and the budget left.
+
+    ``account``: the workshop's budget account at the service (what it enforces, which also counts course
+    members off the roster); without it (the service away) the budget left is estimated from the participants.
+    """
     counts = {state: sum(1 for p in people if p.state == state) for state in STATES}
     used = sum((Fraction(p.device_hours_exact) for p in people), Fraction(0))
     budget = Fraction(workshop.budget_hours) if workshop.budget_hours else None
+    left = budget - used if budget is not None else None
+    if budget is not None and account is not None:
+        left = Fraction(account["balance"]["exact"])
     return {
         "participants": len(people),
         "counts": counts,
         "device_hours_used": float(used),
         "budget_device_hours": float(budget) if budget is not None else None,
-        "budget_left_device_hours": float(budget - used) if budget is not None else None,
-        "over_budget": budget is not None and used > budget,
+        "budget_left_device_hours": float(left) if left is not None else None,
+        "budget_account": account["name"] if account is not None else None,
+        "over_budget": bool(account["spent"]) if account is not None and budget is not None
+        else budget is not None and used > budget,
     }

@@ -8,8 +8,11 @@ authenticator that has workshop codes (``WorkshopCodesMixin`` builds on it).
   teacher's right to the course is checked (``create_workshop``).
 - Materials are a git repository: the participants' servers open on
   nbgitpuller's link, which pulls it into the home directory (``open_with_materials``).
-- A budget in device-hours is kept with the workshop and shown beside the
-  participants' use (``participants.summary``).
+- A budget in device-hours for the window is an account at the npuhub
+  service, ``group:<course>@workshop-<code>`` (``POST /window-budgets``):
+  every start of a course member in the window draws on it (beside her own
+  budget) and is refused, or stopped after a warning, once it is spent. The
+  teacher's view shows it beside the participants' use (``participants.summary``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,12 @@ from traitlets.config import LoggingConfigurable
 from .policy import Workshop, WorkshopError, check_flavor, check_window, parse_max_guests, parse_time, utcnow
 from .roster import parse_budget, parse_materials, parse_reserve, parse_roster
 
-__all__ = ["WorkshopPlanning"]
+__all__ = ["WorkshopPlanning", "budget_account_id"]
+
+
+def budget_account_id(code: str) -> str:
+    """The id of a workshop's budget at the service; its account is ``group:<course>@<this>``."""
+    return f"workshop-{code}"
 
 
 class WorkshopPlanning(LoggingConfigurable):
@@ -45,9 +53,11 @@ class WorkshopPlanning(LoggingConfigurable):
         """
         if "groups" not in model or model["groups"] is None:
             return model
-        courses = [w.group for w in self.workshop_store.open_for(name, utcnow())]
-        added = [g for g in dict.fromkeys(courses) if g not in model["groups"]]
+        workshops = self.workshop_store.open_for(name, utcnow())
+        added = [g for g in dict.fromkeys(w.group for w in workshops) if g not in model["groups"]]
         if added:
+            # recorded, so that the clean-up takes back what the window gave, and nothing else
+            self.workshop_store.mark_granted([w.code for w in workshops if w.group in added], name, utcnow())
             self.log.info("%s is on the roster of a workshop of %s: in that course while it is open",
                           name, ", ".join(added))
             model["groups"] = [*model["groups"], *added]
@@ -116,6 +126,14 @@ class WorkshopPlanning(LoggingConfigurable):
             if reservation is not None:  # nothing held for a workshop that does not exist
                 await self.workshop_menus.cancel_reservation(reservation["id"])
             raise
+        if budget is not None:
+            try:
+                await self.workshop_menus.window_budget(budget_account_id(workshop.code), group, budget, start, end)
+            except BaseException:  # no workshop that would not be held to its budget
+                self.workshop_store.revoke(workshop.code, by=creator, now=utcnow())
+                if reservation is not None:
+                    await self.workshop_menus.cancel_reservation(reservation["id"])
+                raise
         if reservation is not None:
             self.workshop_store.set_reservation(workshop.code, reservation["id"])
             workshop = self.workshop_store.get(workshop.code)

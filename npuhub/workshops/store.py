@@ -153,6 +153,32 @@ class WorkshopStore:
         with self.engine.connect() as conn:
             return [_workshop(row) for row in conn.execute(query)]
 
+    def mark_granted(self, codes: Iterable[str], username: str, now: datetime) -> None:
+        """Her sign-in put her in these workshops' course group for their window (she was not in it)."""
+        codes = list(codes)
+        if not codes:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(update(workshop_roster)
+                         .where(workshop_roster.c.code.in_(codes), workshop_roster.c.username == username)
+                         .values(granted_at=now, ungranted_at=None))
+
+    def grants_due(self, now: datetime) -> list[tuple[str, str, str]]:
+        """(code, username, course group) of memberships granted for a window now over (or revoked)."""
+        query = (select(workshop_roster.c.code, workshop_roster.c.username, workshops.c.group_name)
+                 .join(workshops, workshops.c.code == workshop_roster.c.code)
+                 .where(workshop_roster.c.granted_at.is_not(None), workshop_roster.c.ungranted_at.is_(None),
+                        or_(workshops.c.revoked_at.is_not(None), workshops.c.ends_at <= now))
+                 .order_by(workshop_roster.c.granted_at))
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
+
+    def mark_ungranted(self, code: str, username: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(workshop_roster)
+                         .where(workshop_roster.c.code == code, workshop_roster.c.username == username)
+                         .values(ungranted_at=now))
+
     def get(self, code: str) -> Workshop | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(workshops).where(workshops.c.code == code)).first()

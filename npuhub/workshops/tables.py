@@ -72,4 +72,7 @@ workshop_roster = Table(
     Column("code", String(16), ForeignKey("npuhub_workshops.code"), primary_key=True),
     # a university account (the hub's user name) that takes part: her sign-in adds the course group
     Column("username", String(255), primary_key=True, index=True),
+    # her sign-in in the window put her in the course group (she was not in it): the clean-up takes it back
+    Column("granted_at", UTCDateTime),
+    Column("ungranted_at", UTCDateTime),
 )

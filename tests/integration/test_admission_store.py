@@ -142,3 +142,26 @@ def test_a_database_of_the_first_schema_is_upgraded_with_its_requests(db_url):
     old = store.get_request("old-1")
     assert old.state is State.CANCELLED and old.ended_by is None and old.ended_at == 2.0
     store.close()
+
+
+def test_a_workshops_window_survives_a_reload(db_url):
+    """A window budget keeps its window (its members still draw on it), and a session on a reservation whose
+    window ended while the service was away is still known to be past it."""
+    clock = FakeClock(NOW)
+    store = AdmissionStore(db_url)
+    adm = store.open(SITE, clock, budgets=budgets())
+    adm.budgets.open_window("group:course-demo@workshop-W1", "course-demo", Fraction(2), NOW + 60, NOW + 600,
+                            NOW, "teacher1")
+    adm.reserve("course-demo", "npu-quarter", 1, NOW, NOW + 120, "teacher1", reservation_id="res-w")
+    on_it = adm.submit("student1", {"course-demo"}, "npu-quarter", request_id="on-res")
+    store.commit(adm)
+    assert adm.requests[on_it.request].charge_group is None  # the budget's window has not opened yet
+
+    clock.now = NOW + 200  # the reservation's window is over; the budget's is open
+    adm = AdmissionStore(db_url).open(SITE, clock, budgets=budgets())
+    assert adm.sessions_past_window(clock.now) == ["on-res"]
+    later = adm.submit("student2", {"course-demo"}, "npu-quarter", request_id="in-window")
+    assert adm.requests[later.request].charge_group == "course-demo@workshop-W1"
+    assert adm.budgets.accounts["group:course-demo@workshop-W1"].rule.starts == NOW + 60
+    clock.now = NOW + 700  # and now over too: starts draw on the usual accounts again
+    assert adm.budgets.window_for({"course-demo"}, clock.now) is None

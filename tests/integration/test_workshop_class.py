@@ -272,6 +272,11 @@ def test_a_class_of_forty_starts_on_its_reservation_with_its_materials(stack, ma
     assert set(states) == set(STUDENTS)
     assert all(states[s] in ("running", "idle") for s in STUDENTS), view["summary"]
     assert view["summary"]["budget_device_hours"] == 20.0
+    # the budget is the service's to enforce: the class's starts draw on the workshop's account
+    account = admin.http.get(f"{stack.base_url}/services/npuhub/api/v1/accounts/group:course-demo@workshop-{code}",
+                             timeout=30).json()
+    assert account["period"] == "window" and account["grant_per_period"]["exact"] == "20", account
+    assert view["summary"]["budget_account"] == account["name"]  # the teacher's view shows what is enforced
     assert all(p["on_reservation"] for p in view["participants"] if p["name"] in STUDENTS)
     page = HubSession(stack.base_url)
     page.login("teacher1", PASSWORD)

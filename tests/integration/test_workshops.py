@@ -508,3 +508,24 @@ def test_the_page_takes_a_roster_file_materials_and_a_budget(stack):
     fields.update(reserve="5", _xsrf=hidden_xsrf(page.text))
     refused(teacher.http.post(teacher.url("/hub/workshops"), data=fields, timeout=30), 400, "reserve_invalid",
             "需要选择一个规格", "with a flavor chosen")
+
+
+def test_a_roster_member_is_in_the_course_for_the_window_only(stack):
+    """labmember1 is not in course-demo: her sign-in in the window puts her in it, the clean-up takes it back after;
+    student6, in the course anyway, keeps it. (Her servers on the reservation: tests/service/test_workshop_window.py.)"""
+    teacher = signed_in(stack, "teacher1")
+    ends = datetime.now(timezone.utc) + timedelta(seconds=5)
+    code = new_code(teacher, ends_at=ends.isoformat(), roster="labmember1\nstudent6")
+
+    def groups(name: str) -> set[str]:
+        return set(stack.admin("GET", f"/users/{name}").json()["groups"])
+
+    stack.session("labmember1")
+    stack.session("student6")
+    assert "course-demo" in groups("labmember1") and "lab-demo" in groups("labmember1")
+    wait_until(lambda: "course-demo" not in groups("labmember1"), 15 + 2 * CLEANUP_SECONDS,
+               f"taking labmember1 out of course-demo after workshop {code}")
+    assert "lab-demo" in groups("labmember1") and "course-demo" in groups("student6")
+    # signing in again after the window does not put her back
+    stack.session("labmember1")
+    assert "course-demo" not in groups("labmember1")

@@ -109,6 +109,14 @@ class FakeHub:
         return self._answer("DELETE", name, 204)
 
 
+    async def remove_from_group(self, group: str, name: str) -> int:
+        self.calls.append(("UNGROUP", name, group))
+        scripted = self._scripted("UNGROUP", name)
+        if scripted is not None:
+            return self._answer("UNGROUP", name, scripted)
+        return self._answer("UNGROUP", name, 200 if name in self.users else 404)
+
+
 class FakeClock:
     """Returns ``now``, which tests set or ``advance``; a datetime unless given POSIX seconds.
 

@@ -135,7 +135,8 @@ def test_the_published_document_describes_the_bodies_the_service_checks():
                       ("/reservations", "post"): "#/components/schemas/NewReservation",
                       ("/announcements", "post"): "#/components/schemas/NewAnnouncement",
                       ("/clusters", "post"): "#/components/schemas/NewCluster",
-                      ("/clusters/{id}", "patch"): "#/components/schemas/ClusterChange"}
+                      ("/clusters/{id}", "patch"): "#/components/schemas/ClusterChange",
+                      ("/window-budgets", "post"): "#/components/schemas/NewWindowBudget"}
     for name, examples in BODIES.items():
         # the published schema, read back from the document as a client's validator would
         published = fastjsonschema.compile({**doc["components"]["schemas"][name], "$schema": DRAFT_7})

@@ -163,3 +163,6 @@ def test_the_service_may_stop_and_remove_guests_only():
         "delete:servers!group=workshop-guests",
         "delete:users!group=workshop-guests",
     ])
+    # and change the membership of the site's courses and labs (a window's grant taken back), nothing else
+    assert sorted(service_scopes("workshop-guests", ["lab-demo", "course-demo"])) == sorted([
+        *service_scopes("workshop-guests"), "groups!group=course-demo", "groups!group=lab-demo"])

@@ -87,6 +87,10 @@ def test_participants_states_usage_and_budget():
     total = summary(people, w)
     assert total["device_hours_used"] == 1.25 and total["over_budget"] and total["budget_left_device_hours"] == -0.25
     assert total["counts"]["running"] == 1 and total["participants"] == 7
+    # with the service's account, the budget left is what it enforces (course members off the roster count too)
+    enforced = summary(people, w, {"name": "group:c@workshop-x", "balance": {"exact": "1/2"}, "spent": False})
+    assert enforced["budget_left_device_hours"] == 0.5 and not enforced["over_budget"]
+    assert enforced["budget_account"] == "group:c@workshop-x"
 
 
 def test_announcement_rules():

@@ -11,8 +11,9 @@ from ..base import BaseHandler
 from ..errors import APIError
 from ..models import account_view, ledger_view
 from ..openapi import ACCOUNT_PATTERN
+from .reservations import _time
 
-__all__ = ["AccountHandler", "AdjustmentsHandler", "LedgerHandler"]
+__all__ = ["AccountHandler", "AdjustmentsHandler", "LedgerHandler", "WindowBudgetsHandler"]
 
 _ACCOUNT = re.compile(ACCOUNT_PATTERN)
 HOUR = Fraction(3600)
@@ -94,3 +95,32 @@ class LedgerHandler(BaseHandler):
             entries.sort(key=lambda e: e["id"], reverse=True)
             entries = entries[:limit]
         self.send({"entries": [ledger_view(e) for e in entries]})
+
+
+class WindowBudgetsHandler(BaseHandler):
+    async def post(self):
+        """A workshop's budget for its window (``Budgets.open_window``); asking again answers the same account."""
+        body = self.json_body()
+        group = body["group"]
+        if not self.caller.may_manage_reservation(group):
+            raise APIError(403, "permission_denied",
+                           message("permission_denied", scope=f"custom:npuhub:teach!group={group}"))
+        amount = Fraction(body["device_hours"])
+        starts, ends = _time(body["starts"], "starts"), _time(body["ends"], "ends")
+        if amount <= 0 or amount > 10**6 or ends <= starts or ends <= self.now():
+            raise APIError(400, "body_invalid", message("body_invalid", detail="device_hours must be above 0 and "
+                                                        "at most 1000000, and ends after starts and now"))
+        name = f"group:{group}@{body['id']}"
+        if len(name) > 255:
+            raise APIError(400, "body_invalid", message("body_invalid", detail="group and id are too long"))
+        existed = name in self.engine.current().budgets.accounts
+        actor = self.caller.name
+
+        def open_window(adm):
+            return adm.budgets.open_window(name, group, amount, starts, ends, self.now(), actor)
+
+        acct = await self.engine.change(open_window, "adjust")
+        if not existed:
+            self.ctx.log.info("%s opened %s: %s device-hours from %s to %s", actor, name, amount,
+                              body["starts"], body["ends"])
+        self.send(account_view(acct), 200 if existed else 201)
