@@ -139,7 +139,7 @@ class ClusterBook:
         total = flavor.share * more
         if held + total > limit:
             raise Refused("share_limit", {"limit": limit, "held": held, "share": total})
-        charge_group = self._charge_group(flavor, groups)
+        charge_group = self._charge_group(flavor, groups, now)
         for acct in self.budgets.accounts_for(user, groups, charge_group, now):
             if acct.balance <= 0:
                 raise Refused("quota_spent", {"account": acct.name, "balance": acct.balance},
