@@ -16,6 +16,8 @@ from typing import Any, Iterable
 
 from jupyterhub.roles import get_default_roles
 
+from .sharing import USER_SHARING_SCOPES
+
 __all__ = ["GroupMapping", "normalize_group", "CUSTOM_SCOPES", "lookup_claim"]
 
 #: Scopes the npuhub service defines, registered with JupyterHub (c.JupyterHub.custom_scopes).
@@ -129,7 +131,9 @@ class GroupMapping:
         roles = [dict(defaults["user"]),
                  {"name": "npuhub-user", "description": "Uses npuhub",
                   # access: signing in to the npuhub service from the browser (its OAuth)
-                  "scopes": ["custom:npuhub:use", "access:services!service=npuhub"]}]
+                  "scopes": ["custom:npuhub:use", "access:services!service=npuhub",
+                             # share her own servers (npuhub.sharing)
+                             *USER_SHARING_SCOPES]}]
         teacher = bool(set(groups) & self.teachers)
         lead = bool(set(groups) & self.lab_leads)
         for group in groups:

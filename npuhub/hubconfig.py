@@ -203,6 +203,9 @@ def configure_isolation(c, site: SiteConfig, data: Path) -> bool:
             mode = "shared"
     c.LocalNPUSpawner.isolation = mode
     c.LocalNPUSpawner.os_user_prefix = site.isolation.user_prefix
+    # the labs' shared folders (npuhub.labs): which groups are labs is the sign-in's mapping
+    c.LocalNPUSpawner.labs_root = str(data / "labs")
+    c.LocalNPUSpawner.group_mapping = site.auth.groups
     limits = resource_limits()
     print(f"npuhub: CPU and memory of flavors enforced by: {limits.description}", file=sys.stderr, flush=True)
     if mode == "os-users":
@@ -213,6 +216,7 @@ def configure_isolation(c, site: SiteConfig, data: Path) -> bool:
 
     _private(data, 0o700)
     say(message("isolation_shared", user=pwd.getpwuid(os.geteuid()).pw_name))
+    say(message("labs_shared"))
     if site.auth.type != "demo" and not site.isolation.allow_shared_os_user:
         text = message("isolation_shared_refused", auth=site.auth.type.upper())
         fatal(f"{text.zh}\n{text.en}")

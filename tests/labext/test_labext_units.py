@@ -14,6 +14,7 @@ from traitlets import TraitError
 from npuhub.groups import CUSTOM_SCOPES
 from npuhub.service.openapi import REQUEST_ID_PATTERN
 from npuhub.spawners.local import LocalNPUSpawner
+from npuhub.sharing import SERVER_SHARING_SCOPES
 from npuhub.spawners.mixin import SERVER_NPUHUB_SCOPES
 
 
@@ -72,7 +73,7 @@ def test_server_tokens_ask_for_the_npuhub_scopes_and_keep_the_hubs_own(monkeypat
     asked = spawner().server_token_scopes
     assert callable(asked)  # JupyterHub calls it at each start
     # a hub without npuhub's custom scopes would fail the start over an unknown scope: not asked
-    assert asked(spawner()) == ["access:servers!server", "users:activity!user"]
+    assert asked(spawner()) == sorted(["access:servers!server", "users:activity!user", *SERVER_SHARING_SCOPES])
     for name, definition in CUSTOM_SCOPES.items():  # as c.JupyterHub.custom_scopes registers them
         monkeypatch.setitem(scope_definitions, name, definition)
     scopes = asked(spawner())
