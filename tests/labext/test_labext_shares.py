@@ -3,79 +3,36 @@
 ``npuhub-lab/shares`` lists who may use this server, shares it with a person or
 one of my groups, and revokes, calling ``/hub/api/shares/<owner>/<server>`` with
 the server's own token; what the hub refuses comes back as a sentence in both
-languages. The hub here is the service tests' hub; the role that lets a course's
-members share their servers is given in this test's own hub configuration
-(``SHARING_ROLE``): npuhub's hub configuration gives it to every server's token.
+languages. The hub is the service tests' (npuhub's hub configuration, which
+lets everyone share her own servers: npuhub.sharing), the service the real one
+(it knows the owner's groups).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from support.service_stack import ServiceHub
-from support.stacks import BIN
+from support.service_stack import PREFIX
 
 pytestmark = pytest.mark.integration
 
-#: What a course member may do with her own servers: share them, name people and her course.
-SHARING_ROLE = {
-    "name": "labext-test-sharing",
-    "description": "Course members may share their own servers with people and with their course",
-    "scopes": ["shares!user", "read:users:name", "read:groups:name!group=course-demo"],
-}
-#: The hub's configuration: the service tests', and sign-in gives course members SHARING_ROLE (roles are the
-#: authenticator's to give, managed at each login).
-HUB_CONFIG_LINES = """
-load_subconfig({base!r})
-_Base = c.JupyterHub.authenticator_class
-
-
-class SharingTestAuthenticator(_Base):
-    async def authenticate(self, handler, data):
-        model = await super().authenticate(handler, data)
-        if model and "course-demo" in model.get("groups", []):
-            model["roles"] = [*model["roles"], {role!r}]
-        return model
-
-
-c.JupyterHub.authenticator_class = SharingTestAuthenticator
-"""
-#: The scopes of student1's default server's token for sharing it, as npuhub's hub gives them.
+#: The scopes of student1's default server's token, as npuhub's spawners ask for them (npuhub.sharing),
+#: narrowed to her default server as JupyterHub narrows them.
 SERVER_SCOPES = ("custom:npuhub:use", "access:servers!server=student1/", "shares!server=student1/",
-                 "read:users:name", "read:groups:name!group=course-demo")
-
-
-class SharingHub(ServiceHub):
-    """The service tests' hub with ``SHARING_ROLE`` added in a configuration file of its own."""
-
-    def command(self) -> list[str]:
-        from support.service_stack import HUB_CONFIG
-
-        config = self.workdir / "jupyterhub_config.py"
-        config.write_text(HUB_CONFIG_LINES.format(base=str(HUB_CONFIG), role=SHARING_ROLE))
-        return [str(BIN / "jupyterhub"), "-f", str(config), "--ip=127.0.0.1", f"--port={self.port}",
-                f"--JupyterHub.hub_port={self.hub_port}",
-                f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{self.api_port}", "--log-level=INFO"]
-
-
-@pytest.fixture(scope="module")
-def sharing_hub(tmp_path_factory):
-    hub = SharingHub(Path(tmp_path_factory.mktemp("sharing-hub")))
-    try:
-        hub.start()
-        hub.sign_in_all(["student1", "student2", "labmember1", "admin"])
-        yield hub
-    finally:
-        hub.stop()
+                 "read:shares!server=student1/", "read:users:name", "read:groups:name")
 
 
 @pytest.fixture
-def lab_options(sharing_hub):
-    """The server part of student1's default server: the hub's API, her name, her server's token."""
-    return {"service_url": "http://127.0.0.1:9/services/npuhub/",
+def sharing_hub(service_hub):
+    return service_hub
+
+
+@pytest.fixture
+def lab_options(sharing_hub, lab_service):
+    """The server part of student1's default server: the service, the hub's API, her name, her server's token."""
+    return {"service_url": f"{lab_service.url}{PREFIX}",
             "hub_api_url": f"http://127.0.0.1:{sharing_hub.hub_port}/hub/api",
             "user": "student1", "api_token": sharing_hub.token("student1", SERVER_SCOPES)}
 
@@ -145,7 +102,7 @@ def test_share_with_a_person_and_my_group_then_revoke(run, jp_fetch, sharing_hub
 def test_refusals_are_sentences_in_both_languages(run, jp_fetch, sharing_hub):
     cases = [
         ({"user": "nobody-by-that-name"}, 400, "share_user_unknown", "nobody-by-that-name"),
-        ({"group": "lab-demo"}, 403, "share_group_not_allowed", "lab-demo"),  # not her group
+        ({"group": "lab-demo"}, 403, "share_group_not_allowed", "lab-demo"),  # not one of her groups
         ({"user": "student1"}, 400, "share_with_self", "own server"),
         ({"user": "a/b"}, 400, "share_target_invalid", "one or the other"),
         ({"user": "student2", "group": "course-demo"}, 400, "share_target_invalid", "Name one person"),

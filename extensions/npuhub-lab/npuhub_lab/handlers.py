@@ -157,7 +157,12 @@ def setup_handlers(server_app) -> ServiceClient:
     settings = NPUHubLab(parent=server_app)
     client = ServiceClient(settings, version=__version__, log=server_app.log)
     web_app.settings["npuhub_lab_client"] = client
-    web_app.settings["npuhub_lab_shares"] = ShareClient(settings, log=server_app.log)
+    async def owners_groups() -> list[str] | None:
+        status = await client.status()  # the panel's cached status: no extra call most of the time
+        me = status.body.get("me")
+        return me.get("groups") if isinstance(me, dict) and isinstance(me.get("groups"), list) else None
+
+    web_app.settings["npuhub_lab_shares"] = ShareClient(settings, log=server_app.log, groups=owners_groups)
     base = url_path_join(web_app.settings["base_url"], NAMESPACE)
     web_app.add_handlers(".*$", [
         (url_path_join(base, "status"), StatusHandler),

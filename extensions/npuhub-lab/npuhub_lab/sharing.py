@@ -5,7 +5,9 @@ and groups), share with a person or a group, revoke. Only this server: the owner
 and the server's name come from the spawner's environment, never from the
 browser. The hub decides what is allowed (the token's ``shares!server=...`` and
 ``read:users:name`` / ``read:groups:name`` scopes, which npuhub's hub config
-gives); its refusals come back as sentences in both languages.
+gives); its refusals come back as sentences in both languages. A group must be
+one of the owner's (as the npuhub service knows them): the panel offers only
+those, and a group of strangers is refused here too, whatever the hub allows.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -55,9 +58,12 @@ def share_view(share: dict) -> dict:
 class ShareClient:
     """This server's shares at the hub; one per server process."""
 
-    def __init__(self, settings: NPUHubLab, log: logging.Logger | None = None):
+    def __init__(self, settings: NPUHubLab, log: logging.Logger | None = None,
+                 groups: Callable[[], Awaitable[list[str] | None]] | None = None):
+        """``groups``: the owner's groups, or None when they cannot be known now (the hub decides then)."""
         self.settings = settings
         self.log = log or logging.getLogger(__name__)
+        self.groups = groups
 
     @property
     def owner(self) -> str:
@@ -90,6 +96,10 @@ class ShareClient:
         kind, name = share_target(kind, name)
         if kind == "user" and name == self.owner:
             raise UpstreamError(400, "share_with_self")
+        if kind == "group" and self.groups is not None:
+            mine = await self.groups()
+            if mine is not None and name not in mine:
+                raise UpstreamError(403, "share_group_not_allowed", sentence("share_group_not_allowed", name=name))
         code, body = await self._call("POST", self._url(), {kind: name})
         if code != 200:
             raise self._failure(code, body, kind=kind, name=name)

@@ -43,6 +43,10 @@ RETRY_CACHE_SECONDS = 2.0
 #: now (the banner) and my Dask clusters. Each answer is ``{"<name>": [...]}``; the status has the list or None.
 OPTIONAL_READS = ("announcements", "clusters")
 
+#: What the panel shows of a Dask cluster: never its scheduler's address or TLS key (the browser needs neither).
+CLUSTER_FIELDS = ("id", "user", "name", "flavor", "share", "state", "workers", "message", "dashboard_link",
+                  "created", "expires_at")
+
 #: Statuses the hub's proxy answers with, in the service's place, while the service is not running.
 PROXY_STATUSES = (502, 503, 504)
 
@@ -211,6 +215,8 @@ class ServiceClient:
             if code != 404:
                 self.log.info("npuhub-lab: GET %s answered %s", path, code)
             return None
+        if path == "clusters":
+            return [{k: c.get(k) for k in CLUSTER_FIELDS} for c in items if isinstance(c, dict)]
         return items
 
     # -- changes ------------------------------------------------------------------------------------
