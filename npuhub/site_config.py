@@ -13,6 +13,7 @@ import yaml
 
 from .accelerators import Backend, BackendConfigError, check_flavors, make_backend
 from .activity import MIN_IDLE_MINUTES
+from .dask.site import DaskSite, parse_dask
 from .flavors import FLAVOR_ID_RE, Flavor, FlavorCatalogue
 from .inventory.config import KubernetesPool, parse_kubernetes_pool
 from .pool import NodeSpec
@@ -71,6 +72,8 @@ class SiteConfig:
     #: ``pool: {kubernetes: ...}``: the nodes come from the cluster (``nodes`` is then what was last seen)
     kubernetes: KubernetesPool | None = None
     isolation: IsolationConfig = field(default_factory=IsolationConfig)
+    #: ``dask:``: defaults and limits of people's Dask clusters (npuhub.dask.site)
+    dask: DaskSite = field(default_factory=DaskSite)
 
     @property
     def pool_models(self) -> dict[str, str]:
@@ -113,7 +116,7 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     """Validate the parsed YAML of a site file into a SiteConfig."""
     r = SiteReader(source)
     top = r.mapping(data, "", {"pool", "groups", "flavors", "limits", "auth", "quotas", "cpu_backend", "spawner",
-                               "isolation"})
+                               "isolation", "dask"})
 
     nodes: list[NodeSpec] = []
     backend_specs: dict[str | None, tuple[str, Any]] = {}  # model -> (key, spec)
@@ -265,8 +268,11 @@ def parse_site_config(data: Any, source: str = "npuhub.yaml") -> SiteConfig:
     quotas = parse_quota_rules(top.get("quotas") or [], source, "quotas", frozenset(groups))
     spawner = parse_spawner(r, top.get("spawner") or {})
     isolation = parse_isolation(r, top.get("isolation") or {})
+    dask = parse_dask(r, top.get("dask") or {})
+    if dask.default_flavor is not None and dask.default_flavor not in {f.id for f in flavors}:
+        r.fail("dask.default_flavor", f"{dask.default_flavor!r} is not a flavor of this site")
     return SiteConfig(tuple(nodes), groups, FlavorCatalogue(flavors), limits, source, auth, tuple(quotas),
-                      backends, spawner, kubernetes, isolation)
+                      backends, spawner, kubernetes, isolation, dask)
 
 
 def _backends(r: SiteReader, specs: dict[str | None, tuple[str, Any]], cpu_spec: Any, vendors: dict[str, str],

@@ -59,6 +59,7 @@ from ..flavors import Flavor, FlavorCatalogue, FlavorError
 from ..pool import Grant, NoCapacity, Pool, PoolError
 from ..site_config import SiteConfig
 from .estimates import Fluid, FluidInput, Held, Running, expected_end
+from .clusters import ClusterBook
 from .fairshare import FairShare
 from .metering import Metering
 from .nodes import NodeBook
@@ -82,7 +83,7 @@ class Stats:
 
 
 @dataclass
-class Admission(ReservationBook, Metering, NodeBook):
+class Admission(ReservationBook, Metering, NodeBook, ClusterBook):
     site: SiteConfig
     clock: Callable[[], float]
     budgets: Budgets = field(default_factory=Budgets)
@@ -115,6 +116,7 @@ class Admission(ReservationBook, Metering, NodeBook):
         self._reclaim_at: dict[str, float] = {}  # granted request id -> when idle reclaim will stop it
         self._stopping: dict[str, str] = {}  # granted request id -> why the service is stopping its server
         self.stats = Stats()
+        self._clusters_init()
 
     # -- reading --------------------------------------------------------------
     @property
@@ -331,8 +333,12 @@ class Admission(ReservationBook, Metering, NodeBook):
 
     # -- requests ----------------------------------------------------------------
     def submit(self, user: str, groups: Iterable[str], flavor_id: str, request_id: str | None = None,
-               server: str = "") -> Decision:
-        """A new request. Granted now, queued with a position, or refused (raises Refused)."""
+               server: str = "", cluster: str | None = None, cpu_only: bool = False) -> Decision:
+        """A new request. Granted now, queued with a position, or refused (raises Refused).
+
+        ``cluster``: the Dask cluster it belongs to; ``cpu_only``: it holds no slice of the flavor (share 0,
+        granted at once, charged nothing): a Dask cluster's scheduler.
+        """
         now = self.clock()
         groups = frozenset(groups)
         flavor = self._resolve(flavor_id, groups)
@@ -340,13 +346,14 @@ class Admission(ReservationBook, Metering, NodeBook):
             return self.decision(request_id)
         req = Request(
             id=request_id or str(uuid.uuid4()), user=user, groups=groups, flavor=flavor.id,
-            model=flavor.device_model, share=flavor.share, arrived=now,
-            charge_group=self._charge_group(flavor, groups), seq=self._next_seq(), server=server,
+            model=None if cpu_only else flavor.device_model, share=Fraction(0) if cpu_only else flavor.share,
+            arrived=now, charge_group=self._charge_group(flavor, groups), seq=self._next_seq(), server=server,
+            cluster=cluster,
         )
         self._check_quota(req, now)
         self._adopt(req)
         self.dirty.add(req.id)
-        if not flavor.has_accelerator:
+        if cpu_only or not flavor.has_accelerator:
             self._grant(req, None, now)
         else:
             if req.model not in self.pool.models:

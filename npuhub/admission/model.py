@@ -51,6 +51,8 @@ class Request:
     seq: int = 0
     #: the JupyterHub server name ("" for the default server) or another holder's label
     server: str = ""
+    #: the Dask cluster this request is the scheduler or a worker of (``npuhub.admission.clusters``); None: a notebook
+    cluster: str | None = None
     #: ``share`` as a float, for the estimates (converting a Fraction is slow, and they do it per step)
     share_float: float = field(init=False, repr=False, compare=False)
 

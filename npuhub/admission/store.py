@@ -21,6 +21,7 @@ from ..pool import Grant
 from ..shares import format_share
 from ..site_config import SiteConfig
 from . import tables as t
+from .clusters import Cluster
 from .core import Admission
 from .model import CoreState, Request, Reservation, State
 from .quota import Account, QuotaRule
@@ -122,6 +123,8 @@ class AdmissionStore:
         requests = [_request_from_row(row) for row in db.execute(
             sa.select(t.requests).where(t.requests.c.state.in_(ACTIVE)).order_by(t.requests.c.seq))]
         adm.restore(state, requests, reservations)
+        adm.restore_clusters(_cluster_from_row(row) for row in db.execute(
+            sa.select(t.clusters).where(t.clusters.c.state != "closed")))
         adm.schedule()  # reservations' placeholders, and anything that fits after a restart
 
     # -- committing ---------------------------------------------------------------------
@@ -136,6 +139,7 @@ class AdmissionStore:
         meta = {key: value for key, value in (("seq", str(state.seq)), ("session_mean", repr(state.session_mean)))
                 if self._meta_written.get(key) != value}
         ended = [rid for rid in sorted(reservation_ids) if rid not in adm.reservations]
+        clusters = [adm.clusters[c] for c in sorted(adm.dirty_clusters) if c in adm.clusters]
         try:
             self._ensure_schema()
             with self.engine.begin() as db:
@@ -158,11 +162,16 @@ class AdmissionStore:
                      "ends": res.ends, "created_by": res.created_by, "hold": res.hold, "ended": False}
                     for rid in sorted(reservation_ids) if (res := adm.reservations.get(rid)) is not None])
                 self._upsert(db, t.meta, "key", [{"key": k, "value": v} for k, v in meta.items()])
+                self._upsert(db, t.clusters, "id", [_cluster_row(c) for c in clusters])
         except SQLAlchemyError as e:
             raise StoreUnavailable(str(e).splitlines()[0]) from e
         self._meta_written.update(meta)
         adm.dirty.clear()
         adm.dirty_reservations.clear()
+        adm.dirty_clusters.clear()
+        for cluster in clusters:  # closed clusters live on in the database only
+            if cluster.state == "closed":
+                adm.clusters.pop(cluster.id, None)
         adm.fairshare.dirty.clear()
         del adm.budgets.pending[: len(entries)]
         # Finished requests live on in the database only.
@@ -202,6 +211,19 @@ class AdmissionStore:
         try:
             with self.engine.connect() as db:
                 return [_request_from_row(row) for row in db.execute(query)]
+        except SQLAlchemyError as e:
+            raise StoreUnavailable(str(e).splitlines()[0]) from e
+
+    def clusters(self, user: str | None = None, cluster_id: str | None = None, limit: int = 100) -> list[Cluster]:
+        """Clusters from the database (closed ones too), newest first."""
+        query = sa.select(t.clusters).order_by(t.clusters.c.created.desc()).limit(limit)
+        if user is not None:
+            query = query.where(t.clusters.c.user == user)
+        if cluster_id is not None:
+            query = query.where(t.clusters.c.id == cluster_id)
+        try:
+            with self.engine.connect() as db:
+                return [_cluster_from_row(row) for row in db.execute(query)]
         except SQLAlchemyError as e:
             raise StoreUnavailable(str(e).splitlines()[0]) from e
 
@@ -259,7 +281,7 @@ def _request_row(req: Request) -> dict:
         "reason": req.reason, "arrived": req.arrived, "seq": req.seq, "charge_group": req.charge_group,
         "grant": req.grant.to_dict() if req.grant else None, "granted_at": req.granted_at,
         "ended_at": req.ended_at, "ended_by": req.ended_by, "reservation": req.reservation, "charged": str(req.charged),
-        "metered_until": req.metered_until,
+        "metered_until": req.metered_until, "cluster": req.cluster,
     }
 
 
@@ -269,5 +291,23 @@ def _request_from_row(row) -> Request:
         share=Fraction(row.share), arrived=row.arrived, charge_group=row.charge_group, state=State(row.state),
         reason=row.reason, grant=Grant.from_dict(row.grant) if row.grant else None, granted_at=row.granted_at,
         ended_at=row.ended_at, ended_by=row.ended_by, reservation=row.reservation, charged=_frac(row.charged),
-        metered_until=row.metered_until, seq=row.seq, server=row.server,
+        metered_until=row.metered_until, seq=row.seq, server=row.server, cluster=row.cluster,
     )
+
+
+def _cluster_row(c: Cluster) -> dict:
+    return {
+        "id": c.id, "user": c.user, "name": c.name, "flavor": c.flavor, "groups": sorted(c.groups),
+        "server": c.server, "wanted": c.wanted, "adaptive_min": c.adaptive[0] if c.adaptive else None,
+        "adaptive_max": c.adaptive[1] if c.adaptive else None, "state": c.state, "reason": c.reason,
+        "refusal": c.refusal, "created": c.created, "last_activity": c.last_activity, "expires_at": c.expires_at,
+        "idle_timeout": c.idle_timeout, "ended_at": c.ended_at, "ended_by": c.ended_by,
+    }
+
+
+def _cluster_from_row(row) -> Cluster:
+    adaptive = (row.adaptive_min, row.adaptive_max) if row.adaptive_min is not None else None
+    return Cluster(id=row.id, user=row.user, name=row.name, flavor=row.flavor, groups=frozenset(row.groups or []),
+                   server=row.server, wanted=row.wanted, created=row.created, last_activity=row.last_activity,
+                   expires_at=row.expires_at, idle_timeout=row.idle_timeout, adaptive=adaptive, state=row.state,
+                   reason=row.reason, refusal=row.refusal, ended_at=row.ended_at, ended_by=row.ended_by)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
 
-__all__ = ["metadata", "requests", "ledger", "accounts", "reservations", "usage", "meta"]
+__all__ = ["metadata", "requests", "ledger", "accounts", "reservations", "usage", "meta", "clusters"]
 
 metadata = MetaData()
 
@@ -32,6 +32,8 @@ requests = Table(
     # No longer read or written (no flavor can set a maximum session length yet); kept so that
     # existing databases need no migration.
     Column("max_duration", Float),
+    # the Dask cluster a scheduler's or worker's request belongs to (None: a notebook server's)
+    Column("cluster", String(64)),
     Index("ix_npuhub_requests_state", "state"),
     Index("ix_npuhub_requests_user", "user"),
 )
@@ -83,4 +85,28 @@ meta = Table(
     "npuhub_meta", metadata,
     Column("key", String(64), primary_key=True),
     Column("value", String(255), nullable=False),
+)
+
+clusters = Table(
+    "npuhub_clusters", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("flavor", String(63), nullable=False),
+    Column("groups", JSON, nullable=False),
+    Column("server", String(255), nullable=False, default=""),
+    Column("wanted", Integer, nullable=False),
+    Column("adaptive_min", Integer),
+    Column("adaptive_max", Integer),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(64)),
+    Column("refusal", JSON),
+    Column("created", Float, nullable=False),
+    Column("last_activity", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("idle_timeout", Float),
+    Column("ended_at", Float),
+    Column("ended_by", String(255)),
+    Index("ix_npuhub_clusters_user", "user"),
+    Index("ix_npuhub_clusters_state", "state"),
 )

@@ -41,6 +41,7 @@ from .enforcement import BudgetWatch
 from .engine import Engine
 from .errors import APIError
 from .auth import NPUHubOAuth
+from .clusters import ClusterManager
 from .hubapi import HubClient, HubUnavailable
 from .base import Context, NotFoundHandler
 from .inventory import ClusterInventory
@@ -263,6 +264,17 @@ class NPUHubService(Application):
         Empty: the pod's service account when the service runs in the cluster, else $KUBECONFIG.
         The account needs list and watch on nodes.""",
     )
+    dask_dir = Unicode(
+        "", config=True,
+        help="""Where the embedded runner keeps each Dask cluster's directory (its TLS material, logs).
+
+        Default: ``dask-clusters`` beside the admission database's working directory.""",
+    )
+
+    @default("dask_dir")
+    def _default_dask_dir(self):
+        return os.path.abspath("dask-clusters")
+
     leader_interval = Float(
         2.0, config=True,
         help="""Seconds between the leader's checks of its leader lock (a standby tries every quarter of it).
@@ -313,7 +325,29 @@ class NPUHubService(Application):
                                                   self.metrics, self.log)
             except ValueError as e:
                 self.exit_fatal(str(e))
+        self.clusters = self._make_cluster_manager()
+        self.budget_watch.stop_cluster = self.idle_reclaim.stop_cluster = self._stop_cluster
         self.web = self._make_web_app()
+
+    def _make_cluster_manager(self):
+        """Dask clusters: the embedded runner (local spawner) or the Kubernetes one (spawner.type kubernetes)."""
+        from ..dask.runners import runner_for
+        from ..dask.runners.embedded import os_user_lookup
+
+        options = {} if self.site.spawner.type == "kubernetes" else {
+            "workdir": self.dask_dir, "run_as": os_user_lookup(self.site),
+            "threads_per_worker": self.site.dask.threads_per_worker, "log": self.log}
+        try:
+            runner = runner_for(self.site, kubeconfig=self.kubeconfig, **options)
+        except ImportError as e:  # the Kubernetes runner's packages are not installed
+            self.log.warning("Dask clusters are off: %s", e)
+            return None
+        return ClusterManager(self.engine, runner, self.log, self.clock)
+
+    async def _stop_cluster(self, req, reason: str) -> None:
+        """A warning's time came for a Dask worker (budget spent): its whole cluster is closed."""
+        if self.clusters is not None and req.cluster:
+            await self.clusters.close(req.cluster, reason)
 
     def health(self) -> tuple[bool, dict]:
         """Ready only as the leader with its state loaded (and, in a cluster, the nodes listed)."""
@@ -352,7 +386,8 @@ class NPUHubService(Application):
                       warnings_for=self._warnings_for, openapi=openapi_document(self.api_prefix.rstrip("/")),
                       authenticate_prometheus=self.authenticate_prometheus,
                       stop_server=self.hub.stop_server if self.hub is not None else None,
-                      server_ran=self.server_ran, health=self.health)
+                      server_ran=self.server_ran, health=self.health, clusters=self.clusters,
+                      service_prefix=self.service_prefix)
         return WebApplication(
             url_table(self.service_prefix, ctx),
             hub_auth=hub_auth,
@@ -440,8 +475,8 @@ class NPUHubService(Application):
         def end_orphans(adm):
             ended = []
             for req in list(adm.granted()) + list(adm.waiting()):
-                if (req.user, req.server) in active:
-                    continue
+                if (req.user, req.server) in active or req.cluster is not None:
+                    continue  # a Dask cluster's requests end with their cluster (service.clusters)
                 if req.state is State.GRANTED and not self.server_ran(req) and req.granted_at < asked_at:
                     # granted by this process, but the hub has no start for it and no server ever ran on it
                     adm.abandon(req.id, reason="server_gone")
@@ -464,6 +499,8 @@ class NPUHubService(Application):
             return
         for request_id, why in ended:
             self.log.info("Ended request %s: the hub no longer runs or starts its server (%s)", request_id, why)
+        if self.clusters is not None:
+            await self.clusters.tick(set(active), asked_at)
         # a server still starting is not idle (a slow start, an image pull, must not lose its slice)
         await self.idle_reclaim.update({key: seen for key, seen in active.items() if key in ready})
 
@@ -517,6 +554,8 @@ class NPUHubService(Application):
                 self.log.info("Admission state loaded from %s: %d granted, %d waiting, %d reservations",
                               _safe_url(self.db_url), len(adm.granted()), len(adm.waiting()), len(adm.reservations))
                 await self._reloaded()
+            if self.clusters is not None and self.engine.adm is not None:
+                await self.clusters.start()
             listen()
             tasks += [
                 asyncio.create_task(self._every(self.meter_interval, "metering", self._tick)),
@@ -531,6 +570,9 @@ class NPUHubService(Application):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.clusters is not None:
+                # embedded clusters' processes must not outlive the service; their slices are released
+                await self.clusters.shutdown()
             self.engine.close()
             self.leader_lock.release()
         if self.leadership.lost:

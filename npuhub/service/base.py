@@ -67,6 +67,10 @@ class Context:
     server_ran: Callable[[object], bool] = lambda req: True
     #: the service's readiness for /health: (ready, details); None: always ready
     health: Callable[[], tuple[bool, dict]] | None = None
+    #: the Dask clusters' manager (``service.clusters.ClusterManager``); None: no clusters
+    clusters: object | None = None
+    #: the service's URL prefix behind the hub (``/services/npuhub/``)
+    service_prefix: str = "/services/npuhub/"
 
     @property
     def clock(self) -> Callable[[], float]:

@@ -47,6 +47,8 @@ class WarnThenStop:
         self.log = log or logging.getLogger("npuhub.service")
         self.clock = clock
         self._warnings: dict[str, dict] = {}
+        #: how a Dask cluster's request is stopped (its cluster is closed); set by the service
+        self.stop_cluster = None
 
     def warnings_for(self, request_id: str) -> list[dict]:
         w = self._warnings.get(request_id)
@@ -107,6 +109,12 @@ class WarnThenStop:
             return
         if self.hub is None:
             return  # warn only (stop_over_budget off, or no hub token): never free a slice a server still uses
+        if req.cluster is not None:  # a Dask worker or scheduler: no hub server behind it; its cluster closes
+            if self.stop_cluster is not None:
+                await self.stop_cluster(req, reason)
+                self._warnings.pop(rid, None)
+                self.on_stopped(req, "closed", reason)
+            return
         # the hub's spawner reports the stop (and releases the slice) before the hub answers: let it say why
         adm.stopping_for(rid, reason)
         try:

@@ -323,7 +323,8 @@ class Engine:
         Sizes, so that a group costs O(changes): a buggy change that raised after touching only what an
         earlier change of its group had already touched goes unnoticed, and is committed with the group.
         """
-        return len(adm.dirty), len(adm.budgets.pending), len(adm.dirty_reservations), len(adm.fairshare.dirty)
+        return (len(adm.dirty), len(adm.budgets.pending), len(adm.dirty_reservations), len(adm.fairshare.dirty),
+                len(adm.dirty_clusters))
 
     def _alone(self, fn: Callable[[Admission], T], what: str) -> T:
         """One change, one transaction (the lock is held)."""
@@ -384,7 +385,8 @@ class Engine:
 
     @staticmethod
     def _has_changes(adm: Admission) -> bool:
-        return bool(adm.dirty or adm.budgets.pending or adm.dirty_reservations or adm.fairshare.dirty)
+        return bool(adm.dirty or adm.budgets.pending or adm.dirty_reservations or adm.fairshare.dirty
+                    or adm.dirty_clusters)
 
     def _observe(self, adm: Admission, granted_before: set[str], charged_before: dict[str, Fraction]):
         """What the metrics should learn from this change (recorded only once it is committed)."""

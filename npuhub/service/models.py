@@ -172,6 +172,7 @@ def request_view(req: Request, *, now: float, adm: Admission, decision: Decision
         "charged": hours(req.charged),
         "over_budget": adm.over_budget(req, now),
         "warnings": list(warnings or []),
+        "cluster": req.cluster,
     }
 
 

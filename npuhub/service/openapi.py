@@ -14,6 +14,7 @@ import fastjsonschema
 
 from .. import __version__
 from ..flavors import FLAVOR_ID_RE
+from .openapi_clusters import CLUSTER_BODY_SCHEMAS, CLUSTER_SCHEMAS
 
 __all__ = ["ACCOUNT_PATTERN", "BODY_SCHEMAS", "REQUEST_ID_PATTERN", "STATES", "USER", "openapi_document",
            "validate_body"]
@@ -82,6 +83,8 @@ BODY_SCHEMAS: dict[str, dict] = {
         },
     },
 }
+
+BODY_SCHEMAS.update(CLUSTER_BODY_SCHEMAS)
 
 HOURS = {
     "type": "object",
@@ -168,6 +171,9 @@ SCHEMAS: dict[str, dict] = {
             "charged": {"$ref": "#/components/schemas/DeviceHours"},
             "over_budget": {"type": "boolean", "description": "Running, and a budget it draws on is spent."},
             "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"}},
+            "cluster": {"type": ["string", "null"],
+                        "description": "The Dask cluster it is the scheduler or a worker of (`server` is then "
+                                       "`dask:<cluster id>`); null for a notebook server."},
         },
     },
     "Launch": {
@@ -364,6 +370,7 @@ SCHEMAS: dict[str, dict] = {
         "type": "object", "required": ["reservations"],
         "properties": {"reservations": {"type": "array", "items": {"$ref": "#/components/schemas/Reservation"}}},
     },
+    **CLUSTER_SCHEMAS,
     **BODY_SCHEMAS,
 }
 
@@ -449,7 +456,7 @@ def _document(api_url: str) -> dict:
         },
         "servers": [{"url": api_url}],
         "security": [{"token": []}],
-        "tags": [{"name": n} for n in ("requests", "queue", "people", "budgets", "reservations")],
+        "tags": [{"name": n} for n in ("requests", "queue", "people", "budgets", "reservations", "clusters")],
         "paths": _paths(),
         "components": {
             "schemas": SCHEMAS,

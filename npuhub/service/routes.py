@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from .auth import OAuthCallbackHandler
 from .base import BaseHandler, Context
+from .handlers.clusters import ClusterHandler, ClustersHandler
+from .handlers.dashboard import DashboardHandler, DashboardSocket
 from .handlers.budgets import AccountHandler, AdjustmentsHandler, LedgerHandler
 from .handlers.meta import HealthHandler, MetricsHandler, OpenAPIHandler
 from .handlers.requests import RequestHandler, RequestsHandler
@@ -178,6 +180,43 @@ ROUTES: tuple[Route, ...] = (
         "DELETE": Operation("cancelReservation", "reservations", "End a reservation",
                             {204: (None, "Ended")}, (401, 403, 404, 503)),
     }, params={"id": (ID, "The reservation's id.")}),
+    Route("/clusters", ClustersHandler, {
+        "GET": Operation(
+            "listClusters", "clusters", "My Dask clusters (operators: anyone's), newest first",
+            {200: ("ClusterList", "The clusters")}, (400, 401, 403, 503),
+            description="Open ones, and with `closed=true` closed ones too. Only its owner gets a cluster's "
+                        "`scheduler_address` and `tls`.",
+            query={"user": {**USER, "description": "Whose clusters (operators)."},
+                   "all": {"type": "boolean", "description": "Everyone's open clusters (operators)."},
+                   "closed": {"type": "boolean", "description": "Closed ones too."},
+                   "limit": LIMIT}),
+        "POST": Operation(
+            "createCluster", "clusters", "Make a Dask cluster: a scheduler and workers, admitted like notebooks",
+            {201: ("Cluster", "Every worker granted"), 202: ("Cluster", "Some workers wait in the queue")},
+            (400, 401, 403, 409, 413, 429, 503),
+            description="The scheduler is CPU only (share 0, charged nothing); each worker is a request for one "
+                        "slice of the flavor, in the same queue and against the same budgets and limits as a "
+                        "notebook. Refused like `POST /requests` (`share_limit` 409 when the workers would take "
+                        "her past her limit, `quota_spent` 429, `flavor_not_allowed` 403, ...), and "
+                        "`cluster_too_large` (400), `cluster_limit` (409: too many open clusters). A person's own "
+                        "token only.",
+            body="NewCluster"),
+    }),
+    Route("/clusters/{id}", ClusterHandler, {
+        "GET": Operation("getCluster", "clusters", "One cluster (its owner; operators without its address)",
+                         {200: ("Cluster", "The cluster")}, (401, 403, 404, 503)),
+        "PATCH": Operation(
+            "scaleCluster", "clusters", "Scale a cluster, or set its adaptive range",
+            {200: ("Cluster", "Scaled"), 202: ("Cluster", "Some workers wait"),
+             409: ("Cluster", "The cluster is closing or closed")}, (400, 401, 403, 404, 413, 429, 503),
+            description="More workers are asked for (refused like `POST /clusters` if she could not hold them); "
+                        "fewer: waiting workers are withdrawn, then running ones stopped before their slices "
+                        "are released. Its owner only.",
+            body="ClusterChange"),
+        "DELETE": Operation("closeCluster", "clusters", "Close a cluster (idempotent)",
+                            {200: ("Cluster", "Closed: its processes stopped, its slices released")},
+                            (401, 403, 404, 503)),
+    }, params={"id": (ID, "The cluster's id (or, to read, the name of one of mine).")}),
     Route("/health", HealthHandler, {
         "GET": Operation("getHealth", "meta", "Readiness: 200 from the leader, 503 from a standby",
                          {200: (None, "Ready (the leader, its state loaded)")}, (503,)),
@@ -196,4 +235,7 @@ def url_table(prefix: str, ctx: Context) -> list[tuple]:
         base = api if route.mount == "api" else prefix.rstrip("/")
         table.append((route.pattern(base), route.handler, {"ctx": ctx, "route": route}))
     table.append((prefix + "oauth_callback", OAuthCallbackHandler))
+    dashboard = prefix + r"dask/([A-Za-z0-9][A-Za-z0-9._~-]{0,63})"
+    table.append((dashboard + r"(/.*/ws)", DashboardSocket, {"ctx": ctx}))
+    table.append((dashboard + r"(/.*)?", DashboardHandler, {"ctx": ctx}))
     return table

@@ -45,6 +45,8 @@ class Endpoints:
     scheduler_address: str
     #: where the scheduler's dashboard answers (the service proxies it for the owner only)
     dashboard_url: str
+    #: the TLS material a client needs (PEM text: ``{"ca", "cert", "key"}``), handed to the owner only; None: none
+    tls: dict[str, str] | None = None
 
 
 class ClusterRunner(abc.ABC):
@@ -65,3 +67,15 @@ class ClusterRunner(abc.ABC):
     @abc.abstractmethod
     async def ready_workers(self, spec: ClusterSpec) -> int:
         """How many workers have joined the scheduler."""
+
+    async def adopt(self, spec: ClusterSpec) -> Endpoints | None:
+        """After a restart of the service: the endpoints of this cluster if it still runs, else None.
+
+        The service closes a cluster (its slices released) whose runner does not know it any more. The
+        embedded runner's processes die with the service, so it knows none; a runner whose clusters outlive
+        the service (Kubernetes) finds them again here.
+        """
+        return None
+
+    async def stop_all(self) -> None:
+        """The service is stopping: what must not outlive it (embedded processes) is stopped; default nothing."""

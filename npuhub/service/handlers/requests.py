@@ -135,6 +135,8 @@ class RequestHandler(BaseHandler):
         req = self.find_request(request_id)
         if req.state.final:
             return self.send(self.view(req))
+        if req.cluster is not None:  # its cluster's wanted workers would only ask for it again
+            raise APIError(409, "cluster_request", message("cluster_request", cluster=req.cluster))
         who = self.caller.name
         stopped = bool(self.caller.operates and self.query.get("stopped"))
         if req.state is State.GRANTED and not stopped:
