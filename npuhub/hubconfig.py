@@ -422,6 +422,12 @@ def configure_service(c, *, data_dir: Path, site_file: str = "", embedded: bool 
     # the workshop pages ask the same service, with the same token, for a course's flavors
     c.WorkshopCodesMixin.admission_url = c.NPUSpawnerMixin.admission_url
     c.WorkshopCodesMixin.admission_token = spawner_token
+    # every hub page shows the current announcements, asked of the same service (npuhub/templates/page.html)
+    from .announcements.banner import HubBanner
+
+    template_vars = config_dict(c.JupyterHub, "template_vars")
+    template_vars["npuhub_announcements"] = HubBanner(c.NPUSpawnerMixin.admission_url, spawner_token)
+    c.JupyterHub.template_vars = template_vars
     roles = [r for r in config_list(c.JupyterHub, "load_roles")
              if r.get("name") not in ("npuhub-service", "npuhub-spawner")]
     roles.append({"name": "npuhub-spawner", "description": "The hub's spawners asking for slices for people",

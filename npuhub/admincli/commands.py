@@ -426,6 +426,10 @@ def add_commands(commands) -> None:
                                "anyone's for operators). A request that already holds a slice is not touched.")
     cancel.add_argument("request", metavar="REQUEST_ID", help="the request's id (npuhub queue shows it)")
 
+    from .announce import add_announce
+
+    add_announce(commands, _leaf, common, _moment)
+
     _leaf(commands, "pool", pool_show, common, help="occupancy of the pool by device model, node and device",
           description="How much of each device model is held, free, reserved and waited for, and how full each "
                       "device is. " + over_api)

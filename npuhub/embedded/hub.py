@@ -72,4 +72,5 @@ def configure(c) -> None:
     c.ConfigurableHTTPProxy.command = [proxy_command()]
     site = hubconfig.configure(c, embedded=True)
     if site.auth.type == "demo":
-        c.JupyterHub.template_vars = {"announcement_login": LOGIN_NOTICE}
+        c.JupyterHub.template_vars = {**hubconfig.config_dict(c.JupyterHub, "template_vars"),
+                                      "announcement_login": LOGIN_NOTICE}

@@ -29,6 +29,7 @@ from tornado.web import Application as WebApplication
 from traitlets import Bool, Bytes, Dict, Float, Integer, Unicode, default
 from traitlets.config import Application
 
+from ..announcements import AnnouncementStore
 from .. import __version__
 from ..activity import activity_lag
 from ..admission.fairshare import FairShare
@@ -387,7 +388,9 @@ class NPUHubService(Application):
                       authenticate_prometheus=self.authenticate_prometheus,
                       stop_server=self.hub.stop_server if self.hub is not None else None,
                       server_ran=self.server_ran, health=self.health, clusters=self.clusters,
-                      service_prefix=self.service_prefix)
+                      service_prefix=self.service_prefix,
+                      # the banners share the admission's database (and its engine), in a table of their own
+                      announcements=AnnouncementStore(self.store.engine))
         return WebApplication(
             url_table(self.service_prefix, ctx),
             hub_auth=hub_auth,

@@ -71,6 +71,8 @@ class Context:
     clusters: object | None = None
     #: the service's URL prefix behind the hub (``/services/npuhub/``)
     service_prefix: str = "/services/npuhub/"
+    #: the announcements' store (``npuhub.announcements.AnnouncementStore``); None: not offered
+    announcements: object | None = None
 
     @property
     def clock(self) -> Callable[[], float]:

@@ -82,6 +82,24 @@ BODY_SCHEMAS: dict[str, dict] = {
             "id": {"type": "string", "pattern": REQUEST_ID_PATTERN},
         },
     },
+    "NewAnnouncement": {
+        "type": "object",
+        "description": "A banner shown on the hub's pages and in JupyterLab from `starts` to `ends`. A teacher "
+                       "posts for her course (`group:<name>`), an operator also for everyone (`all`).",
+        "required": ["text", "ends", "scope"],
+        "additionalProperties": False,
+        "properties": {
+            "text": {"oneOf": [
+                {"type": "string", "maxLength": 2000},
+                {"type": "object", "additionalProperties": False, "properties": {
+                    "zh": {"type": "string", "maxLength": 2000}, "en": {"type": "string", "maxLength": 2000}}},
+            ], "description": "The words in each language (one string: the same for both; a language left "
+                              "empty shows the other's); at most 500 characters each."},
+            "starts": {**TIME, "description": "When it starts showing (default: now)."},
+            "ends": {**TIME, "description": "When it stops showing; at most 90 days after `starts`."},
+            "scope": {"type": "string", "maxLength": 260, "description": "`all` or `group:<course group>`."},
+        },
+    },
 }
 
 BODY_SCHEMAS.update(CLUSTER_BODY_SCHEMAS)
@@ -366,6 +384,21 @@ SCHEMAS: dict[str, dict] = {
             "lent": {"type": "boolean", "description": "Unused slices were lent to others after the hold."},
         },
     },
+    "Announcement": {
+        "type": "object",
+        "required": ["id", "text", "starts", "ends", "scope", "author"],
+        "properties": {
+            "id": {"type": "string"}, "text": {"$ref": "#/components/schemas/Sentence"},
+            "starts": TIME, "ends": TIME,
+            "scope": {"type": "string", "description": "`all` or `group:<name>`."},
+            "author": {"type": "string"},
+        },
+    },
+    "AnnouncementList": {
+        "type": "object", "required": ["announcements"],
+        "properties": {"announcements": {"type": "array",
+                                         "items": {"$ref": "#/components/schemas/Announcement"}}},
+    },
     "ReservationList": {
         "type": "object", "required": ["reservations"],
         "properties": {"reservations": {"type": "array", "items": {"$ref": "#/components/schemas/Reservation"}}},
@@ -447,7 +480,7 @@ def _document(api_url: str) -> dict:
             "title": "npuhub admission API",
             "version": __version__,
             "description": "Ask for slices of the accelerator pool, see the queue and the pool, budgets and "
-                           "their ledger, reservations. Authenticate with a JupyterHub token "
+                           "their ledger, reservations, announcements. Authenticate with a JupyterHub token "
                            "(`Authorization: token <token>`) or the service's OAuth cookie. A hub group whose "
                            "`properties` list `npuhub_flavors` holds its members to those flavors (a workshop's "
                            "guests): menus show only them, and other flavors are refused (`flavor_not_allowed`). "
@@ -456,7 +489,8 @@ def _document(api_url: str) -> dict:
         },
         "servers": [{"url": api_url}],
         "security": [{"token": []}],
-        "tags": [{"name": n} for n in ("requests", "queue", "people", "budgets", "reservations", "clusters")],
+        "tags": [{"name": n} for n in ("requests", "queue", "people", "budgets", "reservations", "clusters",
+                                                 "announcements")],
         "paths": _paths(),
         "components": {
             "schemas": SCHEMAS,

@@ -15,6 +15,7 @@ from .auth import OAuthCallbackHandler
 from .base import BaseHandler, Context
 from .handlers.clusters import ClusterHandler, ClustersHandler
 from .handlers.dashboard import DashboardHandler, DashboardSocket
+from .handlers.announcements import AnnouncementHandler, AnnouncementsHandler
 from .handlers.budgets import AccountHandler, AdjustmentsHandler, LedgerHandler
 from .handlers.meta import HealthHandler, MetricsHandler, OpenAPIHandler
 from .handlers.requests import RequestHandler, RequestsHandler
@@ -217,6 +218,33 @@ ROUTES: tuple[Route, ...] = (
                             {200: ("Cluster", "Closed: its processes stopped, its slices released")},
                             (401, 403, 404, 503)),
     }, params={"id": (ID, "The cluster's id (or, to read, the name of one of mine).")}),
+    *(Route("/announcements", AnnouncementsHandler, {
+        "GET": Operation(
+            "listAnnouncements", "announcements", "Announcements shown now to the caller",
+            {200: ("AnnouncementList", "The announcements")}, (400, 401, 403, 404, 503),
+            description="Those for everyone and for the caller's groups (and the groups she teaches), "
+                        "earliest start first. Operators may ask for another person's (`user`) or every one "
+                        "(`everyone`).",
+            query={"user": {**USER, "description": "Whose announcements (operators)."},
+                   "everyone": {"type": "boolean", "default": False,
+                                "description": "Every announcement, whatever its scope (operators)."},
+                   "upcoming": {"type": "boolean", "default": False,
+                                "description": "Also those that have not started yet."}}),
+        "POST": Operation(
+            "createAnnouncement", "announcements", "Post a banner (a teacher for her course, operators for all)",
+            {201: ("Announcement", "The announcement")}, (400, 401, 403, 409, 413, 503),
+            description="Refusals name what is wrong in both languages: `announcement_text_empty`, "
+                        "`announcement_text_too_long`, `announcement_window_empty`, `announcement_window_past`, "
+                        "`announcement_window_too_long`, `announcement_scope_invalid`, "
+                        "`announcement_not_allowed_all` / `_group` (403), `announcement_too_many` (409).",
+            body="NewAnnouncement"),
+    }, mount=mount, documented=mount == "api") for mount in ("api", "service")),
+    *(Route("/announcements/{id}", AnnouncementHandler, {
+        "DELETE": Operation("removeAnnouncement", "announcements",
+                            "Stop showing an announcement (its author, her course's teacher, or operators)",
+                            {204: (None, "Removed")}, (401, 403, 404, 503)),
+    }, params={"id": ({"type": "string", "pattern": "^[0-9a-f]{32}$"}, "The announcement's id.")},
+        mount=mount, documented=mount == "api") for mount in ("api", "service")),
     Route("/health", HealthHandler, {
         "GET": Operation("getHealth", "meta", "Readiness: 200 from the leader, 503 from a standby",
                          {200: (None, "Ready (the leader, its state loaded)")}, (503,)),

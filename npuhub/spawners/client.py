@@ -61,6 +61,20 @@ class AdmissionClient:
             raise Refusal.from_body(response.code, data)
         return response.code, data, dict(response.headers)
 
+    async def get(self, path: str, *, timeout: float | None = None) -> dict:
+        """Any GET of the API (``/announcements?everyone=true``, ``/requests?user=``); raises as ``_call``."""
+        _, data, _ = await self._call("GET", path, timeout=timeout)
+        return data
+
+    async def post(self, path: str, body: dict) -> dict:
+        """Any POST of the API (``/reservations``); the service's answer, or a Refusal."""
+        _, data, _ = await self._call("POST", path, body)
+        return data
+
+    async def delete(self, path: str) -> int:
+        status, _, _ = await self._call("DELETE", path)
+        return status
+
     async def menu(self, user: str, groups: list[str]) -> dict:
         """``{"flavors": [...], "default": id}``: what ``user`` (in ``groups``) may start."""
         # more groups than the service takes in a query (MENU_GROUPS): it asks the hub for them instead

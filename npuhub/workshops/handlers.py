@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import timedelta
+from fractions import Fraction
 from urllib.parse import urlencode
 
 from tornado import web
@@ -16,6 +17,8 @@ from jupyterhub.utils import url_path_join
 
 from ..i18n import Text
 from .menu import flavor_choices, flavor_names
+from .participants import STATES as PARTICIPANT_STATES
+from .participants import participants, summary
 from .mixin import CODE_FIELD, NAME_FIELD, WorkshopCodesMixin, WorkshopSignInRefused
 from .policy import (
     DISPLAY_NAME_MAX,
@@ -42,6 +45,11 @@ STATES = {
 }
 
 
+#: The fields of the form (and of the API's body) that make a workshop.
+FORM_FIELDS = ("group", "starts_at", "ends_at", "flavor", "max_guests", "roster", "reserve", "materials_repo",
+               "materials_branch", "materials_path", "budget_hours")
+
+
 def workshop_handlers() -> list[tuple]:
     """The routes, below the hub's prefix (/hub/)."""
     return [
@@ -49,10 +57,18 @@ def workshop_handlers() -> list[tuple]:
         (r"/workshops", WorkshopsHandler),
         (r"/workshops/([^/]+)", WorkshopHandler),
         (r"/workshops/([^/]+)/revoke", RevokeHandler),
-    ]
+    ] + _api_handlers()
 
 
-class _WorkshopPage(BaseHandler):
+def _api_handlers() -> list[tuple]:
+    from .api import api_handlers  # it builds on this module's Teaching
+
+    return api_handlers()
+
+
+class Teaching:
+    """What teachers' pages and the API share: who may act for which group comes from the caller's scopes."""
+
     @property
     def workshops(self) -> WorkshopCodesMixin:
         return self.authenticator
@@ -60,21 +76,8 @@ class _WorkshopPage(BaseHandler):
     def url(self, *parts: str) -> str:
         return url_path_join(self.hub.base_url, *parts)
 
-    def join_url(self, code: str) -> str:
-        """The guests' page with the code filled in, as people reach the hub."""
-        host = f"{self.request.protocol}://{self.request.host}"
-        return host + self.url("join") + "?" + urlencode({"code": format_code(code)})
-
     def when(self, moment) -> str:
         return format_time(moment, self.workshops.workshop_zone)
-
-    async def page(self, template: str, status: int = 200, **ns) -> None:
-        self.set_status(status)
-        self.finish(await self.render_template(template, zone=str(self.workshops.workshop_zone), **ns))
-
-
-class _TeacherPage(_WorkshopPage):
-    """Pages for teachers: who may act for which group comes from the signed-in person's scopes."""
 
     def is_operator(self) -> bool:
         user = self.current_user
@@ -113,7 +116,15 @@ class _TeacherPage(_WorkshopPage):
         """A workshop as the pages show it; its flavor's name from ``names`` (the service's), else its id."""
         flavor = workshop.flavor
         state = workshop.state(utcnow())
+        materials = workshop.materials
         return {
+            "roster": len(self.workshops.workshop_store.roster(workshop.code)),
+            "materials": ({"repo": materials.repo, "branch": materials.branch, "urlpath": materials.urlpath,
+                           "link": self.url("user-redirect", materials.server_path())}
+                          if materials else None),
+            "reserved_count": workshop.reserved_count,
+            "reservation_id": workshop.reservation_id,
+            "budget_device_hours": float(Fraction(workshop.budget_hours)) if workshop.budget_hours else None,
             "code": workshop.code,
             "shown": format_code(workshop.code),
             "group": workshop.group,
@@ -131,6 +142,35 @@ class _TeacherPage(_WorkshopPage):
             "created_by": workshop.created_by,
         }
 
+    def join_url(self, code: str) -> str:
+        """The guests' page with the code filled in, as people reach the hub."""
+        host = f"{self.request.protocol}://{self.request.host}"
+        return host + self.url("join") + "?" + urlencode({"code": format_code(code)})
+
+    async def participant_view(self, workshop: Workshop) -> tuple[list[dict], dict]:
+        """Each participant's state and the workshop's counts; the service's part left out if it is away."""
+        try:
+            requests = (await self.workshops.workshop_menus.requests()) if workshop.state(utcnow()) != "upcoming" \
+                else []
+        except WorkshopError as e:
+            self.log.warning("Workshop %s: participants without the service's queue and usage: %s",
+                             workshop.code, e)
+            requests = []
+        store = self.workshops.workshop_store
+        people = participants(workshop, store.roster(workshop.code), store.guests(workshop.code),
+                              self.find_user, requests, utcnow())
+        return [p.view() for p in people], summary(people, workshop)
+
+
+class _WorkshopPage(Teaching, BaseHandler):
+    async def page(self, template: str, status: int = 200, **ns) -> None:
+        self.set_status(status)
+        self.finish(await self.render_template(template, zone=str(self.workshops.workshop_zone), **ns))
+
+
+class _TeacherPage(_WorkshopPage):
+    """Pages for teachers."""
+
 
 class WorkshopsHandler(_TeacherPage):
     """GET: the teacher's codes and the form for a new one. POST: make a code."""
@@ -144,6 +184,12 @@ class WorkshopsHandler(_TeacherPage):
             "ends_at": (now + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"),
             "flavor": "",
             "max_guests": "",
+            "roster": "",
+            "reserve": "",
+            "materials_repo": "",
+            "materials_branch": "",
+            "materials_path": "",
+            "budget_hours": "",
         }
         workshops = self.workshops.workshop_store.list(None if self.is_operator() else groups)
         menus = self.workshops.workshop_menus
@@ -177,8 +223,9 @@ class WorkshopsHandler(_TeacherPage):
     @web.authenticated
     async def post(self):
         groups = self.require_teacher()
-        form = {name: self.get_body_argument(name, "") for name in
-                ("group", "starts_at", "ends_at", "flavor", "max_guests")}
+        form = {name: self.get_body_argument(name, "") for name in FORM_FIELDS}
+        for upload in self.request.files.get("roster_file", []):  # a CSV of university IDs, beside the text
+            form["roster"] = (form["roster"] + "\n" + upload.body.decode("utf-8", "replace")).strip()
         try:
             workshop = await self.workshops.create_workshop(
                 creator=self.current_user.name, may_teach=self.may_teach, **form)
@@ -217,7 +264,9 @@ class WorkshopHandler(_TeacherPage):
             except WorkshopError as e:  # the code is shown all the same, its flavor by id
                 self.log.warning("Workshop %s shown without its flavor's name: %s", workshop.code, e)
                 notices.append((e.reason, e.text))
-        await self.page("workshop.html", workshop=self.row(workshop, names), guests=guests, notices=notices)
+        people, counts = await self.participant_view(workshop)
+        await self.page("workshop.html", workshop=self.row(workshop, names), guests=guests, notices=notices,
+                        participants=people, counts=counts, states=PARTICIPANT_STATES)
 
 
 class RevokeHandler(_TeacherPage):

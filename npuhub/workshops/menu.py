@@ -36,6 +36,44 @@ class WorkshopMenus:
             raise WorkshopError(e.reason, status=e.status, text=e.text) from None
         return list(answer.get("flavors") or [])
 
+    async def reserve(self, group: str, flavor: str, count: int, starts, ends, *, hold_seconds: float) -> dict:
+        """Hold ``count`` slices of ``flavor`` for ``group`` from ``starts`` to ``ends`` (the service's reservation).
+
+        The hub asks with its own operator token once it has checked that the
+        teacher teaches ``group``. Raises WorkshopError with the service's own
+        sentence (e.g. a flavor without an accelerator cannot be reserved).
+        """
+        if self.client is None:
+            raise WorkshopError("service_unreachable", status=503, text=message("service_not_configured"))
+        body = {"group": group, "flavor": flavor, "count": count,
+                "starts": starts.isoformat(), "ends": ends.isoformat(), "hold_seconds": float(hold_seconds)}
+        try:
+            return await self.client.post("/reservations", body)
+        except ServiceUnreachable:
+            raise WorkshopError("service_unreachable", status=503,
+                                text=message("service_unreachable")) from None
+        except Refusal as e:
+            raise WorkshopError(e.reason, status=e.status, text=e.text) from None
+
+    async def requests(self) -> list[dict]:
+        """The service's newest requests of everyone (at most 1000): the teacher's view reads its participants'."""
+        if self.client is None:
+            raise WorkshopError("service_unreachable", status=503, text=message("service_not_configured"))
+        try:
+            return list((await self.client.get("/requests?limit=1000")).get("requests") or [])
+        except ServiceUnreachable:
+            raise WorkshopError("service_unreachable", status=503,
+                                text=message("service_unreachable")) from None
+        except Refusal as e:
+            raise WorkshopError(e.reason, status=e.status, text=e.text) from None
+
+    async def cancel_reservation(self, reservation_id: str) -> None:
+        """End a reservation (a workshop that could not be made); a failure is the service's to time out."""
+        try:
+            await self.client.delete(f"/reservations/{reservation_id}")
+        except (ServiceUnreachable, Refusal):
+            pass
+
     async def of_group(self, user: str, group: str) -> list[dict]:
         """The menu of members of ``group`` (``user`` is who asks: the teacher)."""
         return await self._menu(user, [group])

@@ -35,6 +35,7 @@ from .policy import (
     parse_time,
     utcnow,
 )
+from .roster import parse_budget, parse_materials, parse_reserve, parse_roster
 from .store import WorkshopStore
 from .throttle import JoinThrottle
 
@@ -205,6 +206,17 @@ class WorkshopCodesMixin(LoggingConfigurable):
         help="The hub service (c.JupyterHub.services) whose API token the clean-up uses.",
     )
 
+    reserve_hold_minutes = Float(
+        30,
+        config=True,
+        help="""Minutes from a workshop's start during which its reserved slices wait for its participants.
+
+        After that, slices no participant took are lent to anyone (the
+        service's ``hold_seconds``); a participant who stops gives hers back
+        to the reservation until then.
+        """,
+    )
+
     @validate("cleanup_interval")
     def _positive_interval(self, proposal):
         if proposal.value <= 0:
@@ -318,6 +330,22 @@ class WorkshopCodesMixin(LoggingConfigurable):
             return None
         if model.get("groups"):
             model["groups"] = [g for g in model["groups"] if g != self.guest_group]
+        return self.with_roster_groups(name, model)
+
+    def with_roster_groups(self, name: str, model: dict) -> dict:
+        """The auth model with the course group of every open workshop whose roster lists ``name``.
+
+        Only when the authenticator says which groups she has (``groups`` in the
+        model): with ``manage_groups`` that list replaces her hub groups.
+        """
+        if "groups" not in model or model["groups"] is None:
+            return model
+        courses = [w.group for w in self.workshop_store.open_for(name, utcnow())]
+        added = [g for g in dict.fromkeys(courses) if g not in model["groups"]]
+        if added:
+            self.log.info("%s is on the roster of a workshop of %s: in that course while it is open",
+                          name, ", ".join(added))
+            model["groups"] = [*model["groups"], *added]
         return model
 
     def admit_guest(self, handler, code: str, display_name: str) -> dict:
@@ -394,6 +422,7 @@ class WorkshopCodesMixin(LoggingConfigurable):
             refreshed = await maybe_future(super().refresh_user(user, handler, **kwargs))
             if isinstance(refreshed, dict) and refreshed.get("groups"):
                 refreshed["groups"] = [g for g in refreshed["groups"] if g != self.guest_group]
+                refreshed = self.with_roster_groups(user.name, refreshed)
             return refreshed
         workshop = self.workshop_store.get(guest.code)
         return guest.removed_at is None and workshop is not None and not workshop.over(utcnow())
@@ -406,16 +435,45 @@ class WorkshopCodesMixin(LoggingConfigurable):
         Raises NPUHubSpawnError (a refusal the hub logs without a traceback).
         """
         await maybe_future(super().pre_spawn_start(user, spawner))
-        guest = self.workshop_guest(user.name) if self.enable_workshop_codes else None
+        if not self.enable_workshop_codes:
+            return
+        guest = self.workshop_guest(user.name)
         if guest is None:
+            self.open_with_materials(spawner, self.workshop_store.open_for(user.name, utcnow()))
             return
         workshop = self.workshop_store.get(guest.code)
         if guest.removed_at is not None or workshop is None or workshop.over(utcnow()):
             raise NPUHubSpawnError.of("workshop_over", MESSAGES["workshop_over"], status=403)
+        self.open_with_materials(spawner, [workshop])
+
+    def open_with_materials(self, spawner, open_workshops: list[Workshop]) -> None:
+        """The server opens on nbgitpuller's link when one of her open workshops has materials, else as before.
+
+        ``Spawner.default_url`` is where the server sends whoever opens its
+        root: the hub sends her there after the start, so the first page she
+        sees pulls the repository into her home directory (and later opens
+        merge the teacher's changes without touching hers), then opens the
+        workshop's notebook. Once no workshop of hers is open, the server
+        opens where it did before.
+        """
+        materials = next((w.materials for w in open_workshops if w.materials is not None), None)
+        before = getattr(spawner, "_npuhub_default_url", None)
+        if materials is None:
+            if before is not None:
+                spawner.default_url = before
+                del spawner._npuhub_default_url
+            return
+        if before is None:
+            spawner._npuhub_default_url = spawner.default_url
+        spawner.default_url = "/" + materials.server_path()
+        self.log.info("%s's server opens on the workshop's materials (%s, %s)", spawner.user.name,
+                      materials.repo, materials.branch)
 
     # -- for the teachers' pages ---------------------------------------------------------------
     async def create_workshop(self, *, creator: str, may_teach, group: str, starts_at: str, ends_at: str,
-                              flavor: str = "", max_guests: str = "") -> Workshop:
+                              flavor: str = "", max_guests: str = "", roster: str = "", reserve: str = "",
+                              materials_repo: str = "", materials_branch: str = "", materials_path: str = "",
+                              budget_hours: str = "") -> Workshop:
         """A new code from the teacher's form. ``may_teach(group)`` says whether the creator teaches it.
 
         A flavor must be on the group's menu, which the npuhub service gives.
@@ -434,17 +492,28 @@ class WorkshopCodesMixin(LoggingConfigurable):
         limit = parse_max_guests(max_guests, self.max_guests_limit,
                                  default=min(self.default_max_guests, self.max_guests_limit) or None)
         flavor = (flavor or "").strip()
+        names = parse_roster(roster, self.normalize_username)
+        materials = parse_materials(materials_repo, materials_branch, materials_path)
+        count = parse_reserve(reserve, flavor)
+        budget = parse_budget(budget_hours)
         # only a code held to one flavor needs the service: without one, the guests' starts ask it anyway
         menu = await self.workshop_menus.of_group(creator, group) if flavor else []
-        return self.workshop_store.create(
-            group=group,
-            starts_at=start,
-            ends_at=end,
-            created_by=creator,
-            now=now,
-            flavor=check_flavor(menu, flavor, group),
-            max_guests=limit,
-        )
+        flavor = check_flavor(menu, flavor, group)
+        reservation = await self.workshop_menus.reserve(group, flavor, count, start, end,
+                                                        hold_seconds=self.reserve_hold_minutes * 60) if count else None
+        try:
+            workshop = self.workshop_store.create(
+                group=group, starts_at=start, ends_at=end, created_by=creator, now=now, flavor=flavor,
+                max_guests=limit, roster=names, materials=materials, reserved_count=count, budget_hours=budget,
+            )
+        except BaseException:
+            if reservation is not None:  # nothing held for a workshop that does not exist
+                await self.workshop_menus.cancel_reservation(reservation["id"])
+            raise
+        if reservation is not None:
+            self.workshop_store.set_reservation(workshop.code, reservation["id"])
+            workshop = self.workshop_store.get(workshop.code)
+        return workshop
 
 
 def _add_nosniff(app) -> None:

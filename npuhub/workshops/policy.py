@@ -124,6 +124,34 @@ MESSAGES: dict[str, Text] = {
         "“{group}”的成员不能使用规格“{flavor}”。可选的规格：{allowed}。",
         "Members of '{group}' cannot start the flavor '{flavor}'. Flavors of '{group}': {allowed}.",
     ),
+    "roster_invalid": Text(
+        "名单第 {line} 行的“{value}”不是有效的学号/账号（字母、数字、. _ - @，最多 {max} 个字符）。",
+        "Line {line} of the roster, '{value}', is not a university ID (letters, digits, . _ - @; at most {max}).",
+    ),
+    "roster_too_long": Text(
+        "名单最多 {max} 人。",
+        "A roster may list at most {max} people.",
+    ),
+    "materials_invalid": Text(
+        "课程材料的仓库地址“{value}”无效：请填写 https://、http://、git:// 或 file:// 开头的 git 仓库地址。",
+        "'{value}' is not a git repository address: write one starting with https://, http://, git:// or file://.",
+    ),
+    "branch_invalid": Text(
+        "分支名“{value}”无效。",
+        "'{value}' is not a branch name.",
+    ),
+    "reserve_invalid": Text(
+        "预留数量必须是 0 到 {max} 之间的整数，并且需要选择一个规格。",
+        "The slices to reserve must be a whole number from 0 to {max}, with a flavor chosen.",
+    ),
+    "budget_invalid": Text(
+        "预算必须是大于 0 的设备时数（例如 20 或 12.5）。",
+        "The budget must be a number of device-hours above 0 (e.g. 20 or 12.5).",
+    ),
+    "reservation_refused": Text(
+        "工作坊已创建，但服务未能预留规格：{why}",
+        "The workshop was made, but the service did not reserve the slices: {why}",
+    ),
     "workshop_not_found": Text(
         "没有这个工作坊。",
         "There is no such workshop.",
@@ -281,6 +309,10 @@ class Workshop:
     guests: int = 0
     revoked_at: datetime | None = None
     revoked_by: str | None = None
+    materials: "Materials | None" = None
+    reserved_count: int | None = None
+    reservation_id: str | None = None
+    budget_hours: str | None = None
 
     def state(self, now: datetime) -> str:
         """upcoming, open, ended or revoked."""
@@ -308,6 +340,31 @@ class Workshop:
     def over(self, now: datetime) -> bool:
         """Are its guests to be removed: ended, or revoked?"""
         return self.state(now) in ("ended", "revoked")
+
+
+@dataclass(frozen=True)
+class Materials:
+    """A git repository nbgitpuller pulls into each participant's server, and where JupyterLab then opens."""
+
+    repo: str
+    branch: str = "main"
+    #: the JupyterLab path opened after the pull, e.g. ``lab/tree/ai101/index.ipynb``
+    urlpath: str = ""
+
+    def folder(self) -> str:
+        """The folder nbgitpuller makes in the home directory: the repository's name."""
+        return self.repo.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+
+    def link(self, hub_prefix: str = "/hub/") -> str:
+        """The nbgitpuller link through the hub (``/hub/user-redirect/git-pull?...``), for anyone's server."""
+        return hub_prefix + "user-redirect/" + self.server_path()
+
+    def server_path(self) -> str:
+        """The path below a server's base URL that pulls and then opens ``urlpath`` (its default URL)."""
+        from urllib.parse import urlencode
+
+        urlpath = self.urlpath or f"lab/tree/{self.folder()}"
+        return "git-pull?" + urlencode({"repo": self.repo, "branch": self.branch, "urlpath": urlpath})
 
 
 @dataclass(frozen=True)

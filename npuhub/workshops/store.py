@@ -14,13 +14,14 @@ from datetime import datetime, timezone, tzinfo
 from importlib import resources
 from typing import Callable, Iterable
 
-from sqlalchemy import create_engine, insert, or_, select, update
+from sqlalchemy import create_engine, delete, insert, or_, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from .policy import (
     Guest,
+    Materials,
     Workshop,
     WorkshopError,
     format_code,
@@ -28,7 +29,7 @@ from .policy import (
     is_code,
     new_code,
 )
-from .tables import workshop_guests, workshops
+from .tables import workshop_guests, workshop_roster, workshops
 
 __all__ = ["WorkshopStore", "make_engine", "upgrade"]
 
@@ -69,6 +70,11 @@ def _workshop(row) -> Workshop:
         guests=row.guests,
         revoked_at=row.revoked_at,
         revoked_by=row.revoked_by,
+        materials=(Materials(row.materials_repo, row.materials_branch or "main", row.materials_path or "")
+                   if row.materials_repo else None),
+        reserved_count=row.reserved_count,
+        reservation_id=row.reservation_id,
+        budget_hours=row.budget_hours,
     )
 
 
@@ -98,8 +104,13 @@ class WorkshopStore:
         flavor: str | None = None,
         max_guests: int | None = None,
         code_factory: Callable[[], str] = new_code,
+        roster: Iterable[str] = (),
+        materials: Materials | None = None,
+        reserved_count: int | None = None,
+        budget_hours: str | None = None,
     ) -> Workshop:
-        """A new code for ``group``; the caller has checked the teacher, the window and the flavor."""
+        """A new workshop for ``group`` with its roster; the caller has checked the teacher, window and flavor."""
+        roster = list(dict.fromkeys(roster))
         for _ in range(16):
             code = code_factory()
             try:
@@ -107,11 +118,40 @@ class WorkshopStore:
                     conn.execute(insert(workshops).values(
                         code=code, group_name=group, flavor=flavor, starts_at=starts_at, ends_at=ends_at,
                         max_guests=max_guests, guests=0, created_by=created_by, created_at=now,
+                        materials_repo=materials.repo if materials else None,
+                        materials_branch=materials.branch if materials else None,
+                        materials_path=materials.urlpath if materials else None,
+                        reserved_count=reserved_count, budget_hours=budget_hours,
                     ))
+                    if roster:
+                        conn.execute(insert(workshop_roster), [{"code": code, "username": n} for n in roster])
             except IntegrityError:  # the code is taken (about 1 in 10^11 per existing code): draw again
                 continue
-            return Workshop(code, group, starts_at, ends_at, created_by, now, flavor, max_guests)
+            return Workshop(code, group, starts_at, ends_at, created_by, now, flavor, max_guests,
+                            materials=materials, reserved_count=reserved_count, budget_hours=budget_hours)
         raise RuntimeError("no unused workshop code after 16 draws; is code_factory random?")
+
+    def set_reservation(self, code: str, reservation_id: str) -> None:
+        """Record the service's reservation that holds the workshop's slices."""
+        with self.engine.begin() as conn:
+            conn.execute(update(workshops).where(workshops.c.code == code).values(reservation_id=reservation_id))
+
+    def roster(self, code: str) -> list[str]:
+        """The university accounts on a workshop's roster, in name order."""
+        query = (select(workshop_roster.c.username).where(workshop_roster.c.code == code)
+                 .order_by(workshop_roster.c.username))
+        with self.engine.connect() as conn:
+            return [name for (name,) in conn.execute(query)]
+
+    def open_for(self, username: str, now: datetime) -> list[Workshop]:
+        """Workshops open now (not revoked) whose roster lists ``username``."""
+        query = (select(workshops)
+                 .join(workshop_roster, workshop_roster.c.code == workshops.c.code)
+                 .where(workshop_roster.c.username == username, workshops.c.revoked_at.is_(None),
+                        workshops.c.starts_at <= now, workshops.c.ends_at > now)
+                 .order_by(workshops.c.starts_at))
+        with self.engine.connect() as conn:
+            return [_workshop(row) for row in conn.execute(query)]
 
     def get(self, code: str) -> Workshop | None:
         with self.engine.connect() as conn:

@@ -8,7 +8,7 @@ from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, 
 
 from .policy import DISPLAY_NAME_MAX
 
-__all__ = ["metadata", "workshops", "workshop_guests", "UTCDateTime"]
+__all__ = ["metadata", "workshops", "workshop_guests", "workshop_roster", "UTCDateTime"]
 
 
 class UTCDateTime(TypeDecorator):
@@ -45,6 +45,15 @@ workshops = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
     Column("revoked_by", String(255)),
+    # materials: a git repository nbgitpuller pulls into each participant's server
+    Column("materials_repo", String(1000)),
+    Column("materials_branch", String(255)),
+    Column("materials_path", String(1000)),
+    # slices held for the course from the window's start (the service's reservation)
+    Column("reserved_count", Integer),
+    Column("reservation_id", String(64)),
+    # the device-hours the teacher plans for the window (exact, as the service writes amounts)
+    Column("budget_hours", String(64)),
 )
 
 workshop_guests = Table(
@@ -55,4 +64,12 @@ workshop_guests = Table(
     Column("display_name", String(4 * DISPLAY_NAME_MAX), nullable=False),
     Column("signed_in_at", UTCDateTime, nullable=False),
     Column("removed_at", UTCDateTime),
+)
+
+workshop_roster = Table(
+    "npuhub_workshop_roster",
+    metadata,
+    Column("code", String(16), ForeignKey("npuhub_workshops.code"), primary_key=True),
+    # a university account (the hub's user name) that takes part: her sign-in adds the course group
+    Column("username", String(255), primary_key=True, index=True),
 )
