@@ -31,6 +31,7 @@ from kubespawner import KubeSpawner
 from .mixin import NPUHubSpawnError, NPUSpawnerMixin
 from .pod_spec import POD_TRAITS, grant_env, pod_settings
 from .pod_watch import PodNews, duration_text, failure_of_api_error, pod_news, stage_text
+from ..dask.runners.kube_objects import LABEL_USER, label_value
 from ..i18n import message
 
 __all__ = ["KubeNPUSpawner", "WatchedKubeSpawner"]
@@ -177,6 +178,8 @@ class KubeNPUSpawner(NPUSpawnerMixin, WatchedKubeSpawner):
         """Set the pod's traits from the grant: the site's configuration with the grant laid over it."""
         for name, value in pod_settings(self._configured, launch).items():
             setattr(self, name, value)
+        # whose server this is, as the Dask clusters' network policies name their owner (kube_objects)
+        self.extra_labels = {**self.extra_labels, LABEL_USER: label_value(self.user.name)}
 
     def npuhub_env(self) -> dict[str, str]:
         env = super().npuhub_env()

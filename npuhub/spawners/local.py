@@ -270,4 +270,7 @@ class LocalNPUSpawner(NPUSpawnerMixin, SimpleLocalProcessSpawner):
         # Quiet, offline-friendly JupyterLab defaults (no news, no update checks, root allowed
         # when the hub itself runs as root in a container or CI).
         env["JUPYTER_CONFIG_PATH"] = str(resources.files("npuhub") / "data" / "singleuser")
+        # Dask's lowest-priority config directory (what /etc/dask is in the images): the Dask sidebar's "New"
+        # makes an npuhub cluster; a person's own ~/.config/dask still wins
+        env["DASK_ROOT_CONFIG"] = str(resources.files("npuhub") / "data" / "singleuser" / "dask")
         return env

@@ -172,3 +172,34 @@ def test_roles_carry_npuhub_scopes_by_group(one_device_stack):
     assert "custom:npuhub:teach!group=course-demo" in teacher["scopes"]
     assert "custom:npuhub:use" in teacher["scopes"] and "custom:npuhub:use" in student["scopes"]
     assert not any(s.startswith("custom:npuhub:teach") for s in student["scopes"])
+
+
+#: Run in a real kernel of a server: what dask-labextension's "New" would build its cluster with.
+DASK_SIDEBAR_CONFIG = """
+import json, os, dask
+import dask_labextension.config  # what the server extension loads: its defaults under the site's files
+print(json.dumps({"factory": dask.config.get("labextension.factory"), "root": os.environ.get("DASK_ROOT_CONFIG")}))
+"""
+
+
+def test_the_dask_sidebars_new_button_makes_npuhub_clusters_in_a_real_server(one_device_stack):
+    """dask-labextension in a real server of the stack: its cluster factory is npuhub's (npuhub/data/singleuser/dask)."""
+    import json
+
+    from support.kernels import run_in_kernel
+
+    stack = one_device_stack
+    assert stack.spawn("student3", "cpu").status_code in (201, 202)
+    try:
+        stack.admin.wait_for_server("student3")
+        student = stack.session("student3")
+        token = student.api("POST", "/users/student3/tokens", json={"note": "dask sidebar test"}).json()["token"]
+        # the sidebar's server extension answers in her server (its cluster list, empty)
+        r = student.http.get(f"{stack.base_url}/user/student3/dask/clusters",
+                             headers={"Authorization": f"token {token}"}, timeout=60)
+        assert r.status_code == 200 and r.json() == [], r.text
+        seen = json.loads(run_in_kernel(stack.base_url, "student3", token, DASK_SIDEBAR_CONFIG))
+        assert seen["factory"] == {"module": "npuhub.dask", "class": "NPUCluster", "args": [], "kwargs": {}}, seen
+        assert seen["root"].endswith("singleuser/dask")
+    finally:
+        stop(stack, "student3")

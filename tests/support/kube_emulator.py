@@ -59,11 +59,12 @@ from kmock._internal import enums
 from kmock._internal.k8s import KubernetesError
 
 __all__ = ["KubeAPIEmulator", "EmulatedKubelet", "EmulatedCluster", "EmulatedNode", "write_kubeconfig",
-           "LAB", "SLOW_PULL", "exits_with"]
+           "LAB", "SLOW_PULL", "RUNS", "exits_with"]
 
 #: Image behaviours in the emulated registry.
 LAB = "lab"                 # runs jupyterhub-singleuser
 SLOW_PULL = "slow-pull"     # the download never finishes
+RUNS = "runs"               # a container that keeps running (a stand-in process, no server in it)
 
 
 def exits_with(code: int) -> str:
@@ -73,7 +74,10 @@ def exits_with(code: int) -> str:
 
 #: What every emulated cluster knows about.
 RESOURCES = ("v1/pods", "v1/events", "v1/persistentvolumeclaims", "v1/resourcequotas", "v1/nodes",
-             "v1/namespaces", "v1/services", "v1/secrets", "coordination.k8s.io/v1/leases")
+             "v1/namespaces", "v1/services", "v1/secrets", "coordination.k8s.io/v1/leases",
+             # the dask-kubernetes operator's custom resources (its CRDs installed; see kube_emulator_dask.py)
+             "kubernetes.dask.org/v1/daskclusters", "kubernetes.dask.org/v1/daskworkergroups",
+             "networking.k8s.io/v1/networkpolicies")
 FINALIZER = "emulator.npuhub.test/kubelet"
 
 
@@ -437,8 +441,8 @@ class EmulatedKubelet:
 
     async def _start(self, pod: dict, run: _PodRun, kind: str) -> None:
         container = pod["spec"]["containers"][0]
-        port = next(p["containerPort"] for p in container.get("ports", []) if p.get("name") == "notebook-port")
-        run.ip = _free_loopback_ip(port)
+        ports = [p["containerPort"] for p in container.get("ports", []) if p.get("name") == "notebook-port"]
+        run.ip = _free_loopback_ip(ports[0] if ports else 0)
         env = {e["name"]: e.get("value", "") for e in container.get("env") or []}
         # the container's own network namespace: 0.0.0.0 inside the pod is the pod's IP outside
         if "JUPYTERHUB_SERVICE_URL" in env:
@@ -452,6 +456,8 @@ class EmulatedKubelet:
         if kind == LAB:
             args = container.get("args") or container.get("command") or ["jupyterhub-singleuser"]
             cmd = [sys.executable, "-m", "jupyterhub.singleuser", *args[1:]]
+        elif kind == RUNS:
+            cmd = [sys.executable, "-c", "import time; time.sleep(10 ** 6)"]
         else:
             code = int(kind.split(":", 1)[1])
             cmd = [sys.executable, "-c", f"import sys; print('exiting with {code}'); sys.exit({code})"]
@@ -555,8 +561,9 @@ class EmulatedCluster:
     """The API emulator and the emulated kubelet on their own event loop (a thread), for sync tests."""
 
     def __init__(self, workdir: Path, *, nodes: list[EmulatedNode] | None = None, images: dict[str, str] | None = None,
-                 namespace: str = "npuhub", pull_seconds: float = 1.0):
+                 namespace: str = "npuhub", pull_seconds: float = 1.0, dask_operator: bool = False):
         self.workdir = workdir
+        self.dask_operator = dask_operator
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.namespace = namespace
         self.nodes = nodes if nodes is not None else [EmulatedNode("emulated-node-1")]
@@ -596,7 +603,13 @@ class EmulatedCluster:
             self.url = str(server.url).rstrip("/")
             self.kubelet = EmulatedKubelet(self.url, self.workdir, self.nodes, self.images, self.pull_seconds)
             self._ready.set()
-            await self.kubelet.run(self._stopping)
+            if not self.dask_operator:
+                await self.kubelet.run(self._stopping)
+                return
+            from .kube_emulator_dask import EmulatedDaskOperator
+
+            await asyncio.gather(self.kubelet.run(self._stopping),
+                                 EmulatedDaskOperator(self.url).run(self._stopping))
 
     def stop(self) -> None:
         if self._stopping is not None and self.thread is not None and self.thread.is_alive():

@@ -154,6 +154,9 @@ async def test_the_pod_of_a_granted_quarter_is_valid_kubernetes(version):
     assert {"name": "home", "mountPath": "/home/jovyan"} in container["volumeMounts"]
     assert container["args"] == ["jupyterhub-singleuser"]
     assert not container.get("securityContext", {}).get("privileged")
+    # whose server it is, as her Dask clusters' network policies let her servers in (and nobody else's)
+    assert pod["metadata"]["labels"]["npuhub.io/user"] == "alice"
+    assert pod["metadata"]["labels"]["component"] == "singleuser-server"
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
