@@ -138,10 +138,12 @@ export function Sharing(props: ISharingProps): JSX.Element {
               </select>
               <button
                 type="submit"
-                className="jp-mod-styled jp-npuhub-share-group-button"
+                className="jp-mod-styled jp-mod-accept jp-npuhub-share-group-button"
                 disabled={busy || !chosenGroup}
+                title={trans.__('Share with the group')}
+                aria-label={trans.__('Share with the group')}
               >
-                {trans.__('Share with the group')}
+                {trans.__('Share')}
               </button>
             </form>
           )}
