@@ -103,6 +103,13 @@ def test_share_with_a_person_and_my_course_then_revoke(stack, lab, screenshot_di
     sharing.locator(".jp-npuhub-share-kind-user", has_text="student2").wait_for()
     assert may_use_student1s_server(stack, "student2")
     assert not may_use_student1s_server(stack, "labmember1")
+    # student2 may now use the server, not pass it on: its sharing is the owner's alone
+    student2 = stack.session("student2")
+    token = student2.api("POST", "/users/student2/tokens", json={"note": "shared server"}).json()["token"]
+    for method, kwargs in (("GET", {}), ("POST", {"json": {"user": "labmember1"}})):
+        r = student2.http.request(method, f"{stack.base_url}/user/student1/npuhub-lab/shares", timeout=60,
+                                  headers={"Authorization": f"token {token}"}, **kwargs)
+        assert (r.status_code, r.json()["reason"]) == (403, "share_owner_only"), r.text
     sharing.locator(".jp-npuhub-share-group").select_option("course-demo")
     sharing.locator(".jp-npuhub-share-group-button").click()
     sharing.locator(".jp-npuhub-share-kind-group", has_text="course-demo").wait_for()
