@@ -107,7 +107,8 @@ class ClusterBook:
         return flavor.share if flavor is not None else Fraction(0)
 
     # -- changing ------------------------------------------------------------------------------
-    def create_cluster(self, user: str, groups, flavor_id: str, workers: int, *, name: str | None, server: str,
+    def create_cluster(self, user: str, groups, flavor_id: str, workers: int, *, name: str | None,
+                       server: str | None,
                        adaptive: tuple[int, int] | None, lifetime: float, idle_timeout: float | None,
                        cluster_id: str | None = None) -> Cluster:
         """A new cluster: its scheduler granted at once, its workers granted or queued; or Refused, holding nothing.

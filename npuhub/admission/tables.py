@@ -94,7 +94,8 @@ clusters = Table(
     Column("name", String(255), nullable=False),
     Column("flavor", String(63), nullable=False),
     Column("groups", JSON, nullable=False),
-    Column("server", String(255), nullable=False, default=""),
+    # the notebook server it was made from (its stop closes it); NULL: made from outside any server
+    Column("server", String(255)),
     Column("wanted", Integer, nullable=False),
     Column("adaptive_min", Integer),
     Column("adaptive_max", Integer),

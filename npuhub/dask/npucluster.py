@@ -43,7 +43,8 @@ class NPUCluster(Cluster):
         self._api = api or ServiceAPI.from_env()
         self._wanted = {"workers": workers, "flavor": flavor, "name": name,
                         "adaptive": {"minimum": adaptive[0], "maximum": adaptive[1]} if adaptive else None,
-                        "server": os.environ.get("JUPYTERHUB_SERVER_NAME", "")}
+                        # the server it is made from: its stop closes the cluster (None outside a server)
+                        "server": os.environ.get("JUPYTERHUB_SERVER_NAME")}
         self._view: dict = _view or {}
         super().__init__(asynchronous=asynchronous, loop=loop, name=name or (_view or {}).get("name"))
         if not self.asynchronous:

@@ -79,6 +79,9 @@ class ClusterManager:
     # -- start and stop of the service ------------------------------------------------------------
     async def start(self) -> None:
         """Adopt what still runs (or close what does not), then follow every change."""
+        warm = getattr(self.runner, "warm", None)
+        if warm is not None:
+            await warm()
         adm = self.engine.current()
         for cluster in list(adm.clusters.values()):
             endpoints = await self.runner.adopt(self.spec(cluster))
@@ -226,10 +229,11 @@ class ClusterManager:
             if now >= cluster.expires_at:
                 reason = "expired"
             elif (active_servers is not None and asked_at is not None and cluster.created < asked_at
-                  and (cluster.user, cluster.server) not in active_servers):
+                  and cluster.server is not None and (cluster.user, cluster.server) not in active_servers):
                 reason = "server_stopped"
             elif cluster.id in self.endpoints and not await self._scheduler_alive(spec):
-                reason = "idle" if cluster.idle_timeout else "scheduler_gone"
+                status = getattr(self.runner, "scheduler_exit", lambda spec: None)(spec)
+                reason = "idle" if cluster.idle_timeout and status == 0 else "scheduler_gone"
             if reason is not None:
                 await self.close(cluster.id, reason)
                 continue

@@ -30,9 +30,10 @@ CLUSTER_BODY_SCHEMAS: dict[str, dict] = {
             "name": {"type": ["string", "null"], "minLength": 1, "maxLength": 100,
                      "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$",
                      "description": "A name to connect to it by (default: its id)."},
-            "server": {"type": "string", "maxLength": 255,
-                       "description": "The notebook server it is made from (`$JUPYTERHUB_SERVER_NAME`): when that "
-                                      "server stops, the cluster is closed."},
+            "server": {"type": ["string", "null"], "maxLength": 255,
+                       "description": "The notebook server it is made from (`$JUPYTERHUB_SERVER_NAME`, `\"\"` the "
+                                      "default one): when that server stops, the cluster is closed. Left out: "
+                                      "tied to no server."},
         },
     },
     "ClusterChange": {
@@ -57,7 +58,7 @@ CLUSTER_SCHEMAS: dict[str, dict] = {
             "state": {"type": "string", "enum": CLUSTER_STATES},
             "reason": {"type": ["string", "null"], "description": "Why it closed (`closed`, `idle`, `expired`, "
                                                                   "`server_stopped`, `service_stopped`, ...)."},
-            "server": {"type": "string"},
+            "server": {"type": ["string", "null"]},
             "adaptive": {"oneOf": [_ADAPTIVE, {"type": "null"}]},
             "workers": {
                 "type": "object",

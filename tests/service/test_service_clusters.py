@@ -30,16 +30,16 @@ def wait_for(fn, timeout=30.0, interval=0.2, what="a condition"):
 
 
 def processes_of(cluster_id: str) -> list[int]:
-    """Pids of processes whose command line names the cluster (its scheduler and workers)."""
+    """Pids of the cluster's scheduler and workers: the processes working in its directory."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes()
+            cwd = os.readlink(entry / "cwd")
         except OSError:
             continue
-        if cluster_id.encode() in cmdline and b"distributed.cli" in cmdline:
+        if cwd.endswith(f"/dask-clusters/{cluster_id}"):
             found.append(int(entry.name))
     return found
 

@@ -116,6 +116,11 @@ BODIES = {
                          "ends": "2026-01-01T01:00:00Z"}, True),
                        ({"group": "g", "flavor": "f", "count": 0, "starts": "2026-01-01T00:00:00Z",
                          "ends": "2026-01-01T01:00:00Z"}, False)],
+    "NewCluster": [({}, True), ({"flavor": "npu-quarter", "workers": 4, "adaptive": {"minimum": 1, "maximum": 8},
+                                 "name": "sweep", "server": ""}, True),
+                   ({"workers": -1}, False), ({"workers": 2, "colour": "red"}, False),
+                   ({"adaptive": {"minimum": 1}}, False)],
+    "ClusterChange": [({"workers": 3}, True), ({"adaptive": None}, True), ({}, False)],
 }
 
 
@@ -127,7 +132,9 @@ def test_the_published_document_describes_the_bodies_the_service_checks():
               if isinstance(op, dict) and "requestBody" in op}
     assert bodies == {("/requests", "post"): "#/components/schemas/NewRequest",
                       ("/accounts/{account}/adjustments", "post"): "#/components/schemas/NewAdjustment",
-                      ("/reservations", "post"): "#/components/schemas/NewReservation"}
+                      ("/reservations", "post"): "#/components/schemas/NewReservation",
+                      ("/clusters", "post"): "#/components/schemas/NewCluster",
+                      ("/clusters/{id}", "patch"): "#/components/schemas/ClusterChange"}
     for name, examples in BODIES.items():
         # the published schema, read back from the document as a client's validator would
         published = fastjsonschema.compile({**doc["components"]["schemas"][name], "$schema": DRAFT_7})

@@ -42,6 +42,8 @@ __all__ = ["EmbeddedRunner", "RunAs"]
 
 #: the path under which the service proxies a cluster's dashboard (the scheduler serves it there, unchanged)
 DASHBOARD_PREFIX = "/services/npuhub/dask/{id}"
+#: the module prefix of distributed's command lines (``dask scheduler``, ``dask worker``)
+_CLI = "distributed.cli.dask_"
 #: variables of the service's environment a cluster's processes keep (nothing of the service's secrets)
 KEEP_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT")
 
@@ -67,6 +69,96 @@ class _Running:
     workers: dict[str, tuple[str, asyncio.subprocess.Process]] = field(default_factory=dict)
 
 
+class _Forked:
+    """A process the zygote forked: the parts of ``asyncio.subprocess.Process`` the runner uses."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+        self._ended = asyncio.Event()
+
+    def _exited(self, status: int) -> None:
+        self.returncode = status
+        self._ended.set()
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is not None:
+            raise ProcessLookupError(self.pid)
+        os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    async def wait(self) -> int:
+        await self._ended.wait()
+        return self.returncode
+
+
+class _Zygote:
+    """``npuhub.dask.runners.zygote`` as the service's child: forks a cluster's processes pre-imported."""
+
+    def __init__(self, python: str, log: logging.Logger):
+        self.python = python
+        self.log = log
+        self.proc: asyncio.subprocess.Process | None = None
+        self._replies: asyncio.Queue | None = None
+        self._children: dict[int, _Forked] = {}
+        self._lock = asyncio.Lock()
+        self._reader: asyncio.Task | None = None
+
+    async def ensure(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            return
+        env = {k: os.environ[k] for k in KEEP_ENV if k in os.environ}
+        self.proc = await asyncio.create_subprocess_exec(
+            self.python, "-m", "npuhub.dask.runners.zygote", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, env=env, preexec_fn=_die_with_parent)
+        self._replies = asyncio.Queue()
+        self._reader = asyncio.ensure_future(self._read(self.proc))
+
+    async def _read(self, proc) -> None:
+        import json
+
+        while True:
+            line = await proc.stdout.readline()
+            if not line:
+                break
+            msg = json.loads(line)
+            if "pid" in msg:
+                self._replies.put_nowait(msg["pid"])
+            elif "exit" in msg:
+                child = self._children.pop(msg["exit"], None)
+                if child is not None:
+                    child._exited(msg["status"])
+        for child in self._children.values():  # the zygote ended: its children die with it
+            child._exited(-signal.SIGTERM)
+        self._children.clear()
+        self._replies.put_nowait(None)
+
+    async def spawn(self, command: dict) -> _Forked:
+        import json
+
+        async with self._lock:
+            await self.ensure()
+            self.proc.stdin.write((json.dumps(command) + "\n").encode())
+            await self.proc.stdin.drain()
+            pid = await asyncio.wait_for(self._replies.get(), 30)
+            if pid is None:
+                raise RuntimeError("the Dask zygote ended")
+            child = self._children[pid] = _Forked(pid)
+            return child
+
+    async def close(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.stdin.close()
+            await _terminate(self.proc)
+        if self._reader is not None:
+            self._reader.cancel()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -84,7 +176,8 @@ class EmbeddedRunner(ClusterRunner):
     """Scheduler and workers as processes of this machine (see the module's docstring)."""
 
     def __init__(self, workdir: str | Path, *, run_as: Callable[[str], RunAs | None] = lambda user: None,
-                 threads_per_worker: int = 1, log: logging.Logger | None = None, python: str = sys.executable):
+                 threads_per_worker: int = 1, log: logging.Logger | None = None, python: str = sys.executable,
+                 use_zygote: bool = True):
         self.workdir = Path(workdir)
         self.run_as = run_as
         self.threads = threads_per_worker
@@ -92,6 +185,17 @@ class EmbeddedRunner(ClusterRunner):
         self.python = python
         self._clusters: dict[str, _Running] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        #: forks the clusters' processes with distributed imported (None: each process starts afresh)
+        self.zygote: _Zygote | None = _Zygote(python, self.log) if use_zygote else None
+
+    async def warm(self) -> None:
+        """Start the zygote now, so that the first cluster does not wait for its imports."""
+        if self.zygote is not None:
+            try:
+                await self.zygote.ensure()
+            except OSError as e:
+                self.log.warning("The Dask zygote could not be started (%s); processes start afresh", e)
+                self.zygote = None
 
     def _lock(self, cid: str) -> asyncio.Lock:
         return self._locks.setdefault(cid, asyncio.Lock())
@@ -136,6 +240,9 @@ class EmbeddedRunner(ClusterRunner):
             if running is None:
                 return
             procs = [p for _, p in running.workers.values()] + ([running.scheduler] if running.scheduler else [])
+            if running.scheduler is not None and running.scheduler.returncode not in (None, 0):
+                self.log.warning("The Dask scheduler of %s had ended (exit %s): %s", spec.id,
+                                 running.scheduler.returncode, _tail(running.directory / "scheduler.log"))
             await asyncio.gather(*(_terminate(p) for p in procs))
             shutil.rmtree(running.directory, ignore_errors=True)
         self._locks.pop(spec.id, None)
@@ -158,9 +265,16 @@ class EmbeddedRunner(ClusterRunner):
         running = self._clusters.get(spec.id)
         return running is not None and running.scheduler is not None and running.scheduler.returncode is None
 
+    def scheduler_exit(self, spec: ClusterSpec) -> int | None:
+        """The scheduler's exit status once it ended (0: it closed itself, idle), else None."""
+        running = self._clusters.get(spec.id)
+        return running.scheduler.returncode if running is not None and running.scheduler is not None else None
+
     async def stop_all(self) -> None:
         for cid in list(self._clusters):
             await self.stop(ClusterSpec(id=cid, user="", flavor=""))
+        if self.zygote is not None:
+            await self.zygote.close()
 
     # -- processes --------------------------------------------------------------------------------
     def _joined(self, running: _Running) -> set[int]:
@@ -177,6 +291,8 @@ class EmbeddedRunner(ClusterRunner):
         from distributed.security import Security
 
         run_as = self.run_as(spec.user)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.workdir, 0o711)  # each person's processes pass through to their own cluster's directory
         directory = self.workdir / spec.id
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         security = Security.temporary()
@@ -223,7 +339,19 @@ class EmbeddedRunner(ClusterRunner):
         extra = {}
         if run_as is not None and os.geteuid() == 0:
             extra = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
-        log = open(running.directory / f"{what}.log", "ab")
+        log_path = running.directory / f"{what}.log"
+        if self.zygote is not None and command[1] == "-m" and command[2].startswith(_CLI):
+            role = command[2][len(_CLI):]
+            try:
+                proc = await self.zygote.spawn({
+                    "role": role, "args": command[3:], "env": environment, "cwd": str(running.directory),
+                    "log": str(log_path), "uid": extra.get("user"), "gid": extra.get("group")})
+                self.log.info("Dask %s forked (pid %d)", what, proc.pid)
+                return proc
+            except (OSError, RuntimeError, asyncio.TimeoutError) as e:
+                self.log.warning("The Dask zygote failed (%s); starting processes afresh", e)
+                self.zygote = None
+        log = open(log_path, "ab")
         try:
             proc = await asyncio.create_subprocess_exec(
                 *command, cwd=str(running.directory), env=environment, stdin=asyncio.subprocess.DEVNULL,
@@ -238,6 +366,13 @@ class EmbeddedRunner(ClusterRunner):
                          dashboard_url=f"http://127.0.0.1:{running.dashboard_port}"
                                        f"{DASHBOARD_PREFIX.format(id=spec.id)}",
                          tls=dict(running.tls))
+
+
+def _tail(path: Path, size: int = 1500) -> str:
+    try:
+        return path.read_bytes()[-size:].decode(errors="replace")
+    except OSError:
+        return "(no log)"
 
 
 async def _terminate(proc: asyncio.subprocess.Process, grace: float = 5.0) -> None:

@@ -173,7 +173,7 @@ class ClustersHandler(_ClusterBase):
             raise
         lifetime = limits.max_lifetime_hours * 3600
         idle = limits.idle_minutes * 60
-        server = body.get("server", "")
+        server = body.get("server")  # None: made from outside a notebook server, tied to none
         range_ = (adaptive["minimum"], adaptive["maximum"]) if adaptive else None
 
         def create(a):

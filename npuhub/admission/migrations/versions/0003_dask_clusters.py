@@ -23,7 +23,7 @@ def upgrade():
         sa.Column("name", sa.String(255), nullable=False),
         sa.Column("flavor", sa.String(63), nullable=False),
         sa.Column("groups", sa.JSON, nullable=False),
-        sa.Column("server", sa.String(255), nullable=False),
+        sa.Column("server", sa.String(255)),
         sa.Column("wanted", sa.Integer, nullable=False),
         sa.Column("adaptive_min", sa.Integer),
         sa.Column("adaptive_max", sa.Integer),
