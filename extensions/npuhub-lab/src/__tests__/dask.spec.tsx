@@ -74,6 +74,11 @@ describe('Dask workers in the panel', () => {
     expect(el.querySelector('.jp-npuhub-dask')).toBeNull();
   });
 
+  it("does not count a cluster's scheduler and workers as more sessions in the status bar", () => {
+    const el = render(<StatusText state={stateOf(status({ me: me({ holdings }) }))} trans={trans} />);
+    expect(el.querySelector('.jp-npuhub-status-slice')!.textContent).toBe('1/4 Ascend 910B');
+  });
+
   it("never shows a worker as this server's slice in the status bar", () => {
     const workersOnly = holdings.slice(1);
     const el = render(

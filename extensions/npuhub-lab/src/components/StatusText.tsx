@@ -38,7 +38,8 @@ export function StatusText(props: IStatusTextProps): JSX.Element {
     const { me, server_name } = state.status;
     const holding = holdingHere(me, server_name);
     if (holding) {
-      const others = me.holdings.length - 1;
+      // a Dask cluster's scheduler and workers are the panel's to list, not "more" sessions here
+      const others = me.holdings.filter(h => !h.cluster && h !== holding).length;
       parts.push(
         <span key="slice" className="jp-npuhub-status-slice">
           {others > 0
