@@ -132,7 +132,7 @@ def test_the_dask_sidebars_new_makes_an_npuhub_cluster_the_panel_shows(stack, la
     new.wait_for(timeout=POLL_TIMEOUT_MS)
     new.click()
     # the service admitted it: one quarter worker, in the NPU panel with its dashboard
-    page.locator('.jp-SideBar [data-id="npuhub-lab-panel"]').click()
+    page.locator(".jp-npuhub-status").click()  # opens the NPU panel (its sidebar tab would toggle it)
     workers = page.locator("#npuhub-lab-panel .jp-npuhub-cluster .jp-npuhub-cluster-workers")
     from playwright.sync_api import TimeoutError as PlaywrightTimeout  # here: without it, `chromium` says so
 
