@@ -170,3 +170,29 @@ def test_a_cancel_during_a_restart_is_sent_again_until_the_service_is_back():
             asyncio.run(lab_client_of(server.url, restart_wait=1).cancel("r-1"))
     assert failed.value.reason == "service_restarting" and 2 <= len(server.asked) <= 3
     assert time.monotonic() - started < 3
+
+
+# -- the hub's refusals of a share, as sentences (the ones a real hub gives are in test_labext_shares.py) -----
+from npuhub_lab.sharing import ShareClient  # noqa: E402
+
+
+def share_client_of(url: str) -> ShareClient:
+    settings = NPUHubLab(service_url="", hub_api_url=f"{url}/hub/api", user="student1", api_token="server-token")
+    return ShareClient(settings)
+
+
+@pytest.mark.parametrize("answer, status, reason, words", [
+    (Answer.json(404, {"status": 404, "message": "No such server: student1/"}), 404, "share_server_unknown",
+     "does not know this server (student1/default)"),
+    (Answer.json(500, {"status": 500, "message": "Unhandled error"}), 502, "hub_error", "(HTTP 500): Unhandled error"),
+    (Answer.hub_page(503), 502, "hub_error", "(HTTP 503): -"),
+    (Answer.json(400, {"status": 400, "message": "1 validation error"}), 400, "hub_error", "1 validation error"),
+])
+def test_what_else_the_hub_answers_is_a_sentence_with_its_status(answer, status, reason, words):
+    with ScriptedServer(answer) as server:
+        with pytest.raises(UpstreamError) as failed:
+            asyncio.run(share_client_of(server.url).grant("user", "student2"))
+    assert server.asked == [("POST", "/hub/api/shares/student1/")]
+    body = failed.value.body()
+    assert (failed.value.status, body["reason"]) == (status, reason)
+    assert words in body["message"]["en"] and body["message"]["zh"], body
