@@ -6,7 +6,10 @@ Two hubs on loopback, each with the Node proxy, in the same run:
   admitting every start through the service (``InstantNPUSpawner``: submit,
   follow, grant of a ¼ NPU slice; a stop releases it);
 - plain:   JupyterHub with its DummyAuthenticator and the same spawner without
-  npuhub (``InstantSpawner``).
+  npuhub (``InstantSpawner``), its database as JupyterHub makes it;
+- plain+wal: the same, its SQLite database in WAL mode as npuhub's hub has it
+  (``npuhub.sqlite_wal``): what remains between it and npuhub is npuhub's own
+  cost (sign-in's groups and roles, the admission round trips, the service).
 Neither starts a JupyterLab (``benchmarks/instant_spawner.py``): what is
 measured is the hub's and the service's cost. For each N (100, 300, 1,000)
 the participants arrive evenly over 60 s; each, like a browser: opens the
@@ -58,6 +61,7 @@ SITE = {
 }
 
 PLAIN_HEADER = "from npuhub.embedded.hub import proxy_command\n"
+WAL_LINES = "from npuhub.sqlite_wal import wal_for_every_sqlite_database\nwal_for_every_sqlite_database()\n"
 
 
 def plain_config(data: Path) -> str:
@@ -212,7 +216,7 @@ def run(stack: Stack, names: list[str], window: float, limit: float) -> dict:
 def line(r: dict) -> str:
     cpu = " ".join(f"{k}={v:.1f}" for k, v in r["cpu"].items())
     fails = ", ".join(f"{k}: {v}" for k, v in r["failures"].items()) or "none"
-    return (f"{r['hub']:>7} N={r['n']:>5} in {r['window']:>3.0f}s  ready {r['ready']:>5}  "
+    return (f"{r['hub']:>9} N={r['n']:>5} in {r['window']:>3.0f}s  ready {r['ready']:>5}  "
             f"p50 {r['p50'] or 0:6.2f}s p95 {r['p95'] or 0:6.2f}s max {r['max'] or 0:6.2f}s  "
             f"{r['rate']:6.1f} ready/s  429 retried {r['retried_429']:>4}  failures: {fails}  CPU s: {cpu}")
 
@@ -237,29 +241,35 @@ def main() -> None:
           f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="npuhub-burst-") as tmp:
         tmp = Path(tmp)
-        (tmp / "plain" / "data").mkdir(parents=True)
+        for name in ("plain", "plain-wal"):
+            (tmp / name / "data").mkdir(parents=True)
         (tmp / "npuhub").mkdir()
-        hubs = [Hub(tmp / "plain", SITE, plain_config(tmp / "plain" / "data"), header=PLAIN_HEADER),
-                Hub(tmp / "npuhub", SITE, npuhub_config(total))]
+        hubs = {"plain": Hub(tmp / "plain", SITE, plain_config(tmp / "plain" / "data"), header=PLAIN_HEADER),
+                "plain+wal": Hub(tmp / "plain-wal", SITE, plain_config(tmp / "plain-wal" / "data"),
+                                 header=PLAIN_HEADER + WAL_LINES),
+                "npuhub": Hub(tmp / "npuhub", SITE, npuhub_config(total))}
         results = []
         try:
-            stacks = {"plain": Stack("plain", hubs[0].start()), "npuhub": Stack("npuhub", hubs[1].start())}
+            stacks = {name: Stack(name, hub.start()) for name, hub in hubs.items()}
             first = 1
             plan = [(n, args.window) for n in args.sizes] + [(args.saturation, 0.0)]
             for n, window in plan:
                 names = [f"student{i}" for i in range(first, first + n)]
                 first += n
-                for name in ("plain", "npuhub"):  # the same people, plain first, one after the other
-                    result = run(stacks[name], names, window, args.limit)
-                    results.append(result)
-                    print(line(result), flush=True)
-                plain, npu = results[-2], results[-1]
-                print(f"{'':>7} npuhub/plain: p50 {ratio(npu['p50'], plain['p50'])}, "
-                      f"p95 {ratio(npu['p95'], plain['p95'])}, rate {ratio(npu['rate'], plain['rate'])}, "
-                      f"hub+service CPU {ratio(npu['cpu']['hub'] + npu['cpu'].get('service', 0), plain['cpu']['hub'])}",
-                      flush=True)
+                runs = {}
+                for name in stacks:  # the same people on each hub, one hub after the other
+                    runs[name] = run(stacks[name], names, window, args.limit)
+                    results.append(runs[name])
+                    print(line(runs[name]), flush=True)
+                npu = runs["npuhub"]
+                for base in ("plain", "plain+wal"):
+                    plain = runs[base]
+                    print(f"{'':>9} npuhub/{base}: p50 {ratio(npu['p50'], plain['p50'])}, "
+                          f"p95 {ratio(npu['p95'], plain['p95'])}, rate {ratio(npu['rate'], plain['rate'])}, "
+                          f"hub+service CPU {ratio(npu['cpu']['hub'] + npu['cpu'].get('service', 0), plain['cpu']['hub'])}",
+                          flush=True)
         finally:
-            for hub in hubs:
+            for hub in hubs.values():
                 hub.stop()
         print(json.dumps(results))
 

@@ -100,6 +100,10 @@ def configure(c, *, embedded: bool = False, spawner_class: str | None = None,
     public_url = public_url or site.auth.public_url or os.environ.get("NPUHUB_PUBLIC_URL") or "http://127.0.0.1:8000"
 
     c.JupyterHub.default_url = "/hub/home"
+    # the hub's own SQLite database (and the workshops'): WAL, still fsynced at each commit (npuhub.sqlite_wal)
+    from .sqlite_wal import wal_for_every_sqlite_database
+
+    wal_for_every_sqlite_database()
     # every hub answer (pages, the workshop pages, the REST API, errors): never taken for another type
     settings = config_dict(c.JupyterHub, "tornado_settings")
     settings["headers"] = {"X-Content-Type-Options": "nosniff", **settings.get("headers", {})}
