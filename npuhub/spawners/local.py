@@ -24,7 +24,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from traitlets import Any, Bool, Enum, Unicode, default
+from traitlets import Bool, Enum, Unicode, default
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner, set_user_setuid
 from jupyterhub.utils import maybe_future
@@ -121,14 +121,6 @@ class LocalNPUSpawner(NPUSpawnerMixin, SimpleLocalProcessSpawner):
         "",
         config=True,
         help="Where the labs' folders are kept (``<labs root>/<lab>``). Empty: ``labs`` beside ``work_root``.",
-    )
-    group_mapping = Any(
-        None,
-        config=True,
-        help="""The site's group mapping (``npuhub.groups.GroupMapping``), which tells labs from other groups;
-        None: the default mapping (labs are the groups named ``lab-...``). npuhub's hub configuration sets it
-        from the site file's ``auth.groups``.
-        """,
     )
     cgroup_v2_parent = Unicode(
         "",

@@ -16,7 +16,7 @@ import uuid
 from contextlib import aclosing
 from html import escape
 
-from traitlets import Float, Unicode, default
+from traitlets import Any, Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from jupyterhub.spawner import SpawnException
@@ -106,6 +106,15 @@ class NPUSpawnerMixin(LoggingConfigurable):
         Empty: derived from ``admission_url``; set it where servers reach the
         service by another address than the hub does (another network, a
         cluster-internal name).
+        """,
+    )
+
+    group_mapping = Any(
+        None,
+        config=True,
+        help="""The site's group mapping (``npuhub.groups.GroupMapping``), which tells labs from other groups;
+        None: the default mapping (labs are the groups named ``lab-...``). npuhub's hub configuration sets it
+        from the site file's ``auth.groups``.
         """,
     )
 
