@@ -18,6 +18,8 @@ from support.service_stack import PREFIX
 
 pytestmark = pytest.mark.integration
 
+#: The tests that reach the check of the owner's groups, which asks the service.
+WITH_SERVICE = {"test_share_with_a_person_and_my_group_then_revoke", "test_refusals_are_sentences_in_both_languages"}
 #: The scopes of student1's default server's token, as npuhub's spawners ask for them (npuhub.sharing),
 #: narrowed to her default server as JupyterHub narrows them.
 SERVER_SCOPES = ("custom:npuhub:use", "access:servers!server=student1/", "shares!server=student1/",
@@ -30,10 +32,15 @@ def sharing_hub(service_hub):
 
 
 @pytest.fixture
-def lab_options(sharing_hub, lab_service):
-    """The server part of student1's default server: the service, the hub's API, her name, her server's token."""
-    return {"service_url": f"{lab_service.url}{PREFIX}",
-            "hub_api_url": f"http://127.0.0.1:{sharing_hub.hub_port}/hub/api",
+def lab_options(request, sharing_hub):
+    """The server part of student1's default server: the service, the hub's API, her name, her server's token.
+
+    The service (which knows her groups) only for the tests that share: the others never get that far.
+    """
+    service = "http://127.0.0.1:9/services/npuhub/"  # nothing listens there
+    if request.node.name in WITH_SERVICE:
+        service = f"{request.getfixturevalue('lab_service').url}{PREFIX}"
+    return {"service_url": service, "hub_api_url": f"http://127.0.0.1:{sharing_hub.hub_port}/hub/api",
             "user": "student1", "api_token": sharing_hub.token("student1", SERVER_SCOPES)}
 
 
