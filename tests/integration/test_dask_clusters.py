@@ -10,13 +10,16 @@ Unix account, with her slice's devices in their environment.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pwd
+import re
 import textwrap
 import time
 
 import pytest
+from tornado.httpclient import HTTPClientError
 
 from support.kernels import Kernel
 from support.osusers import AS_ROOT
@@ -39,11 +42,12 @@ def stack(tmp_path_factory):
         s = EmbeddedStack(tmp_path_factory.mktemp("dask"), SITE).start()
     yield s
     s.stop()
-    assert not _cluster_processes(), "a Dask process outlived `npuhub up`"
+    assert not _cluster_processes(s), "a Dask process outlived `npuhub up`"
 
 
-def _cluster_processes() -> list[int]:
-    """Dask schedulers and workers of any embedded cluster: processes working in a cluster's directory."""
+def _cluster_processes(stack) -> list[int]:
+    """The stack's Dask schedulers and workers: processes working in a cluster directory under its data dir
+    (other stacks on this machine may run clusters of their own)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -51,7 +55,7 @@ def _cluster_processes() -> list[int]:
                 cwd = os.readlink(f"/proc/{entry}/cwd")
             except OSError:
                 continue
-            if "/dask-clusters/dc-" in cwd:
+            if cwd.startswith(f"{stack.data_dir}/dask-clusters/dc-"):
                 found.append(int(entry))
     return found
 
@@ -73,6 +77,19 @@ def run_json(kernel: Kernel, code: str, timeout: float = 120) -> dict:
     outcome = kernel.run(textwrap.dedent(code), timeout)
     assert outcome.error is None and not outcome.died, outcome
     return json.loads(outcome.stdout.strip().splitlines()[-1])
+
+
+async def first_ws_message(url: str, cookies, token: str) -> str:
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    cookie = "; ".join(f"{c.name}={c.value}" for c in cookies)
+    conn = await websocket_connect(HTTPRequest(url, headers={"Cookie": cookie}, request_timeout=30),
+                                   subprotocols=["bokeh", token])
+    try:
+        return str(await asyncio.wait_for(conn.read_message(), 30))
+    finally:
+        conn.close()
 
 
 def wait_for(fn, timeout=30.0, what="a condition"):
@@ -131,6 +148,13 @@ def test_a_student_computes_on_her_cluster_and_nobody_else_reaches_it(stack):
         other = stack.session("student2")
         denied = other.http.get(stack.base_url + made["link"], timeout=60)
         assert denied.status_code == 403 and "someone else" in denied.text and "另一个人" in denied.text
+        # bokeh's websocket through the hub: the owner's is answered by the scheduler's dashboard, another's is 403
+        token = re.search(r'"token":"([^"]+)"', page.text).group(1)
+        ws_url = stack.base_url.replace("http", "ws", 1) + made["link"] + "/ws"
+        assert '"msgtype": "ACK"' in asyncio.run(first_ws_message(ws_url, owner.http.cookies, token))
+        with pytest.raises(HTTPClientError) as refused:
+            asyncio.run(first_ws_message(ws_url, other.http.cookies, token))
+        assert refused.value.code == 403
         # nor can she list it, see it, or get its scheduler's address or certificate
         assert service(stack, token2, "GET", "/clusters").json()["clusters"] == []
         seen = service(stack, token2, "GET", f"/clusters/{cid}")
@@ -174,7 +198,7 @@ def test_a_student_computes_on_her_cluster_and_nobody_else_reaches_it(stack):
     pool = service(stack, token1, "GET", "/pool").json()
     assert pool["models"][0]["held"] == "0"
     assert not [h for h in service(stack, token1, "GET", "/me").json()["holdings"] if h.get("cluster")]
-    assert not _cluster_processes()
+    assert not _cluster_processes(stack)
 
 
 def test_a_stopped_server_takes_its_clusters_with_it(stack):
@@ -184,9 +208,10 @@ def test_a_stopped_server_takes_its_clusters_with_it(stack):
     try:
         made = run_json(kernel, """
             import json, npuhub.dask
-            cluster = npuhub.dask.cluster(workers=1)
-            print(json.dumps({"id": cluster.id}))
+            cluster = npuhub.dask.NPUCluster()  # dask-labextension's "New": the site's defaults (2 workers)
+            print(json.dumps({"id": cluster.id, "wanted": cluster.refresh()["workers"]["wanted"]}))
         """)
+        assert made["wanted"] == 2
     finally:
         kernel.shutdown()
     cid = made["id"]
@@ -198,4 +223,4 @@ def test_a_stopped_server_takes_its_clusters_with_it(stack):
                     and v, timeout=30, what="the cluster to close")
     assert view["reason"] == "server_stopped" and "notebook server" in view["message"]["en"]
     assert service(stack, token, "GET", "/pool").json()["models"][0]["held"] == "0"
-    wait_for(lambda: not _cluster_processes(), timeout=15, what="the cluster's processes to end")
+    wait_for(lambda: not _cluster_processes(stack), timeout=15, what="the cluster's processes to end")

@@ -150,8 +150,8 @@ def test_partial_grant_waits_in_the_queue_and_only_the_owner_sees_it(start_servi
     assert lab.get(f"/requests/{cid}-s").json()["state"] == "released"
 
 
-def test_refusals_are_sentences_and_hold_nothing(start_service, shared_site):
-    service = start_service(site=shared_site)
+def test_refusals_are_sentences_and_a_spent_budget_closes_the_cluster(start_service, shared_site):
+    service = start_service(site=shared_site, grace=1.0)
     student = service.client("student1")
     r = student.post("/clusters", {"flavor": "npu-quarter", "workers": 2})  # her limit is a quarter
     assert r.status_code == 409 and r.json()["reason"] == "share_limit"
@@ -164,6 +164,18 @@ def test_refusals_are_sentences_and_hold_nothing(start_service, shared_site):
     assert r.status_code == 400
     assert student.get("/me").json()["holdings"] == []
     assert student.get("/clusters").json()["clusters"] == []
+
+    # her one quarter as a worker; then her budget is spent: warned, then the whole cluster is closed
+    r = student.post("/clusters", {"workers": 1})
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    taken = service.client("admin").post("/accounts/user:student1/adjustments",
+                                         {"device_hours": "-5", "reason": "test: spend the budget"})
+    assert taken.status_code == 201, taken.text
+    view = wait_for(lambda: (v := student.get(f"/clusters/{cid}").json())["state"] == "closed" and v,
+                    what="the cluster closed for the spent budget")
+    assert view["reason"] == "budget_spent" and "budget is spent" in view["message"]["en"]
+    assert student.get("/me").json()["holdings"] == [] and processes_of(cid) == []
 
 
 def test_a_restart_of_the_service_closes_its_clusters_once(start_service, shared_site, tmp_path):

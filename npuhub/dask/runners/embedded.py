@@ -61,6 +61,9 @@ class RunAs:
 @dataclass
 class _Running:
     directory: Path
+    #: the processes' logs: the service's own directory (0700), out of the person's reach, so that a file she
+    #: plants where a log would go (a link to another file) is never opened by the service
+    logs: Path
     port: int
     dashboard_port: int
     tls: dict
@@ -242,9 +245,10 @@ class EmbeddedRunner(ClusterRunner):
             procs = [p for _, p in running.workers.values()] + ([running.scheduler] if running.scheduler else [])
             if running.scheduler is not None and running.scheduler.returncode not in (None, 0):
                 self.log.warning("The Dask scheduler of %s had ended (exit %s): %s", spec.id,
-                                 running.scheduler.returncode, _tail(running.directory / "scheduler.log"))
+                                 running.scheduler.returncode, _tail(running.logs / "scheduler.log"))
             await asyncio.gather(*(_terminate(p) for p in procs))
             shutil.rmtree(running.directory, ignore_errors=True)
+            shutil.rmtree(running.logs, ignore_errors=True)
         self._locks.pop(spec.id, None)
 
     async def ready_workers(self, spec: ClusterSpec) -> int:
@@ -305,7 +309,10 @@ class EmbeddedRunner(ClusterRunner):
             os.chmod(path, 0o700 if path.is_dir() else 0o600)
             if run_as is not None:
                 os.chown(path, run_as.uid, run_as.gid)
-        return _Running(directory=directory, port=_free_port(), dashboard_port=_free_port(),
+        logs = self.workdir / f"{spec.id}.logs"
+        logs.mkdir(exist_ok=True, mode=0o700)
+        os.chmod(logs, 0o700)
+        return _Running(directory=directory, logs=logs, port=_free_port(), dashboard_port=_free_port(),
                         tls={"ca": pem, "cert": pem, "key": key}, run_as=run_as)
 
     def _tls_args(self, running: _Running) -> list[str]:
@@ -339,7 +346,7 @@ class EmbeddedRunner(ClusterRunner):
         extra = {}
         if run_as is not None and os.geteuid() == 0:
             extra = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
-        log_path = running.directory / f"{what}.log"
+        log_path = running.logs / f"{what}.log"
         if self.zygote is not None and command[1] == "-m" and command[2].startswith(_CLI):
             role = command[2][len(_CLI):]
             try:
@@ -351,7 +358,7 @@ class EmbeddedRunner(ClusterRunner):
             except (OSError, RuntimeError, asyncio.TimeoutError) as e:
                 self.log.warning("The Dask zygote failed (%s); starting processes afresh", e)
                 self.zygote = None
-        log = open(log_path, "ab")
+        log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600), "ab")
         try:
             proc = await asyncio.create_subprocess_exec(
                 *command, cwd=str(running.directory), env=environment, stdin=asyncio.subprocess.DEVNULL,

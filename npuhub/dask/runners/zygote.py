@@ -37,7 +37,7 @@ def _child(cmd: dict) -> None:
     """In the forked child: become the person, take the command's environment, run the command line."""
     code = 1
     try:
-        log = os.open(cmd["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log = os.open(cmd["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(log, 1)
