@@ -182,19 +182,19 @@ print(json.dumps({"factory": dask.config.get("labextension.factory"), "root": os
 """
 
 
-def test_the_dask_sidebars_new_button_makes_npuhub_clusters_in_a_real_server(one_device_stack):
-    """dask-labextension in a real server of the stack: its cluster factory is npuhub's (npuhub/data/singleuser/dask)."""
+def test_the_dask_sidebar_in_a_real_server_is_configured_for_npuhub_clusters(one_device_stack):
+    """dask-labextension in a real server of the stack: its server part answers, and the factory its "New" calls
+    is npuhub's (npuhub/data/singleuser/dask, through DASK_ROOT_CONFIG)."""
     import json
 
     from support.kernels import run_in_kernel
 
     stack = one_device_stack
     assert stack.spawn("student3", "cpu").status_code in (201, 202)
+    student = stack.session("student3")
+    token = student.api("POST", "/users/student3/tokens", json={"note": "dask sidebar test"}).json()["token"]
     try:
         stack.admin.wait_for_server("student3")
-        student = stack.session("student3")
-        token = student.api("POST", "/users/student3/tokens", json={"note": "dask sidebar test"}).json()["token"]
-        # the sidebar's server extension answers in her server (its cluster list, empty)
         r = student.http.get(f"{stack.base_url}/user/student3/dask/clusters",
                              headers={"Authorization": f"token {token}"}, timeout=60)
         assert r.status_code == 200 and r.json() == [], r.text
@@ -203,3 +203,39 @@ def test_the_dask_sidebars_new_button_makes_npuhub_clusters_in_a_real_server(one
         assert seen["root"].endswith("singleuser/dask")
     finally:
         stop(stack, "student3")
+
+
+def test_the_dask_sidebars_new_button_makes_an_npuhub_cluster_under_her_quota(one_device_stack):
+    """The sidebar's "New" (``PUT /dask/clusters``, what its button sends) in a real server: NPUCluster() with no
+    arguments, i.e. the site's defaults (2 workers of her default flavor, a quarter each; a teacher may hold a
+    whole device), admitted by the service; the sidebar's close closes it there."""
+    stack = one_device_stack
+    assert stack.spawn("teacher1", "cpu").status_code in (201, 202)
+    teacher = stack.session("teacher1")
+    token = teacher.api("POST", "/users/teacher1/tokens", json={"note": "dask sidebar test"}).json()["token"]
+    sidebar = f"{stack.base_url}/user/teacher1/dask/clusters"
+    headers = {"Authorization": f"token {token}"}
+    service = f"{stack.base_url}/services/npuhub/api/v1/clusters"
+    try:
+        stack.admin.wait_for_server("teacher1")
+        r = teacher.http.put(sidebar, headers=headers, timeout=180)
+        assert r.status_code == 200, r.text
+        model = r.json()
+        mine = teacher.http.get(service, headers=headers, timeout=30).json()
+        clusters = mine["clusters"] if isinstance(mine, dict) else mine
+        assert [c["user"] for c in clusters] == ["teacher1"], mine
+        cluster = clusters[0]
+        assert cluster["state"] in ("starting", "running") and cluster["workers"]["wanted"] == 2, cluster
+        assert model["dashboard_link"].endswith(f"/services/npuhub/dask/{cluster['id']}/status"), model
+
+        r = teacher.http.delete(f"{sidebar}/{model['id']}", headers=headers, timeout=60)
+        assert r.status_code in (200, 204), r.text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = teacher.http.get(f"{service}/{cluster['id']}", headers=headers, timeout=30).json()["state"]
+            if state == "closed":
+                break
+            time.sleep(0.5)
+        assert state == "closed"
+    finally:
+        stop(stack, "teacher1")

@@ -78,6 +78,8 @@ def test_names_labels_and_templates_of_an_awkward_id_and_user():
 
 
 def test_the_runner_follows_the_sites_spawner_type():
-    site = replace(load_site_config(), spawner=SpawnerConfig("kubernetes", {"namespace": "jupyter"}))
+    site = replace(load_site_config(), spawner=SpawnerConfig("kubernetes", {"namespace": "jupyter",
+                                                                            "image": "registry.test/lab:1"}))
     runner = runner_for(site, kubeconfig="/nonexistent/kubeconfig")
     assert isinstance(runner, KubernetesRunner) and runner.namespace == "jupyter"
+    assert runner.image == "registry.test/lab:1"  # a flavor without an image runs the site's, as servers do

@@ -21,7 +21,7 @@ from kubernetes_asyncio import client
 from dask_kubernetes.operator.validation import validate_cluster_name
 from npuhub.dask.runners.base import ClusterSpec, WorkerGrant
 from npuhub.dask.runners.kube_objects import CLUSTERS, GROUP, VERSION, WORKER_GROUPS, cluster_name
-from npuhub.dask.runners.kubernetes import RBAC, KubernetesRunner
+from npuhub.dask.runners.kubernetes import RBAC, DaskClusterError, KubernetesRunner
 from support.dask_crd import crd_errors, pod_specs
 from support.kube_emulator import RUNS, EmulatedNode
 
@@ -115,9 +115,12 @@ async def test_a_cluster_is_created_scaled_by_placement_and_deleted_with_the_ser
         # start: the DaskCluster, its scheduler running (the emulated operator's and kubelet's work)
         endpoints = await runner.start(SPEC)
         assert endpoints.scheduler_address == f"tls://{name}-scheduler.npuhub.svc.cluster.local:8786"
+        assert endpoints.dashboard_url == (f"http://{name}-scheduler.npuhub.svc.cluster.local:8787"
+                                           f"/services/npuhub/dask/{SPEC.id}")
         # the cluster's own certificate: for the owner's client (Endpoints.tls) and, from its Secret, its pods
         assert "BEGIN CERTIFICATE" in endpoints.tls["cert"] and "PRIVATE KEY" in endpoints.tls["key"]
-        secret = custom.api_client.sanitize_for_serialization(await core.read_namespaced_secret(f"{name}-tls", "npuhub"))
+        secret = custom.api_client.sanitize_for_serialization(
+            await core.read_namespaced_secret(f"{name}-tls", "npuhub"))
         kubernetes_validate.validate({k: secret[k] for k in ("apiVersion", "kind", "type", "stringData")} | {
             "metadata": {"name": f"{name}-tls", "labels": secret["metadata"]["labels"]}}, "1.33", strict=True)
         cluster = await custom.get_namespaced_custom_object(GROUP, VERSION, "npuhub", CLUSTERS, name)
@@ -142,16 +145,18 @@ async def test_a_cluster_is_created_scaled_by_placement_and_deleted_with_the_ser
         # scale: 3 workers, 2 slices counted on node 1 and 1 on node 2 -> two placement groups
         await runner.scale(SPEC, [grant(1, "npu-node-1"), grant(2, "npu-node-1"), grant(3, "npu-node-2")])
         assert sorted((await groups()).values()) == [1, 2]
-        for group in (await custom.list_namespaced_custom_object(GROUP, VERSION, "npuhub", WORKER_GROUPS,
-                                                                 label_selector="npuhub.io/dask-cluster=c0ffee01"))["items"]:
-            check_object("daskworkergroup", {"apiVersion": group["apiVersion"], "kind": group["kind"], "spec": group["spec"],
-                                             "metadata": {k: group["metadata"][k] for k in ("name", "namespace", "labels",
-                                                                                            "annotations")}})
+        listed = await custom.list_namespaced_custom_object(GROUP, VERSION, "npuhub", WORKER_GROUPS,
+                                                            label_selector="npuhub.io/dask-cluster=c0ffee01")
+        for group in listed["items"]:
+            meta = {k: group["metadata"][k] for k in ("name", "namespace", "labels", "annotations")}
+            check_object("daskworkergroup", {"apiVersion": group["apiVersion"], "kind": group["kind"],
+                                             "spec": group["spec"], "metadata": meta})
             limits = group["spec"]["worker"]["spec"]["containers"][0]["resources"]["limits"]
             assert limits == {RESOURCE: "1", "cpu": "4", "memory": "16G"}
         assert await eventually("3 workers ready", lambda: _equals(runner.ready_workers(SPEC), 3)) == 3
         nodes = await worker_nodes()
-        assert sorted(nodes.values()) == ["npu-node-1", "npu-node-1", "npu-node-2"], nodes  # where the pool counted them
+        # each worker on the node the pool counted its slice on
+        assert sorted(nodes.values()) == ["npu-node-1", "npu-node-1", "npu-node-2"], nodes
 
         # one of node 1's slices released: that group shrinks, the other is untouched
         await runner.scale(SPEC, [grant(1, "npu-node-1"), grant(3, "npu-node-2")])
@@ -165,7 +170,8 @@ async def test_a_cluster_is_created_scaled_by_placement_and_deleted_with_the_ser
         assert runner.scheduler_alive(SPEC)
 
         # the scheduler's container ends (its --idle-timeout, or a crash): the runner says so, the service closes
-        scheduler_pod = (await core.list_namespaced_pod("npuhub", label_selector="dask.org/component=scheduler")).items[0]
+        scheduler_pod = (await core.list_namespaced_pod(
+            "npuhub", label_selector="dask.org/component=scheduler")).items[0]
         emulated_cluster.crash(scheduler_pod.metadata.name)
 
         async def ended():
@@ -219,3 +225,58 @@ async def _sorted_values(awaitable, expected):
 
 async def _empty(awaitable):
     return not (await awaitable).items
+
+
+@pytest.mark.parametrize("emulated_cluster", [{"images": {IMAGE: RUNS}}], indirect=True)
+async def test_with_the_operator_down_a_start_gives_up_in_one_sentence_and_leaves_nothing(emulated_cluster):
+    """The operator's CRDs are there but the operator does not run (no emulated operator here): nobody marks the
+    DaskCluster Running. After ``start_timeout`` the person is told in both languages, and the DaskCluster, its
+    Secret and its NetworkPolicy are deleted again: nothing of a cluster that cannot start stays."""
+    runner = KubernetesRunner(lambda: api_client(emulated_cluster.url), namespace="npuhub", start_timeout=2,
+                              poll_interval=0.2)
+    try:
+        with pytest.raises(DaskClusterError) as refused:
+            await runner.start(SPEC)
+        assert "did not start within 2 seconds" in refused.value.text.en and "2 秒内没有启动" in refused.value.text.zh
+        for path in ("/apis/kubernetes.dask.org/v1/namespaces/npuhub/daskclusters", "/api/v1/namespaces/npuhub/secrets",
+                     "/apis/networking.k8s.io/v1/namespaces/npuhub/networkpolicies"):
+            assert emulated_cluster.api("GET", path).json()["items"] == [], path
+    finally:
+        await runner.close()
+
+
+async def test_the_emulator_serves_daskclusters_as_the_api_server_does(emulated_cluster):
+    """The emulator's custom resource (what the runner and the emulated operator rely on): create, get, list by
+    label, watch, merge-patch, delete, through kubernetes_asyncio's CustomObjectsApi."""
+    from kubernetes_asyncio import watch
+
+    from npuhub.dask.runners.kube_objects import daskcluster
+
+    api = client.CustomObjectsApi(await api_client(emulated_cluster.url, "the-test-looking"))
+    try:
+        seen = []
+
+        async def watching():
+            async with watch.Watch().stream(api.list_namespaced_custom_object, GROUP, VERSION, "npuhub", CLUSTERS,
+                                            timeout_seconds=3) as stream:
+                async for event in stream:
+                    seen.append((event["type"], (event["object"].get("status") or {}).get("phase")))
+        watcher = asyncio.create_task(watching())
+        await asyncio.sleep(0.5)
+        body = daskcluster(SPEC, "npuhub")
+        # (kmock answers a create with 200, a real API server with 201, which the client alone parses: read it back)
+        await api.create_namespaced_custom_object(GROUP, VERSION, "npuhub", CLUSTERS, body)
+        name = body["metadata"]["name"]
+        got = await api.get_namespaced_custom_object(GROUP, VERSION, "npuhub", CLUSTERS, name)
+        assert got["spec"] == body["spec"] and got["metadata"]["uid"] and got["metadata"]["resourceVersion"]
+        listed = await api.list_namespaced_custom_object(GROUP, VERSION, "npuhub", CLUSTERS,
+                                                         label_selector="npuhub.io/user=someone-else")
+        assert listed["items"] == []
+        await api.patch_namespaced_custom_object(GROUP, VERSION, "npuhub", CLUSTERS, name,
+                                                 {"status": {"phase": "Running"}},
+                                                 _content_type="application/merge-patch+json")
+        await api.delete_namespaced_custom_object(GROUP, VERSION, "npuhub", CLUSTERS, name)
+        await watcher
+        assert seen[0] == ("ADDED", None) and ("MODIFIED", "Running") in seen and seen[-1][0] == "DELETED", seen
+    finally:
+        await api.api_client.close()

@@ -23,8 +23,15 @@ container as a REAL process: ``jupyterhub-singleuser`` (JupyterLab) bound to
 a loopback address of its own (127.x.y.z, the pod's IP) on the pod's
 ``notebook-port``, so the hub's proxy reaches a real server. Other images in
 the catalogue exit with a given code, or never finish downloading; an image
-not in it fails to pull (ErrImagePull, then ImagePullBackOff). Each pod's
-volume claims are directories under the emulator's work directory.
+not in it fails to pull (ErrImagePull, then ImagePullBackOff). ``RUNS`` images
+(and a ``dask ...`` command in the lab image) run a stand-in process that keeps
+running. Each pod's volume claims are directories under the emulator's work
+directory.
+
+The dask-kubernetes operator's ``daskclusters`` and ``daskworkergroups`` are
+served like any resource (create, get, list, watch, merge-patch, delete), and
+``EmulatedCluster(..., dask_operator=True)`` runs an emulated operator beside
+the kubelet (kube_emulator_dask.py) that makes their pods.
 
 There is no real scheduling, no admission beyond the quota above, no garbage
 collection, no resourceVersion resumption: it checks how npuhub uses the API,
@@ -453,6 +460,8 @@ class EmulatedKubelet:
         run.log.parent.mkdir(parents=True, exist_ok=True)
         env.update(PATH=os.environ.get("PATH", ""), HOME=str(home),
                    JUPYTER_CONFIG_PATH=str(package_files.files("npuhub") / "data" / "singleuser"))
+        if kind == LAB and (container.get("args") or [""])[0] == "dask":
+            kind = RUNS  # a Dask scheduler or worker in the lab image (the dask-kubernetes runner's pods)
         if kind == LAB:
             args = container.get("args") or container.get("command") or ["jupyterhub-singleuser"]
             cmd = [sys.executable, "-m", "jupyterhub.singleuser", *args[1:]]

@@ -1,4 +1,4 @@
-"""An emulated dask-kubernetes operator for the Kubernetes API emulator (kube_emulator.py): a stand-in, not the operator.
+"""An emulated dask-kubernetes operator for the Kubernetes API emulator (kube_emulator.py): a stand-in.
 
 No operator can run here (no cluster; the real one is a kopf process that
 needs one). This plays, over the emulator's HTTP API, the few things the

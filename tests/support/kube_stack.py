@@ -65,7 +65,13 @@ class KubeStack(EmbeddedStack):
         self.cluster = cluster
 
     def start(self, timeout: float = 60) -> "KubeStack":
-        with mock.patch.dict(os.environ, {"KUBECONFIG": str(self.cluster.kubeconfig)}):
+        env = {"KUBECONFIG": str(self.cluster.kubeconfig)}
+        # the service (its Dask clusters) talks to the same emulated cluster as the hub's spawner; the hub gives
+        # the services it starts only their own environment, so it is told on its command line
+        args = os.environ.get("NPUHUB_SERVICE_ARGS", "")
+        if "kubeconfig" not in args:
+            env["NPUHUB_SERVICE_ARGS"] = f"{args} --NPUHubService.kubeconfig={self.cluster.kubeconfig}".strip()
+        with mock.patch.dict(os.environ, env):
             return super().start(timeout)
 
     def service(self, path: str, **params) -> dict:

@@ -31,7 +31,8 @@ def runner_for(site: "SiteConfig", *, kubeconfig: str = "", **embedded_options: 
         from .kubernetes import KubernetesRunner
 
         return KubernetesRunner(lambda: load_kube_client(kubeconfig),
-                                namespace=site.spawner.kubernetes.get("namespace"))
+                                namespace=site.spawner.kubernetes.get("namespace"),
+                                image=site.spawner.kubernetes.get("image"))
     from .embedded import EmbeddedRunner  # owner: the embedded runner (real distributed processes)
 
     return EmbeddedRunner(**embedded_options)

@@ -108,8 +108,10 @@ def scheduler_address(name: str, namespace: str) -> str:
     return f"tls://{name}-scheduler.{namespace}.svc.cluster.local:{SCHEDULER_PORT}"
 
 
-def dashboard_url(name: str, namespace: str) -> str:
-    return f"http://{name}-scheduler.{namespace}.svc.cluster.local:{DASHBOARD_PORT}"
+def dashboard_url(name: str, namespace: str, cluster_id: str) -> str:
+    """The scheduler's dashboard, under the path the service proxies it at (as the embedded runner's)."""
+    return (f"http://{name}-scheduler.{namespace}.svc.cluster.local:{DASHBOARD_PORT}"
+            f"{DASHBOARD_PREFIX.format(id=cluster_id)}")
 
 
 def _quantity_cpu(cpu: Any) -> str:
@@ -177,7 +179,7 @@ def _tls_args() -> list[str]:
 
 
 def _worker_template(spec: ClusterSpec, launch: dict, namespace: str) -> dict:
-    """The worker group's ``worker`` part (``metadata`` and ``spec``, no replicas) for a worker started on ``launch``."""
+    """A worker group's ``worker`` part (``metadata``, ``spec``; no replicas) for a worker started on ``launch``."""
     env = {k: v for k, v in (launch.get("env") or {}).items() if k not in PER_GRANT_ENV}
     cpu = float(launch.get("cpu") or 1)
     name = cluster_name(spec)

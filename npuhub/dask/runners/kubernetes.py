@@ -45,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -72,6 +73,8 @@ RBAC = frozenset({
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 MERGE_PATCH = "application/merge-patch+json"
+#: KubeNPUSpawner's default image, for a site that names none
+DEFAULT_IMAGE = "quay.io/jupyter/base-notebook:latest"
 
 
 def default_namespace(configured: str | None = None) -> str:
@@ -96,9 +99,11 @@ class KubernetesRunner(ClusterRunner):
     """Runs each cluster as the dask-kubernetes operator's objects (see the module's docstring)."""
 
     def __init__(self, api_factory: Callable[[], Awaitable[client.ApiClient]], namespace: str | None = None, *,
-                 start_timeout: float = 300.0, poll_interval: float = 1.0, network_policies: bool = True,
-                 log: logging.Logger | None = None):
+                 image: str | None = None, start_timeout: float = 300.0, poll_interval: float = 1.0,
+                 network_policies: bool = True, log: logging.Logger | None = None):
         self.api_factory = api_factory
+        #: the image of a flavor that names none: the site's (``spawner.kubernetes.image``), as for servers
+        self.image = image or DEFAULT_IMAGE
         #: a NetworkPolicy per cluster: only its own pods, its owner's servers and the service reach it
         self.network_policies = network_policies
         self.namespace = default_namespace(namespace)
@@ -124,7 +129,11 @@ class KubernetesRunner(ClusterRunner):
         return client.CustomObjectsApi(await self._client())
 
     # -- the contract --------------------------------------------------------------------------------
+    def _with_image(self, spec: ClusterSpec) -> ClusterSpec:
+        return spec if spec.image else replace(spec, image=self.image)
+
     async def start(self, spec: ClusterSpec) -> Endpoints:
+        spec = self._with_image(spec)
         name = cluster_name(spec)
         api = await self._custom()
         tls = await self._tls(spec)
@@ -141,10 +150,13 @@ class KubernetesRunner(ClusterRunner):
             self.log.info("DaskCluster %s/%s created for %s", self.namespace, name, spec.user)
         except ApiException as e:
             if e.status != 409:  # 409: it exists (a start retried): wait for it as it is
-                raise DaskClusterError(_text("dask_cluster_refused"), f"{e.status} {e.reason}") from e
+                await self.stop(spec)  # nothing of a cluster that cannot be is left (its Secret, its policy)
+                # 404: the API does not know DaskCluster: the operator's CRDs are not installed
+                key = "dask_operator_missing" if e.status == 404 else "dask_cluster_refused"
+                raise DaskClusterError(_text(key), f"{e.status} {e.reason}") from e
         self._ended.discard(spec.id)
         await self._wait_running(spec, name)
-        return Endpoints(scheduler_address(name, self.namespace), dashboard_url(name, self.namespace), tls)
+        return self._endpoints(spec, tls)
 
     async def adopt(self, spec: ClusterSpec) -> Endpoints | None:
         """After the service restarted: the cluster's endpoints if its DaskCluster and certificate are still there."""
@@ -161,9 +173,10 @@ class KubernetesRunner(ClusterRunner):
         tls = tls_of_secret((await self._client()).sanitize_for_serialization(secret))
         if (obj.get("metadata") or {}).get("deletionTimestamp") or tls is None:
             return None
-        return Endpoints(scheduler_address(name, self.namespace), dashboard_url(name, self.namespace), tls)
+        return self._endpoints(spec, tls)
 
     async def scale(self, spec: ClusterSpec, workers: list[WorkerGrant]) -> None:
+        spec = self._with_image(spec)
         api = await self._custom()
         wanted = worker_groups(spec, self.namespace, workers)
         have = {g["metadata"]["name"]: g for g in await self._groups(spec)}
@@ -186,6 +199,10 @@ class KubernetesRunner(ClusterRunner):
                     _content_type=MERGE_PATCH)
         for name in set(have) - set(wanted):
             await self._delete(WORKER_GROUPS, name)
+
+    async def stop_all(self) -> None:
+        """The service stops: its clusters go on running (the next leader adopts them); the API client closes."""
+        await self.close()
 
     async def stop(self, spec: ClusterSpec) -> None:
         for group in await self._groups(spec):
@@ -236,6 +253,10 @@ class KubernetesRunner(ClusterRunner):
         except ApiException as e:
             if e.status != 404:  # already gone: stop is idempotent
                 raise
+
+    def _endpoints(self, spec: ClusterSpec, tls: dict[str, str]) -> Endpoints:
+        name = cluster_name(spec)
+        return Endpoints(scheduler_address(name, self.namespace), dashboard_url(name, self.namespace, spec.id), tls)
 
     async def _tls(self, spec: ClusterSpec) -> dict[str, str]:
         """The cluster's certificate: a new one in its Secret, or the one a start before this one made."""
@@ -300,9 +321,13 @@ def _ready(pod) -> bool:
 _TEXTS = {
     "dask_cluster_refused": Text("集群拒绝创建 Dask 集群，请联系管理员。",
                                  "The cluster refused to create the Dask cluster; please tell the centre's staff."),
+    "dask_operator_missing": Text("集群中没有安装 Dask operator（dask-kubernetes），暂时不能创建 Dask 集群，请联系管理员。",
+                                  "The Dask operator (dask-kubernetes) is not installed in the cluster, so no Dask "
+                                  "cluster can be made; please tell the centre's staff."),
     "dask_cluster_gone": Text("Dask 集群在启动时被删除了。", "The Dask cluster was deleted while it started."),
     "dask_cluster_timeout": Text("Dask 集群的调度器在 {seconds} 秒内没有启动，已删除。",
-                                 "The Dask cluster's scheduler did not start within {seconds} seconds; it was removed."),
+                                 "The Dask cluster's scheduler did not start within {seconds} seconds; "
+                                 "it was removed."),
 }
 
 
