@@ -427,8 +427,10 @@ def add_commands(commands) -> None:
     cancel.add_argument("request", metavar="REQUEST_ID", help="the request's id (npuhub queue shows it)")
 
     from .announce import add_announce
+    from .workshop import add_workshop
 
     add_announce(commands, _leaf, common, _moment)
+    add_workshop(commands, _leaf, common, _moment)
 
     _leaf(commands, "pool", pool_show, common, help="occupancy of the pool by device model, node and device",
           description="How much of each device model is held, free, reserved and waited for, and how full each "

@@ -10,7 +10,7 @@ from tornado import web
 
 from jupyterhub.apihandlers.base import APIHandler
 
-from .handlers import FORM_FIELDS, Teaching
+from .handlers import FORM_FIELDS, Teaching, TeachingRefused
 from .policy import WorkshopError, utcnow
 
 __all__ = ["api_handlers"]
@@ -25,12 +25,18 @@ def api_handlers() -> list[tuple]:
 
 class _API(Teaching, APIHandler):
     def refuse(self, error: WorkshopError) -> None:
-        """A policy refusal as JSON: the reason and the sentence in both languages."""
+        """A policy refusal as JSON, shaped as the npuhub service's: the reason and the sentence in both languages."""
         self.set_status(error.status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps({"status": error.status, "reason": error.reason,
-                                "message": str(error.text),
-                                "text": {"zh": error.text.zh, "en": error.text.en}}, ensure_ascii=False))
+        self.finish(json.dumps({"status": error.status, "reason": error.reason, "error": str(error.text),
+                                "message": {"zh": error.text.zh, "en": error.text.en}}, ensure_ascii=False))
+
+    def write_error(self, status_code, **kwargs):
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        if isinstance(exc, TeachingRefused):
+            self.clear()
+            return self.refuse(exc.error)
+        return super().write_error(status_code, **kwargs)
 
     def view(self, workshop, names=None) -> dict:
         row = self.row(workshop, names or {})
@@ -88,3 +94,11 @@ class WorkshopAPIHandler(_API):
         people, counts = await self.participant_view(workshop)
         self.finish(json.dumps({**self.view(workshop), "now": utcnow().isoformat().replace("+00:00", "Z"),
                                 "summary": counts, "participants": people}, ensure_ascii=False))
+
+    @web.authenticated
+    async def delete(self, code):
+        """Revoke: the workshop ends now (its reservation too); its guests are removed within a minute."""
+        workshop = self.find_workshop(code)
+        await self.revoke(workshop)
+        self.set_status(204)
+        self.finish()

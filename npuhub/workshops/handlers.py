@@ -66,6 +66,14 @@ def _api_handlers() -> list[tuple]:
     return api_handlers()
 
 
+class TeachingRefused(web.HTTPError):
+    """A teacher's request refused by policy: pages show the sentence, the API answers it as the service does."""
+
+    def __init__(self, error: WorkshopError):
+        super().__init__(error.status, "%s", str(error.text))
+        self.error = error
+
+
 class Teaching:
     """What teachers' pages and the API share: who may act for which group comes from the caller's scopes."""
 
@@ -100,16 +108,16 @@ class Teaching:
     def require_teacher(self) -> list[str]:
         groups = self.taught_groups()
         if not groups:
-            raise web.HTTPError(403, "%s", str(MESSAGES["not_a_teacher"]))
+            raise TeachingRefused(WorkshopError("not_a_teacher", status=403))
         return groups
 
     def find_workshop(self, code: str) -> Workshop:
         """The workshop of a code the teacher may manage; 404 or 403 otherwise."""
         workshop = self.workshops.workshop_store.get(normalize_code(code))
         if workshop is None:
-            raise web.HTTPError(404, "%s", str(MESSAGES["workshop_not_found"]))
+            raise TeachingRefused(WorkshopError("workshop_not_found", status=404))
         if not self.may_teach(workshop.group):
-            raise web.HTTPError(403, "%s", str(MESSAGES["not_teacher_of_group"].format(group=workshop.group)))
+            raise TeachingRefused(WorkshopError("not_teacher_of_group", status=403, group=workshop.group))
         return workshop
 
     def row(self, workshop: Workshop, names: dict[str, Text]) -> dict:
@@ -146,6 +154,17 @@ class Teaching:
         """The guests' page with the code filled in, as people reach the hub."""
         host = f"{self.request.protocol}://{self.request.host}"
         return host + self.url("join") + "?" + urlencode({"code": format_code(code)})
+
+    async def revoke(self, workshop: Workshop) -> None:
+        """End the workshop now: no more guests, its reservation's slices free, its guests removed soon."""
+        self.workshops.workshop_store.revoke(workshop.code, by=self.current_user.name, now=utcnow())
+        self.log.info("%s revoked workshop code %s (%s)", self.current_user.name, workshop.code,
+                      workshop.group)
+        if workshop.reservation_id and workshop.revoked_at is None:
+            await self.workshops.workshop_menus.cancel_reservation(workshop.reservation_id)
+        cleanup = self.workshops.workshop_cleanup
+        if cleanup is not None:  # now rather than at its next tick; failures are its to retry and log
+            cleanup.run_soon()
 
     async def participant_view(self, workshop: Workshop) -> tuple[list[dict], dict]:
         """Each participant's state and the workshop's counts; the service's part left out if it is away."""
@@ -275,12 +294,7 @@ class RevokeHandler(_TeacherPage):
     @web.authenticated
     async def post(self, code):
         workshop = self.find_workshop(code)
-        self.workshops.workshop_store.revoke(workshop.code, by=self.current_user.name, now=utcnow())
-        self.log.info("%s revoked workshop code %s (%s)", self.current_user.name, workshop.code,
-                      workshop.group)
-        cleanup = self.workshops.workshop_cleanup
-        if cleanup is not None:  # now rather than at its next tick; failures are its to retry and log
-            cleanup.run_soon()
+        await self.revoke(workshop)
         self.redirect(self.url("workshops", workshop.code), status=303)
 
 

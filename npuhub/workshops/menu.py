@@ -69,6 +69,8 @@ class WorkshopMenus:
 
     async def cancel_reservation(self, reservation_id: str) -> None:
         """End a reservation (a workshop that could not be made); a failure is the service's to time out."""
+        if self.client is None:
+            return
         try:
             await self.client.delete(f"/reservations/{reservation_id}")
         except (ServiceUnreachable, Refusal):

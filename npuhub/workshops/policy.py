@@ -353,7 +353,7 @@ class Materials:
 
     def folder(self) -> str:
         """The folder nbgitpuller makes in the home directory: the repository's name."""
-        return self.repo.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+        return self.repo.rstrip("/").rsplit("/", 1)[-1]  # as nbgitpuller names it
 
     def link(self, hub_prefix: str = "/hub/") -> str:
         """The nbgitpuller link through the hub (``/hub/user-redirect/git-pull?...``), for anyone's server."""

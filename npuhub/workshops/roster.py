@@ -20,7 +20,7 @@ _HEADERS = {"id", "username", "user", "student_id", "university_id", "学号", "
 
 
 def parse_roster(text: str, normalize=str.lower) -> list[str]:
-    """University IDs from a CSV (first column; a header row such as ``id`` or ``学号`` is skipped) or one per line.
+    """University IDs from a CSV (first column; header rows such as ``id`` or ``学号`` are skipped) or one per line.
 
     Blank lines and repeats are dropped; names go through ``normalize`` (the
     authenticator's ``normalize_username``), as they will be at sign-in.
@@ -32,7 +32,7 @@ def parse_roster(text: str, normalize=str.lower) -> list[str]:
         if not cells:
             continue
         value = cells[0].lstrip("\ufeff")
-        if line == 1 and value.lower() in _HEADERS:
+        if value.lower() in _HEADERS:  # a CSV's header row (a file pasted below typed IDs has it mid-way)
             continue
         if not _ID.match(value):
             raise WorkshopError("roster_invalid", line=line, value=value[:40], max=64)

@@ -488,3 +488,23 @@ def test_the_hub_takes_the_flavors_from_the_service_never_from_the_site_file(tmp
     finally:
         stack.config.write_text(site)
         stack.stop()
+
+
+def test_the_page_takes_a_roster_file_materials_and_a_budget(stack):
+    teacher = signed_in(stack, "teacher1")
+    page = teacher.http.get(teacher.url("/hub/workshops"), timeout=30)
+    fields = {"group": "course-demo", "starts_at": "", "ends_at": in_a_while(hours=1), "flavor": "",
+              "max_guests": "", "roster": "student7", "reserve": "", "budget_hours": "7.5",
+              "materials_repo": "https://git.example.edu/ai101/notebooks", "materials_branch": "week-2",
+              "materials_path": "", "_xsrf": hidden_xsrf(page.text)}
+    r = teacher.http.post(teacher.url("/hub/workshops"), data=fields, allow_redirects=False, timeout=30,
+                          files={"roster_file": ("ai101.csv", "学号,姓名\nstudent8,李四\nstudent9,王五\n", "text/csv")})
+    assert r.status_code == 303, r.text[:2000]
+    shown = teacher.http.get(teacher.url(r.headers["location"]), timeout=30).text
+    assert "/ Roster</span>: 3" in shown and "7.5 设备时 / device-hours" in shown
+    assert "git-pull?repo=https%3A%2F%2Fgit.example.edu%2Fai101%2Fnotebooks&amp;branch=week-2" in shown
+    assert shown.count('<tr data-user="student') == 3 and 'data-state="not_signed_in"' in shown
+    # a count to reserve without a flavor is refused on the page, in both languages
+    fields.update(reserve="5", _xsrf=hidden_xsrf(page.text))
+    refused(teacher.http.post(teacher.url("/hub/workshops"), data=fields, timeout=30), 400, "reserve_invalid",
+            "需要选择一个规格", "with a flavor chosen")

@@ -57,3 +57,24 @@ def test_the_schema_is_made_once_and_reused(db_url):
     again = WorkshopStore(db_url)  # a hub restart: the migration is a no-op, the code is still there
     assert again.get(code).created_at == now
     again.close()
+
+
+def test_a_workshop_keeps_its_roster_materials_reservation_and_budget(db_url):
+    from npuhub.workshops.roster import parse_budget, parse_materials, parse_roster
+
+    now = utcnow()
+    store = WorkshopStore(db_url)
+    made = store.create(group="course-demo", starts_at=now, ends_at=now + timedelta(hours=1), created_by="teacher1",
+                        now=now, flavor="npu-eighth", roster=parse_roster("学号\nS001\ns002\nS001\n"),
+                        materials=parse_materials("https://git.example.edu/ai101", "week-1", "lab/tree/ai101"),
+                        reserved_count=40, budget_hours=parse_budget("12.5"))
+    store.set_reservation(made.code, "res-1")
+    again = WorkshopStore(db_url).get(made.code)  # another engine: what the database kept
+    assert again.materials.repo == "https://git.example.edu/ai101" and again.materials.branch == "week-1"
+    assert (again.reserved_count, again.reservation_id, again.budget_hours) == (40, "res-1", "25/2")
+    assert store.roster(made.code) == ["s001", "s002"]
+    assert [w.code for w in store.open_for("s002", now)] == [made.code]
+    assert store.open_for("s002", now + timedelta(hours=2)) == []
+    assert store.open_for("s003", now) == []
+    store.revoke(made.code, by="teacher1", now=now)
+    assert store.open_for("s001", now) == []
