@@ -145,6 +145,7 @@ def test_the_dask_sidebars_new_makes_an_npuhub_cluster_the_panel_shows(stack, la
                              f"dialogs: {page.locator('.jp-Dialog').all_inner_texts()!r}\n"
                              f"service: {service}\n{stack.log()}") from None
     link = page.locator("#npuhub-lab-panel .jp-npuhub-cluster a.jp-npuhub-dashboard")
+    assert page.locator(".jp-npuhub-status .jp-npuhub-status-dask").inner_text() == "Dask 1/1 workers"
     page.screenshot(path=screenshot_dir / "lab-npu-dask.png")
     # the same cluster at the service: student1's, made by her server's NPUCluster()
     service = f"{stack.base_url}/services/npuhub/api/v1"

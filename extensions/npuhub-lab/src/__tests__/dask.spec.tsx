@@ -74,9 +74,16 @@ describe('Dask workers in the panel', () => {
     expect(el.querySelector('.jp-npuhub-dask')).toBeNull();
   });
 
-  it("does not count a cluster's scheduler and workers as more sessions in the status bar", () => {
+  it("does not count a cluster's scheduler and workers as more sessions in the status bar, but says Dask", () => {
     const el = render(<StatusText state={stateOf(status({ me: me({ holdings }) }))} trans={trans} />);
     expect(el.querySelector('.jp-npuhub-status-slice')!.textContent).toBe('1/4 Ascend 910B');
+    expect(el.querySelector('.jp-npuhub-status-dask')!.textContent).toBe('Dask 2/2 workers');
+    const waiting = render(
+      <StatusText state={stateOf(status({ me: me({ holdings }), clusters: [cluster()] }))} trans={trans} />
+    );
+    expect(waiting.querySelector('.jp-npuhub-status-dask')!.textContent).toBe('Dask 4/8 workers');
+    const none = render(<StatusText state={stateOf(status({ me: me({ holdings: [request()] }) }))} trans={trans} />);
+    expect(none.querySelector('.jp-npuhub-status-dask')).toBeNull();
   });
 
   it("never shows a worker as this server's slice in the status bar", () => {

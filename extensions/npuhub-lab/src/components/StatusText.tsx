@@ -3,6 +3,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
 import { State } from '../tokens';
+import { clustersOf } from './DaskClusters';
 import {
   holdingHere,
   mainAccount,
@@ -57,6 +58,16 @@ export function StatusText(props: IStatusTextProps): JSX.Element {
           className={`jp-npuhub-status-quota${level === 'ok' ? '' : ' jp-npuhub-warn'}`}
         >
           {quotaText(account, trans)}
+        </span>
+      );
+    }
+    const clusters = clustersOf(state.status.clusters, me.holdings);
+    if (clusters.length > 0) {
+      const running = clusters.reduce((n, c) => n + c.workers.running, 0);
+      const wanted = clusters.reduce((n, c) => n + c.workers.wanted, 0);
+      parts.push(
+        <span key="dask" className="jp-npuhub-status-dask">
+          {trans.__('Dask %1/%2 workers', running, wanted)}
         </span>
       );
     }
