@@ -99,7 +99,8 @@ class ShareClient:
         if kind == "group" and self.groups is not None:
             mine = await self.groups()
             if mine is not None and name not in mine:
-                raise UpstreamError(403, "share_group_not_allowed", sentence("share_group_not_allowed", name=name))
+                raise UpstreamError(403, "share_group_not_allowed",
+                                    sentence("share_group_not_allowed", name=name))
         code, body = await self._call("POST", self._url(), {kind: name})
         if code != 200:
             raise self._failure(code, body, kind=kind, name=name)
@@ -149,11 +150,13 @@ class ShareClient:
         if code == 403 and "read:users:name" in message:
             return UpstreamError(403, "share_users_not_allowed")
         if code == 403 and "read:groups:name" in message:
-            return UpstreamError(403, "share_group_not_allowed", sentence("share_group_not_allowed", name=name))
+            return UpstreamError(403, "share_group_not_allowed",
+                                 sentence("share_group_not_allowed", name=name))
         if code in (401, 403):
             return UpstreamError(403, "share_not_allowed")
         if code == 404:
             return UpstreamError(404, "share_server_unknown",
-                                 sentence("share_server_unknown", user=self.owner, server=self.server or "default"))
+                                 sentence("share_server_unknown", user=self.owner,
+                                          server=self.server or "default"))
         return UpstreamError(400 if code < 500 else 502, "hub_error",
                              sentence("hub_error", status=code, detail=message[:200] or "-"))
