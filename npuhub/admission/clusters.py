@@ -193,7 +193,13 @@ class ClusterBook:
                     excess.append(req.id)
             self.schedule()
         cluster.excess = excess
-        return excess
+        return list(excess)
+
+    def _cluster_request_ended(self, req: Request) -> None:
+        """A request of a cluster ended (by whatever means): it is no longer beyond what the cluster wants."""
+        cluster = self.clusters.get(req.cluster)
+        if cluster is not None and req.id in cluster.excess:
+            cluster.excess.remove(req.id)
 
     def mark_cluster(self, cluster_id: str, state: str, reason: str | None = None) -> None:
         cluster = self.clusters[cluster_id]

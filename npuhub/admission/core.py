@@ -507,6 +507,8 @@ class Admission(ReservationBook, Metering, NodeBook, ClusterBook):
         self._version += 1
         req.state, req.reason, req.ended_at, req.ended_by = state, reason, now, by
         self.dirty.add(req.id)
+        if req.cluster is not None:
+            self._cluster_request_ended(req)
 
     def _grant(self, req: Request, grant: Grant | None, now: float, reservation: str | None = None) -> None:
         if req.state is State.WAITING:

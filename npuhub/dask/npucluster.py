@@ -124,6 +124,10 @@ class NPUCluster(Cluster):
         """Want ``n`` workers; more are admitted like notebooks (they may wait), fewer are stopped."""
         if n is None:
             n = kwargs.get("workers") or kwargs.get("n") or 0
+        if self.asynchronous:  # dask-labextension awaits it: the HTTP call off the event loop
+            async def scaled():
+                self._view = await asyncio.to_thread(self._api.scale, self.id, workers=int(n))
+            return scaled()
         self._view = self._api.scale(self.id, workers=int(n))
 
     def adapt(self, minimum: int = 0, maximum: int | None = None, **kwargs):

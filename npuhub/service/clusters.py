@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from ..admission.clusters import Cluster, is_scheduler
+from ..admission.clusters import Cluster
 from ..admission.model import State
 from ..dask.runners.base import ClusterRunner, ClusterSpec, Endpoints, WorkerGrant
 from .engine import Engine
@@ -179,7 +179,7 @@ class ClusterManager:
             self._running[cid] = {g.request_id for g in grants}
             if excess:  # their processes are stopped: now their slices may go
                 def release(a):
-                    for rid in excess:
+                    for rid in list(excess):
                         if a.find(rid) is not None:
                             a.release(rid, "cluster_scaled_down")
                     a.clusters[cid].excess = []
@@ -283,11 +283,3 @@ class ClusterManager:
         adm = self.engine.adm
         if adm is not None and cid in adm.clusters:
             adm.touch_cluster(cid, self.clock())
-
-    # -- views -----------------------------------------------------------------------------------------
-    def requests_of(self, cid: str) -> list[str]:
-        return [r.id for r in self.engine.current().cluster_requests(cid)]
-
-    @staticmethod
-    def is_scheduler(req) -> bool:
-        return is_scheduler(req)

@@ -178,13 +178,36 @@ def test_refusals_are_sentences_and_a_spent_budget_closes_the_cluster(start_serv
     assert student.get("/me").json()["holdings"] == [] and processes_of(cid) == []
 
 
-def test_a_restart_of_the_service_closes_its_clusters_once(start_service, shared_site, tmp_path):
+def labextension_new(service, monkeypatch) -> str:
+    """dask-labextension's "New" with npuhub's factory (``NPUCluster()``, asynchronous), then a scale to 2."""
+    import asyncio
+
+    import dask
+
+    monkeypatch.setenv("NPUHUB_URL", service.hub.base_url + "/services/npuhub/")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", service.hub.token("labmember1"))
+    factory = {"module": "npuhub.dask", "class": "NPUCluster", "args": [], "kwargs": {}}
+
+    async def new() -> str:
+        # imported with a loop running: the module makes its cluster manager (and asks for the loop) on import
+        from dask_labextension.manager import make_cluster
+
+        cluster, adaptive = await make_cluster({"workers": 2})
+        assert adaptive is None and cluster.refresh()["workers"]["wanted"] == 2
+        await cluster.scale(2)
+        return cluster.id
+
+    with dask.config.set({"labextension.factory": factory}):
+        return asyncio.run(new())
+
+
+def test_a_restart_of_the_service_closes_its_clusters_once(start_service, shared_site, tmp_path, monkeypatch):
     db = f"sqlite:///{tmp_path / 'restart.sqlite'}"
     service = start_service(db, site=shared_site)
     lab = service.client("labmember1")
-    r = lab.post("/clusters", {"flavor": "npu-quarter", "workers": 2})
-    assert r.status_code == 201, r.text
-    cid = r.json()["id"]
+    cid = labextension_new(service, monkeypatch)
+    r = lab.get(f"/clusters/{cid}")
+    assert r.status_code == 200 and r.json()["flavor"] == "npu-quarter", r.text  # the site's default flavor
     wait_for(lambda: len(processes_of(cid)) == 3, what="the cluster's processes")
 
     service.kill()  # kill -9: the processes die with it (PR_SET_PDEATHSIG)

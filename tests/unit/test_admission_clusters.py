@@ -86,9 +86,9 @@ class ClusterMachine(RuleBasedStateMachine):
                 self.adm.scale_cluster(cid, workers)
             except Refused:
                 pass
-            excess = self.adm.clusters[cid].excess
-            for rid in excess:  # the service stops their processes, then releases them
+            for rid in list(self.adm.clusters[cid].excess):  # the service stops their processes, then releases
                 self.adm.release(rid, "cluster_scaled_down")
+            assert self.adm.clusters[cid].excess == []
         self._commit()
 
     @precondition(lambda self: self.created)

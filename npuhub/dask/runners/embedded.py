@@ -170,7 +170,7 @@ def _free_port() -> int:
 
 def _die_with_parent() -> None:  # runs in the child, after it took the person's uid
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: nothing graceful is left
     except (OSError, AttributeError):
         pass
 

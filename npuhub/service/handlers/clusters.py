@@ -104,7 +104,7 @@ class _ClusterBase(BaseHandler):
             raise APIError(503, "clusters_unavailable", message("cluster_dashboard_down", id="-"))
         return self.ctx.clusters
 
-    def find_cluster(self, id_or_name: str, *, for_change: bool = False) -> Cluster:
+    def find_cluster(self, id_or_name: str) -> Cluster:
         """Hers, by id or by the name of her newest open one; another's is 403 (operators may see it)."""
         caller = self.caller
         adm = self.engine.current()
@@ -201,10 +201,13 @@ class ClustersHandler(_ClusterBase):
 
 class ClusterHandler(_ClusterBase):
     def get(self, cluster_id: str):
-        self.send(self.owner_view(self.find_cluster(cluster_id)))
+        cluster = self.find_cluster(cluster_id)
+        if self.ctx.clusters is not None and cluster.user == self.caller.name and cluster.open:
+            self.ctx.clusters.touch(cluster.id)  # its owner is using it
+        self.send(self.owner_view(cluster))
 
     async def patch(self, cluster_id: str):
-        cluster = self.find_cluster(cluster_id, for_change=True)
+        cluster = self.find_cluster(cluster_id)
         if cluster.user != self.caller.name:
             raise APIError(403, "cluster_not_yours", message("cluster_not_yours"))
         body = self.json_body()
@@ -223,7 +226,7 @@ class ClusterHandler(_ClusterBase):
         self.send(view, 202 if view["workers"]["waiting"] else 200)
 
     async def delete(self, cluster_id: str):
-        cluster = self.find_cluster(cluster_id, for_change=True)
+        cluster = self.find_cluster(cluster_id)
         if cluster.open:
             await self.manager.close(cluster.id, "closed", by=self.caller.name)
             found = self.engine.read_store(self.engine.store.clusters, cluster_id=cluster.id, limit=1)
