@@ -51,6 +51,8 @@ TEMPLATES = str(Path(__file__).parent / "templates")
 SERVICE_SCOPES = ["list:users", "read:users:name", "read:users:groups", "read:groups", "read:servers",
                   "admin:servers"]
 
+#: Seconds the hub's pages keep the announcements before asking the service again (10; the tests shorten it).
+ANNOUNCEMENTS_REFRESH_ENV = "NPUHUB_ANNOUNCEMENTS_REFRESH"
 #: Seconds between two workshop clean-ups, when set (the tests shorten it).
 CLEANUP_INTERVAL_ENV = "NPUHUB_WORKSHOP_CLEANUP_INTERVAL"
 
@@ -435,7 +437,9 @@ def configure_service(c, *, data_dir: Path, site_file: str = "", embedded: bool 
     from .announcements.banner import HubBanner
 
     template_vars = config_dict(c.JupyterHub, "template_vars")
-    template_vars["npuhub_announcements"] = HubBanner(c.NPUSpawnerMixin.admission_url, spawner_token)
+    template_vars["npuhub_announcements"] = HubBanner(
+        c.NPUSpawnerMixin.admission_url, spawner_token,
+        max_age=float(os.environ.get(ANNOUNCEMENTS_REFRESH_ENV) or 10))
     c.JupyterHub.template_vars = template_vars
     roles = [r for r in config_list(c.JupyterHub, "load_roles")
              if r.get("name") not in ("npuhub-service", "npuhub-spawner")]

@@ -143,7 +143,7 @@ def test_hub_pages_show_current_announcements_without_a_restart(start_service, s
     course = r.json()["id"]
     assert admin.post("/announcements", {"text": "Maintenance", "ends": _at(hours=1), "scope": "all"}
                       ).status_code == 201
-    # the hub asks the service at most every 10 s: within that, every page shows the new banners
+    # the hub asks the service at most every second here (10 s by default): a page or two later, it shows them
     deadline = time.monotonic() + 15
     while len(_banners(student)) < 2 and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -81,6 +81,8 @@ class ServiceHub(EmbeddedStack):
             "NPUHUB_SITE_CONFIG": str(self.config),
             "NPUHUB_SERVICE_URL": f"http://127.0.0.1:{self.service_port}",
             "NPUHUB_SERVICE_API_TOKEN": self.service_token,
+            # the hub's pages ask for the announcements every second (10 s in production)
+            "NPUHUB_ANNOUNCEMENTS_REFRESH": "1",
         }
         with mock.patch.dict(os.environ, env):
             return super().start(timeout)
