@@ -46,6 +46,7 @@ bench: .venv/.installed
 	$(BIN)/python benchmarks/admission.py
 	$(BIN)/python benchmarks/status_reads.py
 	$(BIN)/python benchmarks/dask_cluster.py
+	$(BIN)/python benchmarks/workshop_burst.py
 	$(MAKE) replay
 
 # The workload replayer (benchmarks/replay): a few minutes; its plots need the `bench` extra (matplotlib).

@@ -32,12 +32,14 @@ def free_port() -> int:
 class Hub:
     """``jupyterhub -f <workdir>/jupyterhub_config.py`` with npuhub's embedded configuration and ``site``."""
 
-    def __init__(self, workdir: Path, site: dict, config: str):
+    def __init__(self, workdir: Path, site: dict, config: str, *,
+                 header: str = "from npuhub.embedded.hub import configure\nconfigure(c)\n"):
+        """``header``: the start of the hub's configuration (default: npuhub's embedded stack); ``config`` follows."""
         self.workdir, self.data_dir = workdir, workdir / "data"
         self.site_file = workdir / "npuhub.yaml"
         self.site_file.write_text(yaml.safe_dump(site, sort_keys=False))
         self.hub_config = workdir / "jupyterhub_config.py"
-        self.hub_config.write_text("from npuhub.embedded.hub import configure\nconfigure(c)\n" + config)
+        self.hub_config.write_text(header + config)
         self.port, self.hub_port, self.api_port = free_port(), free_port(), free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "hub.log"

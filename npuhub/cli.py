@@ -56,7 +56,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     devices = sum(n.devices for n in site.nodes)
     if site.auth.type == "demo":
         password, origin = _demo_password(data_dir)
-        sign_in = (f"  accounts:   student1..student40, labmember1..labmember3, teacher1, admin\n"
+        sign_in = (f"  accounts:   student1..student40, labmember1..labmember3, vision1..vision2, teacher1, admin\n"
                    f"  password:   {password}   ({origin})")
     else:
         password = ""

@@ -19,6 +19,7 @@ from typing import Iterable
 from jupyterhub.roles import get_default_roles
 
 from .group_rules import ClaimSource, Rule, claim_values, lookup_claim
+from .sharing import USER_SHARING_SCOPES
 
 __all__ = ["GroupMapping", "Kept", "normalize_group", "CUSTOM_SCOPES", "lookup_claim"]
 
@@ -195,7 +196,9 @@ class GroupMapping:
         roles = [dict(defaults["user"]),
                  {"name": "npuhub-user", "description": "Uses npuhub",
                   # access: signing in to the npuhub service from the browser (its OAuth)
-                  "scopes": ["custom:npuhub:use", "access:services!service=npuhub"]}]
+                  "scopes": ["custom:npuhub:use", "access:services!service=npuhub",
+                             # share her own servers (npuhub.sharing)
+                             *USER_SHARING_SCOPES]}]
         teacher = bool(set(groups) & self.teachers)
         lead = bool(set(groups) & self.lab_leads)
         for group in groups:

@@ -103,6 +103,10 @@ def configure(c, *, embedded: bool = False, spawner_class: str | None = None,
     public_url = public_url or site.auth.public_url or os.environ.get("NPUHUB_PUBLIC_URL") or "http://127.0.0.1:8000"
 
     c.JupyterHub.default_url = "/hub/home"
+    # the hub's own SQLite database (and the workshops'): WAL, still fsynced at each commit (npuhub.sqlite_wal)
+    from .sqlite_wal import wal_for_every_sqlite_database
+
+    wal_for_every_sqlite_database()
     # every hub answer (pages, the workshop pages, the REST API, errors): never taken for another type
     settings = config_dict(c.JupyterHub, "tornado_settings")
     settings["headers"] = {"X-Content-Type-Options": "nosniff", **settings.get("headers", {})}
@@ -111,6 +115,8 @@ def configure(c, *, embedded: bool = False, spawner_class: str | None = None,
     c.JupyterHub.spawner_class = spawner_class or SPAWNER_CLASSES[site.spawner.type]
     if site.spawner.type == "kubernetes":
         configure_kubernetes(c, site.spawner.kubernetes)
+    # which of a person's groups are labs (their shared folders, npuhub.labs): the sign-in's mapping
+    c.NPUSpawnerMixin.group_mapping = site.auth.groups
     shared = configure_isolation(c, site, data)
     configure_auth(c, site.auth, public_url.rstrip("/"), data)
     if shared and not site.isolation.allow_shared_os_user:
@@ -172,6 +178,10 @@ def configure_kubernetes(c, settings: dict) -> None:
         kube.pod_start_timeout = settings["pod_start_timeout"]
     if "unschedulable_grace" in settings:
         kube.unschedulable_grace = settings["unschedulable_grace"]
+    if "lab_storage_class" in settings:  # a volume per lab group (npuhub.labs)
+        kube.lab_storage_class = settings["lab_storage_class"]
+    if "lab_storage_capacity" in settings:
+        kube.lab_storage_capacity = settings["lab_storage_capacity"]
 
 
 class RefusalsWithoutTraceback(logging.Filter):
@@ -223,6 +233,8 @@ def configure_isolation(c, site: SiteConfig, data: Path) -> bool:
             mode = "shared"
     c.LocalNPUSpawner.isolation = mode
     c.LocalNPUSpawner.os_user_prefix = site.isolation.user_prefix
+    # the labs' shared folders (npuhub.labs): which groups are labs is the sign-in's mapping
+    c.LocalNPUSpawner.labs_root = str(data / "labs")
     limits = resource_limits()
     print(f"npuhub: CPU and memory of flavors enforced by: {limits.description}", file=sys.stderr, flush=True)
     if mode == "os-users":
@@ -233,6 +245,7 @@ def configure_isolation(c, site: SiteConfig, data: Path) -> bool:
 
     _private(data, 0o700)
     say(message("isolation_shared", user=pwd.getpwuid(os.geteuid()).pw_name))
+    say(message("labs_shared"))
     if site.auth.type != "demo" and not site.isolation.allow_shared_os_user:
         text = message("isolation_shared_refused", auth=site.auth.type.upper())
         fatal(f"{text.zh}\n{text.en}")

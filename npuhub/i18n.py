@@ -329,6 +329,17 @@ MESSAGES: dict[str, Text] = {
         "read everyone else's files and tokens. To give each person her own system user, run npuhub as root, "
         "with a data directory other accounts can pass through.",
     ),
+    "lab_volume_failed": Text(
+        "无法为实验室“{lab}”创建共享存储卷，服务器没有启动。请联系管理员。",
+        "The shared volume of the lab '{lab}' could not be made, so the server was not started. Please tell the "
+        "centre's staff.",
+    ),
+    "labs_shared": Text(
+        "注意：所有服务器都以同一个操作系统用户运行，实验室共享文件夹无法彼此隔离，因此不会创建。"
+        "要为每个实验室提供只有其成员能读取的文件夹，请以 root 运行 npuhub（每人独立的系统用户）。",
+        "Note: every server runs as the same OS user, so lab folders could not be kept apart, and none are made. "
+        "To give each lab a folder only its members can read, run npuhub as root (a system user per person).",
+    ),
     "isolation_shared_refused": Text(
         "拒绝启动：登录方式为 {auth}（真实用户），但所有服务器都以同一个操作系统用户运行。"
         "请以 root 运行 npuhub（每人独立的系统用户），或在站点文件中设置 isolation.allow_shared_os_user: true 以接受这一风险。",

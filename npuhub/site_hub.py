@@ -229,7 +229,7 @@ def parse_spawner(r: SiteReader, data: Any) -> SpawnerConfig:
     kind = r.choice(spawner.get("type", "local"), "spawner.type", SPAWNER_TYPES)
     k = r.mapping(spawner.get("kubernetes") or {}, "spawner.kubernetes",
                   {"namespace", "image", "storage_class", "storage_capacity", "home_mount_path",
-                   "pod_start_timeout", "unschedulable_grace"})
+                   "pod_start_timeout", "unschedulable_grace", "lab_storage_class", "lab_storage_capacity"})
     kube: dict = {}
     if "namespace" in k:
         kube["namespace"] = r.string(k["namespace"], "spawner.kubernetes.namespace", NAME_RE,
@@ -254,4 +254,10 @@ def parse_spawner(r: SiteReader, data: Any) -> SpawnerConfig:
         kube["pod_start_timeout"] = seconds
     if "unschedulable_grace" in k:
         kube["unschedulable_grace"] = r.number(k["unschedulable_grace"], "spawner.kubernetes.unschedulable_grace")
+    if "lab_storage_class" in k:  # a ReadWriteMany class: one volume per lab group, mounted in members' pods
+        kube["lab_storage_class"] = r.string(k["lab_storage_class"], "spawner.kubernetes.lab_storage_class")
+    if "lab_storage_capacity" in k:
+        kube["lab_storage_capacity"] = r.string(str(k["lab_storage_capacity"]),
+                                                "spawner.kubernetes.lab_storage_capacity", QUANTITY_RE,
+                                                "write a size like 100Gi")
     return SpawnerConfig(kind, kube)

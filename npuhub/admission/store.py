@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..pool import Grant
 from ..shares import format_share
 from ..site_config import SiteConfig
+from ..sqlite_wal import sqlite_durable_wal
 from . import tables as t
 from .clusters import Cluster
 from .core import Admission
@@ -55,21 +56,6 @@ def upgrade(engine: sa.Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def _sqlite_durable_wal(dbapi_connection, _record) -> None:
-    """SQLite in write-ahead-log mode, still fsynced at every commit (``synchronous=FULL``).
-
-    The default rollback journal syncs the journal and the database file at
-    every commit (about 4 ms each here); the log syncs one append (about
-    0.2 ms), and a commit that returned is as durable as before.
-    """
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-    finally:
-        cursor.close()
-
-
 class AdmissionStore:
     """Loads an Admission from the database and commits its changes."""
 
@@ -80,7 +66,7 @@ class AdmissionStore:
             engine_kwargs.setdefault("pool_pre_ping", True)
         self.engine = sa.create_engine(db_url, **engine_kwargs)
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_durable_wal)
+            sa.event.listen(self.engine, "connect", sqlite_durable_wal)
         self._upserts = _upsert_statements(self.engine.dialect.name)
         #: the meta rows as last committed (each is written only when it changes)
         self._meta_written: dict[str, str] = {}

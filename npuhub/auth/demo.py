@@ -1,4 +1,4 @@
-"""Demo accounts for the embedded stack only: 40 students, 3 lab members, a teacher and an admin."""
+"""Demo accounts for the embedded stack only: 40 students, 3 members of one lab and 2 of another, a teacher and an admin."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ __all__ = ["DemoAuthenticator", "demo_accounts", "EMBEDDED_ENV"]
 EMBEDDED_ENV = "NPUHUB_MODE"
 
 
-def demo_accounts(students: int = 40, lab_members: int = 3) -> dict[str, list[str]]:
-    """User name -> groups of every demo account."""
+def demo_accounts(students: int = 40, lab_members: int = 3, vision_members: int = 2) -> dict[str, list[str]]:
+    """User name -> groups of every demo account (a second lab, ``lab-vision``, shows that lab folders are apart)."""
     accounts = {f"student{i}": ["course-demo"] for i in range(1, students + 1)}
     accounts.update({f"labmember{i}": ["lab-demo"] for i in range(1, lab_members + 1)})
+    accounts.update({f"vision{i}": ["lab-vision"] for i in range(1, vision_members + 1)})
     accounts["teacher1"] = ["course-demo", "teachers"]
     accounts["admin"] = ["admins"]
     return accounts
@@ -44,6 +45,7 @@ class DemoAuthenticator(NPUHubAuthenticatorBase):
 
     students = Integer(40, config=True, help="How many demo students (student1..studentN) exist.")
     lab_members = Integer(3, config=True, help="How many demo lab members (labmember1..labmemberN) exist.")
+    vision_members = Integer(2, config=True, help="How many members of the second demo lab (vision1..visionN) exist.")
 
     @default("admin_users")
     def _default_admin_users(self):
@@ -61,7 +63,7 @@ class DemoAuthenticator(NPUHubAuthenticatorBase):
 
     @property
     def accounts(self) -> dict[str, list[str]]:
-        return demo_accounts(self.students, self.lab_members)
+        return demo_accounts(self.students, self.lab_members, self.vision_members)
 
     def check_allowed(self, username, authentication=None):
         return username in self.accounts

@@ -20,9 +20,9 @@ __all__ = ["configure", "proxy_command", "LOGIN_NOTICE"]
 
 LOGIN_NOTICE = (
     '<div class="alert alert-info" style="text-align:center">'
-    "演示账号：student1–student40、labmember1–labmember3、teacher1、admin，"
+    "演示账号：student1–student40、labmember1–labmember3、vision1–vision2、teacher1、admin，"
     "密码见启动 npuhub 的终端。<br>"
-    "Demo accounts: student1–student40, labmember1–labmember3, teacher1, admin; "
+    "Demo accounts: student1–student40, labmember1–labmember3, vision1–vision2, teacher1, admin; "
     "the password is printed in the terminal that started npuhub.</div>"
 )
 

@@ -23,7 +23,7 @@ import asyncio
 import copy
 import time
 
-from traitlets import Float, default
+from traitlets import Float, Unicode, default
 
 from kubernetes_asyncio.client.rest import ApiException
 from kubernetes_asyncio.client.models import V1Container, V1Volume, V1VolumeMount
@@ -31,7 +31,7 @@ from kubespawner import KubeSpawner
 from kubespawner.utils import get_k8s_model
 
 from .mixin import NPUHubSpawnError, NPUSpawnerMixin
-from .pod_spec import POD_TRAITS, grant_env, pod_settings
+from .pod_spec import POD_TRAITS, grant_env, lab_claim, lab_volumes, pod_settings, with_volumes
 from .pod_watch import PodNews, duration_text, failure_of_api_error, pod_news, stage_text
 from ..dask.runners.kube_objects import LABEL_USER, label_value
 from ..i18n import message
@@ -159,6 +159,10 @@ class WatchedKubeSpawner(KubeSpawner):
         return None
 
 
+def _mounts(value) -> list[dict]:
+    return [m for m in (value.values() if isinstance(value, dict) else value or []) if isinstance(m, dict)]
+
+
 def _unplaceable(pod: dict) -> bool:
     return any(c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable"
                for c in (pod.get("status") or {}).get("conditions") or [])
@@ -172,17 +176,67 @@ class KubeNPUSpawner(NPUSpawnerMixin, WatchedKubeSpawner):
     placement and image are laid over it at each start (``pod_spec.POD_TRAITS``).
     """
 
+    lab_storage_class = Unicode(
+        "",
+        config=True,
+        help="""The storage class of the labs' shared folders: one PersistentVolumeClaim per lab group
+        (ReadWriteMany: every member's pod mounts it, on whichever node), mounted in its members' pods only.
+        Empty: no lab folders. The site file's ``spawner.kubernetes.lab_storage_class`` sets it.
+        """,
+    )
+    lab_storage_capacity = Unicode(
+        "10Gi",
+        config=True,
+        help="The size each lab's claim asks for (``spawner.kubernetes.lab_storage_capacity``).",
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # the site's values, before any grant is laid over them
         self._configured = {name: copy.deepcopy(getattr(self, name)) for name in POD_TRAITS}
 
+    async def start(self):
+        # before the queue: a lab's claim that cannot be made must not cost a slice
+        await self._ensure_lab_claims()
+        return await super().start()
+
+    def labs(self) -> list[str]:
+        """The person's labs whose folders her pods mount (none without ``lab_storage_class``)."""
+        if not self.lab_storage_class:
+            return []
+        from ..labs import lab_groups
+
+        return lab_groups([g.name for g in self.user.groups], self.group_mapping)
+
+    def labs_mount_dir(self) -> str:
+        """``<home mount>/labs``: where each lab's folder appears."""
+        home = next((m.get("mountPath") for m in _mounts(self._configured["volume_mounts"])
+                     if m.get("name") == "home"), "/home/jovyan")
+        return f"{home.rstrip('/')}/labs"
+
+    async def _ensure_lab_claims(self) -> None:
+        for lab in self.labs():
+            body = lab_claim(lab, self.lab_storage_class, self.lab_storage_capacity)
+            try:
+                await self.api.create_namespaced_persistent_volume_claim(self.namespace, body)
+                self.log.info("Made the claim %s of the lab %s", body["metadata"]["name"], lab)
+            except ApiException as e:
+                if e.status == 409:  # it exists: the lab's folder, made at a member's first start
+                    continue
+                self.log.error("Cannot make the claim of the lab %s: %s %s", lab, e.status, e.reason)
+                raise NPUHubSpawnError.of("lab_volume_failed", message("lab_volume_failed", lab=lab),
+                                          status=500) from None
+
     def apply_launch(self, launch: dict) -> None:
-        """Set the pod's traits from the grant: the site's configuration with the grant laid over it."""
+        """Set the pod's traits from the grant: the site's configuration with the grant laid over it, her labs' folders."""
         for name, value in pod_settings(self._configured, launch).items():
             setattr(self, name, value)
         # whose server this is, as the Dask clusters' network policies name their owner (kube_objects)
         self.extra_labels = {**self.extra_labels, LABEL_USER: label_value(self.user.name)}
+        volumes, mounts = lab_volumes(self.labs(), self.labs_mount_dir())
+        if volumes:
+            self.volumes = with_volumes(self.volumes, volumes)
+            self.volume_mounts = with_volumes(self.volume_mounts, mounts)
 
     def npuhub_env(self) -> dict[str, str]:
         env = super().npuhub_env()

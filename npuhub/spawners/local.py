@@ -115,6 +115,19 @@ class LocalNPUSpawner(NPUSpawnerMixin, SimpleLocalProcessSpawner):
         account and its home, her working directory (os-users only), as KubeSpawner removes her volume.
         """,
     )
+    lab_folders = Bool(
+        True,
+        config=True,
+        help="""Give each person a shared folder per lab group she is in (``~/labs/<lab>``), that other labs
+        cannot read (``os-users`` only: with one OS user for everyone, folders cannot be kept apart and none
+        are made). See ``npuhub.labs``.
+        """,
+    )
+    labs_root = Unicode(
+        "",
+        config=True,
+        help="Where the labs' folders are kept (``<labs root>/<lab>``). Empty: ``labs`` beside ``work_root``.",
+    )
     cgroup_v2_parent = Unicode(
         "",
         config=True,
@@ -173,7 +186,8 @@ class LocalNPUSpawner(NPUSpawnerMixin, SimpleLocalProcessSpawner):
         if self.mode == "os-users":
             # before asking for a slice: an account that cannot be made must not hold one
             try:
-                await ensure_account(self.os_user, Path(self.home_dir))
+                account = await ensure_account(self.os_user, Path(self.home_dir))
+                await self._lab_folders(account)
             except (AccountError, OSError) as e:
                 self.log.error("Cannot prepare the Unix account of %s: %s", self._log_name, e)
                 raise NPUHubSpawnError.of("account_refused", message("account_refused"), status=500) from None
@@ -183,13 +197,32 @@ class LocalNPUSpawner(NPUSpawnerMixin, SimpleLocalProcessSpawner):
             await self._clear_cgroup()
             raise
 
+    @property
+    def labs_dir(self) -> Path:
+        if self.labs_root:
+            return Path(self.labs_root)
+        users = self.work_root or os.path.join(os.getcwd(), "npuhub-data", "users")
+        return Path(os.path.abspath(users)).parent / "labs"
+
+    async def _lab_folders(self, account) -> None:
+        """Her labs' Unix groups, folders and links, kept in step with her hub groups at each start."""
+        if not self.lab_folders:
+            return
+        from ..labs import lab_groups
+        from .labdirs import sync_lab_folders
+
+        labs = lab_groups([g.name for g in self.user.groups], self.group_mapping)
+        dirs = await sync_lab_folders(account, Path(self.home_dir), labs, self.labs_dir, self.os_user_prefix)
+        if dirs:
+            self.log.info("Lab folders of %s: %s", self._log_name, ", ".join(sorted(dirs)))
+
     def apply_launch(self, launch: dict) -> None:
         super().apply_launch(launch)
         if self.limits.enforced:
             self.limits.prepare(self.cgroup, self.cpu_limit or None, self.mem_limit or None)
 
     def make_preexec_fn(self, name):
-        """Join the server's control group, become its owner's account (os-users), start in her directory."""
+        """Join the server's control group, become its owner's account (os-users, umask 007), start in her directory."""
         limits, group, home = self.limits, self.cgroup, self.home_dir
         become = set_user_setuid(self.os_user, chdir=False) if self.mode == "os-users" else None
 
@@ -200,6 +233,9 @@ class LocalNPUSpawner(NPUSpawnerMixin, SimpleLocalProcessSpawner):
                 os.makedirs(home, 0o700, exist_ok=True)
             else:
                 become()
+                # her files are her group's too: that group is hers alone (useradd --user-group) and her
+                # home 0700, except in a lab's folder, whose set-group-ID bit gives them the lab's group
+                os.umask(0o007)
             os.chdir(home)
 
         return preexec

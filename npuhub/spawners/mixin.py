@@ -16,7 +16,7 @@ import uuid
 from contextlib import aclosing
 from html import escape
 
-from traitlets import Float, Unicode, default
+from traitlets import Any, Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from jupyterhub.spawner import SpawnException
@@ -26,6 +26,7 @@ from ..auth_state import ONLY_FLAVOR_KEY
 from ..flavors import FLAVOR_ID_RE
 from ..i18n import Text, message
 from ..refusals import Refusal
+from ..sharing import SERVER_SHARING_SCOPES
 from .client import AdmissionClient, ServiceUnreachable, retrying
 from .form import render_flavor_form
 
@@ -115,6 +116,15 @@ class NPUSpawnerMixin(LoggingConfigurable):
         A default only (a settings override, see ``npuhub.lab_language``): a
         person's own choice in JupyterLab's Settings → Language is her user
         setting, and wins. Empty: JupyterLab's own default.
+        """,
+    )
+
+    group_mapping = Any(
+        None,
+        config=True,
+        help="""The site's group mapping (``npuhub.groups.GroupMapping``), which tells labs from other groups;
+        None: the default mapping (labs are the groups named ``lab-...``). npuhub's hub configuration sets it
+        from the site file's ``auth.groups``.
         """,
     )
 
@@ -449,7 +459,7 @@ def _text(structured) -> Text | None:
 
 
 def _server_token_scopes(spawner) -> list[str]:
-    """The scopes of a server's own token: the hub's ``server`` role plus the npuhub scopes.
+    """The scopes of a server's own token: the hub's ``server`` role, the npuhub scopes, sharing this server.
 
     JupyterHub calls this at each start (``Spawner.server_token_scopes``) and
     keeps only what the owner holds (see ``SERVER_NPUHUB_SCOPES``). A hub that
@@ -466,4 +476,6 @@ def _server_token_scopes(spawner) -> list[str]:
         role = orm.Role.find(db, "server")
         if role is not None:
             scopes = set(role.scopes)
-    return sorted(scopes | {s for s in SERVER_NPUHUB_SCOPES if s in scope_definitions})
+    # shares!server: JupyterHub narrows it to this server (npuhub.sharing)
+    return sorted(scopes | set(SERVER_SHARING_SCOPES)
+                  | {s for s in SERVER_NPUHUB_SCOPES if s in scope_definitions})

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["POD_TRAITS", "pod_settings"]
+__all__ = ["POD_TRAITS", "pod_settings", "grant_env", "lab_volumes", "lab_claim", "with_volumes"]
 
 #: The KubeSpawner traits a grant may change; the rest of the pod is the site's configuration.
 POD_TRAITS = (
@@ -96,3 +96,33 @@ def grant_env(launch: dict) -> dict[str, str]:
     env = {str(k): str(v) for k, v in (launch.get("env") or {}).items()}
     env.update({str(k): str(v) for k, v in ((launch.get("kubernetes") or {}).get("env") or {}).items()})
     return env
+
+
+def lab_volumes(labs: list[str], mount_dir: str) -> tuple[list[dict], list[dict]]:
+    """The pod volumes and mounts of a person's labs: each lab's claim at ``<mount_dir>/<lab>``."""
+    from ..labs import volume_name
+    from .local import safe_dirname
+
+    volumes = [{"name": volume_name(lab), "persistentVolumeClaim": {"claimName": volume_name(lab)}} for lab in labs]
+    mounts = [{"name": volume_name(lab), "mountPath": f"{mount_dir.rstrip('/')}/{safe_dirname(lab)}"}
+              for lab in labs]
+    return volumes, mounts
+
+
+def with_volumes(current: list | dict, added: list[dict]) -> list:
+    """KubeSpawner's volumes (or mounts) with ``added`` (by name: an added one replaces one of the same name)."""
+    return _by_name(_as_list(current), added)
+
+
+def lab_claim(lab: str, storage_class: str, capacity: str) -> dict:
+    """The PersistentVolumeClaim of a lab's folder: ReadWriteMany (every member's pod, on any node, mounts it)."""
+    from ..labs import volume_name
+
+    return {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": volume_name(lab),
+                     "labels": {"app.kubernetes.io/managed-by": "npuhub", "component": "npuhub-lab"},
+                     "annotations": {"npuhub.io/lab-group": lab}},
+        "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": storage_class,
+                 "resources": {"requests": {"storage": capacity}}},
+    }

@@ -14,6 +14,7 @@ from traitlets import TraitError
 from npuhub.groups import CUSTOM_SCOPES
 from npuhub.service.openapi import REQUEST_ID_PATTERN
 from npuhub.spawners.local import LocalNPUSpawner
+from npuhub.sharing import SERVER_SHARING_SCOPES
 from npuhub.spawners.mixin import SERVER_NPUHUB_SCOPES
 
 
@@ -72,7 +73,7 @@ def test_server_tokens_ask_for_the_npuhub_scopes_and_keep_the_hubs_own(monkeypat
     asked = spawner().server_token_scopes
     assert callable(asked)  # JupyterHub calls it at each start
     # a hub without npuhub's custom scopes would fail the start over an unknown scope: not asked
-    assert asked(spawner()) == ["access:servers!server", "users:activity!user"]
+    assert asked(spawner()) == sorted(["access:servers!server", "users:activity!user", *SERVER_SHARING_SCOPES])
     for name, definition in CUSTOM_SCOPES.items():  # as c.JupyterHub.custom_scopes registers them
         monkeypatch.setitem(scope_definitions, name, definition)
     scopes = asked(spawner())
@@ -169,3 +170,29 @@ def test_a_cancel_during_a_restart_is_sent_again_until_the_service_is_back():
             asyncio.run(lab_client_of(server.url, restart_wait=1).cancel("r-1"))
     assert failed.value.reason == "service_restarting" and 2 <= len(server.asked) <= 3
     assert time.monotonic() - started < 3
+
+
+# -- the hub's refusals of a share, as sentences (the ones a real hub gives are in test_labext_shares.py) -----
+from npuhub_lab.sharing import ShareClient  # noqa: E402
+
+
+def share_client_of(url: str) -> ShareClient:
+    settings = NPUHubLab(service_url="", hub_api_url=f"{url}/hub/api", user="student1", api_token="server-token")
+    return ShareClient(settings)
+
+
+@pytest.mark.parametrize("answer, status, reason, words", [
+    (Answer.json(404, {"status": 404, "message": "No such server: student1/"}), 404, "share_server_unknown",
+     "does not know this server (student1/default)"),
+    (Answer.json(500, {"status": 500, "message": "Unhandled error"}), 502, "hub_error", "(HTTP 500): Unhandled error"),
+    (Answer.hub_page(503), 502, "hub_error", "(HTTP 503): -"),
+    (Answer.json(400, {"status": 400, "message": "1 validation error"}), 400, "hub_error", "1 validation error"),
+])
+def test_what_else_the_hub_answers_is_a_sentence_with_its_status(answer, status, reason, words):
+    with ScriptedServer(answer) as server:
+        with pytest.raises(UpstreamError) as failed:
+            asyncio.run(share_client_of(server.url).grant("user", "student2"))
+    assert server.asked == [("POST", "/hub/api/shares/student1/")]
+    body = failed.value.body()
+    assert (failed.value.status, body["reason"]) == (status, reason)
+    assert words in body["message"]["en"] and body["message"]["zh"], body

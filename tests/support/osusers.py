@@ -17,6 +17,7 @@ sets back to mode 0700.
 from __future__ import annotations
 
 import atexit
+import grp
 import os
 import pwd
 import secrets
@@ -64,10 +65,13 @@ def accounts_with(prefix: str) -> list[str]:
 
 
 def remove_accounts(prefix: str) -> None:
-    """Remove every account (and its home) a stack made, and control groups its servers left (a killed hub)."""
+    """Remove every account (and its home) and lab group a stack made, and control groups its servers left."""
     for name in accounts_with(prefix):
         subprocess.run(["userdel", "--force", "--remove", name], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
+    # the labs' Unix groups (npuhub.labs.unix_group_name: the prefix, then "lab.")
+    for group in [g.gr_name for g in grp.getgrall() if g.gr_name.startswith(prefix + "lab.")]:
+        subprocess.run(["groupdel", group], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # the stack's hub nests its groups where this process would (it inherits this process's groups)
     limits = detect()
     for parent in {getattr(limits, name, None) for name in ("parent", "memory_parent", "cpu_parent")} - {None}:

@@ -69,6 +69,8 @@ def share_of(index, value):
          "spawner.kubernetes.namespace", "not valid"),
         (lambda d: d.__setitem__("spawner", {"kubernetes": {"storage_capacity": "lots"}}),
          "spawner.kubernetes.storage_capacity", "not valid"),
+        (lambda d: d.__setitem__("spawner", {"kubernetes": {"lab_storage_capacity": "lots"}}),
+         "spawner.kubernetes.lab_storage_capacity", "not valid"),
         (lambda d: d.__setitem__("spawner", {"kubernetes": {"pod_start_timeout": 3}}),
          "spawner.kubernetes.pod_start_timeout", "at least 10"),
         (lambda d: d.__setitem__("spawner", {"kubernetes": {"home_mount_path": "home"}}),
@@ -163,12 +165,14 @@ def test_pods_need_a_backend_for_their_device():
 def test_the_spawner_section_and_a_flavors_image():
     site = parse_site_config(mutate(lambda d: (with_backends(d), d.__setitem__("spawner", {"type": "kubernetes", "kubernetes": {
         "namespace": "npuhub", "image": "registry.example.edu/npuhub/cpu-lab:2026.1", "storage_class": "ceph-rbd",
-        "storage_capacity": "20Gi", "pod_start_timeout": 900}}), d["flavors"][1].__setitem__(
+        "storage_capacity": "20Gi", "pod_start_timeout": 900, "lab_storage_class": "cephfs",
+        "lab_storage_capacity": "200Gi"}}), d["flavors"][1].__setitem__(
         "image", "registry.example.edu/npuhub/ascend-lab:2026.1"))))
     assert site.spawner.type == "kubernetes"
     assert site.spawner.kubernetes == {"namespace": "npuhub", "image": "registry.example.edu/npuhub/cpu-lab:2026.1",
                                        "storage_class": "ceph-rbd", "storage_capacity": "20Gi",
-                                       "pod_start_timeout": 900.0}
+                                       "pod_start_timeout": 900.0, "lab_storage_class": "cephfs",
+                                       "lab_storage_capacity": "200Gi"}
     flavors = list(site.catalogue)
     assert flavors[1].image == "registry.example.edu/npuhub/ascend-lab:2026.1" and flavors[0].image is None
     assert load_site_config(ROOT / "npuhub.example.yaml").spawner.type == "local"

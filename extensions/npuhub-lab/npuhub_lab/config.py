@@ -32,6 +32,20 @@ class NPUHubLab(Configurable):
         """,
     )
 
+    hub_api_url = Unicode(
+        config=True,
+        help="""The hub's REST API as this server reaches it (``.../hub/api/``), for sharing this server.
+
+        Defaults to ``$JUPYTERHUB_API_URL``, which every JupyterHub spawner sets.
+        Empty: the sharing routes answer ``hub_not_configured``.
+        """,
+    )
+
+    user = Unicode(
+        config=True,
+        help="The name of this server's owner at the hub. Defaults to ``$JUPYTERHUB_USER``.",
+    )
+
     poll_interval = Integer(
         15,
         min=5,
@@ -71,6 +85,18 @@ class NPUHubLab(Configurable):
     @validate("service_url")
     def _ends_with_slash(self, proposal):
         return _with_slash(proposal["value"])
+
+    @default("hub_api_url")
+    def _default_hub_api_url(self):
+        return _with_slash(os.environ.get("JUPYTERHUB_API_URL", ""))
+
+    @validate("hub_api_url")
+    def _hub_ends_with_slash(self, proposal):
+        return _with_slash(proposal["value"])
+
+    @default("user")
+    def _default_user(self):
+        return os.environ.get("JUPYTERHUB_USER", "")
 
     @default("api_token")
     def _default_api_token(self):

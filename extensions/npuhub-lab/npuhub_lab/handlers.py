@@ -1,4 +1,4 @@
-"""The server part's routes under ``{base_url}npuhub-lab/``: the status all tabs poll, and cancelling.
+"""The server part's routes under ``{base_url}npuhub-lab/``: the status all tabs poll, cancelling, sharing.
 
 The browser talks only to these handlers, with its Jupyter session; they call
 the npuhub service with the server's own hub token (``upstream.ServiceClient``),
@@ -19,6 +19,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .config import NPUHubLab
+from .sharing import ShareClient
 from .upstream import ServiceClient, UpstreamError, sentence
 
 __all__ = ["NAMESPACE", "setup_handlers"]
@@ -97,6 +98,57 @@ class RequestHandler(BaseHandler):
         self.finish(json.dumps(body, ensure_ascii=False))
 
 
+class SharesHandler(BaseHandler):
+    """``npuhub-lab/shares``: who may use this server, share it with a person or a group, revoke.
+
+    ``GET``: ``{"owner", "server", "shares": [{"kind", "name", "created_at", "scopes"}]}``;
+    ``POST {"user": name}`` or ``{"group": name}`` shares; ``DELETE ?user=name`` or
+    ``?group=name`` revokes; both answer with the list as it is then.
+    """
+
+    @property
+    def shares(self) -> ShareClient:
+        return self.settings["npuhub_lab_shares"]
+
+    async def prepare(self):
+        await super().prepare()
+        # Someone this server is shared with uses it under her own name: she may not pass it on.
+        hub_user = getattr(self.current_user, "hub_user", None)
+        owner = self.shares.owner
+        if isinstance(hub_user, dict) and owner and hub_user.get("name") != owner:
+            raise UpstreamError(403, "share_owner_only")
+
+    def _target(self, values: dict) -> tuple[str, str]:
+        given = [(kind, values[kind]) for kind in ("user", "group") if values.get(kind) not in (None, "")]
+        if len(given) != 1:
+            raise UpstreamError(400, "share_target_invalid")
+        return given[0]
+
+    @web.authenticated
+    @authorized
+    async def get(self):
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(await self.shares.listing(), ensure_ascii=False))
+
+    @web.authenticated
+    @authorized
+    async def post(self):
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            raise UpstreamError(400, "share_target_invalid")
+        kind, name = self._target(body)
+        self.finish(json.dumps(await self.shares.grant(kind, name), ensure_ascii=False))
+
+    @web.authenticated
+    @authorized
+    async def delete(self):
+        kind, name = self._target({k: self.get_query_argument(k, None) for k in ("user", "group")})
+        self.finish(json.dumps(await self.shares.revoke(kind, name), ensure_ascii=False))
+
+
 def setup_handlers(server_app) -> ServiceClient:
     """Add the routes to the server's web app; called when the server loads the extension."""
     from . import __version__
@@ -105,10 +157,17 @@ def setup_handlers(server_app) -> ServiceClient:
     settings = NPUHubLab(parent=server_app)
     client = ServiceClient(settings, version=__version__, log=server_app.log)
     web_app.settings["npuhub_lab_client"] = client
+    async def owners_groups() -> list[str] | None:
+        status = await client.status()  # the panel's cached status: no extra call most of the time
+        me = status.body.get("me")
+        return me.get("groups") if isinstance(me, dict) and isinstance(me.get("groups"), list) else None
+
+    web_app.settings["npuhub_lab_shares"] = ShareClient(settings, log=server_app.log, groups=owners_groups)
     base = url_path_join(web_app.settings["base_url"], NAMESPACE)
     web_app.add_handlers(".*$", [
         (url_path_join(base, "status"), StatusHandler),
         (url_path_join(base, "requests", "([^/]+)"), RequestHandler),
+        (url_path_join(base, "shares"), SharesHandler),
     ])
     if settings.service_url:
         server_app.log.info("npuhub-lab: asking the npuhub service at %s", settings.service_url)

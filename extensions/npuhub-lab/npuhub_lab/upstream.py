@@ -29,6 +29,7 @@ from typing import Any
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from .config import NPUHubLab
+from .errors import MESSAGES, UpstreamError, glued, sentence
 
 __all__ = ["API_VERSION", "MESSAGES", "REQUEST_ID_PATTERN", "ServiceClient", "Status", "UpstreamError"]
 
@@ -37,6 +38,14 @@ API_VERSION = 1
 
 #: The longest a status without the service's data is reused (see the module's docstring).
 RETRY_CACHE_SECONDS = 2.0
+
+#: Reads the status does without when they fail (a service before them): the announcements meant for me
+#: now (the banner) and my Dask clusters. Each answer is ``{"<name>": [...]}``; the status has the list or None.
+OPTIONAL_READS = ("announcements", "clusters")
+
+#: What the panel shows of a Dask cluster: never its scheduler's address or TLS key (the browser needs neither).
+CLUSTER_FIELDS = ("id", "user", "name", "flavor", "share", "state", "workers", "message", "dashboard_link",
+                  "created", "expires_at")
 
 #: Statuses the hub's proxy answers with, in the service's place, while the service is not running.
 PROXY_STATUSES = (502, 503, 504)
@@ -47,87 +56,11 @@ FIRST_PAUSE, LONGEST_PAUSE = 0.5, 4.0
 #: The service's request ids (npuhub.service.openapi.REQUEST_ID_PATTERN; a test keeps the two equal).
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$"
 
-#: Sentences for people, Chinese first, by machine reason.
-MESSAGES = {
-    "not_configured": (
-        "此服务器不知道 npuhub 服务的地址（未设置 NPUHUB_URL），请联系管理员。",
-        "This server does not know where the npuhub service is (NPUHUB_URL is not set); please tell staff.",
-    ),
-    "token_missing": (
-        "此服务器没有 JupyterHub 令牌（未设置 JUPYTERHUB_API_TOKEN），无法查询 npuhub，请联系管理员。",
-        ("This server has no JupyterHub token (JUPYTERHUB_API_TOKEN is not set) to ask npuhub with; "
-         "please tell staff."),
-    ),
-    "token_refused": (
-        "此服务器的令牌没有 npuhub 权限（custom:npuhub:use）。请重启服务器；若仍如此，请联系管理员。",
-        ("This server's token lacks the npuhub scope (custom:npuhub:use). Restart your server; "
-         "if that does not help, ask staff."),
-    ),
-    "service_unreachable": (
-        "暂时连不上 npuhub 服务，稍后会自动重试。",
-        "The npuhub service cannot be reached right now; this will retry by itself.",
-    ),
-    "service_restarting": (
-        "npuhub 服务正在重启，请稍候…",
-        "The npuhub service is restarting; trying again…",
-    ),
-    "service_error": (
-        "npuhub 服务出错（HTTP {status}），稍后会自动重试；若一直如此，请联系管理员。",
-        ("The npuhub service answered with an error (HTTP {status}); this will retry by itself. "
-         "If it persists, please tell staff."),
-    ),
-    "request_id_invalid": (
-        "“{id}”不是有效的请求编号。",
-        "'{id}' is not a valid request id.",
-    ),
-    "not_signed_in": ("请先登录。", "Please sign in first."),
-    "permission_denied": ("您无权使用此服务器的 npuhub 面板。", "You may not use this server's npuhub panel."),
-    "not_found": ("没有这个地址。", "There is nothing at this address."),
-    "internal_error": (
-        "npuhub 扩展出错，请刷新页面；若一直如此，请联系管理员。",
-        "The npuhub extension failed; reload the page, and if it persists, please tell staff.",
-    ),
-}
-
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
-
-
-def sentence(reason: str, **values: object) -> dict[str, str]:
-    """The message for ``reason`` in each language: ``{"zh": ..., "en": ...}``."""
-    zh, en = MESSAGES[reason]
-    return {"zh": zh.format(**values), "en": en.format(**values)}
-
-
-def glued(text: dict[str, str]) -> str:
-    """Both languages in one line, ``"<zh> / <en>"``: the ``error`` string older front ends show."""
-    return f"{text['zh']} / {text['en']}"
 
 
 def valid_request_id(request_id: str) -> bool:
     return bool(_REQUEST_ID.match(request_id))
-
-
-class UpstreamError(Exception):
-    """Something the browser is told as ``{"error", "reason", "message"}`` with ``status``; expected, no traceback.
-
-    ``text`` is ``{"zh", "en"}``, or the one string of a service before npuhub 0.2 (then no ``message``).
-    """
-
-    def __init__(self, status: int, reason: str, text: dict[str, str] | str | None = None):
-        self.status = status
-        self.reason = reason
-        self.text = text if text is not None else sentence(reason)
-        super().__init__(f"{status} {reason}: {self.error}")
-
-    @property
-    def error(self) -> str:
-        return self.text if isinstance(self.text, str) else glued(self.text)
-
-    def body(self) -> dict:
-        body = {"error": self.error, "reason": self.reason}
-        if isinstance(self.text, dict):
-            body["message"] = self.text
-        return body
 
 
 @dataclass(frozen=True)
@@ -225,8 +158,10 @@ class ServiceClient:
     async def _refresh(self, generation: int) -> Status:
         started = self.clock()
         fetched_at = iso_now()
+        extras = asyncio.gather(*(self._optional(name) for name in OPTIONAL_READS))
         results = await asyncio.gather(self._read("me"), self._read("pool"), self._read("reservations"),
                                        return_exceptions=True)
+        optional = dict(zip(OPTIONAL_READS, await extras))
         values: list[Any] = []
         error: UpstreamError | None = None
         for result in results:
@@ -256,6 +191,7 @@ class ServiceClient:
             "me": me,
             "pool": pool,
             "reservations": reservations,
+            **optional,
         }
         status = Status(body=body, etag=etag_of(body), fetched_at=fetched_at)
         if generation == self._generation:  # a change since the fetch began makes it stale
@@ -267,6 +203,21 @@ class ServiceClient:
         if code == 200 and isinstance(body, dict):
             return body
         raise self._failure(code, body)
+
+    async def _optional(self, path: str) -> list | None:
+        """A read the status can do without (a service before it had the route): its list, or None."""
+        try:
+            code, body = await self.call("GET", path)
+        except UpstreamError:
+            return None
+        items = body.get(path) if isinstance(body, dict) else body
+        if code != 200 or not isinstance(items, list):
+            if code != 404:
+                self.log.info("npuhub-lab: GET %s answered %s", path, code)
+            return None
+        if path == "clusters":
+            return [{k: c.get(k) for k in CLUSTER_FIELDS} for c in items if isinstance(c, dict)]
+        return items
 
     # -- changes ------------------------------------------------------------------------------------
     async def cancel(self, request_id: str) -> tuple[int, dict]:

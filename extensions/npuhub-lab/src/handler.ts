@@ -5,7 +5,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { IErrorBody, IRequestView, IStatus, ITextBoth } from './tokens';
+import { IErrorBody, IRequestView, IShareList, IStatus, ITextBoth } from './tokens';
 
 /** The server part's namespace under the server's base URL. */
 export const NAMESPACE = 'npuhub-lab';
@@ -90,6 +90,58 @@ export async function cancelRequest(
     return { ok: false, ...(await readError(response)) };
   }
   return { ok: true, request: (await response.json()) as IRequestView };
+}
+
+/** The outcome of reading or changing this server's shares. */
+export type SharesAnswer =
+  | { ok: true; list: IShareList }
+  | { ok: false; error: string; reason: string; message?: ITextBoth };
+
+/** Who this server is shared with, or a share or revoke, through the server part. */
+export interface ISharingApi {
+  list(): Promise<SharesAnswer>;
+  grant(kind: 'user' | 'group', name: string): Promise<SharesAnswer>;
+  revoke(kind: 'user' | 'group', name: string): Promise<SharesAnswer>;
+}
+
+async function sharesRequest(
+  method: 'GET' | 'POST' | 'DELETE',
+  target: { kind: 'user' | 'group'; name: string } | null,
+  settings: ServerConnection.ISettings
+): Promise<SharesAnswer> {
+  let url = URLExt.join(settings.baseUrl, NAMESPACE, 'shares');
+  const init: RequestInit = { method };
+  if (target && method === 'DELETE') {
+    url += URLExt.objectToQueryString({ [target.kind]: target.name });
+  } else if (target) {
+    init.body = JSON.stringify({ [target.kind]: target.name });
+    init.headers = { 'Content-Type': 'application/json' };
+  }
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    return { ok: false, error: String(error), reason: 'network' };
+  }
+  if (!response.ok) {
+    return { ok: false, ...(await readError(response)) };
+  }
+  try {
+    return { ok: true, list: (await response.json()) as IShareList };
+  } catch (error) {
+    return { ok: false, error: String(error), reason: 'invalid_answer' };
+  }
+}
+
+/** The server part's sharing routes ({base}npuhub-lab/shares). */
+export function sharingApi(
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): ISharingApi {
+  return {
+    list: () => sharesRequest('GET', null, settings),
+    grant: (kind, name) => sharesRequest('POST', { kind, name }, settings),
+    revoke: (kind, name) => sharesRequest('DELETE', { kind, name }, settings)
+  };
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * npuhub in JupyterLab: a status-bar item (my slice, quota left, my place in
- * the queue), a side panel with the details, and notifications before a stop,
- * with the open documents saved first.
+ * the queue), a side panel with the details (my Dask workers, sharing this
+ * server), an announcement banner, and notifications before a stop, with the
+ * open documents saved first.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Notification } from '@jupyterlab/apputils';
@@ -9,14 +10,14 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
-import { cancelRequest } from './handler';
+import { cancelRequest, sharingApi } from './handler';
 import { npuIcon } from './icons';
 import { pickText, StatusModel } from './model';
 import { Notifier } from './notify';
 import { saveDirtyDocuments } from './save';
 import { TRANSLATION_DOMAIN } from './tokens';
 import { setTimeLocale } from './view';
-import { SidePanel, StatusItem } from './widgets';
+import { AnnouncementWidget, SidePanel, StatusItem } from './widgets';
 
 const PLUGIN_ID = 'npuhub-lab:plugin';
 
@@ -47,10 +48,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
       await model.refresh();
     };
 
-    const panel = new SidePanel(model, trans, onCancel);
+    const panel = new SidePanel(model, trans, onCancel, language, sharingApi());
     panel.title.icon = npuIcon;
     panel.title.caption = trans.__('NPU');
     app.shell.add(panel, 'right', { rank: 900 });
+
+    app.shell.add(new AnnouncementWidget(model, trans, language), 'header', { rank: 10 });
 
     if (statusBar) {
       const item = new StatusItem(model, trans, () => app.shell.activateById(panel.id));

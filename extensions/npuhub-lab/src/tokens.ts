@@ -61,6 +61,61 @@ export interface IRequestView {
   warnings: IWarning[];
   /** Set by sessions that run a dashboard (Dask, later). */
   dashboard_url?: string | null;
+  /** The Dask cluster this request is the scheduler or a worker of (its server is `dask:<id>`). */
+  cluster?: string | null;
+}
+
+/** Workers of a Dask cluster: wanted, running, waiting, the first waiting one's place. */
+export interface IClusterWorkers {
+  wanted: number;
+  running: number;
+  waiting: number;
+  position: number | null;
+  eta_seconds: number | null;
+}
+
+/** One of my Dask clusters (the service's GET /clusters). */
+export interface ICluster {
+  id: string;
+  user: string;
+  name: string | null;
+  flavor: string;
+  /** Each worker's share ("1/4"). */
+  share: string;
+  state: string;
+  workers: IClusterWorkers;
+  /** "4 of 8 workers running, 4 waiting: 2nd in line, about 5 minutes". */
+  message: ServiceText | null;
+  /** Through the hub: /services/npuhub/dask/<id>/status. */
+  dashboard_link: string | null;
+  created?: string | null;
+  expires_at?: string | null;
+}
+
+/** An announcement meant for me now (the service's GET /announcements). */
+export interface IAnnouncement {
+  id: string;
+  text: ServiceText;
+  starts?: string | null;
+  ends?: string | null;
+  scope?: string;
+  author?: string | null;
+}
+
+/** Someone this server is shared with: a person or a group. */
+export interface IShare {
+  kind: 'user' | 'group';
+  name: string;
+  created_at: string | null;
+  scopes?: string[];
+}
+
+/** GET {base}npuhub-lab/shares. */
+export interface IShareList {
+  owner: string;
+  /** This server's name; '' is the default server. */
+  server: string;
+  shares: IShare[];
 }
 
 /** A budget account ("user:alice", "group:lab-x"). */
@@ -142,6 +197,10 @@ export interface IStatus {
   me: IMe | null;
   pool: IPool | null;
   reservations: IReservationView[] | null;
+  /** Announcements meant for me now; null or absent when the service has none to give. */
+  announcements?: IAnnouncement[] | null;
+  /** My Dask clusters; null or absent when the service does not run Dask. */
+  clusters?: ICluster[] | null;
   fetched_at: string;
 }
 

@@ -125,9 +125,9 @@ export function formatTime(iso: string | null | undefined, now: Date = new Date(
   return `${date} ${time}`;
 }
 
-/** The holding of this server, else my first holding. */
+/** The holding of this server, else my first holding that is not a Dask cluster's. */
 export function holdingHere(me: IMe, serverName: string): IRequestView | undefined {
-  return me.holdings.find(h => h.server === serverName) ?? me.holdings[0];
+  return me.holdings.find(h => h.server === serverName) ?? me.holdings.find(h => !h.cluster);
 }
 
 /**

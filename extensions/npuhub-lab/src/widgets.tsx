@@ -3,10 +3,12 @@ import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
+import { ISharingApi } from './handler';
+import { AnnouncementBanner, AnnouncementFeed } from './components/Announcements';
 import { Panel } from './components/Panel';
 import { StatusText } from './components/StatusText';
 import { StatusModel } from './model';
-import { State } from './tokens';
+import { IAnnouncement, State } from './tokens';
 
 export class StatusItem extends ReactWidget {
   constructor(
@@ -33,7 +35,9 @@ export class SidePanel extends ReactWidget {
   constructor(
     private _model: StatusModel,
     private _trans: TranslationBundle,
-    private _onCancel: (id: string) => Promise<void>
+    private _onCancel: (id: string) => Promise<void>,
+    private _language = 'en',
+    private _sharing?: ISharingApi
   ) {
     super();
     this.id = 'npuhub-lab-panel';
@@ -44,9 +48,61 @@ export class SidePanel extends ReactWidget {
     return (
       <UseSignal signal={this._model.changed} initialArgs={this._model.state}>
         {(_, state) => (
-          <Panel state={state as State} trans={this._trans} onCancel={this._onCancel} />
+          <Panel
+            state={state as State}
+            trans={this._trans}
+            onCancel={this._onCancel}
+            language={this._language}
+            sharing={this._sharing}
+          />
         )}
       </UseSignal>
     );
+  }
+}
+
+/** Height of one announcement's line in the banner (px); the header area sizes by its widgets' minimum. */
+const ANNOUNCEMENT_HEIGHT = 30;
+
+/** The announcement banner above JupyterLab (the shell's header area); hidden when there is none. */
+export class AnnouncementWidget extends ReactWidget {
+  constructor(
+    private _model: StatusModel,
+    private _trans: TranslationBundle,
+    private _language = 'en',
+    private _feed = new AnnouncementFeed()
+  ) {
+    super();
+    this.id = 'npuhub-lab-announcements';
+    this.addClass('jp-npuhub-banner');
+    this._model.changed.connect(this._onChanged, this);
+    this._show(this._feed.update(this._model.state));
+  }
+
+  render(): JSX.Element | null {
+    return (
+      <AnnouncementBanner
+        announcements={this._feed.shown}
+        trans={this._trans}
+        language={this._language}
+        onDismiss={id => this._show(this._feed.dismiss(id))}
+      />
+    );
+  }
+
+  dispose(): void {
+    this._model.changed.disconnect(this._onChanged, this);
+    super.dispose();
+  }
+
+  private _onChanged(_: StatusModel, state: State): void {
+    this._show(this._feed.update(state));
+  }
+
+  private _show(shown: IAnnouncement[]): void {
+    this.node.style.minHeight = `${shown.length * ANNOUNCEMENT_HEIGHT}px`;
+    this.setHidden(shown.length === 0);
+    this.parent?.fit();
+    this.update();
   }
 }

@@ -1,7 +1,8 @@
 /**
- * The side panel: quota bars, what I hold, my waiting requests (with Cancel),
- * the pool's occupancy and my groups' reservations; a sentence when the
- * server part or the service is missing, never a blank panel.
+ * The side panel: quota bars, what I hold, my Dask workers, my waiting
+ * requests (with Cancel), sharing this server, the pool's occupancy and my
+ * groups' reservations; a sentence when the server part or the service is
+ * missing, never a blank panel.
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
@@ -19,13 +20,20 @@ import {
   serverLabel,
   sliceLabel
 } from '../view';
+import { ISharingApi } from '../handler';
+import { clustersOf, DaskClusters } from './DaskClusters';
 import { PoolChart } from './PoolChart';
+import { Sharing } from './Sharing';
 
 export interface IPanelProps {
   state: State;
   trans: TranslationBundle;
   /** Cancels a waiting request; resolves once the answer is in. */
   onCancel?: (id: string) => Promise<void>;
+  /** JupyterLab's display language ("zh-CN", "en"): picks the service's sentences. */
+  language?: string;
+  /** Sharing this server (the server part's routes); no sharing section without it. */
+  sharing?: ISharingApi;
 }
 
 export function Panel(props: IPanelProps): JSX.Element {
@@ -64,8 +72,8 @@ export function Panel(props: IPanelProps): JSX.Element {
 }
 
 function Sections(props: IPanelProps & { state: Extract<State, { kind: 'ok' }> }): JSX.Element {
-  const { trans, onCancel } = props;
-  const { me, pool, reservations, server_name } = props.state.status;
+  const { trans, onCancel, language, sharing } = props;
+  const { me, pool, reservations, server_name, clusters } = props.state.status;
   const mine: IMe = me ?? {
     user: '',
     groups: [],
@@ -77,6 +85,9 @@ function Sections(props: IPanelProps & { state: Extract<State, { kind: 'ok' }> }
     flavors: []
   };
   const groupReservations = (reservations ?? []).filter(r => mine.groups.includes(r.group));
+  // a Dask cluster's scheduler and workers are holdings too: they show in their own section
+  const held = mine.holdings.filter(h => !h.cluster);
+  const dask = clustersOf(clusters, mine.holdings);
   const nothing =
     mine.accounts.length === 0 &&
     mine.holdings.length === 0 &&
@@ -103,11 +114,11 @@ function Sections(props: IPanelProps & { state: Extract<State, { kind: 'ok' }> }
           )}
         </section>
       )}
-      {mine.holdings.length > 0 && (
+      {held.length > 0 && (
         <section className="jp-npuhub-section jp-npuhub-holdings">
           <h3>{trans.__('Held now')}</h3>
           <ul>
-            {mine.holdings.map(h => (
+            {held.map(h => (
               <Holding
                 key={h.id}
                 holding={h}
@@ -119,6 +130,9 @@ function Sections(props: IPanelProps & { state: Extract<State, { kind: 'ok' }> }
           </ul>
         </section>
       )}
+      {dask.length > 0 && (
+        <DaskClusters clusters={dask} flavors={mine.flavors} trans={trans} language={language} />
+      )}
       {mine.waiting.length > 0 && (
         <section className="jp-npuhub-section jp-npuhub-waiting">
           <h3>{trans.__('Waiting')}</h3>
@@ -129,6 +143,7 @@ function Sections(props: IPanelProps & { state: Extract<State, { kind: 'ok' }> }
           </ul>
         </section>
       )}
+      {sharing && <Sharing api={sharing} groups={mine.groups} trans={trans} language={language} />}
       {pool && (
         <section className="jp-npuhub-section">
           <h3>{trans.__('Pool')}</h3>

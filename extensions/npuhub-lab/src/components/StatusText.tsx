@@ -3,6 +3,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
 import { State } from '../tokens';
+import { clustersOf } from './DaskClusters';
 import {
   holdingHere,
   mainAccount,
@@ -38,7 +39,8 @@ export function StatusText(props: IStatusTextProps): JSX.Element {
     const { me, server_name } = state.status;
     const holding = holdingHere(me, server_name);
     if (holding) {
-      const others = me.holdings.length - 1;
+      // a Dask cluster's scheduler and workers are the panel's to list, not "more" sessions here
+      const others = me.holdings.filter(h => !h.cluster && h !== holding).length;
       parts.push(
         <span key="slice" className="jp-npuhub-status-slice">
           {others > 0
@@ -56,6 +58,16 @@ export function StatusText(props: IStatusTextProps): JSX.Element {
           className={`jp-npuhub-status-quota${level === 'ok' ? '' : ' jp-npuhub-warn'}`}
         >
           {quotaText(account, trans)}
+        </span>
+      );
+    }
+    const clusters = clustersOf(state.status.clusters, me.holdings);
+    if (clusters.length > 0) {
+      const running = clusters.reduce((n, c) => n + c.workers.running, 0);
+      const wanted = clusters.reduce((n, c) => n + c.workers.wanted, 0);
+      parts.push(
+        <span key="dask" className="jp-npuhub-status-dask">
+          {trans.__('Dask %1/%2 workers', running, wanted)}
         </span>
       );
     }
