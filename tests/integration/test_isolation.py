@@ -25,7 +25,7 @@ from support.stacks import PASSWORD, EmbeddedStack, process_env
 
 pytestmark = pytest.mark.integration
 
-SITE = make_site(flavors=[*DEMO_FLAVORS, flavor("cpu-small", cpu=1, memory="256M")])
+SITE = make_site(flavors=[*DEMO_FLAVORS, flavor("cpu-small", cpu=1, memory="512M")])
 
 
 @pytest.fixture(scope="module")
@@ -190,12 +190,12 @@ def test_a_kernel_past_its_flavors_memory_is_ended_by_the_oom_killer(stack):
     server = started(stack, "student3", "cpu-small")
     pid = server["state"]["pid"]
     memory_group, cpu_group = _groups(pid)
-    assert memory_group.limit() == 256 * 1024 ** 2
+    assert memory_group.limit() == 512 * 1024 ** 2
     assert cpu_group.cpu_quota() == (100_000, 100_000)  # 1 CPU
 
     kernel = Kernel(stack.base_url, "student3", user_token(stack, "student3"))
     assert kernel.run("x = 1\nprint('fine')").stdout.strip() == "fine"
-    outcome = kernel.run("hog = b'x' * (600 * 1024 ** 2)\nprint('allocated', len(hog))")
+    outcome = kernel.run("hog = b'x' * (1200 * 1024 ** 2)\nprint('allocated', len(hog))")
     assert "allocated" not in outcome.stdout, outcome
     assert outcome.died, outcome
     assert memory_group.oom_kills() >= 1
