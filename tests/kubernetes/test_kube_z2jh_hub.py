@@ -89,17 +89,23 @@ def configured(hub: Z2JHHub, monkeypatch, capsys) -> dict:
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.delitem(sys.modules, "z2jh", raising=False)  # the stand-in caches the values it read
     app = JupyterHub()
+    # configure_hub writes the hub's environment (tokens, the crypt key) as a hub process would: put it back, or
+    # the next hubs this test process starts inherit them (their spawner token then never reaches its file)
+    before = dict(os.environ)
     try:
         app.load_config_file(str(STANDIN_CONFIG))
     except SystemExit as e:
         return {"exit": str(e.code), "out": capsys.readouterr()}
     finally:
         sys.modules.pop("z2jh", None)
+        crypt = os.environ.get("JUPYTERHUB_CRYPT_KEY")
+        os.environ.clear()
+        os.environ.update(before)
     c = app.config
     return {"services": c.JupyterHub.services, "roles": c.JupyterHub.load_roles, "spawner": c.JupyterHub.spawner_class,
             "authenticator": c.JupyterHub.authenticator_class, "db_url": c.JupyterHub.db_url,
             "named": c.JupyterHub.allow_named_servers, "admission": c.NPUSpawnerMixin.admission_url,
-            "namespace": c.KubeSpawner.namespace, "crypt": os.environ.get("JUPYTERHUB_CRYPT_KEY"),
+            "namespace": c.KubeSpawner.namespace, "crypt": crypt,
             "hub_connect_url": c.JupyterHub.get("hub_connect_url"),
             "servers_reach": c.NPUSpawnerMixin.get("service_url_for_servers"),
             "pods_namespace": c.KubeNPUSpawner.get("namespace"), "workshops_db": c.WorkshopCodesMixin.db_url,
