@@ -1,5 +1,5 @@
 /** Lumino widgets that render the status model: the status-bar item and the side panel. */
-import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
+import { ReactWidget } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
@@ -18,16 +18,22 @@ export class StatusItem extends ReactWidget {
   ) {
     super();
     this.addClass('jp-npuhub-status-item');
+    this._model.changed.connect(this._onChanged, this);
   }
 
+  // Rendered from the model's state at each change. (With UseSignal, a change that came between render()
+  // and the component's mount was lost, and the view kept "loading" until the next change.)
   render(): JSX.Element {
-    return (
-      <UseSignal signal={this._model.changed} initialArgs={this._model.state}>
-        {(_, state) => (
-          <StatusText state={state as State} trans={this._trans} onClick={this._onClick} />
-        )}
-      </UseSignal>
-    );
+    return <StatusText state={this._model.state} trans={this._trans} onClick={this._onClick} />;
+  }
+
+  dispose(): void {
+    this._model.changed.disconnect(this._onChanged, this);
+    super.dispose();
+  }
+
+  private _onChanged(): void {
+    this.update();
   }
 }
 
@@ -42,22 +48,29 @@ export class SidePanel extends ReactWidget {
     super();
     this.id = 'npuhub-lab-panel';
     this.addClass('jp-npuhub-side-panel');
+    this._model.changed.connect(this._onChanged, this);
   }
 
+  // As the status item: rendered from the model's current state at each change, none lost before mount.
   render(): JSX.Element {
     return (
-      <UseSignal signal={this._model.changed} initialArgs={this._model.state}>
-        {(_, state) => (
-          <Panel
-            state={state as State}
-            trans={this._trans}
-            onCancel={this._onCancel}
-            language={this._language}
-            sharing={this._sharing}
-          />
-        )}
-      </UseSignal>
+      <Panel
+        state={this._model.state}
+        trans={this._trans}
+        onCancel={this._onCancel}
+        language={this._language}
+        sharing={this._sharing}
+      />
     );
+  }
+
+  dispose(): void {
+    this._model.changed.disconnect(this._onChanged, this);
+    super.dispose();
+  }
+
+  private _onChanged(): void {
+    this.update();
   }
 }
 
