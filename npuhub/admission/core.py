@@ -40,15 +40,16 @@ What others may use (everything else is private to this module):
 - for the estimates: ``fluid_input``, the frozen input of ``estimates.Fluid``,
   and ``set_reclaim_times`` (idle reclaim says when it will stop idle sessions).
 
-Three roles live in their own modules as mixins of ``Admission`` (one object,
-one state): reservations (``reservations.ReservationBook``), metering
-(``metering.Metering``) and nodes that change in a cluster (``nodes.NodeBook``:
-``apply_nodes``, ``on_node``, ``lost_nodes``).
+Roles live in their own modules as mixins of ``Admission`` (one object, one
+state): the queue's order and the kept simulation behind positions
+(``queue_order.QueueOrder``), reservations (``reservations.ReservationBook``),
+metering (``metering.Metering``), nodes that change in a cluster
+(``nodes.NodeBook``: ``apply_nodes``, ``on_node``, ``lost_nodes``) and Dask
+clusters (``clusters.ClusterBook``).
 """
 
 from __future__ import annotations
 
-import bisect
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -58,11 +59,12 @@ from typing import Callable, Iterable, Mapping
 from ..flavors import Flavor, FlavorCatalogue, FlavorError
 from ..pool import Grant, NoCapacity, Pool, PoolError
 from ..site_config import SiteConfig
-from .estimates import Fluid, FluidInput, Held, Running, expected_end
+from .estimates import Fluid, FluidInput, Held, Running
 from .clusters import ClusterBook
 from .fairshare import FairShare
 from .metering import Metering
 from .nodes import NodeBook
+from .queue_order import QueueOrder
 from .reservations import ReservationBook
 from .model import CoreState, Decision, Refused, Request, Reservation, State
 from .quota import Account, Budgets
@@ -83,7 +85,7 @@ class Stats:
 
 
 @dataclass
-class Admission(ReservationBook, Metering, NodeBook, ClusterBook):
+class Admission(QueueOrder, ReservationBook, Metering, NodeBook, ClusterBook):
     site: SiteConfig
     clock: Callable[[], float]
     budgets: Budgets = field(default_factory=Budgets)
@@ -232,107 +234,6 @@ class Admission(ReservationBook, Metering, NodeBook, ClusterBook):
                     continue
                 self._enqueue(req)
         self._invalidate_order()
-
-    #: how long a computed queue order stays valid while fair-share usage decays (seconds)
-    ORDER_TTL = 60.0
-
-    def queue(self) -> list[Request]:
-        """Waiting requests in the order they will be served.
-
-        The order is kept sorted between changes; it is recomputed when usage
-        is metered, a reservation changes or a window opens or closes, and at
-        least every ORDER_TTL seconds as usage decays.
-        """
-        self._ensure_order(self.clock())
-        return [self.requests[rid] for _, rid in self._order]
-
-    def _ensure_order(self, now: float) -> None:
-        if self._order is None or now >= self._order_valid_until:
-            self._rebuild_order(now)
-
-    def _rebuild_order(self, now: float) -> None:
-        self._version += 1
-        self.stats.order_rebuilds += 1
-        accounts = {self.account_of(r) for r in self.requests.values() if r.active}
-        self._factors = self.fairshare.factors(accounts, now)
-        self._keys = {r.id: self._order_key(r, now) for r in self.waiting()}
-        self._order = sorted((key, rid) for rid, key in self._keys.items())
-        boundaries = [b for res in self.reservations.values() for b in (res.starts, res.ends) if b > now]
-        self._order_valid_until = min([now + self.ORDER_TTL, *boundaries])
-
-    def _order_key(self, req: Request, now: float) -> tuple:
-        account = self.account_of(req)
-        if account not in self._factors:
-            self._factors[account] = self.fairshare.factor(account, now)
-        reserved = self._reservation_for(req, now) is not None
-        return (not reserved, -self._factors[account], req.arrived, req.seq)
-
-    def _invalidate_order(self) -> None:
-        self._order = None
-        self._version += 1
-
-    def _enqueue(self, req: Request) -> None:
-        self._queued.add(req.id)
-        self._waiting_shares[(req.model, req.share)] += 1
-        fluid = self._fluid if self._fluid is not None and self._fluid.key == self._fluid_key() else None
-        self._version += 1
-        if self._order is not None:
-            key = self._keys[req.id] = self._order_key(req, self.clock())
-            entry = (key, req.id)
-            if not self._order or entry > self._order[-1]:
-                self._order.append(entry)
-                if fluid is not None:  # joined at the tail: one more step of the kept simulation
-                    fluid.extend([req])
-                    fluid.key = self._fluid_key()
-            else:
-                bisect.insort(self._order, entry)
-
-    def _dequeue(self, req: Request) -> None:
-        if req.id not in self._queued:
-            return
-        self._version += 1
-        self._queued.discard(req.id)
-        key = (req.model, req.share)
-        self._waiting_shares[key] -= 1
-        if self._waiting_shares[key] <= 0:
-            del self._waiting_shares[key]
-        if self._order is not None:
-            if req.id not in self._keys:
-                return
-            entry = (self._keys.pop(req.id), req.id)
-            index = bisect.bisect_left(self._order, entry)
-            if index < len(self._order) and self._order[index] == entry:
-                del self._order[index]
-
-    def positions(self) -> dict[str, Decision]:
-        """Position (1-based, among requests for the same device model) and estimated start of each."""
-        now = self.clock()
-        self._ensure_order(self.clock())
-        fluid = self._fluid_at(now)
-        out = {}
-        for _, rid in self._order:
-            position, start = fluid.results[rid]
-            out[rid] = Decision(rid, State.WAITING, position=position, eta=fluid.eta(start, now))
-        return out
-
-    def _fluid_key(self) -> tuple:
-        return (self._version, self.pool.version, self._session_mean)
-
-    def _fluid_at(self, now: float) -> Fluid:
-        """The simulation of the whole queue as of ``now``: the kept one if still valid, else a new run."""
-        fluid = self._fluid
-        key = self._fluid_key()
-        if fluid is None or fluid.key != key or not fluid.valid_at(now):
-            self.stats.simulations += 1
-            self.stats.last_cause = ("first" if fluid is None else "changed" if fluid.key != key
-                                     else "overdue" if now >= fluid.until else "clock")
-            fluid = self._fluid = Fluid(self.fluid_input(now), now, key)
-            fluid.extend(self.requests[rid] for _, rid in self._order)
-        return fluid
-
-    def expected_end(self, req: Request, now: float) -> float:
-        """When a granted session is expected to end (the observed mean after its start)."""
-        return expected_end(req.granted_at, now, self._session_mean)
 
     # -- requests ----------------------------------------------------------------
     def submit(self, user: str, groups: Iterable[str], flavor_id: str, request_id: str | None = None,
