@@ -8,6 +8,7 @@ schemas the OpenAPI document publishes, so the document and the service agree.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import math
@@ -20,7 +21,7 @@ from ..i18n import message
 from .errors import APIError
 from .openapi import validate_body
 
-__all__ = ["DRAIN_BYTES", "MAX_BODY_BYTES", "MAX_DEPTH", "body_too_large", "invalid", "parse_json", "parse_query"]
+__all__ = ["DRAIN_BYTES", "MAX_BODY_BYTES", "MAX_DEPTH", "body_too_large", "invalid", "parse_json", "parse_query", "parse_time"]
 
 #: The largest body a handler reads; every body the API takes is far smaller.
 MAX_BODY_BYTES = 2**20
@@ -50,11 +51,30 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _finite(text: str) -> float:
+#: Below this, a number written with a fraction or exponent but whole (``2.0``, ``1e3``) is read as an int.
+_EXACT_INTS = 2**53
+
+
+def _finite(text: str) -> float | int:
     value = float(text)
     if not math.isfinite(value):  # 1e999 parses as infinity
         raise ValueError(f"{text[:20]} is too large a number")
+    # JSON Schema's "integer" admits 2.0: read it as the whole number it is, so that every count a schema
+    # checks reaches the handlers as an int (a float count once crashed range() in the Dask clusters' path)
+    if value.is_integer() and abs(value) < _EXACT_INTS:
+        return int(value)
     return value
+
+
+def parse_time(value: str, field: str) -> float:
+    """An ISO 8601 date and time (``Z`` or an offset; none: UTC) as a POSIX timestamp; else 400 naming ``field``."""
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        return parsed.timestamp()
+    except (ValueError, OverflowError):
+        raise invalid(f"{field} is not a date and time like 2026-05-04T09:00:00Z") from None
 
 
 def _depth(data: Any) -> int:

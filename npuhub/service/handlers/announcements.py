@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy.exc import SQLAlchemyError
 
 from ...announcements.policy import Announcement, AnnouncementError, check_window, clean_text, parse_scope
@@ -11,6 +9,7 @@ from ...i18n import message
 from ..auth import OPERATE
 from ..base import BaseHandler
 from ..errors import APIError, iso
+from ..validation import parse_time
 
 __all__ = ["AnnouncementHandler", "AnnouncementsHandler", "announcement_view"]
 
@@ -18,17 +17,6 @@ __all__ = ["AnnouncementHandler", "AnnouncementsHandler", "announcement_view"]
 def announcement_view(a: Announcement) -> dict:
     return {"id": a.id, "text": {"zh": a.text.zh, "en": a.text.en}, "starts": iso(a.starts), "ends": iso(a.ends),
             "scope": a.scope, "author": a.author}
-
-
-def _time(value: str, field: str) -> float:
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.UTC)
-        return parsed.timestamp()
-    except (ValueError, OverflowError):
-        raise APIError(400, "body_invalid", message("body_invalid", detail=f"{field} is not a date and time "
-                                                                           "like 2026-05-04T09:00:00Z")) from None
 
 
 class _Announcements(BaseHandler):
@@ -77,8 +65,8 @@ class AnnouncementsHandler(_Announcements):
         group = parse_scope(body["scope"])
         self.check_may_manage(group)
         text = clean_text(body["text"])
-        starts = _time(body["starts"], "starts") if body.get("starts") else now
-        ends = _time(body["ends"], "ends")
+        starts = parse_time(body["starts"], "starts") if body.get("starts") else now
+        ends = parse_time(body["ends"], "ends")
         check_window(starts, ends, now)
         new = self.stored(self.store.add, text=text, starts=starts, ends=ends, group=group,
                           author=self.caller.name, now=now)

@@ -11,7 +11,7 @@ from ..base import BaseHandler
 from ..errors import APIError
 from ..models import account_view, ledger_view
 from ..openapi import ACCOUNT_PATTERN
-from .reservations import _time
+from ..validation import parse_time
 
 __all__ = ["AccountHandler", "AdjustmentsHandler", "LedgerHandler", "WindowBudgetsHandler"]
 
@@ -106,7 +106,7 @@ class WindowBudgetsHandler(BaseHandler):
             raise APIError(403, "permission_denied",
                            message("permission_denied", scope=f"custom:npuhub:teach!group={group}"))
         amount = Fraction(body["device_hours"])
-        starts, ends = _time(body["starts"], "starts"), _time(body["ends"], "ends")
+        starts, ends = parse_time(body["starts"], "starts"), parse_time(body["ends"], "ends")
         if amount <= 0 or amount > 10**6 or ends <= starts or ends <= self.now():
             raise APIError(400, "body_invalid", message("body_invalid", detail="device_hours must be above 0 and "
                                                         "at most 1000000, and ends after starts and now"))

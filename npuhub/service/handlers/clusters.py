@@ -155,7 +155,8 @@ class ClustersHandler(_ClusterBase):
         if flavor_id is None:
             default = site.catalogue.default_for(groups, only)
             flavor_id = default.id if default is not None else ""
-        adaptive, workers = _counts(body)
+        adaptive = body.get("adaptive")
+        workers = body.get("workers")
         if workers is None:
             workers = adaptive["minimum"] if adaptive else limits.default_workers
         self._check_size(workers, adaptive, limits.max_workers)
@@ -210,7 +211,8 @@ class ClusterHandler(_ClusterBase):
         if cluster.user != self.caller.name:
             raise APIError(403, "cluster_not_yours", message("cluster_not_yours"))
         body = self.json_body()
-        adaptive, workers = _counts(body)
+        adaptive = body.get("adaptive")
+        workers = body.get("workers")
         if workers is None:
             workers = max(adaptive["minimum"], min(adaptive["maximum"], cluster.wanted)) if adaptive else cluster.wanted
         ClustersHandler._check_size(workers, adaptive, self.engine.site.dask.max_workers)
@@ -230,12 +232,3 @@ class ClusterHandler(_ClusterBase):
             found = self.engine.read_store(self.engine.store.clusters, cluster_id=cluster.id, limit=1)
             cluster = found[0] if found else cluster
         self.send(self.owner_view(cluster))
-
-
-def _counts(body: dict) -> tuple[dict | None, int | None]:
-    """The body's worker counts as whole numbers: JSON Schema's "integer" lets ``2.0`` through."""
-    adaptive = body.get("adaptive")
-    if adaptive:
-        adaptive = {k: int(v) if isinstance(v, float) else v for k, v in adaptive.items()}
-    workers = body.get("workers")
-    return adaptive, int(workers) if isinstance(workers, float) else workers

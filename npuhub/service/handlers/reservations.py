@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from ...i18n import message
 from ..base import BaseHandler
+from ..validation import parse_time
 from ..errors import APIError
 from ..models import reservation_view
 
 __all__ = ["ReservationHandler", "ReservationsHandler"]
-
-
-def _time(value: str, field: str) -> float:
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.UTC)
-        return parsed.timestamp()
-    except (ValueError, OverflowError):
-        raise APIError(400, "body_invalid", message("body_invalid", detail=f"{field} is not a date and time "
-                                                                           "like 2026-05-04T09:00:00Z")) from None
 
 
 class ReservationsHandler(BaseHandler):
@@ -37,7 +25,7 @@ class ReservationsHandler(BaseHandler):
         if not self.caller.may_manage_reservation(group):
             raise APIError(403, "permission_denied",
                            message("permission_denied", scope=f"custom:npuhub:teach!group={group}"))
-        starts, ends = _time(body["starts"], "starts"), _time(body["ends"], "ends")
+        starts, ends = parse_time(body["starts"], "starts"), parse_time(body["ends"], "ends")
         rid = body.get("id")
         creator = self.caller.name
 
