@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from urllib.parse import quote
 
 from ..i18n import Text, message
@@ -25,16 +25,20 @@ class WorkshopMenus:
     def __init__(self, api_url: str, token: str, *, timeout: float = 10.0):
         self.client = AdmissionClient(api_url, token, timeout=timeout) if api_url else None
 
-    async def _menu(self, user: str, groups: Iterable[str]) -> list[dict]:
+    async def _ask(self, call: Callable[[AdmissionClient], Awaitable[dict]]) -> dict:
+        """``call(client)``'s answer; the service's silence or refusal as a WorkshopError."""
         if self.client is None:
             raise WorkshopError("service_unreachable", status=503, text=message("service_not_configured"))
         try:
-            answer = await self.client.menu(user, sorted(set(groups)))
+            return await call(self.client)
         except ServiceUnreachable:
             raise WorkshopError("service_unreachable", status=503,
                                 text=message("service_unreachable")) from None
         except Refusal as e:
             raise WorkshopError(e.reason, status=e.status, text=e.text) from None
+
+    async def _menu(self, user: str, groups: Iterable[str]) -> list[dict]:
+        answer = await self._ask(lambda client: client.menu(user, sorted(set(groups))))
         return list(answer.get("flavors") or [])
 
     async def reserve(self, group: str, flavor: str, count: int, starts, ends, *, hold_seconds: float) -> dict:
@@ -44,56 +48,24 @@ class WorkshopMenus:
         teacher teaches ``group``. Raises WorkshopError with the service's own
         sentence (e.g. a flavor without an accelerator cannot be reserved).
         """
-        if self.client is None:
-            raise WorkshopError("service_unreachable", status=503, text=message("service_not_configured"))
         body = {"group": group, "flavor": flavor, "count": count,
                 "starts": starts.isoformat(), "ends": ends.isoformat(), "hold_seconds": float(hold_seconds)}
-        try:
-            return await self.client.post("/reservations", body)
-        except ServiceUnreachable:
-            raise WorkshopError("service_unreachable", status=503,
-                                text=message("service_unreachable")) from None
-        except Refusal as e:
-            raise WorkshopError(e.reason, status=e.status, text=e.text) from None
+        return await self._ask(lambda client: client.post("/reservations", body))
 
     async def window_budget(self, budget_id: str, group: str, device_hours: str, starts, ends) -> dict:
         """The workshop's budget at the service (``POST /window-budgets``): members of ``group`` starting
         between ``starts`` and ``ends`` draw on account ``group:<group>@<budget_id>`` until it is spent."""
-        if self.client is None:
-            raise WorkshopError("service_unreachable", status=503, text=message("service_not_configured"))
         body = {"id": budget_id, "group": group, "device_hours": device_hours,
                 "starts": starts.isoformat(), "ends": ends.isoformat()}
-        try:
-            return await self.client.post("/window-budgets", body)
-        except ServiceUnreachable:
-            raise WorkshopError("service_unreachable", status=503,
-                                text=message("service_unreachable")) from None
-        except Refusal as e:
-            raise WorkshopError(e.reason, status=e.status, text=e.text) from None
+        return await self._ask(lambda client: client.post("/window-budgets", body))
 
     async def account(self, name: str) -> dict:
         """A budget account at the service (``GET /accounts/{name}``): a workshop's, for the teacher's view."""
-        if self.client is None:
-            raise WorkshopError("service_unreachable", status=503, text=message("service_not_configured"))
-        try:
-            return await self.client.get(f"/accounts/{quote(name, safe=':@')}")
-        except ServiceUnreachable:
-            raise WorkshopError("service_unreachable", status=503,
-                                text=message("service_unreachable")) from None
-        except Refusal as e:
-            raise WorkshopError(e.reason, status=e.status, text=e.text) from None
+        return await self._ask(lambda client: client.get(f"/accounts/{quote(name, safe=':@')}"))
 
     async def requests(self) -> list[dict]:
         """The service's newest requests of everyone (at most 1000): the teacher's view reads its participants'."""
-        if self.client is None:
-            raise WorkshopError("service_unreachable", status=503, text=message("service_not_configured"))
-        try:
-            return list((await self.client.get("/requests?limit=1000")).get("requests") or [])
-        except ServiceUnreachable:
-            raise WorkshopError("service_unreachable", status=503,
-                                text=message("service_unreachable")) from None
-        except Refusal as e:
-            raise WorkshopError(e.reason, status=e.status, text=e.text) from None
+        return list((await self._ask(lambda client: client.get("/requests?limit=1000"))).get("requests") or [])
 
     async def cancel_reservation(self, reservation_id: str) -> None:
         """End a reservation (a workshop that could not be made); a failure is the service's to time out."""
