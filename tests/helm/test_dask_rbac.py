@@ -9,12 +9,8 @@ refuses it with 403.
 
 from __future__ import annotations
 
-import pytest
-
 from npuhub.dask.runners.kubernetes import RBAC
-
-# the helm tier (support.helm_chart, its fixtures) comes with the chart's branch; on its own this file waits for it
-NAMESPACE = pytest.importorskip("support.helm_chart", reason="the helm tier is not merged yet").NAMESPACE
+from support.helm_chart import NAMESPACE
 
 
 def granted(role: dict) -> set[tuple[str, str, str]]:

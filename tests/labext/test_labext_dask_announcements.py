@@ -17,7 +17,6 @@ from support.lab_stack import LabService, npuhub_token, status_of
 from support.service_stack import PREFIX
 
 pytestmark = pytest.mark.integration
-pytest.importorskip("distributed")
 
 
 @pytest.fixture

@@ -14,10 +14,6 @@ from pathlib import Path
 import pytest
 
 
-
-distributed = pytest.importorskip("distributed")
-
-
 def wait_for(fn, timeout=30.0, interval=0.2, what="a condition"):
     deadline = time.monotonic() + timeout
     while True:
